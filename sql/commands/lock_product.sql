@@ -1,0 +1,1 @@
+SELECT version FROM write.products WHERE id = $1::text FOR UPDATE

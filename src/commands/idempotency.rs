@@ -1,0 +1,104 @@
+//! `Idempotency-Key`: a retry with the same key and request replays the first
+//! answer; the same key with another request is refused.
+
+use deadpool_postgres::Transaction;
+use sha2::{Digest, Sha256};
+
+use super::{CommandError, Outcome};
+
+/// SHA-256 over method, path and body: what makes two requests "the same".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    pub fn of(method: &str, path: &str, body: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(method.as_bytes());
+        h.update([0]);
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(body);
+        Self(h.finalize().into())
+    }
+}
+
+/// Claim `key` for this transaction. `Some` is the stored answer to replay.
+pub(super) async fn claim(
+    tx: &Transaction<'_>,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<Option<Outcome>, CommandError> {
+    let claim = tx
+        .prepare_cached(include_str!("../../sql/commands/claim_idempotency_key.sql"))
+        .await?;
+    if tx.execute(&claim, &[&key, &&fingerprint.0[..]]).await? == 1 {
+        return Ok(None);
+    }
+    let read = tx
+        .prepare_cached(include_str!("../../sql/commands/read_idempotency_key.sql"))
+        .await?;
+    let row = tx
+        .query_one(&read, &[&key])
+        .await
+        .map_err(CommandError::from)?;
+    let stored: Vec<u8> = row.get(0);
+    if stored != fingerprint.0 {
+        return Err(CommandError::IdempotencyKeyReused);
+    }
+    let status: Option<i16> = row.get(1);
+    let body: Option<serde_json::Value> = row.get(2);
+    match (status, body) {
+        (Some(status), Some(body)) => Ok(Some(Outcome {
+            status: u16::try_from(status).unwrap_or(200),
+            body,
+            replayed: true,
+        })),
+        _ => Err(CommandError::Internal(anyhow::anyhow!(
+            "idempotency key {key:?} committed without a response"
+        ))),
+    }
+}
+
+pub(super) async fn store(
+    tx: &Transaction<'_>,
+    key: &str,
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<(), CommandError> {
+    let stmt = tx
+        .prepare_cached(include_str!(
+            "../../sql/commands/store_idempotent_response.sql"
+        ))
+        .await?;
+    let status = i16::try_from(status).unwrap_or(i16::MAX);
+    tx.execute(&stmt, &[&key, &status, body]).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_request_has_the_same_fingerprint() {
+        assert_eq!(
+            Fingerprint::of("POST", "/commands/orders", b"{}"),
+            Fingerprint::of("POST", "/commands/orders", b"{}")
+        );
+    }
+
+    #[test]
+    fn another_body_or_path_changes_the_fingerprint() {
+        let a = Fingerprint::of("POST", "/commands/orders", b"{}");
+        assert_ne!(a, Fingerprint::of("POST", "/commands/orders", b"{ }"));
+        assert_ne!(a, Fingerprint::of("POST", "/commands/products", b"{}"));
+    }
+
+    #[test]
+    fn path_and_body_boundaries_cannot_be_confused() {
+        assert_ne!(
+            Fingerprint::of("POST", "/a", b"b"),
+            Fingerprint::of("POST", "/ab", b"")
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! The write side: one file per aggregate, each command a function that runs
+//! inside the transaction [`execute`] opens.
+//!
+//! Commands only ever touch the `write` schema. Each one is a single
+//! transaction: the correlation id is set for the event-log triggers, the
+//! idempotency key (if any) is claimed, the command runs, its response is
+//! stored under the key, and everything commits together or not at all.
+
+pub mod customers;
+mod error;
+mod idempotency;
+pub mod orders;
+pub mod products;
+
+use deadpool_postgres::{Pool, Transaction};
+use serde::Serialize;
+
+pub use error::{CommandError, FieldError};
+pub use idempotency::Fingerprint;
+
+/// What every command carries besides its body.
+#[derive(Debug, Clone, Default)]
+pub struct CommandMeta {
+    /// The request id; stored with every event the command causes.
+    pub correlation_id: String,
+    /// `Idempotency-Key` and the fingerprint of the request it came with.
+    pub idempotency: Option<(String, Fingerprint)>,
+    /// `If-Match`: the version the client last saw.
+    pub expected_version: Option<i32>,
+}
+
+/// A command's answer: an HTTP status and a JSON body, stored verbatim for
+/// idempotent replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: u16,
+    pub body: serde_json::Value,
+    /// True when this is the stored answer to an earlier identical request.
+    pub replayed: bool,
+}
+
+/// Answer of a command that succeeded.
+pub struct Accepted<T: Serialize> {
+    pub status: u16,
+    pub body: T,
+}
+
+/// Run `command` in one transaction with idempotency and correlation.
+pub async fn execute<T, F>(
+    pool: &Pool,
+    meta: &CommandMeta,
+    command: F,
+) -> Result<Outcome, CommandError>
+where
+    T: Serialize,
+    F: AsyncFnOnce(&Transaction<'_>) -> Result<Accepted<T>, CommandError>,
+{
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let stmt = tx
+        .prepare_cached(include_str!("../../sql/commands/set_correlation_id.sql"))
+        .await?;
+    tx.execute(&stmt, &[&meta.correlation_id]).await?;
+
+    if let Some((key, fingerprint)) = &meta.idempotency {
+        if let Some(stored) = idempotency::claim(&tx, key, fingerprint).await? {
+            // Nothing of ours to keep: roll back by dropping the transaction.
+            return Ok(stored);
+        }
+    }
+
+    let accepted = command(&tx).await?;
+    let body = serde_json::to_value(&accepted.body)
+        .map_err(|e| CommandError::Internal(anyhow::anyhow!("response not serializable: {e}")))?;
+    if let Some((key, _)) = &meta.idempotency {
+        idempotency::store(&tx, key, accepted.status, &body).await?;
+    }
+    tx.commit().await?;
+    Ok(Outcome {
+        status: accepted.status,
+        body,
+        replayed: false,
+    })
+}
+
+/// Compare an `If-Match` version with the current one.
+fn check_version(expected: Option<i32>, actual: i32) -> Result<(), CommandError> {
+    match expected {
+        Some(expected) if expected != actual => {
+            Err(CommandError::VersionMismatch { expected, actual })
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,78 @@
+//! Every setting, from a flag or the environment (flags win).
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | unset: embedded cluster | PostgreSQL for commands, refreshes and (by default) queries |
+//! | `READ_DATABASE_URL` | `DATABASE_URL` | where the query side reads the read models (e.g. a streaming replica) |
+//! | `PGCQRS_LISTEN` | `127.0.0.1:8080` | HTTP listen address |
+//! | `PGCQRS_POOL_SIZE` | `16` | connections in each pool (write and read) |
+//! | `PGCQRS_BODY_LIMIT` | `65536` | largest accepted request body, bytes (413 beyond) |
+//! | `PGCQRS_REQUEST_TIMEOUT_MS` | `35000` | a request running longer gets 503 |
+//! | `PGCQRS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
+//! | `PGCQRS_DATA_DIR` | `.pgcqrs/pgdata` | data directory of the embedded cluster |
+//! | `PGCQRS_PG_BINDIR` | searched | where initdb/pg_ctl live, for the embedded cluster |
+//! | `RUST_LOG` | `info` | log filter (tracing-subscriber syntax) |
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection string for commands and refreshes. When unset,
+    /// pgcqrs runs a private local cluster from the machine's PostgreSQL
+    /// binaries in --data-dir and stops it on exit.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Connection string for the query side (e.g. a streaming replica).
+    /// Defaults to the database URL.
+    #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+
+    /// Data directory of the embedded cluster (used only without DATABASE_URL).
+    /// Kept across runs.
+    #[arg(long, env = "PGCQRS_DATA_DIR", default_value = ".pgcqrs/pgdata")]
+    pub data_dir: PathBuf,
+
+    /// Connections in each pool (write and read).
+    #[arg(long, env = "PGCQRS_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub pool_size: u16,
+}
+
+/// Settings of the HTTP service.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PGCQRS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[arg(long, env = "PGCQRS_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+
+    /// A request that runs longer than this many milliseconds gets 503.
+    #[arg(long, env = "PGCQRS_REQUEST_TIMEOUT_MS", default_value_t = 35_000)]
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit: 64 * 1024,
+            request_timeout_ms: 35_000,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}

@@ -1,0 +1,326 @@
+//! A private PostgreSQL cluster run from the machine's own binaries.
+//!
+//! `pgcqrs serve` uses one when `DATABASE_URL` is unset, so that a newcomer
+//! needs nothing but PostgreSQL installed; the tests use throwaway ones.
+//!
+//! initdb and postgres refuse to run as root. When we are root we run them as
+//! the `postgres` OS user (the owner every distribution package creates) and
+//! hand the data directory to it. The server listens on 127.0.0.1 only, on a
+//! free port picked at start, with trust authentication: it is reachable
+//! from this machine alone, like a developer's local database.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+
+/// What to do when no PostgreSQL binaries are found.
+const NO_BINARIES_HINT: &str = "\
+no PostgreSQL server binaries (initdb, pg_ctl, postgres) were found on PATH, via `pg_config --bindir`, \
+or under /usr/lib/postgresql/*/bin. Either install PostgreSQL 15 or newer (e.g. `apt-get install postgresql`), \
+set PGCQRS_PG_BINDIR to the directory holding initdb, or run a server yourself \
+(`docker compose up -d db`) and set DATABASE_URL=postgres://pgcqrs:pgcqrs@127.0.0.1:5432/pgcqrs";
+
+/// How to start the server.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// fsync on: data survives a power cut. Off for throwaway test clusters.
+    pub fsync: bool,
+    pub max_connections: u32,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            fsync: true,
+            max_connections: 100,
+        }
+    }
+}
+
+/// A running local cluster. Stop it with [`LocalCluster::stop`].
+#[derive(Debug)]
+pub struct LocalCluster {
+    bindir: PathBuf,
+    datadir: PathBuf,
+    port: u16,
+    /// Set when we are root: the OS user the server runs as.
+    run_as: Option<nix::unistd::User>,
+}
+
+impl LocalCluster {
+    /// Find the directory holding initdb, pg_ctl and postgres.
+    pub fn find_bindir() -> anyhow::Result<PathBuf> {
+        let has_server = |dir: &Path| {
+            ["initdb", "pg_ctl", "postgres"]
+                .iter()
+                .all(|b| dir.join(b).is_file())
+        };
+        if let Some(dir) = std::env::var_os("PGCQRS_PG_BINDIR") {
+            let dir = PathBuf::from(dir);
+            if has_server(&dir) {
+                return Ok(dir);
+            }
+            bail!(
+                "PGCQRS_PG_BINDIR={} does not hold initdb, pg_ctl and postgres",
+                dir.display()
+            );
+        }
+        if let Some(path) = std::env::var_os("PATH") {
+            if let Some(dir) = std::env::split_paths(&path).find(|d| has_server(d)) {
+                return Ok(dir);
+            }
+        }
+        if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            if out.status.success() && has_server(&dir) {
+                return Ok(dir);
+            }
+        }
+        // Debian and Ubuntu keep each major version apart; take the newest.
+        let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+                Some((major, e.path().join("bin")))
+            })
+            .filter(|(_, dir)| has_server(dir))
+            .collect();
+        candidates.sort();
+        match candidates.pop() {
+            Some((_, dir)) => Ok(dir),
+            None => bail!(NO_BINARIES_HINT),
+        }
+    }
+
+    /// Start the cluster in `datadir`, creating it on first use. Data is kept
+    /// across runs. A server left running by an earlier, killed run is
+    /// stopped and started again on a fresh port.
+    pub fn start(datadir: &Path, options: &StartOptions) -> anyhow::Result<Self> {
+        let bindir = Self::find_bindir()?;
+        let run_as = if nix::unistd::geteuid().is_root() {
+            let user = nix::unistd::User::from_name("postgres")
+                .context("Failed to look up the postgres OS user")?
+                .context(
+                    "running as root, and initdb refuses root: create a `postgres` OS user \
+                     (the PostgreSQL packages do), run as an ordinary user, or set DATABASE_URL",
+                )?;
+            Some(user)
+        } else {
+            None
+        };
+        std::fs::create_dir_all(datadir)
+            .with_context(|| format!("Failed to create {}", datadir.display()))?;
+        let datadir = datadir
+            .canonicalize()
+            .with_context(|| format!("Failed to resolve {}", datadir.display()))?;
+        let cluster = Self {
+            bindir,
+            datadir,
+            port: free_port()?,
+            run_as,
+        };
+        cluster.hand_over_datadir()?;
+        if !cluster.datadir.join("PG_VERSION").exists() {
+            cluster.initdb()?;
+        }
+        if cluster.pg_ctl(&["status"]).status()?.success() {
+            tracing::warn!(datadir = %cluster.datadir.display(), "a previous run left the local PostgreSQL running; restarting it");
+            let _ = cluster.pg_ctl(&["stop", "-m", "fast", "-w"]).status();
+        }
+        cluster.start_server(options)?;
+        Ok(cluster)
+    }
+
+    /// The connection string for database `dbname`, as the superuser.
+    pub fn url(&self, dbname: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{dbname}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn datadir(&self) -> &Path {
+        &self.datadir
+    }
+
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
+    /// Create `dbname` unless it exists.
+    pub async fn ensure_database(&self, dbname: &str) -> anyhow::Result<()> {
+        let client = super::connect(&self.url("postgres")).await?;
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
+            .await?
+            .is_some();
+        if !exists {
+            // A name cannot be a bind parameter; quote it as an identifier.
+            let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
+            client
+                .batch_execute(&format!("CREATE DATABASE {quoted}"))
+                .await
+                .with_context(|| format!("Failed to create database {dbname}"))?;
+        }
+        Ok(())
+    }
+
+    /// Stop the server, letting connections finish (`pg_ctl stop -m fast`).
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let status = self.pg_ctl(&["stop", "-m", "fast", "-w"]).status()?;
+        if !status.success() {
+            bail!("pg_ctl stop failed for {}", self.datadir.display());
+        }
+        Ok(())
+    }
+
+    /// Restart the server in place, as a crash would (`-m immediate`): for
+    /// fault-injection tests.
+    pub fn restart_immediate(&self, options: &StartOptions) -> anyhow::Result<()> {
+        let _ = self.pg_ctl(&["stop", "-m", "immediate", "-w"]).status();
+        self.start_server(options)
+    }
+
+    /// For throwaway clusters: a detached watcher that stops the server and
+    /// deletes its directory once this process is gone, however it ends.
+    pub fn remove_when_process_exits(&self) -> anyhow::Result<()> {
+        let pid = std::process::id();
+        let script = format!(
+            "while [ -d /proc/{pid} ]; do sleep 0.5; done; \"$1\" stop -D \"$2\" -m immediate -w >/dev/null 2>&1; rm -rf \"$2\"",
+        );
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(script)
+            .arg("reaper")
+            .arg(self.bindir.join("pg_ctl"))
+            .arg(&self.datadir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        self.as_owner(&mut cmd);
+        cmd.spawn().context("Failed to start the cluster reaper")?;
+        Ok(())
+    }
+
+    fn start_server(&self, options: &StartOptions) -> anyhow::Result<()> {
+        let mut server_opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections={}",
+            self.port, options.max_connections
+        );
+        if !options.fsync {
+            server_opts.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let log = self.datadir.join("server.log");
+        let out = self
+            .pg_ctl(&["start", "-w", "-t", "60", "-o", &server_opts])
+            .arg("-l")
+            .arg(&log)
+            .output()
+            .context("Failed to run pg_ctl start")?;
+        if !out.status.success() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+            bail!(
+                "PostgreSQL did not start in {}:\n{}{}\n{}",
+                self.datadir.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        Ok(())
+    }
+
+    fn initdb(&self) -> anyhow::Result<()> {
+        let mut cmd = Command::new(self.bindir.join("initdb"));
+        cmd.arg("-D").arg(&self.datadir).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "--encoding=UTF8",
+            "--locale=C",
+        ]);
+        self.as_owner(&mut cmd);
+        let out = cmd.output().context("Failed to run initdb")?;
+        if !out.status.success() {
+            bail!(
+                "initdb failed in {}: {}{}",
+                self.datadir.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Give the data directory to the server's OS user and check that it can
+    /// reach it (a directory under /root, mode 700, it cannot).
+    fn hand_over_datadir(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(user) = &self.run_as {
+            chown_recursive(&self.datadir, user.uid, user.gid)?;
+            let mut probe = Command::new("/bin/sh");
+            probe
+                .arg("-c")
+                .arg("test -w \"$1\"")
+                .arg("probe")
+                .arg(&self.datadir);
+            self.as_owner(&mut probe);
+            if !probe.status()?.success() {
+                bail!(
+                    "the postgres OS user cannot reach {}: a parent directory is closed to it. \
+                     Run from a directory it can traverse, set PGCQRS_DATA_DIR elsewhere, or set DATABASE_URL",
+                    self.datadir.display()
+                );
+            }
+        }
+        std::fs::set_permissions(&self.datadir, std::fs::Permissions::from_mode(0o700))?;
+        Ok(())
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.bindir.join("pg_ctl"));
+        cmd.arg("-D").arg(&self.datadir).args(args);
+        self.as_owner(&mut cmd);
+        cmd
+    }
+
+    fn as_owner(&self, cmd: &mut Command) {
+        cmd.env("LC_ALL", "C").stdin(Stdio::null());
+        if let Some(user) = &self.run_as {
+            cmd.uid(user.uid.as_raw())
+                .gid(user.gid.as_raw())
+                .env("HOME", &user.dir)
+                .current_dir("/");
+        }
+    }
+}
+
+fn chown_recursive(
+    path: &Path,
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+) -> anyhow::Result<()> {
+    nix::unistd::chown(path, Some(uid), Some(gid))
+        .with_context(|| format!("Failed to hand {} to the postgres user", path.display()))?;
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_recursive(&entry?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("Failed to find a free port")?;
+    Ok(listener.local_addr()?.port())
+}

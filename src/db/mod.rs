@@ -1,0 +1,102 @@
+//! Database plumbing: connection pools, migrations, and the embedded local
+//! cluster used when no `DATABASE_URL` is given.
+
+pub mod embedded;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+pub use deadpool_postgres::tokio_postgres;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use tokio_postgres::NoTls;
+
+refinery::embed_migrations!("migrations");
+
+/// Advisory lock key held while migrating, so that several instances
+/// starting at once migrate one after the other.
+const MIGRATION_LOCK: i64 = 0x7067_6371_7273_0001;
+
+/// A pool of connections to `url`.
+pub fn pool(url: &str, max_size: usize, application_name: &str) -> anyhow::Result<Pool> {
+    let mut config = tokio_postgres::Config::from_str(url)
+        .with_context(|| "DATABASE_URL is not a valid PostgreSQL connection string".to_string())?;
+    if config.get_application_name().is_none() {
+        config.application_name(application_name);
+    }
+    config.connect_timeout(Duration::from_secs(5));
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_size)
+        .timeouts(Timeouts {
+            wait: Some(Duration::from_secs(5)),
+            create: Some(Duration::from_secs(5)),
+            recycle: Some(Duration::from_secs(5)),
+        })
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .context("Failed to build the connection pool")
+}
+
+/// Open one connection outside any pool (migrations, administration).
+pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .with_context(|| format!("Failed to connect to {}", redact(url)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Apply pending migrations, one instance at a time.
+#[tracing::instrument(skip_all)]
+pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    let mut client = connect(url).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("Failed to take the migration lock")?;
+    let report = migrations::runner()
+        .set_grouped(false)
+        .run_async(&mut client)
+        .await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let report = report.context("Failed to apply migrations")?;
+    for m in report.applied_migrations() {
+        tracing::info!(version = m.version(), name = m.name(), "applied migration");
+    }
+    Ok(report.applied_migrations().len())
+}
+
+/// The newest migration version this build knows.
+pub fn latest_migration_version() -> i32 {
+    migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<connection string>".to_string(),
+    }
+}

@@ -1,0 +1,410 @@
+//! Command handlers: parse the request into a domain command, run it in one
+//! transaction on the write pool, answer 201/202 with version and token.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{path_id, CommandInput};
+use super::AppState;
+use crate::commands::{self, customers, orders, products, FieldError, Outcome};
+use crate::domain::{
+    CancelReason, Email, EntityId, Invalid, Money, OrderStatus, PersonName, ProductName, Quantity,
+};
+
+/// The most lines one order may have.
+pub const MAX_LINES: usize = 1000;
+
+/// Collects every field problem of a request, so the client fixes all at once.
+#[derive(Default)]
+struct Checks(Vec<FieldError>);
+
+impl Checks {
+    fn check<T>(&mut self, field: impl Into<String>, result: Result<T, Invalid>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(Invalid(message)) => {
+                self.0.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
+    fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Every check passed: hand back the value built from them.
+    fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        if !self.0.is_empty() {
+            return Err(ApiError::invalid(self.0));
+        }
+        value().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated input incomplete")))
+    }
+}
+
+fn optional_id(checks: &mut Checks, field: &str, raw: Option<&str>) -> Option<EntityId> {
+    match raw {
+        Some(raw) => checks.check(field, EntityId::parse(raw)),
+        None => Some(EntityId::generate()),
+    }
+}
+
+fn respond(outcome: Outcome) -> Response {
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    let version = outcome.body.get("version").and_then(|v| v.as_i64());
+    let mut response = (status, axum::Json(outcome.body)).into_response();
+    let headers = response.headers_mut();
+    if let Some(v) = version.and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok()) {
+        headers.insert(header::ETAG, v);
+    }
+    if outcome.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+// ----------------------------------------------------------------- customers
+
+/// Body of `POST /commands/customers`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCustomerRequest {
+    /// Optional client id; a UUIDv7 is generated when absent.
+    pub id: Option<String>,
+    pub name: String,
+    pub email: String,
+}
+
+/// Body of `POST /commands/customers/{id}/change-details`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCustomerDetailsRequest {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Register a customer.
+pub async fn register_customer(
+    State(state): State<AppState>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    let req: RegisterCustomerRequest = input.json()?;
+    let mut c = Checks::default();
+    let id = optional_id(&mut c, "id", req.id.as_deref());
+    let name = c.check("name", PersonName::parse(&req.name));
+    let email = c.check("email", Email::parse(&req.email));
+    let cmd = c.finish(|| {
+        Some(customers::RegisterCustomer {
+            id: id?,
+            name: name?,
+            email: email?,
+        })
+    })?;
+    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+        customers::register(tx, cmd).await
+    })
+    .await?;
+    Ok(respond(outcome))
+}
+
+/// Change a customer's name and/or e-mail.
+pub async fn change_customer_details(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    let id = path_id("customer", &id)?;
+    let req: ChangeCustomerDetailsRequest = input.json()?;
+    let mut c = Checks::default();
+    if req.name.is_none() && req.email.is_none() {
+        c.fail("body", "give a new name, a new email, or both");
+    }
+    let name = req
+        .name
+        .as_deref()
+        .map(|n| c.check("name", PersonName::parse(n)));
+    let email = req
+        .email
+        .as_deref()
+        .map(|e| c.check("email", Email::parse(e)));
+    let cmd = c.finish(|| {
+        Some(customers::ChangeCustomerDetails {
+            id,
+            name: name.flatten(),
+            email: email.flatten(),
+        })
+    })?;
+    let expected = input.meta.expected_version;
+    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+        customers::change_details(tx, cmd, expected).await
+    })
+    .await?;
+    Ok(respond(outcome))
+}
+
+// ------------------------------------------------------------------ products
+
+/// Body of `POST /commands/products`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddProductRequest {
+    /// Optional client id; a UUIDv7 is generated when absent.
+    pub id: Option<String>,
+    pub name: String,
+    /// Exact amount, at most two decimals, as a number or a string.
+    #[schema(value_type = f64)]
+    pub price: serde_json::Value,
+}
+
+/// Body of `POST /commands/products/{id}/change-price`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeProductPriceRequest {
+    #[schema(value_type = f64)]
+    pub price: serde_json::Value,
+}
+
+fn money(c: &mut Checks, field: &str, raw: &serde_json::Value) -> Option<Money> {
+    let parsed = match raw {
+        serde_json::Value::Number(n) => Money::parse(&n.to_string()),
+        serde_json::Value::String(s) => Money::parse(s),
+        other => Err(Invalid(format!(
+            "must be an amount, as a number or a string, not {other}"
+        ))),
+    };
+    c.check(field, parsed)
+}
+
+/// Add a product to the catalog.
+pub async fn add_product(
+    State(state): State<AppState>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    let req: AddProductRequest = input.json()?;
+    let mut c = Checks::default();
+    let id = optional_id(&mut c, "id", req.id.as_deref());
+    let name = c.check("name", ProductName::parse(&req.name));
+    let price = money(&mut c, "price", &req.price);
+    let cmd = c.finish(|| {
+        Some(products::AddProduct {
+            id: id?,
+            name: name?,
+            price: price?,
+        })
+    })?;
+    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+        products::add(tx, cmd).await
+    })
+    .await?;
+    Ok(respond(outcome))
+}
+
+/// Change a product's catalog price; orders already placed keep theirs.
+pub async fn change_product_price(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    let id = path_id("product", &id)?;
+    let req: ChangeProductPriceRequest = input.json()?;
+    let mut c = Checks::default();
+    let price = money(&mut c, "price", &req.price);
+    let cmd = c.finish(|| Some(products::ChangeProductPrice { id, price: price? }))?;
+    let expected = input.meta.expected_version;
+    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+        products::change_price(tx, cmd, expected).await
+    })
+    .await?;
+    Ok(respond(outcome))
+}
+
+// -------------------------------------------------------------------- orders
+
+/// Body of `POST /commands/orders`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    /// Optional client id; a UUIDv7 is generated when absent.
+    pub order_id: Option<String>,
+    pub customer_id: String,
+    /// At least one line.
+    pub items: Vec<OrderLineRequest>,
+}
+
+/// One line of `PlaceOrderRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLineRequest {
+    pub product_id: String,
+    pub quantity: i64,
+    /// Optional: the price the client expects; must equal the catalog price.
+    #[schema(value_type = Option<f64>)]
+    pub price: Option<serde_json::Value>,
+}
+
+/// Body of `POST /commands/orders/{id}/cancel`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelOrderRequest {
+    pub reason: String,
+}
+
+/// Body of `POST /commands/orders/{id}/status`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeOrderStatusRequest {
+    /// Target status, any case: confirmed, shipped, delivered, cancelled.
+    pub status: String,
+    /// Why, when the target is cancelled.
+    pub reason: Option<String>,
+}
+
+/// Place an order at today's catalog prices.
+pub async fn place_order(
+    State(state): State<AppState>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    let req: PlaceOrderRequest = input.json()?;
+    let mut c = Checks::default();
+    let order_id = optional_id(&mut c, "order_id", req.order_id.as_deref());
+    let customer_id = c.check("customer_id", EntityId::parse(&req.customer_id));
+    if req.items.is_empty() {
+        c.fail("items", "an order needs at least one item");
+    }
+    if req.items.len() > MAX_LINES {
+        c.fail(
+            "items",
+            format!(
+                "an order may have at most {MAX_LINES} items, got {}",
+                req.items.len()
+            ),
+        );
+    }
+    let lines: Vec<Option<orders::OrderLine>> = req
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let product_id = c.check(
+                format!("items[{i}].product_id"),
+                EntityId::parse(&item.product_id),
+            );
+            let quantity = c.check(
+                format!("items[{i}].quantity"),
+                Quantity::parse(item.quantity),
+            );
+            let expected_price = match &item.price {
+                None | Some(serde_json::Value::Null) => Some(None),
+                Some(p) => money(&mut c, &format!("items[{i}].price"), p).map(Some),
+            };
+            Some(orders::OrderLine {
+                product_id: product_id?,
+                quantity: quantity?,
+                expected_price: expected_price?,
+            })
+        })
+        .collect();
+    let cmd = c.finish(|| {
+        Some(orders::PlaceOrder {
+            order_id: order_id?,
+            customer_id: customer_id?,
+            lines: lines.into_iter().collect::<Option<Vec<_>>>()?,
+        })
+    })?;
+    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+        orders::place(tx, cmd).await
+    })
+    .await?;
+    Ok(respond(outcome))
+}
+
+async fn transition(
+    state: AppState,
+    id: String,
+    input: CommandInput,
+    to: OrderStatus,
+    reason: Option<CancelReason>,
+) -> Result<Response, ApiError> {
+    let cmd = orders::ChangeOrderStatus {
+        order_id: path_id("order", &id)?,
+        to,
+        reason,
+    };
+    let expected = input.meta.expected_version;
+    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+        orders::change_status(tx, cmd, expected).await
+    })
+    .await?;
+    Ok(respond(outcome))
+}
+
+/// Confirm a pending order.
+pub async fn confirm_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    input.no_body()?;
+    transition(state, id, input, OrderStatus::Confirmed, None).await
+}
+
+/// Ship a confirmed order.
+pub async fn ship_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    input.no_body()?;
+    transition(state, id, input, OrderStatus::Shipped, None).await
+}
+
+/// Mark a shipped order delivered.
+pub async fn deliver_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    input.no_body()?;
+    transition(state, id, input, OrderStatus::Delivered, None).await
+}
+
+/// Cancel an order that is not yet delivered, with a reason.
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    let req: CancelOrderRequest = input.json()?;
+    let mut c = Checks::default();
+    let reason = c.check("reason", CancelReason::parse(&req.reason));
+    c.finish(|| Some(()))?;
+    transition(state, id, input, OrderStatus::Cancelled, reason).await
+}
+
+/// Move an order to any status the machine allows.
+pub async fn change_order_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, ApiError> {
+    let req: ChangeOrderStatusRequest = input.json()?;
+    let mut c = Checks::default();
+    let to = c.check("status", OrderStatus::parse(&req.status));
+    let reason = match (&to, req.reason.as_deref()) {
+        (Some(OrderStatus::Cancelled), Some(r)) => c.check("reason", CancelReason::parse(r)),
+        (Some(OrderStatus::Cancelled), None) => {
+            c.fail("reason", "a cancellation needs a reason");
+            None
+        }
+        (_, Some(_)) => {
+            c.fail("reason", "a reason is only given when cancelling");
+            None
+        }
+        _ => None,
+    };
+    let to = c.finish(|| to)?;
+    transition(state, id, input, to, reason).await
+}
