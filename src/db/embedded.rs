@@ -127,7 +127,7 @@ impl LocalCluster {
         if !cluster.datadir.join("PG_VERSION").exists() {
             cluster.initdb()?;
         }
-        if cluster.pg_ctl(&["status"]).status()?.success() {
+        if cluster.pg_ctl(&["status"]).output()?.status.success() {
             tracing::warn!(datadir = %cluster.datadir.display(), "a previous run left the local PostgreSQL running; restarting it");
             let _ = cluster.pg_ctl(&["stop", "-m", "fast", "-w"]).status();
         }

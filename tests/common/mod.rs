@@ -1,0 +1,256 @@
+//! Test support: every test gets its own database, cloned from a migrated
+//! template, and its own service on a free port, reached over real HTTP.
+//!
+//! The PostgreSQL cluster is started once per test binary from the machine's
+//! binaries (see `pgcqrs::db::embedded`) in a throwaway directory that a
+//! detached reaper removes when the test process ends. Set
+//! `PGCQRS_TEST_ADMIN_URL` to a superuser URL to use an existing server
+//! instead.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use pgcqrs::config::ServeArgs;
+use pgcqrs::db::embedded::{LocalCluster, StartOptions};
+use pgcqrs::db::{self, tokio_postgres};
+
+struct Server {
+    /// Superuser URL without the database name: `postgres://...:port/`.
+    admin_base: String,
+    template: String,
+    _cluster: Option<LocalCluster>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        // Runs on a plain thread: the caller may be inside a Tokio runtime.
+        std::thread::spawn(start_server)
+            .join()
+            .expect("test server start-up panicked")
+    })
+}
+
+fn start_server() -> Server {
+    let (admin_base, cluster) = match std::env::var("PGCQRS_TEST_ADMIN_URL") {
+        Ok(url) => (url.trim_end_matches('/').rsplit_once('/').map(|(b, _)| format!("{b}/")).unwrap_or(url), None),
+        Err(_) => {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "pgcqrs-test-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            let cluster = LocalCluster::start(
+                &dir,
+                &StartOptions {
+                    fsync: false,
+                    max_connections: 400,
+                },
+            )
+            .expect("could not start a PostgreSQL for the tests");
+            cluster
+                .remove_when_process_exits()
+                .expect("could not arrange clean-up of the test cluster");
+            (cluster.url(""), Some(cluster))
+        }
+    };
+    let template = format!("pgcqrs_template_{}", uuid::Uuid::new_v4().simple());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let admin = db::connect(&format!("{admin_base}postgres")).await.expect("connect admin");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {template}"))
+            .await
+            .expect("create template");
+        db::migrate(&format!("{admin_base}{template}")).await.expect("migrate template");
+    });
+    Server {
+        admin_base,
+        template,
+        _cluster: cluster,
+    }
+}
+
+/// A database of its own, dropped when this value is.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let server = server();
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = db::connect(&format!("{}postgres", server.admin_base))
+            .await
+            .expect("connect admin");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {}", server.template))
+            .await
+            .expect("create test database");
+        TestDb {
+            url: format!("{}{name}", server.admin_base),
+            name,
+        }
+    }
+
+    /// A plain connection as the superuser, for assertions in SQL.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        db::connect(&self.url).await.expect("connect test database")
+    }
+
+    /// The URL of this database as `user` (no password: trust auth).
+    pub fn url_as(&self, user: &str) -> String {
+        self.url.replacen("postgres://postgres@", &format!("postgres://{user}@"), 1)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin_url = format!("{}postgres", server().admin_base);
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().ok()?;
+            rt.block_on(async {
+                let admin = db::connect(&admin_url).await.ok()?;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A running service on its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServeArgs::default()).await
+}
+
+pub async fn spawn_app_with(mut settings: ServeArgs) -> TestApp {
+    let db = TestDb::create().await;
+    settings.listen = "127.0.0.1:0".parse().expect("address");
+    let write_pool = db::pool(&db.url, 8, "pgcqrs-test").expect("pool");
+    let read_pool = db::pool(&db.url, 8, "pgcqrs-test-read").expect("pool");
+    let app = pgcqrs::app::App::build(&settings, write_pool, read_pool)
+        .await
+        .expect("build app");
+    let addr = app.local_addr().expect("address");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        db,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST a JSON body.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// POST raw bytes, for malformed bodies.
+    pub async fn post_raw(&self, path: &str, body: &'static [u8]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request failed")
+    }
+
+    /// Register a customer and a product or two: the usual starting point.
+    pub async fn seed_catalog(&self) {
+        let r = self
+            .post("/commands/customers", serde_json::json!({"id": "c-1", "name": "Ada Lovelace", "email": "ada@example.com"}))
+            .await;
+        assert_eq!(r.status(), 201, "seed customer: {}", r.text().await.unwrap_or_default());
+        for (id, name, price) in [("p-1", "Widget", "19.99"), ("p-2", "Gadget", "5.00"), ("p-3", "Gizmo", "0.10")] {
+            let r = self
+                .post("/commands/products", serde_json::json!({"id": id, "name": name, "price": price}))
+                .await;
+            assert_eq!(r.status(), 201, "seed product: {}", r.text().await.unwrap_or_default());
+        }
+    }
+
+    /// Place an order for c-1 with one Widget; returns the response body.
+    pub async fn place_simple_order(&self, order_id: &str) -> serde_json::Value {
+        let r = self
+            .post(
+                "/commands/orders",
+                serde_json::json!({"order_id": order_id, "customer_id": "c-1", "items": [{"product_id": "p-1", "quantity": 1}]}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        r.json().await.expect("json")
+    }
+
+    /// Count rows of a table (or any FROM expression) in this app's database.
+    pub async fn count(&self, from: &str) -> i64 {
+        let client = self.db.client().await;
+        client
+            .query_one(&format!("SELECT count(*) FROM {from}"), &[])
+            .await
+            .expect("count")
+            .get(0)
+    }
+
+    /// Stop the server, waiting for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.server.take() {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// Assert a problem+json response with `status`; returns the problem.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    let got = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(got, status, "expected {status}, got {got}: {body}");
+    assert_eq!(content_type, "application/problem+json", "body: {body}");
+    let problem: serde_json::Value = serde_json::from_str(&body).expect("problem is JSON");
+    assert_eq!(problem["status"], status);
+    assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    problem
+}
