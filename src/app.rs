@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeArgs;
 use crate::http::{self, AppState};
+use crate::read_models::{Refresher, RefresherSettings};
 
 /// A service bound to its port, ready to run.
 pub struct App {
@@ -20,19 +22,28 @@ pub struct App {
 
 impl App {
     /// Bind `settings.listen` (port 0 picks a free port) and wire the pools.
+    /// With `refresher` settings, this instance also refreshes read models.
     pub async fn build(
         settings: &ServeArgs,
         write_pool: Pool,
         read_pool: Pool,
+        refresher: Option<RefresherSettings>,
     ) -> anyhow::Result<App> {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
+        let models = refresher
+            .as_ref()
+            .map(|r| r.models.clone())
+            .unwrap_or_else(|| RefresherSettings::from_env().models);
+        let refresher = refresher.map(|r| Refresher::new(write_pool.clone(), r));
         let state = AppState {
             write_pool,
             read_pool,
             body_limit: settings.body_limit,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
+            refresher,
+            models,
         };
         Ok(App { listener, state })
     }
@@ -41,16 +52,32 @@ impl App {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serve until `shutdown` resolves, then finish in-flight requests.
+    /// The refresher, if this instance runs one.
+    pub fn refresher(&self) -> Option<Arc<Refresher>> {
+        self.state.refresher.clone()
+    }
+
+    /// Serve until `shutdown` resolves, then finish in-flight requests and
+    /// stop the refresher between refreshes.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let refresher = match &self.state.refresher {
+            Some(r) => Some(r.start(stop_rx).await?),
+            None => None,
+        };
         let router = http::router(self.state.clone());
-        axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("HTTP server failed")
+            .context("HTTP server failed");
+        let _ = stop_tx.send(true);
+        if let Some(handle) = refresher {
+            handle.stopped().await;
+        }
+        served
     }
 }
 

@@ -19,3 +19,5 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod queries;
+pub mod read_models;

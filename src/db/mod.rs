@@ -17,10 +17,39 @@ refinery::embed_migrations!("migrations");
 /// starting at once migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x7067_6371_7273_0001;
 
-/// A pool of connections to `url`.
+/// A pool of connections to `url` for the command side and the refresher.
 pub fn pool(url: &str, max_size: usize, application_name: &str) -> anyhow::Result<Pool> {
+    build_pool(url, max_size, application_name, None)
+}
+
+/// A pool for the query side. Each execution is planned with its own
+/// parameter values, so the optional filters of the list query (`$1 IS NULL
+/// OR ...`) fold away and the right index is used.
+pub fn read_pool(url: &str, max_size: usize, application_name: &str) -> anyhow::Result<Pool> {
+    build_pool(
+        url,
+        max_size,
+        application_name,
+        Some("-c plan_cache_mode=force_custom_plan"),
+    )
+}
+
+fn build_pool(
+    url: &str,
+    max_size: usize,
+    application_name: &str,
+    options: Option<&str>,
+) -> anyhow::Result<Pool> {
     let mut config = tokio_postgres::Config::from_str(url)
         .with_context(|| "DATABASE_URL is not a valid PostgreSQL connection string".to_string())?;
+    if let Some(options) = options {
+        let mut all = config.get_options().unwrap_or_default().to_owned();
+        if !all.is_empty() {
+            all.push(' ');
+        }
+        all.push_str(options);
+        config.options(&all);
+    }
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }

@@ -9,7 +9,7 @@ mod status;
 mod text;
 
 pub use ids::EntityId;
-pub use money::Money;
+pub use money::{serialize_amount, Money};
 pub use status::{OrderStatus, TransitionError};
 pub use text::{CancelReason, Email, PersonName, ProductName, Quantity};
 

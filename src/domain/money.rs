@@ -156,3 +156,9 @@ mod tests {
         assert_eq!(m("999999999999.99").times(2), None);
     }
 }
+
+/// Write a NUMERIC amount read from the database as an exact JSON number,
+/// without trailing zeros (`10.50` → `10.5`), the way [`Money`] is written.
+pub fn serialize_amount<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    rust_decimal::serde::arbitrary_precision::serialize(&value.normalize(), s)
+}

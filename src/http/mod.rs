@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod error;
 pub mod extract;
+pub mod queries;
 
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ use tower_http::trace::TraceLayer;
 
 use error::ApiError;
 
+use crate::read_models::{Refresher, ScheduledModel};
+use std::sync::Arc;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +35,11 @@ pub struct AppState {
     pub read_pool: Pool,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// The refresher, when this instance runs one: `min_token` waits and the
+    /// admin API ask it for immediate refreshes.
+    pub refresher: Option<Arc<Refresher>>,
+    /// Read models and their schedules, for `/queries/read-models`.
+    pub models: Vec<ScheduledModel>,
 }
 
 /// Every route of the service.
@@ -54,6 +63,23 @@ pub fn router(state: AppState) -> Router {
         .route("/commands/orders/{id}/cancel", post(c::cancel_order))
         .route("/commands/orders/{id}/status", post(c::change_order_status));
 
+    use self::queries as q;
+    let queries = Router::new()
+        .route("/queries/orders", get(q::list_orders))
+        .route("/queries/orders/{id}", get(q::get_order))
+        .route("/queries/orders/{id}/history", get(q::get_order_history))
+        .route(
+            "/queries/customers/{id}/orders",
+            get(q::list_customer_orders),
+        )
+        .route("/queries/order-statistics", get(q::order_statistics))
+        .route("/queries/read-models", get(q::list_read_models));
+
+    let admin = Router::new().route(
+        "/admin/read-models/{name}/refresh",
+        post(q::refresh_read_model),
+    );
+
     let operations = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -61,6 +87,8 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(extract::REQUEST_ID);
     Router::new()
         .merge(commands)
+        .merge(queries)
+        .merge(admin)
         .merge(operations)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

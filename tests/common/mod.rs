@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use pgcqrs::config::ServeArgs;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
 use pgcqrs::db::{self, tokio_postgres};
+use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings};
 
 struct Server {
     /// Superuser URL without the database name: `postgres://...:port/`.
@@ -35,7 +36,13 @@ fn server() -> &'static Server {
 
 fn start_server() -> Server {
     let (admin_base, cluster) = match std::env::var("PGCQRS_TEST_ADMIN_URL") {
-        Ok(url) => (url.trim_end_matches('/').rsplit_once('/').map(|(b, _)| format!("{b}/")).unwrap_or(url), None),
+        Ok(url) => (
+            url.trim_end_matches('/')
+                .rsplit_once('/')
+                .map(|(b, _)| format!("{b}/"))
+                .unwrap_or(url),
+            None,
+        ),
         Err(_) => {
             let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
                 "pgcqrs-test-{}-{}",
@@ -59,12 +66,16 @@ fn start_server() -> Server {
     let template = format!("pgcqrs_template_{}", uuid::Uuid::new_v4().simple());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let admin = db::connect(&format!("{admin_base}postgres")).await.expect("connect admin");
+        let admin = db::connect(&format!("{admin_base}postgres"))
+            .await
+            .expect("connect admin");
         admin
             .batch_execute(&format!("CREATE DATABASE {template}"))
             .await
             .expect("create template");
-        db::migrate(&format!("{admin_base}{template}")).await.expect("migrate template");
+        db::migrate(&format!("{admin_base}{template}"))
+            .await
+            .expect("migrate template");
     });
     Server {
         admin_base,
@@ -87,7 +98,10 @@ impl TestDb {
             .await
             .expect("connect admin");
         admin
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {}", server.template))
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE {}",
+                server.template
+            ))
             .await
             .expect("create test database");
         TestDb {
@@ -103,7 +117,8 @@ impl TestDb {
 
     /// The URL of this database as `user` (no password: trust auth).
     pub fn url_as(&self, user: &str) -> String {
-        self.url.replacen("postgres://postgres@", &format!("postgres://{user}@"), 1)
+        self.url
+            .replacen("postgres://postgres@", &format!("postgres://{user}@"), 1)
     }
 }
 
@@ -130,22 +145,53 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub db: TestDb,
+    pub refresher: Option<std::sync::Arc<Refresher>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(ServeArgs::default()).await
+/// How a test service refreshes its read models.
+#[derive(Debug, Clone)]
+pub enum Refreshing {
+    /// The catalog's schedules (every second or two).
+    Scheduled,
+    /// Only on request (`min_token`, admin API, `TestApp::refresh`): the
+    /// schedules are set to once a year, so a test controls every refresh.
+    OnRequest,
+    /// No refresher in this instance.
+    Off,
 }
 
-pub async fn spawn_app_with(mut settings: ServeArgs) -> TestApp {
+/// A service with the catalog's refresh schedules.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServeArgs::default(), Refreshing::Scheduled).await
+}
+
+pub async fn spawn_app_with(settings: ServeArgs, refreshing: Refreshing) -> TestApp {
     let db = TestDb::create().await;
+    spawn_app_on(db, settings, refreshing).await
+}
+
+/// A service on an existing database (e.g. a second instance on one database).
+pub async fn spawn_app_on(db: TestDb, mut settings: ServeArgs, refreshing: Refreshing) -> TestApp {
     settings.listen = "127.0.0.1:0".parse().expect("address");
     let write_pool = db::pool(&db.url, 8, "pgcqrs-test").expect("pool");
-    let read_pool = db::pool(&db.url, 8, "pgcqrs-test-read").expect("pool");
-    let app = pgcqrs::app::App::build(&settings, write_pool, read_pool)
+    let read_pool = db::read_pool(&db.url, 8, "pgcqrs-test-read").expect("pool");
+    let refresher = match refreshing {
+        Refreshing::Off => None,
+        Refreshing::Scheduled => Some(RefresherSettings::from_env()),
+        Refreshing::OnRequest => {
+            let mut r = RefresherSettings::from_env();
+            for m in &mut r.models {
+                m.schedule = "0 0 0 1 1 *".into();
+            }
+            Some(r)
+        }
+    };
+    let app = pgcqrs::app::App::build(&settings, write_pool, read_pool, refresher)
         .await
         .expect("build app");
+    let refresher = app.refresher();
     let addr = app.local_addr().expect("address");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -155,6 +201,7 @@ pub async fn spawn_app_with(mut settings: ServeArgs) -> TestApp {
         addr,
         http: reqwest::Client::new(),
         db,
+        refresher,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -187,7 +234,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.expect("request failed")
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request failed")
     }
 
     /// Register a customer and a product or two: the usual starting point.
@@ -195,12 +246,29 @@ impl TestApp {
         let r = self
             .post("/commands/customers", serde_json::json!({"id": "c-1", "name": "Ada Lovelace", "email": "ada@example.com"}))
             .await;
-        assert_eq!(r.status(), 201, "seed customer: {}", r.text().await.unwrap_or_default());
-        for (id, name, price) in [("p-1", "Widget", "19.99"), ("p-2", "Gadget", "5.00"), ("p-3", "Gizmo", "0.10")] {
+        assert_eq!(
+            r.status(),
+            201,
+            "seed customer: {}",
+            r.text().await.unwrap_or_default()
+        );
+        for (id, name, price) in [
+            ("p-1", "Widget", "19.99"),
+            ("p-2", "Gadget", "5.00"),
+            ("p-3", "Gizmo", "0.10"),
+        ] {
             let r = self
-                .post("/commands/products", serde_json::json!({"id": id, "name": name, "price": price}))
+                .post(
+                    "/commands/products",
+                    serde_json::json!({"id": id, "name": name, "price": price}),
+                )
                 .await;
-            assert_eq!(r.status(), 201, "seed product: {}", r.text().await.unwrap_or_default());
+            assert_eq!(
+                r.status(),
+                201,
+                "seed product: {}",
+                r.text().await.unwrap_or_default()
+            );
         }
     }
 
@@ -224,6 +292,20 @@ impl TestApp {
             .await
             .expect("count")
             .get(0)
+    }
+
+    /// Refresh every read model whose sources changed, now, in this task.
+    pub async fn refresh(&self) -> Vec<(&'static str, RefreshOutcome)> {
+        let refresher = self.refresher.as_ref().expect("this app has no refresher");
+        let mut outcomes = Vec::new();
+        for m in refresher.models() {
+            let outcome = refresher
+                .refresh_once(m, false)
+                .await
+                .expect("refresh failed");
+            outcomes.push((m.model.name, outcome));
+        }
+        outcomes
     }
 
     /// Stop the server, waiting for in-flight requests.

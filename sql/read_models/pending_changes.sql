@@ -1,0 +1,24 @@
+-- Has anything the view reads changed since the snapshot it reflects?
+-- $1: view name; $2: the write tables it reads.
+-- Only transactions not visible in that snapshot count; txid >= xmin bounds
+-- the index scans to recent transactions. Order changes are found in the
+-- event log (every order change is an event); catalog changes in
+-- write.catalog_changes. No shared row is written by any writer.
+WITH last AS (
+    SELECT current_as_of AS s FROM read.read_model_status WHERE view_name = $1::text
+)
+SELECT pg_current_snapshot()::text AS snapshot,
+       statement_timestamp()       AS taken_at,
+       NOT EXISTS (SELECT 1 FROM last) AS never_refreshed,
+       least(
+           (SELECT min(e.occurred_at)
+              FROM write.order_events e, last
+             WHERE 'orders' = ANY($2::text[])
+               AND e.txid >= pg_snapshot_xmin(last.s)
+               AND NOT pg_visible_in_snapshot(e.txid, last.s)),
+           (SELECT min(c.changed_at)
+              FROM write.catalog_changes c, last
+             WHERE c.source = ANY($2::text[])
+               AND c.txid >= pg_snapshot_xmin(last.s)
+               AND NOT pg_visible_in_snapshot(c.txid, last.s))
+       ) AS pending_since

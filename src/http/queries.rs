@@ -1,0 +1,392 @@
+//! Query handlers: validate parameters, wait for freshness when asked
+//! (`min_token`), read the read models, and say how fresh the answer is
+//! (`X-Read-Model-Refreshed-At`, `Age`).
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use super::extract::{path_id, Query};
+use super::AppState;
+use crate::domain::OrderStatus;
+use crate::queries::freshness::{self, Freshness, Token, DEFAULT_WAIT, MAX_WAIT};
+use crate::queries::{orders, read_models, statistics, QueryError};
+
+pub const MIN_TOKEN_HEADER: &str = "x-min-token";
+pub const REFRESHED_AT_HEADER: &str = "x-read-model-refreshed-at";
+pub const MAX_PAGE_SIZE: i64 = 100;
+pub const MAX_PAGE: i64 = 1_000_000;
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            e @ QueryError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            e @ QueryError::NotYetFresh { .. } => ApiError::Unavailable {
+                detail: format!(
+                    "{e}; retry, or wait longer with the `wait` parameter (at most 30 s)"
+                ),
+                retry_after: 1,
+            },
+            QueryError::Unavailable(detail) => ApiError::Unavailable {
+                detail: format!("the read database is unavailable ({detail}); retry shortly"),
+                retry_after: 1,
+            },
+            QueryError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// `min_token` and `wait`, from the query string or `X-Min-Token`.
+struct FreshnessRequest {
+    token: Option<Token>,
+    wait: Duration,
+}
+
+impl FreshnessRequest {
+    fn parse(
+        min_token: Option<&str>,
+        wait: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let header = headers.get(MIN_TOKEN_HEADER).and_then(|v| v.to_str().ok());
+        let token = min_token
+            .or(header)
+            .map(Token::parse)
+            .transpose()
+            .map_err(ApiError::BadRequest)?;
+        let wait = match wait {
+            None => DEFAULT_WAIT,
+            Some(raw) => parse_wait(raw)?,
+        };
+        Ok(Self { token, wait })
+    }
+}
+
+/// `wait=2` (seconds), `wait=1.5`, `wait=500ms`, `wait=2s`; at most 30 s.
+fn parse_wait(raw: &str) -> Result<Duration, ApiError> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "wait must be a duration of at most 30 s, such as 2, 0.5, 500ms or 2s; got {raw:?}"
+        ))
+    };
+    let wait = match raw.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs.min(3600.0)),
+        Ok(_) => return Err(bad()),
+        Err(_) => humantime::parse_duration(raw.trim()).map_err(|_| bad())?,
+    };
+    if wait > MAX_WAIT {
+        return Err(bad());
+    }
+    Ok(wait)
+}
+
+async fn fresh_views(
+    state: &AppState,
+    views: &[&str],
+    request: &FreshnessRequest,
+) -> Result<Freshness, ApiError> {
+    Ok(freshness::await_views(
+        &state.read_pool,
+        state.refresher.as_deref(),
+        views,
+        request.token,
+        request.wait,
+    )
+    .await?)
+}
+
+/// A JSON answer with its staleness headers.
+fn fresh_json<T: Serialize>(freshness: Freshness, body: T) -> Response {
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(at) = freshness.refreshed_at.format(&Rfc3339) {
+        if let Ok(v) = HeaderValue::from_str(&at) {
+            headers.insert(REFRESHED_AT_HEADER, v);
+        }
+    }
+    headers.insert("age", HeaderValue::from(freshness.age_seconds()));
+    response
+}
+
+fn parse_time(field: &str, raw: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "{field} must be an RFC 3339 time such as 2026-01-31T00:00:00Z, got {raw:?}"
+        ))
+    })
+}
+
+fn parse_page(raw: Option<&str>) -> Result<i64, ApiError> {
+    let Some(raw) = raw else { return Ok(1) };
+    match raw.trim().parse::<i64>() {
+        Ok(p) if (1..=MAX_PAGE).contains(&p) => Ok(p),
+        _ => Err(ApiError::BadRequest(format!(
+            "page must be a whole number from 1 to {MAX_PAGE}, got {raw:?}"
+        ))),
+    }
+}
+
+fn parse_page_size(raw: Option<&str>) -> Result<i64, ApiError> {
+    let Some(raw) = raw else { return Ok(20) };
+    match raw.trim().parse::<i64>() {
+        Ok(p) if (1..=MAX_PAGE_SIZE).contains(&p) => Ok(p),
+        _ => Err(ApiError::BadRequest(format!(
+            "page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {raw:?}"
+        ))),
+    }
+}
+
+/// Parameters every query takes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FreshnessParams {
+    /// Wait until the answer includes the command with this token.
+    pub min_token: Option<String>,
+    /// How long to wait for `min_token`: seconds or `500ms`; default 5 s, at most 30 s.
+    pub wait: Option<String>,
+}
+
+/// Get one order with its lines.
+pub async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<FreshnessParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = path_id("order", &id)?;
+    let fresh = FreshnessRequest::parse(
+        params.min_token.as_deref(),
+        params.wait.as_deref(),
+        &headers,
+    )?;
+    let freshness = fresh_views(&state, orders::ORDER_VIEWS, &fresh).await?;
+    let order = orders::get_order(&state.read_pool, id.as_str()).await?;
+    Ok(fresh_json(freshness, order))
+}
+
+/// Parameters of `GET /queries/orders`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListOrdersParams {
+    pub customer_id: Option<String>,
+    /// pending, confirmed, shipped, delivered or cancelled (any case).
+    pub status: Option<String>,
+    /// Orders created at or after this RFC 3339 time.
+    pub from: Option<String>,
+    /// Orders created before this RFC 3339 time.
+    pub to: Option<String>,
+    /// From 1 (default 1).
+    pub page: Option<String>,
+    /// 1 to 100 (default 20).
+    pub page_size: Option<String>,
+    pub min_token: Option<String>,
+    pub wait: Option<String>,
+}
+
+/// List orders, newest first, with filters and pagination.
+pub async fn list_orders(
+    State(state): State<AppState>,
+    Query(params): Query<ListOrdersParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let customer_id = params
+        .customer_id
+        .as_deref()
+        .map(|c| {
+            crate::domain::EntityId::parse(c)
+                .map(|id| id.to_string())
+                .map_err(|e| {
+                    ApiError::BadRequest(format!("customer_id {c:?} is not a valid id: it {e}"))
+                })
+        })
+        .transpose()?;
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| OrderStatus::parse(s).map_err(|e| ApiError::BadRequest(format!("status: {e}"))))
+        .transpose()?;
+    let from = params
+        .from
+        .as_deref()
+        .map(|f| parse_time("from", f))
+        .transpose()?;
+    let to = params
+        .to
+        .as_deref()
+        .map(|t| parse_time("to", t))
+        .transpose()?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            return Err(ApiError::BadRequest("from must be earlier than to".into()));
+        }
+    }
+    let page = parse_page(params.page.as_deref())?;
+    let page_size = parse_page_size(params.page_size.as_deref())?;
+    let fresh = FreshnessRequest::parse(
+        params.min_token.as_deref(),
+        params.wait.as_deref(),
+        &headers,
+    )?;
+    let freshness = fresh_views(&state, orders::LIST_VIEWS, &fresh).await?;
+    let filter = orders::OrderFilter {
+        customer_id,
+        status,
+        from,
+        to,
+    };
+    let page = orders::list_orders(&state.read_pool, &filter, page, page_size).await?;
+    Ok(fresh_json(freshness, page))
+}
+
+/// Parameters of `GET /queries/customers/{id}/orders`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    pub page: Option<String>,
+    pub page_size: Option<String>,
+    pub min_token: Option<String>,
+    pub wait: Option<String>,
+}
+
+/// A customer's orders, newest first.
+pub async fn list_customer_orders(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = path_id("customer", &id)?;
+    let page = parse_page(params.page.as_deref())?;
+    let page_size = parse_page_size(params.page_size.as_deref())?;
+    let fresh = FreshnessRequest::parse(
+        params.min_token.as_deref(),
+        params.wait.as_deref(),
+        &headers,
+    )?;
+    let freshness = fresh_views(&state, orders::CUSTOMER_LIST_VIEWS, &fresh).await?;
+    let page = orders::list_customer_orders(&state.read_pool, id.as_str(), page, page_size).await?;
+    Ok(fresh_json(freshness, page))
+}
+
+/// What happened to an order, event by event (always current).
+pub async fn get_order_history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id("order", &id)?;
+    let history = orders::order_history(&state.read_pool, id.as_str()).await?;
+    let freshness = Freshness {
+        refreshed_at: OffsetDateTime::now_utc(),
+    };
+    Ok(fresh_json(
+        freshness,
+        serde_json::json!({"order_id": id.as_str(), "events": history}),
+    ))
+}
+
+/// Parameters of `GET /queries/order-statistics`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsParams {
+    /// Start (inclusive), RFC 3339. Default: 30 days before `to`.
+    pub from: Option<String>,
+    /// End (exclusive), RFC 3339. Default: now.
+    pub to: Option<String>,
+    pub min_token: Option<String>,
+    pub wait: Option<String>,
+}
+
+/// Orders, revenue and status counts for orders created in [from, to).
+pub async fn order_statistics(
+    State(state): State<AppState>,
+    Query(params): Query<StatisticsParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let to = match params.to.as_deref() {
+        Some(t) => parse_time("to", t)?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let from = match params.from.as_deref() {
+        Some(f) => parse_time("from", f)?,
+        None => to - time::Duration::days(30),
+    };
+    if from >= to {
+        return Err(ApiError::BadRequest("from must be earlier than to".into()));
+    }
+    let fresh = FreshnessRequest::parse(
+        params.min_token.as_deref(),
+        params.wait.as_deref(),
+        &headers,
+    )?;
+    let freshness = fresh_views(&state, statistics::STATISTICS_VIEWS, &fresh).await?;
+    let stats = statistics::order_statistics(&state.read_pool, from, to).await?;
+    Ok(fresh_json(freshness, stats))
+}
+
+/// Freshness and health of every read model.
+pub async fn list_read_models(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let models = read_models::list(&state.read_pool, &state.models).await?;
+    Ok(Json(serde_json::json!({ "read_models": models })).into_response())
+}
+
+/// Refresh a read model now (even if nothing changed).
+pub async fn refresh_read_model(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    if crate::read_models::catalog::find(&name).is_none() {
+        let known: Vec<&str> = crate::read_models::CATALOG.iter().map(|m| m.name).collect();
+        return Err(ApiError::NotFound(format!(
+            "no read model named {name:?}; known: {}",
+            known.join(", ")
+        )));
+    }
+    let Some(refresher) = state.refresher.as_ref() else {
+        return Err(ApiError::Unavailable {
+            detail: "this instance does not run the refresher".into(),
+            retry_after: 5,
+        });
+    };
+    refresher.request(&name, true);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"name": name, "refresh": "requested"})),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_accepts_seconds_and_units_up_to_thirty_seconds() {
+        assert_eq!(parse_wait("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_wait("0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_wait("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_wait("30s").unwrap(), Duration::from_secs(30));
+        for bad in ["31", "-1", "soon", "NaN", "1h"] {
+            assert!(parse_wait(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn page_and_page_size_are_bounded() {
+        assert_eq!(parse_page(None).unwrap(), 1);
+        assert_eq!(parse_page_size(None).unwrap(), 20);
+        for bad in ["0", "-1", "x", "1000001", "99999999999999999999"] {
+            assert!(parse_page(Some(bad)).is_err(), "page {bad}");
+        }
+        for bad in ["0", "101", "-5", "ten"] {
+            assert!(parse_page_size(Some(bad)).is_err(), "page_size {bad}");
+        }
+        assert_eq!(parse_page_size(Some("100")).unwrap(), 100);
+    }
+}

@@ -1,0 +1,50 @@
+//! The read side: one file per question, each reading only the `read`
+//! schema through the read pool (the primary or a replica).
+//!
+//! Every answer says how fresh it is ([`freshness::Freshness`]) and, when the
+//! client passes a token, waits until the views it reads cover that
+//! transaction.
+
+pub mod freshness;
+pub mod orders;
+pub mod read_models;
+pub mod statistics;
+
+use deadpool_postgres::PoolError;
+
+/// Why a query could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{what} {id:?} does not exist")]
+    NotFound { what: &'static str, id: String },
+    /// The views did not cover the token within the wait.
+    #[error("the read models {views} have not yet caught up with token {token} after waiting {waited_ms} ms")]
+    NotYetFresh {
+        views: String,
+        token: String,
+        waited_ms: u128,
+    },
+    #[error("the read database is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<PoolError> for QueryError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Backend(e) => e.into(),
+            other => QueryError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<deadpool_postgres::tokio_postgres::Error> for QueryError {
+    fn from(e: deadpool_postgres::tokio_postgres::Error) -> Self {
+        if e.as_db_error().is_none() {
+            QueryError::Unavailable(e.to_string())
+        } else {
+            QueryError::Internal(anyhow::Error::new(e))
+        }
+    }
+}

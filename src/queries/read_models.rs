@@ -1,0 +1,75 @@
+//! The operator's view of the read models: `GET /queries/read-models`.
+
+use deadpool_postgres::Pool;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::QueryError;
+use crate::read_models::ScheduledModel;
+
+/// Freshness and health of one read model.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReadModelStatus {
+    pub name: String,
+    /// Cron schedule (with seconds) on this instance.
+    pub schedule: Option<String>,
+    /// The write tables it reads.
+    pub sources: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_refresh_at: Option<OffsetDateTime>,
+    pub last_duration_ms: Option<f64>,
+    pub rows: Option<i64>,
+    /// When the view was last known to be current.
+    #[serde(with = "time::serde::rfc3339")]
+    pub verified_at: OffsetDateTime,
+    /// True when a change is waiting to be refreshed into the view.
+    pub stale: bool,
+    /// Age of the oldest change not yet in the view; 0 when current.
+    pub lag_seconds: f64,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_error_at: Option<OffsetDateTime>,
+    pub consecutive_failures: i32,
+}
+
+/// Every read model in the status table, with this instance's schedule.
+pub async fn list(
+    pool: &Pool,
+    models: &[ScheduledModel],
+) -> Result<Vec<ReadModelStatus>, QueryError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(include_str!("../../sql/queries/list_read_models.sql"))
+        .await?;
+    let rows = client.query(&stmt, &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let name: String = r.get("view_name");
+            let model = models.iter().find(|m| m.model.name == name);
+            let lag: Option<f64> = r.get("lag_seconds");
+            ReadModelStatus {
+                schedule: model.map(|m| m.schedule.clone()),
+                sources: model
+                    .map(|m| {
+                        m.model
+                            .source_names()
+                            .into_iter()
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                last_refresh_at: r.get("last_refresh_at"),
+                last_duration_ms: r.get("last_duration_ms"),
+                rows: r.get("rows"),
+                verified_at: r.get("verified_at"),
+                stale: lag.is_some(),
+                lag_seconds: lag.unwrap_or(0.0).max(0.0),
+                last_error: r.get("last_error"),
+                last_error_at: r.get("last_error_at"),
+                consecutive_failures: r.get("consecutive_failures"),
+                name,
+            }
+        })
+        .collect())
+}

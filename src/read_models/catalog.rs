@@ -1,0 +1,137 @@
+//! The read-model catalog: every materialized view, the write tables it
+//! reads, and its default refresh schedule. Adding a read model is a
+//! migration plus one entry here.
+
+/// A write table a read model depends on, as change detection names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `write.orders` and `write.order_items` (every change is an event).
+    Orders,
+    Customers,
+    Products,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Orders => "orders",
+            Source::Customers => "customers",
+            Source::Products => "products",
+        }
+    }
+}
+
+/// One read model.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadModel {
+    /// The materialized view `read.<name>`.
+    pub name: &'static str,
+    pub sources: &'static [Source],
+    /// Cron with seconds (`sec min hour day month weekday`).
+    pub default_schedule: &'static str,
+    /// Per-refresh statement timeout.
+    pub default_timeout_ms: u64,
+    pub description: &'static str,
+}
+
+impl ReadModel {
+    pub fn source_names(&self) -> Vec<&'static str> {
+        self.sources.iter().map(|s| s.as_str()).collect()
+    }
+
+    /// `PGCQRS_SCHEDULE_ORDER_SUMMARY` and the like.
+    pub fn schedule_env_var(&self) -> String {
+        format!("PGCQRS_SCHEDULE_{}", self.name.to_ascii_uppercase())
+    }
+}
+
+use Source::*;
+
+pub const CATALOG: &[ReadModel] = &[
+    ReadModel {
+        name: "order_summary",
+        sources: &[Orders, Customers],
+        default_schedule: "* * * * * *",
+        default_timeout_ms: 120_000,
+        description: "one row per order with customer and totals",
+    },
+    ReadModel {
+        name: "order_lines",
+        sources: &[Orders, Products],
+        default_schedule: "* * * * * *",
+        default_timeout_ms: 120_000,
+        description: "order lines with product names and subtotals",
+    },
+    ReadModel {
+        name: "customer_orders",
+        sources: &[Orders, Customers],
+        default_schedule: "*/2 * * * * *",
+        default_timeout_ms: 60_000,
+        description: "per customer: order count, lifetime value, last order",
+    },
+    ReadModel {
+        name: "daily_sales",
+        sources: &[Orders],
+        default_schedule: "*/2 * * * * *",
+        default_timeout_ms: 60_000,
+        description: "per UTC day and status: orders and revenue",
+    },
+    ReadModel {
+        name: "product_sales",
+        sources: &[Orders, Products],
+        default_schedule: "*/2 * * * * *",
+        default_timeout_ms: 60_000,
+        description: "per product: units and revenue",
+    },
+];
+
+/// The catalog entry called `name`.
+pub fn find(name: &str) -> Option<&'static ReadModel> {
+    CATALOG.iter().find(|m| m.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_read_model_has_a_valid_cron_schedule() {
+        for m in CATALOG {
+            let job =
+                tokio_cron_scheduler::Job::new_async(m.default_schedule, |_, _| Box::pin(async {}));
+            assert!(job.is_ok(), "{}: {}", m.name, m.default_schedule);
+        }
+    }
+
+    #[test]
+    fn every_migration_created_view_is_in_the_catalog() {
+        let sql = include_str!("../../migrations/V4__read_models.sql");
+        for m in CATALOG {
+            assert!(
+                sql.contains(&format!("CREATE MATERIALIZED VIEW read.{} AS", m.name)),
+                "{} has no migration",
+                m.name
+            );
+            assert!(
+                sql.contains(&format!(
+                    "CREATE UNIQUE INDEX {}_pkey ON read.{}",
+                    m.name, m.name
+                )),
+                "{} has no unique index for CONCURRENTLY",
+                m.name
+            );
+        }
+    }
+
+    #[test]
+    fn view_names_are_plain_identifiers() {
+        // They are spliced into REFRESH statements.
+        for m in CATALOG {
+            assert!(
+                m.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{}",
+                m.name
+            );
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The projection machinery: the catalog of read models, change detection,
+//! the refresher that runs `REFRESH MATERIALIZED VIEW CONCURRENTLY`, and the
+//! cron scheduler that drives it.
+//!
+//! This is the one part of the program that reads the write schema (to know
+//! what changed) and writes the read schema (views and their freshness).
+
+pub mod catalog;
+mod refresher;
+
+pub use catalog::{ReadModel, Source, CATALOG};
+pub use refresher::{
+    RefreshOutcome, Refresher, RefresherHandle, RefresherSettings, ScheduledModel,
+};

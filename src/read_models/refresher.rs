@@ -1,0 +1,373 @@
+//! Refreshing read models.
+//!
+//! One refresh is one transaction:
+//! 1. take a transaction-scoped advisory lock for the view (skip if another
+//!    instance holds it: it is doing the same work);
+//! 2. take a snapshot and look for changes to the view's sources that the
+//!    snapshot it currently reflects does not cover;
+//! 3. nothing changed: record that the view is current as of the new
+//!    snapshot (no refresh, no refresh-log row);
+//! 4. otherwise `REFRESH ... CONCURRENTLY`, then log the refresh with the
+//!    snapshot from step 2: every transaction visible in it is in the view.
+//!
+//! Each view has a worker task woken by its cron schedule or by a request
+//! (a `min_token` read, an operator). Wake-ups coalesce, so a slow refresh
+//! never queues up ticks. A failing view backs off and never blocks others.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use deadpool_postgres::Pool;
+use time::OffsetDateTime;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use super::catalog::{ReadModel, CATALOG};
+
+/// A read model with the schedule and timeout it runs with here.
+#[derive(Debug, Clone)]
+pub struct ScheduledModel {
+    pub model: &'static ReadModel,
+    pub schedule: String,
+    pub timeout_ms: u64,
+}
+
+/// How the refresher runs.
+#[derive(Debug, Clone)]
+pub struct RefresherSettings {
+    pub models: Vec<ScheduledModel>,
+    /// Names this instance in the refresh log.
+    pub instance: String,
+}
+
+impl RefresherSettings {
+    /// The catalog's defaults, overridden by `PGCQRS_SCHEDULE_<VIEW>` and
+    /// `PGCQRS_REFRESH_TIMEOUT_MS_<VIEW>`.
+    pub fn from_env() -> Self {
+        let models = CATALOG
+            .iter()
+            .map(|model| ScheduledModel {
+                model,
+                schedule: std::env::var(model.schedule_env_var())
+                    .unwrap_or_else(|_| model.default_schedule.to_string()),
+                timeout_ms: std::env::var(format!(
+                    "PGCQRS_REFRESH_TIMEOUT_MS_{}",
+                    model.name.to_ascii_uppercase()
+                ))
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(model.default_timeout_ms),
+            })
+            .collect();
+        Self {
+            models,
+            instance: default_instance_name(),
+        }
+    }
+}
+
+fn default_instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
+}
+
+/// What one refresh attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefreshOutcome {
+    /// The view was refreshed.
+    Refreshed { rows: i64, duration_ms: f64 },
+    /// Nothing it reads changed; it is marked current without a refresh.
+    Current,
+    /// Another instance is refreshing it right now.
+    Busy,
+}
+
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+/// Runs refreshes; shared by the scheduler, the admin API and `min_token` waits.
+pub struct Refresher {
+    pool: Pool,
+    settings: RefresherSettings,
+    wake: HashMap<&'static str, Arc<Notify>>,
+    force: HashMap<&'static str, Arc<std::sync::atomic::AtomicBool>>,
+    backoff: std::sync::Mutex<HashMap<&'static str, Backoff>>,
+    /// Bumped after every refresh or verification: waiters re-check then.
+    generation: watch::Sender<u64>,
+}
+
+impl Refresher {
+    pub fn new(pool: Pool, settings: RefresherSettings) -> Arc<Self> {
+        let wake = settings
+            .models
+            .iter()
+            .map(|m| (m.model.name, Arc::new(Notify::new())))
+            .collect();
+        let force = settings
+            .models
+            .iter()
+            .map(|m| (m.model.name, Arc::default()))
+            .collect();
+        Arc::new(Self {
+            pool,
+            settings,
+            wake,
+            force,
+            backoff: Default::default(),
+            generation: watch::channel(0).0,
+        })
+    }
+
+    pub fn models(&self) -> &[ScheduledModel] {
+        &self.settings.models
+    }
+
+    /// Ask for a check of `name` now instead of at its next tick. Refreshes
+    /// only if its sources changed, unless `force`.
+    pub fn request(&self, name: &str, force: bool) -> bool {
+        let Some(notify) = self.wake.get(name) else {
+            return false;
+        };
+        if force {
+            if let Some(flag) = self.force.get(name) {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        notify.notify_one();
+        true
+    }
+
+    /// A receiver that changes after every refresh or verification.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Refresh `model` if its sources changed (or `force`), in one transaction.
+    #[tracing::instrument(skip_all, fields(view = model.model.name))]
+    pub async fn refresh_once(
+        &self,
+        model: &ScheduledModel,
+        force: bool,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let name = model.model.name;
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .context("Failed to get a connection")?;
+        let tx = client.transaction().await?;
+        let lock = tx
+            .prepare_cached(include_str!("../../sql/read_models/try_refresh_lock.sql"))
+            .await?;
+        if !tx.query_one(&lock, &[&name]).await?.get::<_, bool>(0) {
+            return Ok(RefreshOutcome::Busy);
+        }
+        let pending = tx
+            .prepare_cached(include_str!("../../sql/read_models/pending_changes.sql"))
+            .await?;
+        let sources = model.model.source_names();
+        let row = tx
+            .query_one(&pending, &[&name, &sources])
+            .await
+            .context("Failed to look for changes")?;
+        let snapshot: String = row.get("snapshot");
+        let taken_at: OffsetDateTime = row.get("taken_at");
+        let never: bool = row.get("never_refreshed");
+        let pending_since: Option<OffsetDateTime> = row.get("pending_since");
+
+        if pending_since.is_none() && !never && !force {
+            let mark = tx
+                .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
+                .await?;
+            tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
+            tx.commit().await?;
+            return Ok(RefreshOutcome::Current);
+        }
+
+        // Make the lag visible while the refresh runs (own transaction).
+        if let Some(since) = pending_since {
+            let other = self.pool.get().await?;
+            let stmt = other
+                .prepare_cached(include_str!("../../sql/read_models/mark_pending.sql"))
+                .await?;
+            other.execute(&stmt, &[&name, &since]).await?;
+        }
+
+        let timeout = tx
+            .prepare_cached(include_str!(
+                "../../sql/read_models/set_statement_timeout.sql"
+            ))
+            .await?;
+        tx.execute(&timeout, &[&format!("{}ms", model.timeout_ms)])
+            .await?;
+        let started = Instant::now();
+        // `name` comes from the catalog, never from a request.
+        tx.batch_execute(&format!(
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY read.{name}"
+        ))
+        .await
+        .with_context(|| format!("REFRESH MATERIALIZED VIEW CONCURRENTLY read.{name} failed"))?;
+        let rows: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM read.{name}"), &[])
+            .await?
+            .get(0);
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let record = tx
+            .prepare_cached(include_str!("../../sql/read_models/record_refresh.sql"))
+            .await?;
+        tx.execute(
+            &record,
+            &[
+                &name,
+                &snapshot,
+                &taken_at,
+                &duration_ms,
+                &rows,
+                &self.settings.instance,
+            ],
+        )
+        .await?;
+        tx.commit().await.context("Failed to commit the refresh")?;
+        Ok(RefreshOutcome::Refreshed { rows, duration_ms })
+    }
+
+    async fn record_failure(&self, name: &str, error: &anyhow::Error) {
+        let message = format!("{error:#}");
+        let result = async {
+            let client = self.pool.get().await?;
+            let stmt = client
+                .prepare_cached(include_str!("../../sql/read_models/record_failure.sql"))
+                .await?;
+            client.execute(&stmt, &[&name, &message]).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(view = name, error = %e, "could not record a refresh failure");
+        }
+    }
+
+    /// One wake-up of a view's worker: refresh unless backing off.
+    async fn run_once(&self, model: &ScheduledModel) {
+        let name = model.model.name;
+        let force = self
+            .force
+            .get(name)
+            .map(|f| f.swap(false, std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(false);
+        if !force && self.backing_off(name) {
+            return;
+        }
+        match self.refresh_once(model, force).await {
+            Ok(outcome) => {
+                if let RefreshOutcome::Refreshed { rows, duration_ms } = &outcome {
+                    tracing::info!(view = name, rows, duration_ms, "refreshed");
+                }
+                self.clear_backoff(name);
+                self.generation.send_modify(|g| *g += 1);
+            }
+            Err(error) => {
+                let delay = self.note_failure(name);
+                tracing::error!(
+                    view = name,
+                    error = format!("{error:#}"),
+                    retry_in_s = delay.as_secs(),
+                    "refresh failed"
+                );
+                self.record_failure(name, &error).await;
+            }
+        }
+    }
+
+    fn backing_off(&self, name: &'static str) -> bool {
+        let map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(name)
+            .and_then(|b| b.until)
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    fn clear_backoff(&self, name: &'static str) {
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(name);
+    }
+
+    /// Exponential backoff: 1, 2, 4 ... 60 s after consecutive failures.
+    fn note_failure(&self, name: &'static str) -> Duration {
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(name).or_default();
+        entry.failures = entry.failures.saturating_add(1);
+        let delay = Duration::from_secs((1u64 << entry.failures.min(6).saturating_sub(1)).min(60));
+        entry.until = Some(Instant::now() + delay);
+        delay
+    }
+
+    /// Start a worker per view and the cron scheduler that wakes them; both
+    /// stop when `shutdown` fires (a running refresh finishes first).
+    pub async fn start(
+        self: &Arc<Self>,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<RefresherHandle> {
+        let scheduler = JobScheduler::new()
+            .await
+            .context("Failed to create the refresh scheduler")?;
+        let mut workers = JoinSet::new();
+        for model in self.settings.models.iter().cloned() {
+            let name = model.model.name;
+            let notify = self.wake.get(name).cloned().context("no worker for view")?;
+            let tick = notify.clone();
+            let job = Job::new_async(model.schedule.as_str(), move |_, _| {
+                let tick = tick.clone();
+                Box::pin(async move { tick.notify_one() })
+            })
+            .with_context(|| format!("invalid refresh schedule {:?} for {name}", model.schedule))?;
+            scheduler
+                .add(job)
+                .await
+                .context("Failed to schedule a refresh")?;
+
+            let this = Arc::clone(self);
+            let mut stop = shutdown.clone();
+            workers.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = notify.notified() => {}
+                        _ = stop.changed() => break,
+                    }
+                    if *stop.borrow() {
+                        break;
+                    }
+                    this.run_once(&model).await;
+                }
+            });
+        }
+        scheduler
+            .start()
+            .await
+            .context("Failed to start the refresh scheduler")?;
+        // A first check at start-up rather than at the first tick.
+        for m in &self.settings.models {
+            self.request(m.model.name, false);
+        }
+        Ok(RefresherHandle { scheduler, workers })
+    }
+}
+
+/// The running scheduler and workers.
+pub struct RefresherHandle {
+    scheduler: JobScheduler,
+    workers: JoinSet<()>,
+}
+
+impl RefresherHandle {
+    /// Wait for the workers to stop (after shutdown fired) and stop the scheduler.
+    pub async fn stopped(mut self) {
+        while self.workers.join_next().await.is_some() {}
+        let _ = self.scheduler.shutdown().await;
+    }
+}
