@@ -84,6 +84,12 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// Write a NUMERIC amount read from the database as an exact JSON number,
+/// without trailing zeros (`10.50` → `10.5`), the way [`Money`] is written.
+pub fn serialize_amount<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    rust_decimal::serde::arbitrary_precision::serialize(&value.normalize(), s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,10 +161,4 @@ mod tests {
         assert_eq!(m("33.33").times(3), Some(m("99.99")));
         assert_eq!(m("999999999999.99").times(2), None);
     }
-}
-
-/// Write a NUMERIC amount read from the database as an exact JSON number,
-/// without trailing zeros (`10.50` → `10.5`), the way [`Money`] is written.
-pub fn serialize_amount<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-    rust_decimal::serde::arbitrary_precision::serialize(&value.normalize(), s)
 }
