@@ -88,6 +88,8 @@ fn start_server() -> Server {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// Only the owner drops the database.
+    owned: bool,
 }
 
 impl TestDb {
@@ -107,6 +109,17 @@ impl TestDb {
         TestDb {
             url: format!("{}{name}", server.admin_base),
             name,
+            owned: true,
+        }
+    }
+
+    /// Another handle on the same database that does not drop it: for a
+    /// second service instance on one database.
+    pub fn share(&self) -> TestDb {
+        TestDb {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            owned: false,
         }
     }
 
@@ -124,6 +137,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let admin_url = format!("{}postgres", server().admin_base);
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
