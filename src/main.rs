@@ -32,6 +32,21 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Refresh read models whose sources changed (all, or the one named).
+    Refresh {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The read model to refresh (default: every one).
+        view: Option<String>,
+        /// Refresh even if nothing it reads changed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show each read model's freshness as a table.
+    Status {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 /// The database to use: DATABASE_URL, or the embedded cluster.
@@ -73,9 +88,9 @@ impl Database {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -86,7 +101,13 @@ fn init_tracing(format: LogFormat) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // The service logs what it does; one-shot commands print their result
+    // and log only what went wrong.
+    let default_filter = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
+    init_tracing(cli.log_format, default_filter);
     match cli.command {
         Command::Migrate { db: args } => {
             let database = Database::open(&args).await?;
@@ -97,6 +118,22 @@ async fn main() -> anyhow::Result<()> {
                 "{applied} migration(s) applied; schema at version {}",
                 db::latest_migration_version()
             );
+        }
+        Command::Refresh {
+            db: args,
+            view,
+            force,
+        } => {
+            let database = Database::open(&args).await?;
+            let result = refresh(&database.url, view.as_deref(), force).await;
+            database.close();
+            result?;
+        }
+        Command::Status { db: args } => {
+            let database = Database::open(&args).await?;
+            let result = status(&database.url).await;
+            database.close();
+            result?;
         }
         Command::Serve { db: args, serve } => {
             let database = Database::open(&args).await?;
@@ -133,4 +170,92 @@ async fn serve_until_stopped(
     write_pool.close();
     read_pool.close();
     result
+}
+
+async fn refresh(url: &str, view: Option<&str>, force: bool) -> anyhow::Result<()> {
+    use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings};
+    db::migrate(url).await?;
+    let pool = db::pool(url, 2, "pgcqrs-refresh")?;
+    let settings = RefresherSettings::from_env();
+    if let Some(name) = view {
+        if !settings.models.iter().any(|m| m.model.name == name) {
+            let known: Vec<&str> = settings.models.iter().map(|m| m.model.name).collect();
+            anyhow::bail!("no read model named {name:?}; known: {}", known.join(", "));
+        }
+    }
+    let refresher = Refresher::new(pool.clone(), settings);
+    let mut failed = false;
+    for model in refresher.models() {
+        if view.is_some_and(|v| v != model.model.name) {
+            continue;
+        }
+        match refresher.refresh_once(model, force).await {
+            Ok(RefreshOutcome::Refreshed { rows, duration_ms }) => {
+                println!(
+                    "{:<16} refreshed: {rows} rows in {duration_ms:.0} ms",
+                    model.model.name
+                )
+            }
+            Ok(RefreshOutcome::Current) => {
+                println!("{:<16} current: nothing it reads changed", model.model.name)
+            }
+            Ok(RefreshOutcome::Busy) => println!(
+                "{:<16} busy: another instance is refreshing it",
+                model.model.name
+            ),
+            Err(e) => {
+                failed = true;
+                println!("{:<16} FAILED: {e:#}", model.model.name)
+            }
+        }
+    }
+    pool.close();
+    if failed {
+        anyhow::bail!("some read models could not be refreshed");
+    }
+    Ok(())
+}
+
+async fn status(url: &str) -> anyhow::Result<()> {
+    let pool = db::read_pool(url, 1, "pgcqrs-status")?;
+    let settings = pgcqrs::read_models::RefresherSettings::from_env();
+    let models = pgcqrs::queries::read_models::list(&pool, &settings.models)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    pool.close();
+    let fmt_time = |t: Option<time::OffsetDateTime>| {
+        t.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map(|s| s.chars().take(19).collect::<String>().replace('T', " "))
+        .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "{:<16} {:<15} {:<19} {:>9} {:>9} {:<6} {:>8}  {}",
+        "read model",
+        "schedule",
+        "last refresh (UTC)",
+        "took ms",
+        "rows",
+        "stale",
+        "lag s",
+        "last error"
+    );
+    for m in models {
+        println!(
+            "{:<16} {:<15} {:<19} {:>9} {:>9} {:<6} {:>8.1}  {}",
+            m.name,
+            m.schedule.unwrap_or_default(),
+            fmt_time(m.last_refresh_at),
+            m.last_duration_ms
+                .map(|d| format!("{d:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            m.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            if m.stale { "yes" } else { "no" },
+            m.lag_seconds,
+            m.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
 }

@@ -47,6 +47,8 @@ pub struct LocalCluster {
     port: u16,
     /// Set when we are root: the OS user the server runs as.
     run_as: Option<nix::unistd::User>,
+    /// Started by another process: not ours to stop.
+    borrowed: bool,
 }
 
 impl LocalCluster {
@@ -122,14 +124,23 @@ impl LocalCluster {
             datadir,
             port: free_port()?,
             run_as,
+            borrowed: false,
         };
         cluster.hand_over_datadir()?;
         if !cluster.datadir.join("PG_VERSION").exists() {
             cluster.initdb()?;
         }
         if cluster.pg_ctl(&["status"]).output()?.status.success() {
-            tracing::warn!(datadir = %cluster.datadir.display(), "a previous run left the local PostgreSQL running; restarting it");
-            let _ = cluster.pg_ctl(&["stop", "-m", "fast", "-w"]).status();
+            // Another pgcqrs (a `serve` next to this `status`, say) runs it:
+            // share it, and leave it running when we exit.
+            if let Some(port) = cluster.running_port() {
+                tracing::info!(port, datadir = %cluster.datadir.display(), "using the local PostgreSQL already running");
+                return Ok(Self {
+                    port,
+                    borrowed: true,
+                    ..cluster
+                });
+            }
         }
         cluster.start_server(options)?;
         Ok(cluster)
@@ -172,7 +183,10 @@ impl LocalCluster {
 
     /// Stop the server, letting connections finish (`pg_ctl stop -m fast`).
     pub fn stop(&self) -> anyhow::Result<()> {
-        let status = self.pg_ctl(&["stop", "-m", "fast", "-w"]).status()?;
+        if self.borrowed {
+            return Ok(());
+        }
+        let status = self.pg_ctl(&["stop", "-m", "fast", "-w"]).output()?.status;
         if !status.success() {
             bail!("pg_ctl stop failed for {}", self.datadir.display());
         }
@@ -182,7 +196,7 @@ impl LocalCluster {
     /// Restart the server in place, as a crash would (`-m immediate`): for
     /// fault-injection tests.
     pub fn restart_immediate(&self, options: &StartOptions) -> anyhow::Result<()> {
-        let _ = self.pg_ctl(&["stop", "-m", "immediate", "-w"]).status();
+        let _ = self.pg_ctl(&["stop", "-m", "immediate", "-w"]).output();
         self.start_server(options)
     }
 
@@ -206,6 +220,12 @@ impl LocalCluster {
         self.as_owner(&mut cmd);
         cmd.spawn().context("Failed to start the cluster reaper")?;
         Ok(())
+    }
+
+    /// The port of the running server, from the fourth line of postmaster.pid.
+    fn running_port(&self) -> Option<u16> {
+        let pid_file = std::fs::read_to_string(self.datadir.join("postmaster.pid")).ok()?;
+        pid_file.lines().nth(3)?.trim().parse().ok()
     }
 
     fn start_server(&self, options: &StartOptions) -> anyhow::Result<()> {
