@@ -21,3 +21,4 @@ pub mod domain;
 pub mod http;
 pub mod queries;
 pub mod read_models;
+pub mod seed;
