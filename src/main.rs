@@ -268,15 +268,8 @@ async fn status(url: &str) -> anyhow::Result<()> {
         .unwrap_or_else(|| "-".into())
     };
     println!(
-        "{:<16} {:<15} {:<19} {:>9} {:>9} {:<6} {:>8}  {}",
-        "read model",
-        "schedule",
-        "last refresh (UTC)",
-        "took ms",
-        "rows",
-        "stale",
-        "lag s",
-        "last error"
+        "{:<16} {:<15} {:<19} {:>9} {:>9} {:<6} {:>8}  last error",
+        "read model", "schedule", "last refresh (UTC)", "took ms", "rows", "stale", "lag s",
     );
     for m in models {
         println!(
