@@ -54,6 +54,28 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Measure pgcqrs against raw SQL on the same tables and print a table.
+    /// Brings up its own PostgreSQL unless DATABASE_URL is set (then it
+    /// creates and drops its own databases there; needs a superuser).
+    Bench {
+        /// Comma-separated sizes in orders, e.g. 10000,100000,1000000.
+        #[arg(long, value_delimiter = ',', default_value = "100000")]
+        orders: Vec<u64>,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Seconds of warm-up before each measured window.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Seconds in each measured window.
+        #[arg(long, default_value_t = 8)]
+        window: u64,
+        /// Also write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Show each read model's freshness as a table.
     Status {
         #[command(flatten)]
@@ -164,6 +186,22 @@ async fn main() -> anyhow::Result<()> {
                 report.load.as_secs_f64(),
                 report.rebuild.as_secs_f64()
             );
+        }
+        Command::Bench {
+            orders,
+            concurrency,
+            warmup,
+            window,
+            json,
+            database_url,
+        } => {
+            let plan = pgcqrs::bench::BenchPlan {
+                sizes: orders,
+                concurrency,
+                warmup: std::time::Duration::from_secs(warmup),
+                window: std::time::Duration::from_secs(window),
+            };
+            bench(database_url, &plan, json).await?;
         }
         Command::Status { db: args } => {
             let database = Database::open(&args).await?;
@@ -285,6 +323,41 @@ async fn status(url: &str) -> anyhow::Result<()> {
             m.lag_seconds,
             m.last_error.unwrap_or_default()
         );
+    }
+    Ok(())
+}
+
+async fn bench(
+    database_url: Option<String>,
+    plan: &pgcqrs::bench::BenchPlan,
+    json: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    // A fresh cluster of our own (fsync on, like production), removed at exit.
+    let dir = std::env::temp_dir().join(format!("pgcqrs-bench-{}", std::process::id()));
+    let cluster = match &database_url {
+        Some(_) => None,
+        None => {
+            let c = LocalCluster::start(&dir, &Default::default())?;
+            c.remove_when_process_exits()?;
+            Some(c)
+        }
+    };
+    let admin_base = match (&database_url, &cluster) {
+        (Some(url), _) => url
+            .rsplit_once('/')
+            .map(|(b, _)| format!("{b}/"))
+            .context("DATABASE_URL has no database name")?,
+        (None, Some(c)) => c.url(""),
+        (None, None) => unreachable!("a cluster is started when DATABASE_URL is unset"),
+    };
+    let result = pgcqrs::bench::run(&admin_base, plan).await;
+    if let Some(c) = cluster {
+        let _ = c.stop();
+    }
+    let reports = result?;
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)
+            .with_context(|| format!("Failed to write {}", path.display()))?;
     }
     Ok(())
 }

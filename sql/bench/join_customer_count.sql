@@ -1,0 +1,1 @@
+SELECT count(*) FROM write.orders WHERE customer_id = $1::text

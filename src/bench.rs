@@ -1,0 +1,822 @@
+//! `pgcqrs bench`: pgcqrs against raw PostgreSQL, side by side in one run.
+//!
+//! For each size it seeds a fresh database, starts the service as a child
+//! process (so its memory can be measured alone), and drives a fixed
+//! concurrency over real HTTP from this process, then the same question as
+//! raw SQL through tokio-postgres: warm-up, then a timed window, each
+//! scenario in turn. It prints one table of medians and ratios, and with
+//! `--json` writes the same figures for tooling.
+
+use std::future::Future;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::db::{self, tokio_postgres};
+use crate::seed::{self, SeedPlan};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    pub sizes: Vec<u64>,
+    pub concurrency: usize,
+    pub warmup: Duration,
+    pub window: Duration,
+}
+
+/// Throughput and latency of one side of a scenario.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Measure {
+    pub ops_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub pgcqrs: String,
+    pub baseline: String,
+    pub ratio: Option<f64>,
+    pub goal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pgcqrs_measure: Option<Measure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_measure: Option<Measure>,
+}
+
+/// Figures for one size.
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeReport {
+    pub orders: u64,
+    pub seed_seconds: f64,
+    pub rows: Vec<Row>,
+}
+
+/// Run the plan against the PostgreSQL server at `admin_url` (a superuser
+/// URL to any database; the benchmark creates its own).
+pub async fn run(admin_base: &str, plan: &BenchPlan) -> anyhow::Result<Vec<SizeReport>> {
+    let mut reports = Vec::new();
+    for &orders in &plan.sizes {
+        let report = run_size(admin_base, orders, plan).await?;
+        print_table(&report);
+        reports.push(report);
+    }
+    if reports.len() > 1 {
+        print_series(&reports);
+    }
+    Ok(reports)
+}
+
+async fn run_size(admin_base: &str, orders: u64, plan: &BenchPlan) -> anyhow::Result<SizeReport> {
+    let name = format!("pgcqrs_bench_{orders}");
+    let admin = db::connect(&format!("{admin_base}postgres")).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let url = format!("{admin_base}{name}");
+    db::migrate(&url).await?;
+    eprintln!("== {orders} orders: seeding");
+    let seeded = seed::seed(
+        &url,
+        &SeedPlan {
+            orders,
+            progress: false,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let seed_seconds = (seeded.load + seeded.rebuild).as_secs_f64();
+
+    let mut service = Service::start(&url).await?;
+    let result = scenarios(&url, orders, plan, &service).await;
+    let rss = service.peak_rss_kib();
+    service.stop();
+    let mut rows = result?;
+    rows.push(Row {
+        scenario: "memory: service RSS peak under load".into(),
+        pgcqrs: rss
+            .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+            .unwrap_or_else(|| "n/a".into()),
+        baseline: "—".into(),
+        ratio: None,
+        goal: "≤ 64 MB".into(),
+        pgcqrs_measure: None,
+        baseline_measure: None,
+    });
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    Ok(SizeReport {
+        orders,
+        seed_seconds,
+        rows,
+    })
+}
+
+/// The service under test, as a child process.
+struct Service {
+    child: Child,
+    base: String,
+}
+
+impl Service {
+    async fn start(url: &str) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("PGCQRS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("Failed to start the service")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("the service did not become ready in 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Self { child, base })
+    }
+
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    fn stop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `op` from `concurrency` tasks: `warmup` unmeasured, then `window`.
+async fn drive<F, Fut>(concurrency: usize, warmup: Duration, window: Duration, op: F) -> Measure
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + window;
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let op = Arc::clone(&op);
+        let errors = Arc::clone(&errors);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = 0u64;
+            loop {
+                let t = Instant::now();
+                if t >= end {
+                    break;
+                }
+                let result = op(worker, i).await;
+                i += 1;
+                if t >= measure_from {
+                    match result {
+                        Ok(()) => latencies.push(t.elapsed().as_micros() as u32),
+                        Err(e) => {
+                            if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("   first error: {e:#}");
+                            }
+                        }
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        if let Ok(mut l) = t.await {
+            all.append(&mut l);
+        }
+    }
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return 0.0;
+        }
+        let idx = ((all.len() as f64 - 1.0) * p).round() as usize;
+        all[idx] as f64 / 1000.0
+    };
+    Measure {
+        ops_per_sec: all.len() as f64 / window.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+fn throughput(m: &Measure, unit: &str) -> String {
+    format!(
+        "{:.0} {unit}/s, p50 {:.2} ms, p99 {:.2} ms{}",
+        m.ops_per_sec,
+        m.p50_ms,
+        m.p99_ms,
+        if m.errors > 0 {
+            format!(", {} errors", m.errors)
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn row(scenario: &str, a: Measure, b: Measure, unit: &str, goal: &str) -> Row {
+    let ratio = (b.ops_per_sec > 0.0).then(|| a.ops_per_sec / b.ops_per_sec);
+    Row {
+        scenario: scenario.into(),
+        pgcqrs: throughput(&a, unit),
+        baseline: throughput(&b, unit),
+        ratio,
+        goal: goal.into(),
+        pgcqrs_measure: Some(a),
+        baseline_measure: Some(b),
+    }
+}
+
+/// A pool of plain connections for the raw-SQL side, one per worker.
+async fn connections(
+    url: &str,
+    n: usize,
+    setup: &str,
+) -> anyhow::Result<Arc<Vec<tokio::sync::Mutex<tokio_postgres::Client>>>> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        let c = db::connect(url).await?;
+        if !setup.is_empty() {
+            c.batch_execute(setup).await?;
+        }
+        v.push(tokio::sync::Mutex::new(c));
+    }
+    Ok(Arc::new(v))
+}
+
+struct Catalog {
+    customers: u32,
+    prices: Vec<Decimal>,
+    orders: u64,
+}
+
+impl Catalog {
+    fn order_request(&self, rng: &mut StdRng) -> (String, Vec<(String, i32, Decimal)>, Decimal) {
+        let customer = seed::customer_id(rng.random_range(1..=self.customers));
+        let mut lines: Vec<(String, i32, Decimal)> = Vec::with_capacity(3);
+        let mut total = Decimal::ZERO;
+        while lines.len() < 3 {
+            let p = rng.random_range(1..=self.prices.len() as u32);
+            let id = seed::product_id(p);
+            if lines.iter().any(|l| l.0 == id) {
+                continue;
+            }
+            let q = rng.random_range(1..=4);
+            let price = self.prices[(p - 1) as usize];
+            total += price * Decimal::from(q);
+            lines.push((id, q, price));
+        }
+        (customer, lines, total)
+    }
+}
+
+static ORDER_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn new_order_id(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        ORDER_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn raw_create(
+    client: &tokio_postgres::Client,
+    id: &str,
+    customer: &str,
+    lines: &[(String, i32, Decimal)],
+    total: Decimal,
+) -> anyhow::Result<()> {
+    let order = client
+        .prepare(include_str!("../sql/bench/raw_insert_order.sql"))
+        .await?;
+    let items = client
+        .prepare(include_str!("../sql/bench/raw_insert_items.sql"))
+        .await?;
+    client.batch_execute("BEGIN").await?;
+    client.execute(&order, &[&id, &customer, &total]).await?;
+    client
+        .execute(
+            &items,
+            &[
+                &id,
+                &lines[0].0,
+                &lines[0].1,
+                &lines[0].2,
+                &lines[1].0,
+                &lines[1].1,
+                &lines[1].2,
+                &lines[2].0,
+                &lines[2].1,
+                &lines[2].2,
+            ],
+        )
+        .await?;
+    client.batch_execute("COMMIT").await?;
+    Ok(())
+}
+
+async fn scenarios(
+    url: &str,
+    orders: u64,
+    plan: &BenchPlan,
+    service: &Service,
+) -> anyhow::Result<Vec<Row>> {
+    let c = plan.concurrency;
+    let (warm, win) = (plan.warmup, plan.window);
+    let setup = db::connect(url).await?;
+    let prices: Vec<Decimal> = setup
+        .query("SELECT price::numeric FROM write.products ORDER BY id", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let customers: i64 = setup
+        .query_one("SELECT count(*) FROM write.customers", &[])
+        .await?
+        .get(0);
+    let catalog = Arc::new(Catalog {
+        customers: customers as u32,
+        prices,
+        orders,
+    });
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(c * 2)
+        .build()?;
+    let base = service.base.clone();
+    let mut rows = Vec::new();
+
+    // ---------------------------------------------------------- create order
+    eprintln!("   create order");
+    let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = tokio::spawn(staleness_probe(
+        http.clone(),
+        base.clone(),
+        Arc::clone(&catalog),
+        Arc::clone(&probe_stop),
+        warm,
+    ));
+    let pg = {
+        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
+        drive(c, warm, win, move |w, i| {
+            let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
+            async move {
+                let mut rng = StdRng::seed_from_u64((w as u64) << 32 | i);
+                let (customer, lines, _) = catalog.order_request(&mut rng);
+                let items: Vec<_> = lines
+                    .iter()
+                    .map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q}))
+                    .collect();
+                let r = http
+                    .post(format!("{base}/commands/orders"))
+                    .json(&serde_json::json!({"customer_id": customer, "items": items}))
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 202, "status {}", r.status());
+                Ok(())
+            }
+        })
+        .await
+    };
+    probe_stop.store(true, Ordering::Relaxed);
+    let (staleness, waits) = probe.await.unwrap_or_default();
+    let raw_with = raw_create_load(url, &catalog, c, warm, win, "").await?;
+    let raw_without = raw_create_load(
+        url,
+        &catalog,
+        c,
+        warm,
+        win,
+        "SET session_replication_role = replica",
+    )
+    .await?;
+    rows.push(row(
+        "create order (3 items)",
+        pg,
+        raw_with.clone(),
+        "cmd",
+        "≥ 0.8",
+    ));
+    rows.push(row(
+        "write-path cost of triggers (raw SQL)",
+        raw_with,
+        raw_without,
+        "cmd",
+        "≥ 0.85",
+    ));
+    rows.push(latency_row(
+        "staleness under load: 202 → visible without min_token",
+        &staleness,
+        "p99 ≤ 1 s",
+    ));
+    rows.push(latency_row(
+        "min_token read under load: 202 → answer",
+        &waits,
+        "p99 ≤ 1 s",
+    ));
+
+    // Let the views catch up with the writes before reading.
+    let _ = http
+        .post(format!("{base}/admin/read-models/order_summary/refresh"))
+        .send()
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // ------------------------------------------------------- get order by id
+    eprintln!("   get order by id");
+    let pg = {
+        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
+        drive(c, warm, win, move |w, i| {
+            let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
+            async move {
+                let id = seed::order_id(
+                    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=catalog.orders),
+                );
+                let r = http
+                    .get(format!("{base}/queries/orders/{id}"))
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 200, "status {}", r.status());
+                r.bytes().await?;
+                Ok(())
+            }
+        })
+        .await
+    };
+    let conns = connections(url, c, "").await?;
+    let raw = {
+        let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
+        drive(c, warm, win, move |w, i| {
+            let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
+            async move {
+                let client = conns[w].lock().await;
+                let id = seed::order_id(
+                    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=catalog.orders),
+                );
+                let head = client
+                    .prepare(include_str!("../sql/queries/get_order_summary.sql"))
+                    .await?;
+                let lines = client
+                    .prepare(include_str!("../sql/queries/get_order_lines.sql"))
+                    .await?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+                let (h, _l) = tokio::try_join!(
+                    client.query_opt(&head, &params),
+                    client.query(&lines, &params)
+                )?;
+                anyhow::ensure!(h.is_some(), "no order {id}");
+                Ok(())
+            }
+        })
+        .await
+    };
+    rows.push(row(
+        "get order by id (HTTP vs the same MV lookup in SQL)",
+        pg,
+        raw,
+        "read",
+        "≥ 0.7",
+    ));
+
+    // -------------------------------------------------- customer's 20 newest
+    eprintln!("   customer's newest orders");
+    let pg = {
+        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
+        drive(c, warm, win, move |w, i| {
+            let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
+            async move {
+                let id = seed::customer_id(
+                    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=catalog.customers),
+                );
+                let r = http
+                    .get(format!("{base}/queries/customers/{id}/orders?page_size=20"))
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 200, "status {}", r.status());
+                r.bytes().await?;
+                Ok(())
+            }
+        })
+        .await
+    };
+    let join = {
+        let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
+        drive(c, warm, win, move |w, i| {
+            let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
+            async move {
+                let client = conns[w].lock().await;
+                let id = seed::customer_id(
+                    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=catalog.customers),
+                );
+                let list = client
+                    .prepare(include_str!("../sql/bench/join_customer_newest.sql"))
+                    .await?;
+                let count = client
+                    .prepare(include_str!("../sql/bench/join_customer_count.sql"))
+                    .await?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+                tokio::try_join!(
+                    client.query(&list, &params),
+                    client.query_one(&count, &params)
+                )?;
+                Ok(())
+            }
+        })
+        .await
+    };
+    rows.push(row(
+        "customer's 20 newest (HTTP on order_summary vs join on write tables)",
+        pg,
+        join,
+        "read",
+        "speedup",
+    ));
+
+    // ----------------------------------------------------- statistics, 30 days
+    eprintln!("   statistics over 30 days");
+    let to = OffsetDateTime::now_utc();
+    let from = to - time::Duration::days(30);
+    let (from_s, to_s) = (
+        from.format(&time::format_description::well_known::Rfc3339)?,
+        to.format(&time::format_description::well_known::Rfc3339)?,
+    );
+    let pg = {
+        let (http, base) = (http.clone(), base.clone());
+        let q = format!("{base}/queries/order-statistics?from={from_s}&to={to_s}");
+        drive(c, warm, win, move |_, _| {
+            let (http, q) = (http.clone(), q.clone());
+            async move {
+                let r = http.get(q).send().await?;
+                anyhow::ensure!(r.status() == 200, "status {}", r.status());
+                r.bytes().await?;
+                Ok(())
+            }
+        })
+        .await
+    };
+    let agg = {
+        let conns = Arc::clone(&conns);
+        drive(c, warm, win, move |w, _| {
+            let conns = Arc::clone(&conns);
+            async move {
+                let client = conns[w].lock().await;
+                let stmt = client
+                    .prepare(include_str!("../sql/bench/aggregate_statistics.sql"))
+                    .await?;
+                client.query(&stmt, &[&from, &to]).await?;
+                Ok(())
+            }
+        })
+        .await
+    };
+    rows.push(row(
+        "statistics over 30 days (HTTP on daily_sales vs aggregate on orders)",
+        pg,
+        agg,
+        "read",
+        "≥ 10× at 1M",
+    ));
+
+    // ---------------------------------------------------------- refresh cost
+    eprintln!("   refresh cost after 1% of orders changed");
+    let changed = (orders / 100).max(1) as i64;
+    setup
+        .execute(
+            "UPDATE write.orders SET status = 'cancelled', cancel_reason = 'bench' \
+             WHERE id IN (SELECT id FROM write.orders WHERE status IN ('pending', 'confirmed') ORDER BY id LIMIT $1)",
+            &[&changed],
+        )
+        .await?;
+    for view in crate::read_models::CATALOG.iter().map(|m| m.name) {
+        let t = Instant::now();
+        setup
+            .batch_execute(&format!(
+                "REFRESH MATERIALIZED VIEW CONCURRENTLY read.{view}"
+            ))
+            .await?;
+        let concurrent = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        setup
+            .batch_execute(&format!("REFRESH MATERIALIZED VIEW read.{view}"))
+            .await?;
+        let plain = t.elapsed().as_secs_f64();
+        rows.push(Row {
+            scenario: format!("refresh {view} after 1% of orders changed"),
+            pgcqrs: format!("{concurrent:.3} s CONCURRENTLY"),
+            baseline: format!("{plain:.3} s plain (blocks readers)"),
+            ratio: Some(concurrent / plain.max(1e-9)),
+            goal: "—".into(),
+            pgcqrs_measure: None,
+            baseline_measure: None,
+        });
+    }
+    Ok(rows)
+}
+
+async fn raw_create_load(
+    url: &str,
+    catalog: &Arc<Catalog>,
+    c: usize,
+    warm: Duration,
+    win: Duration,
+    setup: &str,
+) -> anyhow::Result<Measure> {
+    let conns = connections(url, c, setup).await?;
+    let catalog = Arc::clone(catalog);
+    let prefix = if setup.is_empty() { "raw" } else { "rawnt" };
+    Ok(drive(c, warm, win, move |w, i| {
+        let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
+        async move {
+            let client = conns[w].lock().await;
+            let mut rng = StdRng::seed_from_u64((w as u64) << 32 | i | 1 << 62);
+            let (customer, lines, total) = catalog.order_request(&mut rng);
+            raw_create(&client, &new_order_id(prefix), &customer, &lines, total).await
+        }
+    })
+    .await)
+}
+
+/// While commands run: every 200 ms place an order and measure how long
+/// until a plain read sees it; alternately, how long a `min_token` read takes.
+async fn staleness_probe(
+    http: reqwest::Client,
+    base: String,
+    catalog: Arc<Catalog>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    warmup: Duration,
+) -> (Vec<f64>, Vec<f64>) {
+    tokio::time::sleep(warmup).await;
+    let mut rng = StdRng::seed_from_u64(7);
+    let (mut visible, mut waits) = (Vec::new(), Vec::new());
+    let mut use_token = false;
+    while !stop.load(Ordering::Relaxed) {
+        let (customer, lines, _) = catalog.order_request(&mut rng);
+        let items: Vec<_> = lines
+            .iter()
+            .map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q}))
+            .collect();
+        let id = new_order_id("probe");
+        let Ok(r) = http
+            .post(format!("{base}/commands/orders"))
+            .json(&serde_json::json!({"order_id": id, "customer_id": customer, "items": items}))
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let accepted = Instant::now();
+        let Ok(body) = r.json::<serde_json::Value>().await else {
+            continue;
+        };
+        if use_token {
+            let token = body["token"].as_str().unwrap_or_default().to_owned();
+            if let Ok(r) = http
+                .get(format!(
+                    "{base}/queries/orders/{id}?min_token={token}&wait=30"
+                ))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    waits.push(accepted.elapsed().as_secs_f64());
+                }
+            }
+        } else {
+            loop {
+                match http.get(format!("{base}/queries/orders/{id}")).send().await {
+                    Ok(r) if r.status() == 200 => {
+                        visible.push(accepted.elapsed().as_secs_f64());
+                        break;
+                    }
+                    _ if accepted.elapsed() > Duration::from_secs(60)
+                        || stop.load(Ordering::Relaxed) =>
+                    {
+                        break
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            }
+        }
+        use_token = !use_token;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (visible, waits)
+}
+
+fn latency_row(scenario: &str, samples: &[f64], goal: &str) -> Row {
+    let mut s = samples.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        s.get(((s.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Row {
+        scenario: scenario.into(),
+        pgcqrs: format!(
+            "p50 {:.3} s, p99 {:.3} s (n={})",
+            pct(0.5),
+            pct(0.99),
+            s.len()
+        ),
+        baseline: "—".into(),
+        ratio: None,
+        goal: goal.into(),
+        pgcqrs_measure: None,
+        baseline_measure: None,
+    }
+}
+
+fn print_table(report: &SizeReport) {
+    println!();
+    println!(
+        "### {} orders (seeded in {:.1} s)",
+        report.orders, report.seed_seconds
+    );
+    println!();
+    println!("| scenario | pgcqrs | baseline | ratio | goal |");
+    println!("|---|---|---|---|---|");
+    for r in &report.rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.pgcqrs,
+            r.baseline,
+            r.ratio
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "—".into()),
+            r.goal
+        );
+    }
+}
+
+fn print_series(reports: &[SizeReport]) {
+    println!();
+    println!("### How it scales");
+    println!();
+    print!("| scenario |");
+    for r in reports {
+        print!(" {} orders |", r.orders);
+    }
+    println!();
+    print!("|---|");
+    for _ in reports {
+        print!("---|");
+    }
+    println!();
+    let Some(first) = reports.first() else { return };
+    for (i, row) in first.rows.iter().enumerate() {
+        print!("| {} |", row.scenario);
+        for r in reports {
+            print!(
+                " {} |",
+                r.rows.get(i).map(|x| x.pgcqrs.as_str()).unwrap_or("—")
+            );
+        }
+        println!();
+    }
+}
