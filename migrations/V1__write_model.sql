@@ -144,22 +144,30 @@ CREATE TRIGGER products_bump_version
 
 -- Order items are written once, in the transaction that creates their order,
 -- and never changed; so every change to an order is an event in the log.
+-- Checked once per statement over the inserted rows (a transition table),
+-- not once per row: an order's lines usually arrive in one statement.
 CREATE FUNCTION write.order_items_only_with_new_order() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    stray text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM write.orders o
-                   WHERE o.id = NEW.order_id AND o.xmin = pg_current_xact_id()::xid) THEN
-        RAISE EXCEPTION 'items can only be added to order % in the transaction that creates it', NEW.order_id
+    SELECT n.order_id INTO stray
+      FROM new_items n
+      LEFT JOIN write.orders o ON o.id = n.order_id AND o.xmin = pg_current_xact_id()::xid
+     WHERE o.id IS NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'items can only be added to order % in the transaction that creates it', stray
             USING ERRCODE = 'check_violation', CONSTRAINT = 'order_items_immutable';
     END IF;
     RETURN NULL;
 END
 $$;
 
--- AFTER, so that it runs once the whole statement has inserted the order.
 CREATE TRIGGER order_items_only_with_new_order
     AFTER INSERT ON write.order_items
-    FOR EACH ROW EXECUTE FUNCTION write.order_items_only_with_new_order();
+    REFERENCING NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION write.order_items_only_with_new_order();
 
 CREATE FUNCTION write.order_items_immutable() RETURNS trigger
 LANGUAGE plpgsql AS $$
