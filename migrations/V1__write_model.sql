@@ -144,6 +144,10 @@ CREATE TRIGGER products_bump_version
 
 -- Order items are written once, in the transaction that creates their order,
 -- and never changed; so every change to an order is an event in the log.
+-- An order's OrderCreated event is written when its creating transaction
+-- commits (V2), so "no event yet" means "created by this transaction" (or by
+-- one still running, which the foreign key check has already waited for).
+-- This holds across savepoints, which an xmin comparison would not.
 -- Checked once per statement over the inserted rows (a transition table),
 -- not once per row: an order's lines usually arrive in one statement.
 CREATE FUNCTION write.order_items_only_with_new_order() RETURNS trigger
@@ -153,8 +157,7 @@ DECLARE
 BEGIN
     SELECT n.order_id INTO stray
       FROM new_items n
-      LEFT JOIN write.orders o ON o.id = n.order_id AND o.xmin = pg_current_xact_id()::xid
-     WHERE o.id IS NULL
+     WHERE EXISTS (SELECT 1 FROM write.order_events e WHERE e.order_id = n.order_id)
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'items can only be added to order % in the transaction that creates it', stray

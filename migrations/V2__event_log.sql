@@ -100,12 +100,15 @@ CREATE TRIGGER order_events_append_only
     FOR EACH ROW EXECUTE FUNCTION write.order_events_append_only();
 
 -- Changes to the catalog tables (customers, products) are recorded here, one
--- row per statement, insert-only: read models that depend on them know they
--- are dirty without a shared flag row that every writer would queue on.
--- Order changes need no row here: every one of them is an event above.
+-- row per changed row, insert-only: read models that depend on them know
+-- what is dirty without a shared flag row that every writer would queue on.
+-- Catalog writes are rare next to orders. Order changes need no row here:
+-- every one of them is an event above.
 CREATE TABLE write.catalog_changes (
     change_id   bigint      GENERATED ALWAYS AS IDENTITY CONSTRAINT catalog_changes_pkey PRIMARY KEY,
     source      text        NOT NULL,
+    -- The id of the changed customer or product.
+    key         text        NOT NULL,
     txid        xid8        NOT NULL DEFAULT pg_current_xact_id(),
     changed_at  timestamptz NOT NULL DEFAULT now()
 );
@@ -115,18 +118,19 @@ CREATE INDEX catalog_changes_txid_idx ON write.catalog_changes (txid);
 CREATE FUNCTION write.record_catalog_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO write.catalog_changes (source) VALUES (TG_TABLE_NAME);
+    INSERT INTO write.catalog_changes (source, key)
+    VALUES (TG_TABLE_NAME, CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
     RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER customers_record_change
     AFTER INSERT OR UPDATE OR DELETE ON write.customers
-    FOR EACH STATEMENT EXECUTE FUNCTION write.record_catalog_change();
+    FOR EACH ROW EXECUTE FUNCTION write.record_catalog_change();
 
 CREATE TRIGGER products_record_change
     AFTER INSERT OR UPDATE OR DELETE ON write.products
-    FOR EACH STATEMENT EXECUTE FUNCTION write.record_catalog_change();
+    FOR EACH ROW EXECUTE FUNCTION write.record_catalog_change();
 
 -- Idempotency: a command claims its key first (a concurrent retry with the
 -- same key waits on the claim) and stores its response in the same

@@ -14,10 +14,46 @@ pub struct Money(Decimal);
 impl Money {
     pub const ZERO: Money = Money(Decimal::ZERO);
 
+    /// Digits with an optional sign and fraction (`19.99`). Nothing else:
+    /// rust_decimal alone would also read `1_0` as ten.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.contains(['e', 'E']) {
+            return Err(Invalid(format!(
+                "{:?} is not a decimal amount (write it without an exponent)",
+                raw.trim()
+            )));
+        }
+        Self::parse_json_number(raw)
+    }
+
+    /// A JSON number's text, which may have an exponent (`1.5E1` is 15).
+    pub fn parse_json_number(raw: &str) -> Result<Self, Invalid> {
         let raw = raw.trim();
-        let value = Decimal::from_str_exact(raw)
-            .map_err(|_| Invalid(format!("{raw:?} is not a decimal amount")))?;
+        let not_a_number = || Invalid(format!("{raw:?} is not a decimal amount"));
+        let (mantissa, exponent) = match raw.find(['e', 'E']) {
+            Some(i) => (&raw[..i], Some(&raw[i + 1..])),
+            None => (raw, None),
+        };
+        let digits = mantissa.strip_prefix(['-', '+']).unwrap_or(mantissa);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty()
+            || !all_digits(int)
+            || !all_digits(frac)
+            || (digits.contains('.') && frac.is_empty())
+        {
+            return Err(not_a_number());
+        }
+        let value = match exponent {
+            None => Decimal::from_str_exact(raw).map_err(|_| not_a_number())?,
+            Some(exp) => {
+                let e = exp.strip_prefix(['-', '+']).unwrap_or(exp);
+                if e.is_empty() || !all_digits(e) || e.len() > 3 {
+                    return Err(not_a_number());
+                }
+                Decimal::from_scientific(raw).map_err(|_| not_a_number())?
+            }
+        };
         Self::from_decimal(value)
     }
 
@@ -74,7 +110,7 @@ impl<'de> Deserialize<'de> for Money {
         // With serde_json's arbitrary_precision a Number keeps its digits, so
         // 0.1 arrives as "0.1" and never as the nearest binary float.
         match serde_json::Value::deserialize(d)? {
-            serde_json::Value::Number(n) => Money::parse(&n.to_string()),
+            serde_json::Value::Number(n) => Money::parse_json_number(&n.to_string()),
             serde_json::Value::String(s) => Money::parse(&s),
             other => Err(Invalid(format!(
                 "must be an amount as a number or a string, got {other}"
@@ -127,8 +163,19 @@ mod tests {
     }
 
     #[test]
+    fn a_json_number_in_exponent_notation_is_read_exactly_but_not_a_string() {
+        let n = |s: &str| Money::parse_json_number(s);
+        assert_eq!(n("1.5E1"), Ok(m("15")));
+        assert_eq!(n("1999e-2"), Ok(m("19.99")));
+        assert!(n("1e-3").is_err());
+        assert!(Money::parse("1e3").is_err());
+    }
+
+    #[test]
     fn text_that_is_not_a_number_is_rejected() {
-        for s in ["", "abc", "1e3", "NaN", "1,5", "0x10"] {
+        for s in [
+            "", "abc", "NaN", "1,5", "0x10", "1_0", "19_99", ".5", "5.", "1e", "--1", "+",
+        ] {
             assert!(Money::parse(s).is_err(), "{s:?}");
         }
     }

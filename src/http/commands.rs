@@ -169,7 +169,7 @@ pub struct ChangeProductPriceRequest {
 
 fn money(c: &mut Checks, field: &str, raw: &serde_json::Value) -> Option<Money> {
     let parsed = match raw {
-        serde_json::Value::Number(n) => Money::parse(&n.to_string()),
+        serde_json::Value::Number(n) => Money::parse_json_number(&n.to_string()),
         serde_json::Value::String(s) => Money::parse(s),
         other => Err(Invalid(format!(
             "must be an amount, as a number or a string, not {other}"

@@ -143,6 +143,11 @@ fn parse_page_size(raw: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
+/// For routes without parameters: anything given is a mistake worth a 400.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
 /// Parameters every query takes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -279,6 +284,7 @@ pub async fn list_customer_orders(
 pub async fn get_order_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(_params): Query<FreshnessParams>,
 ) -> Result<Response, ApiError> {
     let id = path_id("order", &id)?;
     let history = orders::order_history(&state.read_pool, id.as_str()).await?;
@@ -331,7 +337,10 @@ pub async fn order_statistics(
 }
 
 /// Freshness and health of every read model.
-pub async fn list_read_models(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn list_read_models(
+    State(state): State<AppState>,
+    Query(_params): Query<NoParams>,
+) -> Result<Response, ApiError> {
     let models = read_models::list(&state.read_pool, &state.models).await?;
     Ok(Json(serde_json::json!({ "read_models": models })).into_response())
 }

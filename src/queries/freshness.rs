@@ -54,7 +54,9 @@ pub async fn await_views(
 ) -> Result<Freshness, QueryError> {
     let started = Instant::now();
     let mut generation = refresher.map(|r| r.subscribe());
-    let mut asked = false;
+    // When we last asked for a refresh: ask again now and then, since a
+    // request can land while another instance holds the view (Busy).
+    let mut asked: Option<Instant> = None;
     loop {
         let (freshness, behind) = check(pool, views, token).await?;
         if behind.is_empty() {
@@ -68,13 +70,13 @@ pub async fn await_views(
                 waited_ms: elapsed.as_millis(),
             });
         }
-        if !asked {
+        if asked.is_none_or(|at| at.elapsed() >= Duration::from_millis(250)) {
             if let Some(r) = refresher {
                 for view in &behind {
                     r.request(view, false);
                 }
             }
-            asked = true;
+            asked = Some(Instant::now());
         }
         // Re-check after the next refresh here, or soon in any case (the
         // refresh may run on another instance, the view on a replica).

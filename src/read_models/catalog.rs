@@ -21,11 +21,29 @@ impl Source {
     }
 }
 
+/// How a read model is kept current.
+#[derive(Debug, Clone, Copy)]
+pub enum Strategy {
+    /// A materialized view, refreshed whole with `REFRESH ... CONCURRENTLY`
+    /// when what it reads changed. For small aggregates: the cost of a
+    /// refresh grows with the view.
+    Concurrent,
+    /// A table kept current in batches: `apply` recomputes the rows of the
+    /// keys changed since the snapshot the table reflects ($1) and returns
+    /// `snapshot, taken_at, changed_keys, changed_rows`; `rebuild` refills
+    /// it from scratch. The cost of a batch grows with what changed.
+    Incremental {
+        apply: &'static str,
+        rebuild: &'static str,
+    },
+}
+
 /// One read model.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadModel {
-    /// The materialized view `read.<name>`.
+    /// The relation `read.<name>`.
     pub name: &'static str,
+    pub strategy: Strategy,
     pub sources: &'static [Source],
     /// Cron with seconds (`sec min hour day month weekday`).
     pub default_schedule: &'static str,
@@ -50,6 +68,10 @@ use Source::*;
 pub const CATALOG: &[ReadModel] = &[
     ReadModel {
         name: "order_summary",
+        strategy: Strategy::Incremental {
+            apply: include_str!("../../sql/read_models/apply_order_summary.sql"),
+            rebuild: include_str!("../../sql/read_models/rebuild_order_summary.sql"),
+        },
         sources: &[Orders, Customers],
         default_schedule: "* * * * * *",
         default_timeout_ms: 120_000,
@@ -57,6 +79,10 @@ pub const CATALOG: &[ReadModel] = &[
     },
     ReadModel {
         name: "order_lines",
+        strategy: Strategy::Incremental {
+            apply: include_str!("../../sql/read_models/apply_order_lines.sql"),
+            rebuild: include_str!("../../sql/read_models/rebuild_order_lines.sql"),
+        },
         sources: &[Orders, Products],
         default_schedule: "* * * * * *",
         default_timeout_ms: 120_000,
@@ -64,6 +90,7 @@ pub const CATALOG: &[ReadModel] = &[
     },
     ReadModel {
         name: "customer_orders",
+        strategy: Strategy::Concurrent,
         sources: &[Orders, Customers],
         default_schedule: "*/2 * * * * *",
         default_timeout_ms: 60_000,
@@ -71,6 +98,7 @@ pub const CATALOG: &[ReadModel] = &[
     },
     ReadModel {
         name: "daily_sales",
+        strategy: Strategy::Concurrent,
         sources: &[Orders],
         default_schedule: "*/2 * * * * *",
         default_timeout_ms: 60_000,
@@ -78,6 +106,7 @@ pub const CATALOG: &[ReadModel] = &[
     },
     ReadModel {
         name: "product_sales",
+        strategy: Strategy::Concurrent,
         sources: &[Orders, Products],
         default_schedule: "*/2 * * * * *",
         default_timeout_ms: 60_000,

@@ -8,7 +8,7 @@
 pub mod catalog;
 mod refresher;
 
-pub use catalog::{ReadModel, Source, CATALOG};
+pub use catalog::{ReadModel, Source, Strategy, CATALOG};
 pub use refresher::{
     RefreshOutcome, Refresher, RefresherHandle, RefresherSettings, ScheduledModel,
 };

@@ -25,7 +25,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use super::catalog::{ReadModel, CATALOG};
+use super::catalog::{ReadModel, Strategy, CATALOG};
 
 /// A read model with the schedule and timeout it runs with here.
 #[derive(Debug, Clone)]
@@ -171,6 +171,11 @@ impl Refresher {
         force: bool,
         concurrently: bool,
     ) -> anyhow::Result<RefreshOutcome> {
+        if let Strategy::Incremental { apply, rebuild } = model.model.strategy {
+            return self
+                .run_batch(model, apply, (!concurrently).then_some(rebuild), force)
+                .await;
+        }
         let name = model.model.name;
         let mut client = self
             .pool
@@ -254,6 +259,117 @@ impl Refresher {
         .await?;
         tx.commit().await.context("Failed to commit the refresh")?;
         Ok(RefreshOutcome::Refreshed { rows, duration_ms })
+    }
+
+    /// One batch of an incrementally kept read model, or (with `rebuild`)
+    /// a refill from scratch. One transaction, like a refresh.
+    #[tracing::instrument(skip_all, fields(view = model.model.name))]
+    async fn run_batch(
+        &self,
+        model: &ScheduledModel,
+        apply: &str,
+        rebuild: Option<&str>,
+        force: bool,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let name = model.model.name;
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .context("Failed to get a connection")?;
+        let tx = client.transaction().await?;
+        let lock = tx
+            .prepare_cached(include_str!("../../sql/read_models/try_refresh_lock.sql"))
+            .await?;
+        if !tx.query_one(&lock, &[&name]).await?.get::<_, bool>(0) {
+            return Ok(RefreshOutcome::Busy);
+        }
+        let timeout = tx
+            .prepare_cached(include_str!(
+                "../../sql/read_models/set_statement_timeout.sql"
+            ))
+            .await?;
+        tx.execute(&timeout, &[&format!("{}ms", model.timeout_ms)])
+            .await?;
+        let started = Instant::now();
+        let (snapshot, taken_at, changed_rows): (String, OffsetDateTime, i64) = match rebuild {
+            Some(rebuild) => {
+                // Snapshot first: the refill's own snapshot includes all of it.
+                let row = tx
+                    .query_one(
+                        "SELECT pg_current_snapshot()::text, statement_timestamp()",
+                        &[],
+                    )
+                    .await?;
+                tx.batch_execute(&format!("TRUNCATE read.{name}")).await?;
+                let n = tx
+                    .execute(rebuild, &[])
+                    .await
+                    .with_context(|| format!("rebuild of read.{name} failed"))?;
+                (row.get(0), row.get(1), n as i64)
+            }
+            None => {
+                let current = tx
+                    .prepare_cached(include_str!("../../sql/read_models/current_as_of.sql"))
+                    .await?;
+                let as_of: String = tx
+                    .query_opt(&current, &[&name])
+                    .await?
+                    .map(|r| r.get(0))
+                    .context("the read model has no freshness row; are the migrations applied?")?;
+                let stmt = tx.prepare_cached(apply).await?;
+                let row = tx
+                    .query_one(&stmt, &[&as_of])
+                    .await
+                    .with_context(|| format!("batch of read.{name} failed"))?;
+                let changed_keys: i64 = row.get("changed_keys");
+                if changed_keys == 0 && !force {
+                    let mark = tx
+                        .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
+                        .await?;
+                    let snapshot: String = row.get("snapshot");
+                    let taken_at: OffsetDateTime = row.get("taken_at");
+                    tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
+                    tx.commit().await?;
+                    return Ok(RefreshOutcome::Current);
+                }
+                (
+                    row.get("snapshot"),
+                    row.get("taken_at"),
+                    row.get("changed_rows"),
+                )
+            }
+        };
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let estimate = tx
+            .prepare_cached(include_str!("../../sql/read_models/estimated_rows.sql"))
+            .await?;
+        let rows: i64 = tx
+            .query_opt(&estimate, &[&name])
+            .await?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        let record = tx
+            .prepare_cached(include_str!("../../sql/read_models/record_batch.sql"))
+            .await?;
+        tx.execute(
+            &record,
+            &[
+                &name,
+                &snapshot,
+                &taken_at,
+                &duration_ms,
+                &rows,
+                &self.settings.instance,
+                &changed_rows,
+            ],
+        )
+        .await?;
+        tx.commit().await.context("Failed to commit the batch")?;
+        Ok(RefreshOutcome::Refreshed {
+            rows: changed_rows,
+            duration_ms,
+        })
     }
 
     async fn record_failure(&self, name: &str, error: &anyhow::Error) {
