@@ -101,11 +101,48 @@ async fn run_size(admin_base: &str, orders: u64, plan: &BenchPlan) -> anyhow::Re
     .await?;
     let seed_seconds = (seeded.load + seeded.rebuild).as_secs_f64();
 
-    let mut service = Service::start(&url).await?;
+    let mut service = Service::start(&url, &[]).await?;
     let result = scenarios(&url, orders, plan, &service).await;
     let rss = service.peak_rss_kib();
     service.stop();
     let mut rows = result?;
+
+    // The same command load against the design the batches replaced: the
+    // large read models recomputed whole whenever anything changed.
+    eprintln!("   create order, full-refresh design");
+    let mut full = Service::start(&url, &[("PGCQRS_FULL_REFRESH", "all")]).await?;
+    let catalog = Arc::new(Catalog::load(&url, orders).await?);
+    let http = reqwest::Client::new();
+    let (pg, staleness, waits) = create_phase(
+        &http,
+        &full.base,
+        &catalog,
+        plan.concurrency,
+        plan.warmup,
+        plan.window,
+    )
+    .await;
+    full.stop();
+    rows.push(Row {
+        scenario: "full-refresh design: create order (3 items)".into(),
+        pgcqrs: throughput(&pg, "cmd"),
+        baseline: "—".into(),
+        ratio: None,
+        goal: "—".into(),
+        pgcqrs_measure: Some(pg),
+        baseline_measure: None,
+    });
+    rows.push(latency_row(
+        "full-refresh design: staleness, 202 → visible",
+        &staleness,
+        "—",
+    ));
+    rows.push(latency_row(
+        "full-refresh design: min_token read, 202 → answer",
+        &waits,
+        "—",
+    ));
+    rows.extend(refresh_costs(&url, orders).await?);
     rows.push(Row {
         scenario: "memory: service RSS peak under load".into(),
         pgcqrs: rss
@@ -134,12 +171,13 @@ struct Service {
 }
 
 impl Service {
-    async fn start(url: &str) -> anyhow::Result<Self> {
+    async fn start(url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let child = Command::new(std::env::current_exe()?)
             .arg("serve")
+            .envs(env.iter().copied())
             .env("DATABASE_URL", url)
             .env("PGCQRS_LISTEN", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
@@ -295,6 +333,25 @@ struct Catalog {
 }
 
 impl Catalog {
+    async fn load(url: &str, orders: u64) -> anyhow::Result<Self> {
+        let setup = db::connect(url).await?;
+        let prices: Vec<Decimal> = setup
+            .query("SELECT price::numeric FROM write.products ORDER BY id", &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let customers: i64 = setup
+            .query_one("SELECT count(*) FROM write.customers", &[])
+            .await?
+            .get(0);
+        Ok(Self {
+            customers: customers as u32,
+            prices,
+            orders,
+        })
+    }
+
     fn order_request(&self, rng: &mut StdRng) -> (String, Vec<(String, i32, Decimal)>, Decimal) {
         let customer = seed::customer_id(rng.random_range(1..=self.customers));
         let mut lines: Vec<(String, i32, Decimal)> = Vec::with_capacity(3);
@@ -392,38 +449,7 @@ async fn scenarios(
 
     // ---------------------------------------------------------- create order
     eprintln!("   create order");
-    let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let probe = tokio::spawn(staleness_probe(
-        http.clone(),
-        base.clone(),
-        Arc::clone(&catalog),
-        Arc::clone(&probe_stop),
-        warm,
-    ));
-    let pg = {
-        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
-        drive(c, warm, win, move |w, i| {
-            let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
-            async move {
-                let mut rng = StdRng::seed_from_u64((w as u64) << 32 | i);
-                let (customer, lines, _) = catalog.order_request(&mut rng);
-                let items: Vec<_> = lines
-                    .iter()
-                    .map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q}))
-                    .collect();
-                let r = http
-                    .post(format!("{base}/commands/orders"))
-                    .json(&serde_json::json!({"customer_id": customer, "items": items}))
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status() == 202, "status {}", r.status());
-                Ok(())
-            }
-        })
-        .await
-    };
-    probe_stop.store(true, Ordering::Relaxed);
-    let (staleness, waits) = probe.await.unwrap_or_default();
+    let (pg, staleness, waits) = create_phase(&http, &base, &catalog, c, warm, win).await;
     let raw_with = raw_create_load(url, &catalog, c, warm, win, "").await?;
     // The same inserts with pgcqrs's triggers off (foreign keys still checked).
     setup
@@ -625,8 +651,16 @@ async fn scenarios(
         "≥ 10× at 1M",
     ));
 
-    // ---------------------------------------------------------- refresh cost
+    Ok(rows)
+}
+
+/// The cost of catching up after 1% of the orders changed, per read model:
+/// a batch against the full-refresh design for the incrementally kept ones,
+/// CONCURRENTLY against a plain refresh for the materialized views.
+async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
+    use crate::read_models::{RefreshOutcome, Refresher, RefresherSettings, Strategy};
     eprintln!("   refresh cost after 1% of orders changed");
+    let setup = db::connect(url).await?;
     let changed = (orders / 100).max(1) as i64;
     setup
         .execute(
@@ -635,29 +669,58 @@ async fn scenarios(
             &[&changed],
         )
         .await?;
-    for view in crate::read_models::CATALOG.iter().map(|m| m.name) {
+    let pool = db::pool(url, 2, "pgcqrs-bench")?;
+    let batches = Refresher::new(pool.clone(), RefresherSettings::from_env());
+    let mut full_settings = RefresherSettings::from_env();
+    for m in &mut full_settings.models {
+        m.full_refresh = true;
+    }
+    let full = Refresher::new(pool.clone(), full_settings);
+    let mut rows = Vec::new();
+    for (model, full_model) in batches.models().iter().zip(full.models()) {
+        let view = model.model.name;
         let t = Instant::now();
-        setup
-            .batch_execute(&format!(
-                "REFRESH MATERIALIZED VIEW CONCURRENTLY read.{view}"
-            ))
-            .await?;
-        let concurrent = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        setup
-            .batch_execute(&format!("REFRESH MATERIALIZED VIEW read.{view}"))
-            .await?;
-        let plain = t.elapsed().as_secs_f64();
+        let outcome = batches.refresh_once(model, false).await?;
+        let first = t.elapsed().as_secs_f64();
+        let changed_rows = match outcome {
+            RefreshOutcome::Refreshed { rows, .. } => rows,
+            _ => 0,
+        };
+        let (pgcqrs, baseline, second) = match model.model.strategy {
+            Strategy::Incremental { .. } => {
+                let t = Instant::now();
+                full.refresh_once(full_model, true).await?;
+                let f = t.elapsed().as_secs_f64();
+                (
+                    format!("{first:.3} s batch ({changed_rows} rows)"),
+                    format!("{f:.3} s full refresh"),
+                    f,
+                )
+            }
+            Strategy::Concurrent => {
+                let t = Instant::now();
+                setup
+                    .batch_execute(&format!("REFRESH MATERIALIZED VIEW read.{view}"))
+                    .await?;
+                let p = t.elapsed().as_secs_f64();
+                (
+                    format!("{first:.3} s CONCURRENTLY"),
+                    format!("{p:.3} s plain (blocks readers)"),
+                    p,
+                )
+            }
+        };
         rows.push(Row {
             scenario: format!("refresh {view} after 1% of orders changed"),
-            pgcqrs: format!("{concurrent:.3} s CONCURRENTLY"),
-            baseline: format!("{plain:.3} s plain (blocks readers)"),
-            ratio: Some(concurrent / plain.max(1e-9)),
+            pgcqrs,
+            baseline,
+            ratio: Some(first / second.max(1e-9)),
             goal: "—".into(),
             pgcqrs_measure: None,
             baseline_measure: None,
         });
     }
+    pool.close();
     Ok(rows)
 }
 
@@ -682,6 +745,49 @@ async fn raw_create_load(
         }
     })
     .await)
+}
+
+/// Create orders over HTTP from `c` clients while a probe measures how long
+/// each new order takes to become visible.
+async fn create_phase(
+    http: &reqwest::Client,
+    base: &str,
+    catalog: &Arc<Catalog>,
+    c: usize,
+    warm: Duration,
+    win: Duration,
+) -> (Measure, Vec<f64>, Vec<f64>) {
+    let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = tokio::spawn(staleness_probe(
+        http.clone(),
+        base.to_owned(),
+        Arc::clone(catalog),
+        Arc::clone(&probe_stop),
+        warm,
+    ));
+    let (http, base, catalog) = (http.clone(), base.to_owned(), Arc::clone(catalog));
+    let measure = drive(c, warm, win, move |w, i| {
+        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
+        async move {
+            let mut rng = StdRng::seed_from_u64((w as u64) << 32 | i);
+            let (customer, lines, _) = catalog.order_request(&mut rng);
+            let items: Vec<_> = lines
+                .iter()
+                .map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q}))
+                .collect();
+            let r = http
+                .post(format!("{base}/commands/orders"))
+                .json(&serde_json::json!({"customer_id": customer, "items": items}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 202, "status {}", r.status());
+            Ok(())
+        }
+    })
+    .await;
+    probe_stop.store(true, Ordering::Relaxed);
+    let (staleness, waits) = probe.await.unwrap_or_default();
+    (measure, staleness, waits)
 }
 
 /// While commands run: every 200 ms place an order and measure how long

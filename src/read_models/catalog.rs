@@ -34,6 +34,9 @@ pub enum Strategy {
     /// it from scratch. The cost of a batch grows with what changed.
     Incremental {
         apply: &'static str,
+        /// The full-refresh design of the same table, kept to measure the
+        /// batches against (`PGCQRS_FULL_REFRESH`).
+        full: &'static str,
         rebuild: &'static str,
     },
 }
@@ -70,6 +73,7 @@ pub const CATALOG: &[ReadModel] = &[
         name: "order_summary",
         strategy: Strategy::Incremental {
             apply: include_str!("../../sql/read_models/apply_order_summary.sql"),
+            full: include_str!("../../sql/read_models/full_order_summary.sql"),
             rebuild: include_str!("../../sql/read_models/rebuild_order_summary.sql"),
         },
         sources: &[Orders, Customers],
@@ -81,6 +85,7 @@ pub const CATALOG: &[ReadModel] = &[
         name: "order_lines",
         strategy: Strategy::Incremental {
             apply: include_str!("../../sql/read_models/apply_order_lines.sql"),
+            full: include_str!("../../sql/read_models/full_order_lines.sql"),
             rebuild: include_str!("../../sql/read_models/rebuild_order_lines.sql"),
         },
         sources: &[Orders, Products],

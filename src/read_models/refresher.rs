@@ -33,6 +33,10 @@ pub struct ScheduledModel {
     pub model: &'static ReadModel,
     pub schedule: String,
     pub timeout_ms: u64,
+    /// For an incrementally kept model: recompute it whole whenever its
+    /// sources changed instead (the design the batches replaced; for
+    /// measurement only).
+    pub full_refresh: bool,
 }
 
 /// How the refresher runs.
@@ -44,9 +48,12 @@ pub struct RefresherSettings {
 }
 
 impl RefresherSettings {
-    /// The catalog's defaults, overridden by `PGCQRS_SCHEDULE_<VIEW>` and
-    /// `PGCQRS_REFRESH_TIMEOUT_MS_<VIEW>`.
+    /// The catalog's defaults, overridden by `PGCQRS_SCHEDULE_<VIEW>`,
+    /// `PGCQRS_REFRESH_TIMEOUT_MS_<VIEW>` and `PGCQRS_FULL_REFRESH`
+    /// (`all` or a comma-separated list of views).
     pub fn from_env() -> Self {
+        let full = std::env::var("PGCQRS_FULL_REFRESH").unwrap_or_default();
+        let full: Vec<&str> = full.split(',').map(str::trim).collect();
         let models = CATALOG
             .iter()
             .map(|model| ScheduledModel {
@@ -60,6 +67,7 @@ impl RefresherSettings {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(model.default_timeout_ms),
+                full_refresh: full.contains(&"all") || full.contains(&model.name),
             })
             .collect();
         Self {
@@ -171,7 +179,13 @@ impl Refresher {
         force: bool,
         concurrently: bool,
     ) -> anyhow::Result<RefreshOutcome> {
-        if let Strategy::Incremental { apply, rebuild } = model.model.strategy {
+        if let Strategy::Incremental {
+            apply,
+            full,
+            rebuild,
+        } = model.model.strategy
+        {
+            let apply = if model.full_refresh { full } else { apply };
             return self
                 .run_batch(model, apply, (!concurrently).then_some(rebuild), force)
                 .await;
@@ -317,6 +331,25 @@ impl Refresher {
                     .await?
                     .map(|r| r.get(0))
                     .context("the read model has no freshness row; are the migrations applied?")?;
+                if model.full_refresh && !force {
+                    // The full design refreshes only when a source changed.
+                    let pending = tx
+                        .prepare_cached(include_str!("../../sql/read_models/pending_changes.sql"))
+                        .await?;
+                    let sources = model.model.source_names();
+                    let row = tx.query_one(&pending, &[&name, &sources]).await?;
+                    let pending_since: Option<OffsetDateTime> = row.get("pending_since");
+                    if pending_since.is_none() {
+                        let mark = tx
+                            .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
+                            .await?;
+                        let snapshot: String = row.get("snapshot");
+                        let taken_at: OffsetDateTime = row.get("taken_at");
+                        tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
+                        tx.commit().await?;
+                        return Ok(RefreshOutcome::Current);
+                    }
+                }
                 let stmt = tx.prepare_cached(apply).await?;
                 let row = tx
                     .query_one(&stmt, &[&as_of])
