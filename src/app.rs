@@ -29,6 +29,8 @@ impl App {
         read_pool: Pool,
         refresher: Option<RefresherSettings>,
     ) -> anyhow::Result<App> {
+        // Install the metrics recorder before anything records.
+        let _ = crate::telemetry::handle();
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;

@@ -23,3 +23,4 @@ pub mod http;
 pub mod queries;
 pub mod read_models;
 pub mod seed;
+pub mod telemetry;

@@ -82,7 +82,8 @@ pub fn router(state: AppState) -> Router {
 
     let operations = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::telemetry::render_metrics));
 
     let request_id = HeaderName::from_static(extract::REQUEST_ID);
     Router::new()
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .route_layer(middleware::from_fn(crate::telemetry::track_requests))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()

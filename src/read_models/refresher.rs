@@ -377,11 +377,18 @@ impl Refresher {
         let estimate = tx
             .prepare_cached(include_str!("../../sql/read_models/estimated_rows.sql"))
             .await?;
-        let rows: i64 = tx
+        let mut rows: i64 = tx
             .query_opt(&estimate, &[&name])
             .await?
             .map(|r| r.get(0))
             .unwrap_or(0);
+        if rows < 100_000 {
+            // Small (or never analyzed): counting is cheap and exact.
+            rows = tx
+                .query_one(&format!("SELECT count(*) FROM read.{name}"), &[])
+                .await?
+                .get(0);
+        }
         let record = tx
             .prepare_cached(include_str!("../../sql/read_models/record_batch.sql"))
             .await?;
@@ -434,13 +441,25 @@ impl Refresher {
         }
         match self.refresh_once(model, force).await {
             Ok(outcome) => {
-                if let RefreshOutcome::Refreshed { rows, duration_ms } = &outcome {
-                    tracing::info!(view = name, rows, duration_ms, "refreshed");
-                }
+                let label = match &outcome {
+                    RefreshOutcome::Refreshed { rows, duration_ms } => {
+                        tracing::debug!(view = name, rows, duration_ms, "refreshed");
+                        metrics::histogram!("pgcqrs_refresh_duration_seconds", "view" => name)
+                            .record(duration_ms / 1000.0);
+                        "refreshed"
+                    }
+                    RefreshOutcome::Current => "current",
+                    RefreshOutcome::Busy => "busy",
+                };
+                metrics::counter!("pgcqrs_refreshes_total", "view" => name, "outcome" => label)
+                    .increment(1);
                 self.clear_backoff(name);
                 self.generation.send_modify(|g| *g += 1);
             }
             Err(error) => {
+                metrics::counter!("pgcqrs_refreshes_total", "view" => name, "outcome" => "failed")
+                    .increment(1);
+                metrics::counter!("pgcqrs_refresh_failures_total", "view" => name).increment(1);
                 let delay = self.note_failure(name);
                 tracing::error!(
                     view = name,

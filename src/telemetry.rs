@@ -1,0 +1,117 @@
+//! Prometheus metrics: the recorder, the request middleware, and the gauges
+//! read at scrape time.
+//!
+//! | metric | type | labels | meaning |
+//! |---|---|---|---|
+//! | `pgcqrs_http_requests_total` | counter | method, route, status | requests answered |
+//! | `pgcqrs_http_request_duration_seconds` | histogram | method, route | time to answer |
+//! | `pgcqrs_commands_total` | counter | route, outcome | commands by result (`accepted`, `replayed`, `rejected`, `failed`) |
+//! | `pgcqrs_pool_connections` | gauge | pool, state | connections `open` and `idle` per pool |
+//! | `pgcqrs_pool_waiting` | gauge | pool | requests waiting for a connection |
+//! | `pgcqrs_refreshes_total` | counter | view, outcome | refresher runs (`refreshed`, `current`, `busy`, `failed`) |
+//! | `pgcqrs_refresh_duration_seconds` | histogram | view | duration of refreshes and batches |
+//! | `pgcqrs_refresh_failures_total` | counter | view | failed refreshes |
+//! | `pgcqrs_read_model_rows` | gauge | view | rows after the last refresh |
+//! | `pgcqrs_read_model_age_seconds` | gauge | view | seconds since the view was last known current |
+//! | `pgcqrs_read_model_lag_seconds` | gauge | view | age of the oldest change not yet in the view (0 when current) |
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::http::AppState;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide recorder (installed on first use; `None` if another
+/// recorder was installed first).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Count and time every request by its route template (not its path, so
+/// ids do not explode the label set).
+pub async fn track_requests(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status();
+    metrics::counter!("pgcqrs_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
+    metrics::histogram!("pgcqrs_http_request_duration_seconds", "method" => method, "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    if route.starts_with("/commands/") {
+        let outcome = if response.headers().contains_key("idempotent-replayed") {
+            "replayed"
+        } else if status.is_success() {
+            "accepted"
+        } else if status.is_client_error() {
+            "rejected"
+        } else {
+            "failed"
+        };
+        metrics::counter!("pgcqrs_commands_total", "route" => route, "outcome" => outcome)
+            .increment(1);
+    }
+    response
+}
+
+/// `GET /metrics`: pool and read-model gauges are read now, then everything
+/// is rendered in the Prometheus text format.
+pub async fn render_metrics(State(state): State<AppState>) -> Response {
+    let Some(handle) = handle() else {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable",
+        )
+            .into_response();
+    };
+    for (name, pool) in [("write", &state.write_pool), ("read", &state.read_pool)] {
+        let status = pool.status();
+        metrics::gauge!("pgcqrs_pool_connections", "pool" => name, "state" => "open")
+            .set(status.size as f64);
+        metrics::gauge!("pgcqrs_pool_connections", "pool" => name, "state" => "idle")
+            .set(status.available as f64);
+        metrics::gauge!("pgcqrs_pool_waiting", "pool" => name).set(status.waiting as f64);
+    }
+    if let Ok(models) = crate::queries::read_models::list(&state.read_pool, &state.models).await {
+        let now = time::OffsetDateTime::now_utc();
+        for m in models {
+            let view = m.name.clone();
+            metrics::gauge!("pgcqrs_read_model_rows", "view" => view.clone())
+                .set(m.rows.unwrap_or(0) as f64);
+            metrics::gauge!("pgcqrs_read_model_age_seconds", "view" => view.clone())
+                .set((now - m.verified_at).as_seconds_f64().max(0.0));
+            metrics::gauge!("pgcqrs_read_model_lag_seconds", "view" => view).set(m.lag_seconds);
+        }
+    }
+    handle.run_upkeep();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
