@@ -7,8 +7,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::error::Problem;
 use super::extract::{path_id, CommandInput};
 use super::AppState;
+use crate::commands::customers::EntityAccepted;
+use crate::commands::orders::OrderAccepted;
 use crate::commands::{self, customers, orders, products, FieldError, Outcome};
 use crate::domain::{
     CancelReason, Email, EntityId, Invalid, Money, OrderStatus, PersonName, ProductName, Quantity,
@@ -87,6 +90,14 @@ pub struct ChangeCustomerDetailsRequest {
 }
 
 /// Register a customer.
+#[utoipa::path(
+    post,
+    path = "/commands/customers",
+    tag = "commands",
+    request_body = RegisterCustomerRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
+    responses((status = 201, description = "Registered", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn register_customer(
     State(state): State<AppState>,
     input: CommandInput,
@@ -111,6 +122,14 @@ pub async fn register_customer(
 }
 
 /// Change a customer's name and/or e-mail.
+#[utoipa::path(
+    post,
+    path = "/commands/customers/{id}/change-details",
+    tag = "commands",
+    request_body = ChangeCustomerDetailsRequest,
+    params(("id" = String, Path, description = "The customer"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    responses((status = 202, description = "Changed", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn change_customer_details(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -179,6 +198,14 @@ fn money(c: &mut Checks, field: &str, raw: &serde_json::Value) -> Option<Money> 
 }
 
 /// Add a product to the catalog.
+#[utoipa::path(
+    post,
+    path = "/commands/products",
+    tag = "commands",
+    request_body = AddProductRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
+    responses((status = 201, description = "Added", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn add_product(
     State(state): State<AppState>,
     input: CommandInput,
@@ -203,6 +230,14 @@ pub async fn add_product(
 }
 
 /// Change a product's catalog price; orders already placed keep theirs.
+#[utoipa::path(
+    post,
+    path = "/commands/products/{id}/change-price",
+    tag = "commands",
+    request_body = ChangeProductPriceRequest,
+    params(("id" = String, Path, description = "The product"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    responses((status = 202, description = "Changed; orders already placed keep their prices", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn change_product_price(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -263,6 +298,14 @@ pub struct ChangeOrderStatusRequest {
 }
 
 /// Place an order at today's catalog prices.
+#[utoipa::path(
+    post,
+    path = "/commands/orders",
+    tag = "commands",
+    request_body = PlaceOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
+    responses((status = 202, description = "Placed", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn place_order(
     State(state): State<AppState>,
     input: CommandInput,
@@ -342,6 +385,13 @@ async fn transition(
 }
 
 /// Confirm a pending order.
+#[utoipa::path(
+    post,
+    path = "/commands/orders/{id}/confirm",
+    tag = "commands",
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    responses((status = 202, description = "Confirmed", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn confirm_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -352,6 +402,13 @@ pub async fn confirm_order(
 }
 
 /// Ship a confirmed order.
+#[utoipa::path(
+    post,
+    path = "/commands/orders/{id}/ship",
+    tag = "commands",
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    responses((status = 202, description = "Shipped", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn ship_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -362,6 +419,13 @@ pub async fn ship_order(
 }
 
 /// Mark a shipped order delivered.
+#[utoipa::path(
+    post,
+    path = "/commands/orders/{id}/deliver",
+    tag = "commands",
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    responses((status = 202, description = "Delivered", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn deliver_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -372,6 +436,14 @@ pub async fn deliver_order(
 }
 
 /// Cancel an order that is not yet delivered, with a reason.
+#[utoipa::path(
+    post,
+    path = "/commands/orders/{id}/cancel",
+    tag = "commands",
+    request_body = CancelOrderRequest,
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    responses((status = 202, description = "Cancelled", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -385,6 +457,14 @@ pub async fn cancel_order(
 }
 
 /// Move an order to any status the machine allows.
+#[utoipa::path(
+    post,
+    path = "/commands/orders/{id}/status",
+    tag = "commands",
+    request_body = ChangeOrderStatusRequest,
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    responses((status = 202, description = "Moved", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn change_order_status(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use deadpool_postgres::Pool;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -42,54 +42,71 @@ pub struct AppState {
     pub models: Vec<ScheduledModel>,
 }
 
-/// Every route of the service.
-pub fn router(state: AppState) -> Router {
+/// The OpenAPI document's frame; the paths come from the router itself.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "pgcqrs",
+        description = "Single-database CQRS on PostgreSQL. Commands (under /commands) write normalized tables in one transaction each and answer with the transaction id as `token`; queries (under /queries) read materialized read models and say how fresh they are. Pass a command's token as `min_token` to read your own write.",
+    ),
+    tags(
+        (name = "commands", description = "The write side: validated, transactional, idempotent with Idempotency-Key"),
+        (name = "queries", description = "The read side: read models with staleness headers and read-your-writes"),
+        (name = "operations", description = "Read-model freshness and refreshes"),
+    )
+)]
+struct ApiDoc;
+
+/// Every route of the service, and the OpenAPI document describing them
+/// (built from the same list, so it cannot miss a route).
+pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     use self::commands as c;
-    let commands = Router::new()
-        .route("/commands/customers", post(c::register_customer))
-        .route(
-            "/commands/customers/{id}/change-details",
-            post(c::change_customer_details),
-        )
-        .route("/commands/products", post(c::add_product))
-        .route(
-            "/commands/products/{id}/change-price",
-            post(c::change_product_price),
-        )
-        .route("/commands/orders", post(c::place_order))
-        .route("/commands/orders/{id}/confirm", post(c::confirm_order))
-        .route("/commands/orders/{id}/ship", post(c::ship_order))
-        .route("/commands/orders/{id}/deliver", post(c::deliver_order))
-        .route("/commands/orders/{id}/cancel", post(c::cancel_order))
-        .route("/commands/orders/{id}/status", post(c::change_order_status));
-
     use self::queries as q;
-    let queries = Router::new()
-        .route("/queries/orders", get(q::list_orders))
-        .route("/queries/orders/{id}", get(q::get_order))
-        .route("/queries/orders/{id}/history", get(q::get_order_history))
-        .route(
-            "/queries/customers/{id}/orders",
-            get(q::list_customer_orders),
-        )
-        .route("/queries/order-statistics", get(q::order_statistics))
-        .route("/queries/read-models", get(q::list_read_models));
+    use utoipa::OpenApi;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
 
-    let admin = Router::new().route(
-        "/admin/read-models/{name}/refresh",
-        post(q::refresh_read_model),
-    );
+    let (api_routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        // commands
+        .routes(routes!(c::register_customer))
+        .routes(routes!(c::change_customer_details))
+        .routes(routes!(c::add_product))
+        .routes(routes!(c::change_product_price))
+        .routes(routes!(c::place_order))
+        .routes(routes!(c::confirm_order))
+        .routes(routes!(c::ship_order))
+        .routes(routes!(c::deliver_order))
+        .routes(routes!(c::cancel_order))
+        .routes(routes!(c::change_order_status))
+        // queries
+        .routes(routes!(q::list_orders))
+        .routes(routes!(q::get_order))
+        .routes(routes!(q::get_order_history))
+        .routes(routes!(q::list_customer_orders))
+        .routes(routes!(q::order_statistics))
+        .routes(routes!(q::list_read_models))
+        // operations
+        .routes(routes!(q::refresh_read_model))
+        .split_for_parts();
+    // Declared as 3.1 (utoipa writes 3.1 documents).
+    openapi.openapi = utoipa::openapi::OpenApiVersion::Version31;
+    let document = std::sync::Arc::new(openapi.clone());
 
     let operations = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::telemetry::render_metrics));
+        .route("/metrics", get(crate::telemetry::render_metrics))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = std::sync::Arc::clone(&document);
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        );
 
     let request_id = HeaderName::from_static(extract::REQUEST_ID);
-    Router::new()
-        .merge(commands)
-        .merge(queries)
-        .merge(admin)
+    let router = Router::new()
+        .merge(api_routes)
         .merge(operations)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -105,7 +122,13 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    (router, openapi)
+}
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    router_and_openapi(state).0
 }
 
 /// A request that runs past the deadline gets a 503 problem, not a hang.

@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::{path_id, Query};
 use super::AppState;
 use crate::domain::OrderStatus;
 use crate::queries::freshness::{self, Freshness, Token, DEFAULT_WAIT, MAX_WAIT};
+use crate::queries::orders::{OrderPage, OrderSummary};
+use crate::queries::statistics::OrderStatistics;
 use crate::queries::{orders, read_models, statistics, QueryError};
 
 pub const MIN_TOKEN_HEADER: &str = "x-min-token";
@@ -143,6 +145,27 @@ fn parse_page_size(raw: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
+/// `GET /queries/orders/{id}/history`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderHistory {
+    pub order_id: String,
+    pub events: Vec<orders::HistoryEntry>,
+}
+
+/// `GET /queries/read-models`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReadModelList {
+    pub read_models: Vec<read_models::ReadModelStatus>,
+}
+
+/// `POST /admin/read-models/{name}/refresh`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RefreshRequested {
+    pub name: String,
+    /// Always "requested": the refresh runs in the background.
+    pub refresh: String,
+}
+
 /// For routes without parameters: anything given is a mistake worth a 400.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,6 +174,7 @@ pub struct NoParams {}
 /// Parameters every query takes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FreshnessParams {
     /// Wait until the answer includes the command with this token.
     pub min_token: Option<String>,
@@ -159,6 +183,13 @@ pub struct FreshnessParams {
 }
 
 /// Get one order with its lines.
+#[utoipa::path(
+    get,
+    path = "/queries/orders/{id}",
+    tag = "queries",
+    params(("id" = String, Path, description = "The order"), FreshnessParams, ("X-Min-Token" = Option<String>, Header, description = "Same as min_token")),
+    responses((status = 200, description = "The order with its lines", body = OrderSummary, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -179,6 +210,7 @@ pub async fn get_order(
 /// Parameters of `GET /queries/orders`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListOrdersParams {
     pub customer_id: Option<String>,
     /// pending, confirmed, shipped, delivered or cancelled (any case).
@@ -196,6 +228,13 @@ pub struct ListOrdersParams {
 }
 
 /// List orders, newest first, with filters and pagination.
+#[utoipa::path(
+    get,
+    path = "/queries/orders",
+    tag = "queries",
+    params(ListOrdersParams, ("X-Min-Token" = Option<String>, Header, description = "Same as min_token")),
+    responses((status = 200, description = "A page of orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn list_orders(
     State(state): State<AppState>,
     Query(params): Query<ListOrdersParams>,
@@ -253,6 +292,7 @@ pub async fn list_orders(
 /// Parameters of `GET /queries/customers/{id}/orders`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     pub page: Option<String>,
     pub page_size: Option<String>,
@@ -261,6 +301,13 @@ pub struct PageParams {
 }
 
 /// A customer's orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/queries/customers/{id}/orders",
+    tag = "queries",
+    params(("id" = String, Path, description = "The customer"), PageParams, ("X-Min-Token" = Option<String>, Header, description = "Same as min_token")),
+    responses((status = 200, description = "A page of the customer's orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn list_customer_orders(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -281,6 +328,13 @@ pub async fn list_customer_orders(
 }
 
 /// What happened to an order, event by event (always current).
+#[utoipa::path(
+    get,
+    path = "/queries/orders/{id}/history",
+    tag = "queries",
+    params(("id" = String, Path, description = "The order"), FreshnessParams),
+    responses((status = 200, description = "Every event of the order (always current)", body = OrderHistory, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn get_order_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -293,13 +347,17 @@ pub async fn get_order_history(
     };
     Ok(fresh_json(
         freshness,
-        serde_json::json!({"order_id": id.as_str(), "events": history}),
+        OrderHistory {
+            order_id: id.to_string(),
+            events: history,
+        },
     ))
 }
 
 /// Parameters of `GET /queries/order-statistics`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatisticsParams {
     /// Start (inclusive), RFC 3339. Default: 30 days before `to`.
     pub from: Option<String>,
@@ -310,6 +368,13 @@ pub struct StatisticsParams {
 }
 
 /// Orders, revenue and status counts for orders created in [from, to).
+#[utoipa::path(
+    get,
+    path = "/queries/order-statistics",
+    tag = "queries",
+    params(StatisticsParams, ("X-Min-Token" = Option<String>, Header, description = "Same as min_token")),
+    responses((status = 200, description = "Orders created in [from, to)", body = OrderStatistics, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn order_statistics(
     State(state): State<AppState>,
     Query(params): Query<StatisticsParams>,
@@ -337,15 +402,31 @@ pub async fn order_statistics(
 }
 
 /// Freshness and health of every read model.
+#[utoipa::path(
+    get,
+    path = "/queries/read-models",
+    tag = "operations",
+    responses((status = 200, description = "Freshness and health of every read model", body = ReadModelList), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn list_read_models(
     State(state): State<AppState>,
     Query(_params): Query<NoParams>,
 ) -> Result<Response, ApiError> {
     let models = read_models::list(&state.read_pool, &state.models).await?;
-    Ok(Json(serde_json::json!({ "read_models": models })).into_response())
+    Ok(Json(ReadModelList {
+        read_models: models,
+    })
+    .into_response())
 }
 
 /// Refresh a read model now (even if nothing changed).
+#[utoipa::path(
+    post,
+    path = "/admin/read-models/{name}/refresh",
+    tag = "operations",
+    params(("name" = String, Path, description = "The read model, e.g. order_summary")),
+    responses((status = 202, description = "A refresh was requested", body = RefreshRequested), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn refresh_read_model(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -366,7 +447,10 @@ pub async fn refresh_read_model(
     refresher.request(&name, true);
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"name": name, "refresh": "requested"})),
+        Json(RefreshRequested {
+            name,
+            refresh: "requested".into(),
+        }),
     )
         .into_response())
 }
