@@ -42,6 +42,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Rebuild read models from the write tables from scratch (all, or the
+    /// one named). Readers of a rebuilt model wait until it is done.
+    Rebuild {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The read model to rebuild (default: every one).
+        view: Option<String>,
+    },
     /// Load demo data (customers, products, orders in every status) with
     /// COPY, then rebuild the read models.
     Seed {
@@ -152,6 +160,12 @@ async fn main() -> anyhow::Result<()> {
                 "{applied} migration(s) applied; schema at version {}",
                 db::latest_migration_version()
             );
+        }
+        Command::Rebuild { db: args, view } => {
+            let database = Database::open(&args).await?;
+            let result = rebuild(&database.url, view.as_deref()).await;
+            database.close();
+            result?;
         }
         Command::Refresh {
             db: args,
@@ -359,5 +373,37 @@ async fn bench(
         std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)
             .with_context(|| format!("Failed to write {}", path.display()))?;
     }
+    Ok(())
+}
+
+async fn rebuild(url: &str, view: Option<&str>) -> anyhow::Result<()> {
+    use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings};
+    db::migrate(url).await?;
+    let settings = RefresherSettings::from_env();
+    if let Some(name) = view {
+        if !settings.models.iter().any(|m| m.model.name == name) {
+            let known: Vec<&str> = settings.models.iter().map(|m| m.model.name).collect();
+            anyhow::bail!("no read model named {name:?}; known: {}", known.join(", "));
+        }
+    }
+    let pool = db::pool(url, 2, "pgcqrs-rebuild")?;
+    let refresher = Refresher::new(pool.clone(), settings);
+    for model in refresher.models() {
+        if view.is_some_and(|v| v != model.model.name) {
+            continue;
+        }
+        match refresher.rebuild(model).await? {
+            RefreshOutcome::Refreshed { rows, duration_ms } => println!(
+                "{:<16} rebuilt: {rows} rows in {duration_ms:.0} ms",
+                model.model.name
+            ),
+            RefreshOutcome::Busy => println!(
+                "{:<16} busy: another instance is refreshing it; try again",
+                model.model.name
+            ),
+            RefreshOutcome::Current => {}
+        }
+    }
+    pool.close();
     Ok(())
 }

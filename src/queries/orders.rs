@@ -153,21 +153,25 @@ pub async fn list_customer_orders(
     let exists = client
         .prepare_cached(include_str!("../../sql/queries/customer_exists.sql"))
         .await?;
-    if !client
-        .query_one(&exists, &[&customer_id])
-        .await?
-        .get::<_, bool>(0)
-    {
+    let filter = OrderFilter {
+        customer_id: Some(customer_id.to_owned()),
+        ..Default::default()
+    };
+    // The existence check goes out with the page: one round trip.
+    let check = async {
+        client
+            .query_one(&exists, &[&customer_id])
+            .await
+            .map_err(QueryError::from)
+    };
+    let (exists, page) = tokio::try_join!(check, list_with(&client, &filter, page, page_size))?;
+    if !exists.get::<_, bool>(0) {
         return Err(QueryError::NotFound {
             what: "customer",
             id: customer_id.to_owned(),
         });
     }
-    let filter = OrderFilter {
-        customer_id: Some(customer_id.to_owned()),
-        ..Default::default()
-    };
-    list_with(&client, &filter, page, page_size).await
+    Ok(page)
 }
 
 async fn list_with(
