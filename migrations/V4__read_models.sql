@@ -52,6 +52,7 @@ CREATE TABLE read.refresh_log (
 CREATE INDEX refresh_log_view_idx ON read.refresh_log (view_name, refresh_id DESC);
 
 COMMENT ON TABLE read.refresh_log IS 'One row per refresh of a read model.';
+COMMENT ON COLUMN read.refresh_log.refresh_id IS 'Sequence number of the refresh.';
 COMMENT ON COLUMN read.refresh_log.view_name IS 'The read model refreshed.';
 COMMENT ON COLUMN read.refresh_log.covers IS 'Snapshot taken just before the refresh: every transaction visible in it is in the refreshed view.';
 COMMENT ON COLUMN read.refresh_log.started_at IS 'When the refresh started.';

@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::db::{self, tokio_postgres};
+use crate::db;
 use crate::seed::{self, SeedPlan};
 
 /// What to run.
@@ -309,23 +309,6 @@ fn row(scenario: &str, a: Measure, b: Measure, unit: &str, goal: &str) -> Row {
     }
 }
 
-/// A pool of plain connections for the raw-SQL side, one per worker.
-async fn connections(
-    url: &str,
-    n: usize,
-    setup: &str,
-) -> anyhow::Result<Arc<Vec<tokio::sync::Mutex<tokio_postgres::Client>>>> {
-    let mut v = Vec::new();
-    for _ in 0..n {
-        let c = db::connect(url).await?;
-        if !setup.is_empty() {
-            c.batch_execute(setup).await?;
-        }
-        v.push(tokio::sync::Mutex::new(c));
-    }
-    Ok(Arc::new(v))
-}
-
 struct Catalog {
     customers: u32,
     prices: Vec<Decimal>,
@@ -381,40 +364,201 @@ fn new_order_id(prefix: &str) -> String {
     )
 }
 
+/// The create-order transaction as raw SQL on a pooled connection, with
+/// statements prepared once per connection (as the service does).
 async fn raw_create(
-    client: &tokio_postgres::Client,
+    pool: &deadpool_postgres::Pool,
     id: &str,
     customer: &str,
     lines: &[(String, i32, Decimal)],
     total: Decimal,
 ) -> anyhow::Result<()> {
-    let order = client
-        .prepare(include_str!("../sql/bench/raw_insert_order.sql"))
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let order = tx
+        .prepare_cached(include_str!("../sql/bench/raw_insert_order.sql"))
         .await?;
-    let items = client
-        .prepare(include_str!("../sql/bench/raw_insert_items.sql"))
+    let items = tx
+        .prepare_cached(include_str!("../sql/bench/raw_insert_items.sql"))
         .await?;
-    client.batch_execute("BEGIN").await?;
-    client.execute(&order, &[&id, &customer, &total]).await?;
-    client
-        .execute(
-            &items,
-            &[
-                &id,
-                &lines[0].0,
-                &lines[0].1,
-                &lines[0].2,
-                &lines[1].0,
-                &lines[1].1,
-                &lines[1].2,
-                &lines[2].0,
-                &lines[2].1,
-                &lines[2].2,
-            ],
-        )
-        .await?;
-    client.batch_execute("COMMIT").await?;
+    tx.execute(&order, &[&id, &customer, &total]).await?;
+    tx.execute(
+        &items,
+        &[
+            &id,
+            &lines[0].0,
+            &lines[0].1,
+            &lines[0].2,
+            &lines[1].0,
+            &lines[1].1,
+            &lines[1].2,
+            &lines[2].0,
+            &lines[2].1,
+            &lines[2].2,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// Rounds each side of a comparison runs, alternating, so that drift on a
+/// shared machine (checkpoints, other tenants) hits both sides alike.
+const ROUNDS: u32 = 3;
+
+/// The medians over rounds of one side.
+fn median_measure(v: &[Measure]) -> Measure {
+    let med = |f: &dyn Fn(&Measure) -> f64| {
+        let mut xs: Vec<f64> = v.iter().map(f).collect();
+        median(&mut xs)
+    };
+    Measure {
+        ops_per_sec: med(&|m| m.ops_per_sec),
+        p50_ms: med(&|m| m.p50_ms),
+        p99_ms: med(&|m| m.p99_ms),
+        errors: v.iter().map(|m| m.errors).sum(),
+    }
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+/// A row from alternating rounds: medians of each side, median of the
+/// per-round ratios.
+fn paired_row(scenario: &str, a: &[Measure], b: &[Measure], unit: &str, goal: &str) -> Row {
+    let mut ratios: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter(|(_, b)| b.ops_per_sec > 0.0)
+        .map(|(a, b)| a.ops_per_sec / b.ops_per_sec)
+        .collect();
+    let mut r = row(scenario, median_measure(a), median_measure(b), unit, goal);
+    r.ratio = Some(median(&mut ratios));
+    r
+}
+
+fn pick(w: usize, i: u64, n: u64) -> u64 {
+    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=n)
+}
+
+async fn http_create(
+    http: &reqwest::Client,
+    base: &str,
+    catalog: &Arc<Catalog>,
+    c: usize,
+    warm: Duration,
+    win: Duration,
+) -> Measure {
+    let (http, base, catalog) = (http.clone(), base.to_owned(), Arc::clone(catalog));
+    drive(c, warm, win, move |w, i| {
+        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
+        async move {
+            let mut rng = StdRng::seed_from_u64((w as u64) << 32 | i | 1 << 61);
+            let (customer, lines, _) = catalog.order_request(&mut rng);
+            let items: Vec<_> = lines
+                .iter()
+                .map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q}))
+                .collect();
+            let r = http
+                .post(format!("{base}/commands/orders"))
+                .json(&serde_json::json!({"customer_id": customer, "items": items}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 202, "status {}", r.status());
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn raw_create_load(
+    pool: &deadpool_postgres::Pool,
+    catalog: &Arc<Catalog>,
+    c: usize,
+    warm: Duration,
+    win: Duration,
+) -> Measure {
+    let (pool, catalog) = (pool.clone(), Arc::clone(catalog));
+    drive(c, warm, win, move |w, i| {
+        let (pool, catalog) = (pool.clone(), Arc::clone(&catalog));
+        async move {
+            let mut rng = StdRng::seed_from_u64((w as u64) << 32 | i | 1 << 62);
+            let (customer, lines, total) = catalog.order_request(&mut rng);
+            raw_create(&pool, &new_order_id("raw"), &customer, &lines, total).await
+        }
+    })
+    .await
+}
+
+/// GET `path(w, i)` over HTTP, expecting 200.
+async fn http_get<P>(
+    http: &reqwest::Client,
+    base: &str,
+    c: usize,
+    warm: Duration,
+    win: Duration,
+    path: P,
+) -> Measure
+where
+    P: Fn(usize, u64) -> String + Send + Sync + 'static,
+{
+    let (http, base, path) = (http.clone(), base.to_owned(), Arc::new(path));
+    drive(c, warm, win, move |w, i| {
+        let (http, url) = (http.clone(), format!("{base}{}", path(w, i)));
+        async move {
+            let r = http.get(url).send().await?;
+            anyhow::ensure!(r.status() == 200, "status {}", r.status());
+            r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Run the prepared statements `sqls` (pipelined) with the one text
+/// parameter `param(w, i)`, or with the `times` pair when given.
+async fn raw_query<P>(
+    pool: &deadpool_postgres::Pool,
+    c: usize,
+    warm: Duration,
+    win: Duration,
+    sqls: &'static [&'static str],
+    param: P,
+    times: Option<(OffsetDateTime, OffsetDateTime)>,
+) -> Measure
+where
+    P: Fn(usize, u64) -> String + Send + Sync + 'static,
+{
+    let (pool, param) = (pool.clone(), Arc::new(param));
+    drive(c, warm, win, move |w, i| {
+        let (pool, param) = (pool.clone(), Arc::clone(&param));
+        async move {
+            let client = pool.get().await?;
+            let mut stmts = Vec::new();
+            for sql in sqls {
+                stmts.push(client.prepare_cached(sql).await?);
+            }
+            let text = param(w, i);
+            let futures = stmts.iter().map(|stmt| {
+                let client = &client;
+                let text = &text;
+                async move {
+                    match times {
+                        Some((from, to)) => client.query(stmt, &[&from, &to]).await,
+                        None => client.query(stmt, &[text]).await,
+                    }
+                }
+            });
+            futures::future::try_join_all(futures).await?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 async fn scenarios(
@@ -424,57 +568,55 @@ async fn scenarios(
     service: &Service,
 ) -> anyhow::Result<Vec<Row>> {
     let c = plan.concurrency;
-    let (warm, win) = (plan.warmup, plan.window);
+    let warm = plan.warmup;
+    let part = (plan.window / ROUNDS).max(Duration::from_secs(2));
+    let rewarm = Duration::from_millis(500);
     let setup = db::connect(url).await?;
-    let prices: Vec<Decimal> = setup
-        .query("SELECT price::numeric FROM write.products ORDER BY id", &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let customers: i64 = setup
-        .query_one("SELECT count(*) FROM write.customers", &[])
-        .await?
-        .get(0);
-    let catalog = Arc::new(Catalog {
-        customers: customers as u32,
-        prices,
-        orders,
-    });
+    let catalog = Arc::new(Catalog::load(url, orders).await?);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(c * 2)
         .build()?;
     let base = service.base.clone();
+    let raw = db::pool(url, c, "pgcqrs-bench-raw")?;
     let mut rows = Vec::new();
 
-    // ---------------------------------------------------------- create order
+    // ------------------------------------------------ create order, triggers
     eprintln!("   create order");
-    let (pg, staleness, waits) = create_phase(&http, &base, &catalog, c, warm, win).await;
-    let raw_with = raw_create_load(url, &catalog, c, warm, win, "").await?;
-    // The same inserts with pgcqrs's triggers off (foreign keys still checked).
-    setup
-        .batch_execute(
-            "ALTER TABLE write.orders DISABLE TRIGGER USER; ALTER TABLE write.order_items DISABLE TRIGGER USER;",
-        )
-        .await?;
-    let raw_without = raw_create_load(url, &catalog, c, warm, win, "notriggers").await;
-    setup
-        .batch_execute(
-            "ALTER TABLE write.orders ENABLE TRIGGER USER; ALTER TABLE write.order_items ENABLE TRIGGER USER;",
-        )
-        .await?;
-    let raw_without = raw_without?;
-    rows.push(row(
-        "create order (3 items)",
-        pg,
-        raw_with.clone(),
+    let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = tokio::spawn(staleness_probe(
+        http.clone(),
+        base.clone(),
+        Arc::clone(&catalog),
+        Arc::clone(&probe_stop),
+        warm,
+    ));
+    let (mut pg, mut with, mut without) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let w = if round == 0 { warm } else { rewarm };
+        pg.push(http_create(&http, &base, &catalog, c, w, part).await);
+        with.push(raw_create_load(&raw, &catalog, c, rewarm, part).await);
+        // The same inserts with our triggers off (foreign keys still checked).
+        setup
+            .batch_execute("ALTER TABLE write.orders DISABLE TRIGGER USER; ALTER TABLE write.order_items DISABLE TRIGGER USER;")
+            .await?;
+        without.push(raw_create_load(&raw, &catalog, c, rewarm, part).await);
+        setup
+            .batch_execute("ALTER TABLE write.orders ENABLE TRIGGER USER; ALTER TABLE write.order_items ENABLE TRIGGER USER;")
+            .await?;
+    }
+    probe_stop.store(true, Ordering::Relaxed);
+    let (staleness, waits) = probe.await.unwrap_or_default();
+    rows.push(paired_row(
+        "create order (3 items): HTTP vs the same inserts in SQL",
+        &pg,
+        &with,
         "cmd",
         "≥ 0.8",
     ));
-    rows.push(row(
-        "write-path cost of triggers (raw SQL)",
-        raw_with,
-        raw_without,
+    rows.push(paired_row(
+        "write-path cost of triggers (SQL with vs without)",
+        &with,
+        &without,
         "cmd",
         "≥ 0.85",
     ));
@@ -489,119 +631,108 @@ async fn scenarios(
         "p99 ≤ 1 s",
     ));
 
-    // Let the views catch up with the writes before reading.
-    let _ = http
-        .post(format!("{base}/admin/read-models/order_summary/refresh"))
-        .send()
-        .await;
+    // Let the read models catch up with the writes before reading.
+    for view in ["order_summary", "order_lines"] {
+        let _ = http
+            .post(format!("{base}/admin/read-models/{view}/refresh"))
+            .send()
+            .await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // ------------------------------------------------------- get order by id
     eprintln!("   get order by id");
-    let pg = {
-        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
-        drive(c, warm, win, move |w, i| {
-            let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
-            async move {
-                let id = seed::order_id(
-                    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=catalog.orders),
-                );
-                let r = http
-                    .get(format!("{base}/queries/orders/{id}"))
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status() == 200, "status {}", r.status());
-                r.bytes().await?;
-                Ok(())
-            }
-        })
-        .await
-    };
-    let conns = connections(url, c, "").await?;
-    let raw = {
-        let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
-        drive(c, warm, win, move |w, i| {
-            let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
-            async move {
-                let client = conns[w].lock().await;
-                let id = seed::order_id(
-                    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=catalog.orders),
-                );
-                let head = client
-                    .prepare(include_str!("../sql/queries/get_order_summary.sql"))
-                    .await?;
-                let lines = client
-                    .prepare(include_str!("../sql/queries/get_order_lines.sql"))
-                    .await?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
-                let (h, _l) = tokio::try_join!(
-                    client.query_opt(&head, &params),
-                    client.query(&lines, &params)
-                )?;
-                anyhow::ensure!(h.is_some(), "no order {id}");
-                Ok(())
-            }
-        })
-        .await
-    };
-    rows.push(row(
-        "get order by id (HTTP vs the same MV lookup in SQL)",
-        pg,
-        raw,
+    let n = catalog.orders;
+    let (mut pg, mut sql) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let w = if round == 0 { warm } else { rewarm };
+        pg.push(
+            http_get(&http, &base, c, w, part, move |w, i| {
+                format!("/queries/orders/{}", seed::order_id(pick(w, i, n)))
+            })
+            .await,
+        );
+        sql.push(
+            raw_query(
+                &raw,
+                c,
+                rewarm,
+                part,
+                &[
+                    include_str!("../sql/queries/get_order_summary.sql"),
+                    include_str!("../sql/queries/get_order_lines.sql"),
+                ],
+                move |w, i| seed::order_id(pick(w, i, n)),
+                None,
+            )
+            .await,
+        );
+    }
+    rows.push(paired_row(
+        "get order by id (HTTP vs the same read-model lookup in SQL)",
+        &pg,
+        &sql,
         "read",
         "≥ 0.7",
     ));
 
     // -------------------------------------------------- customer's 20 newest
     eprintln!("   customer's newest orders");
-    let pg = {
-        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
-        drive(c, warm, win, move |w, i| {
-            let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
-            async move {
-                let id = seed::customer_id(
-                    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=catalog.customers),
-                );
-                let r = http
-                    .get(format!("{base}/queries/customers/{id}/orders?page_size=20"))
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status() == 200, "status {}", r.status());
-                r.bytes().await?;
-                Ok(())
-            }
-        })
-        .await
-    };
-    let join = {
-        let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
-        drive(c, warm, win, move |w, i| {
-            let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
-            async move {
-                let client = conns[w].lock().await;
-                let id = seed::customer_id(
-                    StdRng::seed_from_u64((w as u64) << 32 | i).random_range(1..=catalog.customers),
-                );
-                let list = client
-                    .prepare(include_str!("../sql/bench/join_customer_newest.sql"))
-                    .await?;
-                let count = client
-                    .prepare(include_str!("../sql/bench/join_customer_count.sql"))
-                    .await?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
-                tokio::try_join!(
-                    client.query(&list, &params),
-                    client.query_one(&count, &params)
-                )?;
-                Ok(())
-            }
-        })
-        .await
-    };
-    rows.push(row(
-        "customer's 20 newest (HTTP on order_summary vs join on write tables)",
-        pg,
-        join,
+    let n = catalog.customers as u64;
+    let (mut pg, mut mv, mut join) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let w = if round == 0 { warm } else { rewarm };
+        pg.push(
+            http_get(&http, &base, c, w, part, move |w, i| {
+                format!(
+                    "/queries/customers/{}/orders?page_size=20",
+                    seed::customer_id(pick(w, i, n) as u32)
+                )
+            })
+            .await,
+        );
+        mv.push(
+            raw_query(
+                &raw,
+                c,
+                rewarm,
+                part,
+                &[
+                    include_str!("../sql/bench/read_customer_newest.sql"),
+                    include_str!("../sql/bench/read_customer_count.sql"),
+                ],
+                move |w, i| seed::customer_id(pick(w, i, n) as u32),
+                None,
+            )
+            .await,
+        );
+        join.push(
+            raw_query(
+                &raw,
+                c,
+                rewarm,
+                part,
+                &[
+                    include_str!("../sql/bench/join_customer_newest.sql"),
+                    include_str!("../sql/bench/join_customer_count.sql"),
+                ],
+                move |w, i| seed::customer_id(pick(w, i, n) as u32),
+                None,
+            )
+            .await,
+        );
+    }
+    rows.push(paired_row(
+        "customer's 20 newest: HTTP on order_summary vs join on write tables in SQL",
+        &pg,
+        &join,
+        "read",
+        "speedup",
+    ));
+    rows.push(paired_row(
+        "customer's 20 newest: order_summary vs join, both in SQL",
+        &mv,
+        &join,
         "read",
         "speedup",
     ));
@@ -610,47 +741,56 @@ async fn scenarios(
     eprintln!("   statistics over 30 days");
     let to = OffsetDateTime::now_utc();
     let from = to - time::Duration::days(30);
-    let (from_s, to_s) = (
+    let query = format!(
+        "/queries/order-statistics?from={}&to={}",
         from.format(&time::format_description::well_known::Rfc3339)?,
-        to.format(&time::format_description::well_known::Rfc3339)?,
+        to.format(&time::format_description::well_known::Rfc3339)?
     );
-    let pg = {
-        let (http, base) = (http.clone(), base.clone());
-        let q = format!("{base}/queries/order-statistics?from={from_s}&to={to_s}");
-        drive(c, warm, win, move |_, _| {
-            let (http, q) = (http.clone(), q.clone());
-            async move {
-                let r = http.get(q).send().await?;
-                anyhow::ensure!(r.status() == 200, "status {}", r.status());
-                r.bytes().await?;
-                Ok(())
-            }
-        })
-        .await
-    };
-    let agg = {
-        let conns = Arc::clone(&conns);
-        drive(c, warm, win, move |w, _| {
-            let conns = Arc::clone(&conns);
-            async move {
-                let client = conns[w].lock().await;
-                let stmt = client
-                    .prepare(include_str!("../sql/bench/aggregate_statistics.sql"))
-                    .await?;
-                client.query(&stmt, &[&from, &to]).await?;
-                Ok(())
-            }
-        })
-        .await
-    };
-    rows.push(row(
-        "statistics over 30 days (HTTP on daily_sales vs aggregate on orders)",
-        pg,
-        agg,
+    let (mut pg, mut mv, mut agg) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let w = if round == 0 { warm } else { rewarm };
+        let q = query.clone();
+        pg.push(http_get(&http, &base, c, w, part, move |_, _| q.clone()).await);
+        mv.push(
+            raw_query(
+                &raw,
+                c,
+                rewarm,
+                part,
+                &[include_str!("../sql/queries/order_statistics.sql")],
+                |_, _| String::new(),
+                Some((from, to)),
+            )
+            .await,
+        );
+        agg.push(
+            raw_query(
+                &raw,
+                c,
+                rewarm,
+                part,
+                &[include_str!("../sql/bench/aggregate_statistics.sql")],
+                |_, _| String::new(),
+                Some((from, to)),
+            )
+            .await,
+        );
+    }
+    rows.push(paired_row(
+        "statistics over 30 days: HTTP on daily_sales vs aggregate on orders in SQL",
+        &pg,
+        &agg,
         "read",
         "≥ 10× at 1M",
     ));
-
+    rows.push(paired_row(
+        "statistics over 30 days: read models vs aggregate, both in SQL",
+        &mv,
+        &agg,
+        "read",
+        "≥ 10× at 1M",
+    ));
+    raw.close();
     Ok(rows)
 }
 
@@ -728,29 +868,6 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-async fn raw_create_load(
-    url: &str,
-    catalog: &Arc<Catalog>,
-    c: usize,
-    warm: Duration,
-    win: Duration,
-    label: &str,
-) -> anyhow::Result<Measure> {
-    let conns = connections(url, c, "").await?;
-    let catalog = Arc::clone(catalog);
-    let prefix = if label.is_empty() { "raw" } else { "rawnt" };
-    Ok(drive(c, warm, win, move |w, i| {
-        let (conns, catalog) = (Arc::clone(&conns), Arc::clone(&catalog));
-        async move {
-            let client = conns[w].lock().await;
-            let mut rng = StdRng::seed_from_u64((w as u64) << 32 | i | 1 << 62);
-            let (customer, lines, total) = catalog.order_request(&mut rng);
-            raw_create(&client, &new_order_id(prefix), &customer, &lines, total).await
-        }
-    })
-    .await)
-}
-
 /// Create orders over HTTP from `c` clients while a probe measures how long
 /// each new order takes to become visible.
 async fn create_phase(
@@ -769,26 +886,7 @@ async fn create_phase(
         Arc::clone(&probe_stop),
         warm,
     ));
-    let (http, base, catalog) = (http.clone(), base.to_owned(), Arc::clone(catalog));
-    let measure = drive(c, warm, win, move |w, i| {
-        let (http, base, catalog) = (http.clone(), base.clone(), Arc::clone(&catalog));
-        async move {
-            let mut rng = StdRng::seed_from_u64((w as u64) << 32 | i);
-            let (customer, lines, _) = catalog.order_request(&mut rng);
-            let items: Vec<_> = lines
-                .iter()
-                .map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q}))
-                .collect();
-            let r = http
-                .post(format!("{base}/commands/orders"))
-                .json(&serde_json::json!({"customer_id": customer, "items": items}))
-                .send()
-                .await?;
-            anyhow::ensure!(r.status() == 202, "status {}", r.status());
-            Ok(())
-        }
-    })
-    .await;
+    let measure = http_create(http, base, catalog, c, warm, win).await;
     probe_stop.store(true, Ordering::Relaxed);
     let (staleness, waits) = probe.await.unwrap_or_default();
     (measure, staleness, waits)

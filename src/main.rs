@@ -305,9 +305,9 @@ async fn refresh(url: &str, view: Option<&str>, force: bool) -> anyhow::Result<(
 }
 
 async fn status(url: &str) -> anyhow::Result<()> {
-    let pool = db::read_pool(url, 1, "pgcqrs-status")?;
+    let pool = db::pool(url, 1, "pgcqrs-status")?;
     let settings = pgcqrs::read_models::RefresherSettings::from_env();
-    let models = pgcqrs::queries::read_models::list(&pool, &settings.models)
+    let models = pgcqrs::read_models::status::list(&pool, &settings.models)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     pool.close();

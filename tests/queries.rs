@@ -778,7 +778,6 @@ async fn an_admin_refresh_refreshes_a_view_even_when_nothing_changed() {
 /// Times with more than microsecond precision (RFC 3339 allows any): the
 /// range is still [from, to) exactly, though PostgreSQL keeps microseconds.
 #[tokio::test]
-#[ignore = "bug: from/to with sub-microsecond digits are truncated to microseconds when bound as timestamptz, so an order at 09:00:00 is inside [09:00:00.0000001, ...) and outside [..., 09:00:00.0000001)"]
 async fn bounds_finer_than_a_microsecond_keep_the_range_half_open() {
     let app = app_on_request().await;
     build_world(&app).await;

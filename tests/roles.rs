@@ -288,7 +288,6 @@ async fn every_column_of_every_read_model_is_explained_to_a_reporting_tool() {
 }
 
 #[tokio::test]
-#[ignore = "bug: read.refresh_log.refresh_id has no COMMENT (every other column of the read schema has one)"]
 async fn every_column_of_the_freshness_bookkeeping_is_explained_to_a_reporting_tool() {
     let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
     let missing = without_comment(&app, &["read_model_status", "refresh_log"]).await;

@@ -179,6 +179,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .await?;
         anyhow::Ok(row.get::<_, i32>(0))
     };
+    if let Some(Err(stalled)) = state.refresher.as_ref().map(|r| r.health()) {
+        return ApiError::Unavailable {
+            detail: format!("the refresher is stalled: {stalled}"),
+            retry_after: 5,
+        }
+        .into_response();
+    }
     match tokio::time::timeout(Duration::from_secs(2), check).await {
         Ok(Ok(v)) if v >= crate::db::latest_migration_version() => (
             StatusCode::OK,

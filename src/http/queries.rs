@@ -19,7 +19,8 @@ use crate::domain::OrderStatus;
 use crate::queries::freshness::{self, Freshness, Token, DEFAULT_WAIT, MAX_WAIT};
 use crate::queries::orders::{OrderPage, OrderSummary};
 use crate::queries::statistics::OrderStatistics;
-use crate::queries::{orders, read_models, statistics, QueryError};
+use crate::queries::{orders, statistics, QueryError};
+use crate::read_models::status as read_models;
 
 pub const MIN_TOKEN_HEADER: &str = "x-min-token";
 pub const REFRESHED_AT_HEADER: &str = "x-read-model-refreshed-at";
@@ -118,11 +119,24 @@ fn fresh_json<T: Serialize>(freshness: Freshness, body: T) -> Response {
 }
 
 fn parse_time(field: &str, raw: &str) -> Result<OffsetDateTime, ApiError> {
-    OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
+    let t = OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
         ApiError::BadRequest(format!(
             "{field} must be an RFC 3339 time such as 2026-01-31T00:00:00Z, got {raw:?}"
         ))
-    })
+    })?;
+    Ok(t)
+}
+
+/// PostgreSQL keeps microseconds. For a half-open range [from, to) over
+/// microsecond times, rounding both bounds up gives the same answer as the
+/// exact bounds would; truncating them would not.
+fn ceil_to_microsecond(t: OffsetDateTime) -> OffsetDateTime {
+    let extra = t.nanosecond() % 1_000;
+    if extra == 0 {
+        t
+    } else {
+        t + time::Duration::nanoseconds(i64::from(1_000 - extra))
+    }
 }
 
 fn parse_page(raw: Option<&str>) -> Result<i64, ApiError> {
@@ -282,8 +296,8 @@ pub async fn list_orders(
     let filter = orders::OrderFilter {
         customer_id,
         status,
-        from,
-        to,
+        from: from.map(ceil_to_microsecond),
+        to: to.map(ceil_to_microsecond),
     };
     let page = orders::list_orders(&state.read_pool, &filter, page, page_size).await?;
     Ok(fresh_json(freshness, page))
@@ -397,7 +411,14 @@ pub async fn order_statistics(
         &headers,
     )?;
     let freshness = fresh_views(&state, statistics::STATISTICS_VIEWS, &fresh).await?;
-    let stats = statistics::order_statistics(&state.read_pool, from, to).await?;
+    let mut stats = statistics::order_statistics(
+        &state.read_pool,
+        ceil_to_microsecond(from),
+        ceil_to_microsecond(to),
+    )
+    .await?;
+    // Echo the range as the client gave it.
+    (stats.from, stats.to) = (from, to);
     Ok(fresh_json(freshness, stats))
 }
 
@@ -412,7 +433,7 @@ pub async fn list_read_models(
     State(state): State<AppState>,
     Query(_params): Query<NoParams>,
 ) -> Result<Response, ApiError> {
-    let models = read_models::list(&state.read_pool, &state.models).await?;
+    let models = read_models::list(&state.write_pool, &state.models).await?;
     Ok(Json(ReadModelList {
         read_models: models,
     })
@@ -468,6 +489,17 @@ mod tests {
         for bad in ["31", "-1", "soon", "NaN", "1h"] {
             assert!(parse_wait(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sub_microsecond_bounds_round_up() {
+        let t = parse_time("from", "2024-03-01T09:00:00.0000001Z").unwrap();
+        assert_eq!(
+            t,
+            parse_time("from", "2024-03-01T09:00:00.000001Z").unwrap()
+        );
+        let exact = parse_time("to", "2024-03-01T09:00:00.000001Z").unwrap();
+        assert_eq!(exact.nanosecond(), 1_000);
     }
 
     #[test]

@@ -7,7 +7,6 @@
 
 pub mod freshness;
 pub mod orders;
-pub mod read_models;
 pub mod statistics;
 
 use deadpool_postgres::PoolError;

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 mod refresher;
+pub mod status;
 
 pub use catalog::{ReadModel, Source, Strategy, CATALOG};
 pub use refresher::{

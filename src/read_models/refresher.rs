@@ -15,6 +15,7 @@
 //! never queues up ticks. A failing view backs off and never blocks others.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,20 @@ pub enum RefreshOutcome {
     Busy,
 }
 
+/// What the worker and scheduler of one view last did, for readiness.
+#[derive(Default)]
+struct Activity {
+    /// Unix ms of the last scheduler tick, and the gap before it.
+    last_tick: AtomicI64,
+    interval: AtomicI64,
+    /// Unix ms when the running refresh started; 0 when idle.
+    running_since: AtomicI64,
+}
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 #[derive(Default)]
 struct Backoff {
     failures: u32,
@@ -108,6 +123,7 @@ pub struct Refresher {
     backoff: std::sync::Mutex<HashMap<&'static str, Backoff>>,
     /// Bumped after every refresh or verification: waiters re-check then.
     generation: watch::Sender<u64>,
+    activity: HashMap<&'static str, Arc<Activity>>,
 }
 
 impl Refresher {
@@ -122,8 +138,14 @@ impl Refresher {
             .iter()
             .map(|m| (m.model.name, Arc::default()))
             .collect();
+        let activity = settings
+            .models
+            .iter()
+            .map(|m| (m.model.name, Arc::default()))
+            .collect();
         Arc::new(Self {
             pool,
+            activity,
             settings,
             wake,
             force,
@@ -144,7 +166,7 @@ impl Refresher {
         };
         if force {
             if let Some(flag) = self.force.get(name) {
-                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                flag.store(true, Ordering::SeqCst);
             }
         }
         notify.notify_one();
@@ -428,13 +450,55 @@ impl Refresher {
         }
     }
 
+    /// Not ready when a refresh runs well past its timeout (hung) or the
+    /// scheduler stopped ticking a view (stalled), not merely when it is slow.
+    pub fn health(&self) -> Result<(), String> {
+        let now = now_ms();
+        for m in &self.settings.models {
+            let Some(a) = self.activity.get(m.model.name) else {
+                continue;
+            };
+            let running = a.running_since.load(Ordering::Relaxed);
+            let limit = m.timeout_ms as i64 + 15_000;
+            if running > 0 && now - running > limit {
+                return Err(format!(
+                    "the refresh of {} has been running for {} s, past its {} s timeout",
+                    m.model.name,
+                    (now - running) / 1000,
+                    m.timeout_ms / 1000
+                ));
+            }
+            let (last, interval) = (
+                a.last_tick.load(Ordering::Relaxed),
+                a.interval.load(Ordering::Relaxed),
+            );
+            if interval > 0 && now - last > 3 * interval + 5_000 {
+                return Err(format!(
+                    "the scheduler has not woken {} for {} s (it ticks every {} s)",
+                    m.model.name,
+                    (now - last) / 1000,
+                    interval / 1000
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// One wake-up of a view's worker: refresh unless backing off.
     async fn run_once(&self, model: &ScheduledModel) {
+        let name = model.model.name;
+        let activity = self.activity.get(name).cloned().unwrap_or_default();
+        activity.running_since.store(now_ms(), Ordering::Relaxed);
+        self.run_once_inner(model).await;
+        activity.running_since.store(0, Ordering::Relaxed);
+    }
+
+    async fn run_once_inner(&self, model: &ScheduledModel) {
         let name = model.model.name;
         let force = self
             .force
             .get(name)
-            .map(|f| f.swap(false, std::sync::atomic::Ordering::SeqCst))
+            .map(|f| f.swap(false, Ordering::SeqCst))
             .unwrap_or(false);
         if !force && self.backing_off(name) {
             return;
@@ -508,9 +572,17 @@ impl Refresher {
             let name = model.model.name;
             let notify = self.wake.get(name).cloned().context("no worker for view")?;
             let tick = notify.clone();
+            let activity = self.activity.get(name).cloned().unwrap_or_default();
             let job = Job::new_async(model.schedule.as_str(), move |_, _| {
-                let tick = tick.clone();
-                Box::pin(async move { tick.notify_one() })
+                let (tick, activity) = (tick.clone(), Arc::clone(&activity));
+                Box::pin(async move {
+                    let now = now_ms();
+                    let last = activity.last_tick.swap(now, Ordering::Relaxed);
+                    if last > 0 {
+                        activity.interval.store(now - last, Ordering::Relaxed);
+                    }
+                    tick.notify_one()
+                })
             })
             .with_context(|| format!("invalid refresh schedule {:?} for {name}", model.schedule))?;
             scheduler

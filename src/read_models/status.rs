@@ -1,10 +1,15 @@
-//! The operator's view of the read models: `GET /queries/read-models`.
+//! The operator's view of the read models: `GET /queries/read-models`,
+//! `pgcqrs status` and the freshness gauges of `/metrics`.
+//!
+//! Read on the primary: whether a change is waiting is answered live from
+//! the write tables (the same look the refresher takes), so a stalled
+//! refresher shows as stale instead of looking fresh.
 
 use deadpool_postgres::Pool;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::QueryError;
+use crate::queries::QueryError;
 use crate::read_models::ScheduledModel;
 
 /// Freshness and health of one read model.
@@ -39,15 +44,32 @@ pub async fn list(
 ) -> Result<Vec<ReadModelStatus>, QueryError> {
     let client = pool.get().await?;
     let stmt = client
-        .prepare_cached(include_str!("../../sql/queries/list_read_models.sql"))
+        .prepare_cached(include_str!("../../sql/read_models/list_status.sql"))
+        .await?;
+    let pending = client
+        .prepare_cached(include_str!("../../sql/read_models/pending_changes.sql"))
         .await?;
     let rows = client.query(&stmt, &[]).await?;
+    let mut waiting = std::collections::HashMap::new();
+    for row in &rows {
+        let name: String = row.get("view_name");
+        let sources: Vec<&str> = models
+            .iter()
+            .find(|m| m.model.name == name)
+            .map(|m| m.model.source_names())
+            .unwrap_or_default();
+        let live = client.query_one(&pending, &[&name, &sources]).await?;
+        let since: Option<OffsetDateTime> = live.get("pending_since");
+        waiting.insert(name, since);
+    }
+    let now = OffsetDateTime::now_utc();
     Ok(rows
         .iter()
         .map(|r| {
             let name: String = r.get("view_name");
             let model = models.iter().find(|m| m.model.name == name);
-            let lag: Option<f64> = r.get("lag_seconds");
+            let since = waiting.get(&name).copied().flatten();
+            let lag: Option<f64> = since.map(|s| (now - s).as_seconds_f64());
             ReadModelStatus {
                 schedule: model.map(|m| m.schedule.clone()),
                 sources: model
