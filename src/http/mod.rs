@@ -93,6 +93,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
     let document = std::sync::Arc::new(openapi.clone());
 
     let operations = Router::new()
+        .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::telemetry::render_metrics))
@@ -160,6 +161,12 @@ async fn method_not_allowed(req: Request) -> ApiError {
         req.method(),
         req.uri().path()
     ))
+}
+
+/// The status page: read-model freshness, recent orders, a form to place
+/// an order. Self-contained (no build step, no CDN); it uses only the API.
+async fn status_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("static/index.html"))
 }
 
 /// Liveness: the process answers.

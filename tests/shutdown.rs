@@ -1,0 +1,123 @@
+//! SIGTERM during a load of commands: every command that got a 2xx is in the
+//! database, complete, and the process exits 0 promptly.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::TestDb;
+use serde_json::json;
+
+#[tokio::test]
+async fn sigterm_under_load_loses_no_acknowledged_command_and_exits_zero() {
+    let db = TestDb::create().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgcqrs"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("PGCQRS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the service");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the service did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http
+        .post(format!("{base}/commands/customers"))
+        .json(&json!({"id": "c-1", "name": "Ada", "email": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for p in ["p-1", "p-2"] {
+        let r = http
+            .post(format!("{base}/commands/products"))
+            .json(&json!({"id": p, "name": p, "price": "2.50"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
+    // Eight clients place orders as fast as they can until the server is gone.
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for w in 0..8 {
+        let (http, base, acknowledged) = (http.clone(), base.clone(), Arc::clone(&acknowledged));
+        clients.push(tokio::spawn(async move {
+            for i in 0.. {
+                let id = format!("o-{w}-{i}");
+                let sent = http
+                    .post(format!("{base}/commands/orders"))
+                    .json(&json!({"order_id": id, "customer_id": "c-1",
+                                  "items": [{"product_id": "p-1", "quantity": 1}, {"product_id": "p-2", "quantity": 2}]}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => acknowledged.lock().unwrap().push(id),
+                    Ok(_) => {}
+                    Err(_) => break, // the listener is closed
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "the service did not exit within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    for c in clients {
+        let _ = tokio::time::timeout(Duration::from_secs(10), c).await;
+    }
+
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 10,
+        "too little load: {}",
+        acknowledged.len()
+    );
+    let client = db.client().await;
+    let rows = client
+        .query(
+            "SELECT o.id, count(i.*) FROM write.orders o JOIN write.order_items i ON i.order_id = o.id \
+             WHERE o.id = ANY($1) GROUP BY o.id",
+            &[&acknowledged],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        acknowledged.len(),
+        "an acknowledged order is missing"
+    );
+    for row in rows {
+        assert_eq!(
+            row.get::<_, i64>(1),
+            2,
+            "order {} is incomplete",
+            row.get::<_, String>(0)
+        );
+    }
+}
