@@ -84,6 +84,21 @@ fn start_server() -> Server {
     }
 }
 
+/// Crash and restart the test binary's PostgreSQL (`pg_ctl restart -m
+/// immediate`): for fault tests, which live in a test binary of their own.
+pub fn crash_and_restart_postgres() {
+    let cluster = server()
+        ._cluster
+        .as_ref()
+        .expect("fault tests need the embedded test cluster (unset PGCQRS_TEST_ADMIN_URL)");
+    cluster
+        .restart_immediate(&StartOptions {
+            fsync: false,
+            max_connections: 400,
+        })
+        .expect("restart PostgreSQL");
+}
+
 /// A database of its own, dropped when this value is.
 pub struct TestDb {
     pub name: String,
