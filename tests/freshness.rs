@@ -286,10 +286,12 @@ async fn min_token_reads_a_write_made_through_another_instance() {
 }
 
 #[tokio::test]
-async fn a_token_no_refresh_can_cover_times_out_with_a_503_and_retry_after() {
-    let app = app_on_request().await;
-    app.place_simple_order("o-1").await;
-    refresh_settled(&app).await;
+async fn a_token_no_refresh_covers_in_time_gets_a_503_with_retry_after() {
+    // No refresher in this instance: nothing will cover the write.
+    let app = spawn_app_with(Default::default(), Refreshing::Off).await;
+    app.seed_catalog().await;
+    let placed = app.place_simple_order("o-1").await;
+    let token = placed["token"].as_str().expect("token").to_owned();
     for path in [
         "/queries/orders/o-1",
         "/queries/orders",
@@ -300,7 +302,7 @@ async fn a_token_no_refresh_can_cover_times_out_with_a_503_and_retry_after() {
         let response = app
             .http
             .get(app.url(path))
-            .query(&[("min_token", "999999999"), ("wait", "0.3")])
+            .query(&[("min_token", token.as_str()), ("wait", "0.3")])
             .send()
             .await
             .expect("request");
@@ -322,6 +324,30 @@ async fn a_token_no_refresh_can_cover_times_out_with_a_503_and_retry_after() {
             elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
             "{path}: answered after {elapsed:?} for wait=0.3"
         );
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(&token), "{path}: {detail}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_of_no_transaction_yet_is_a_400_after_the_wait() {
+    let app = app_on_request().await;
+    app.place_simple_order("o-1").await;
+    refresh_settled(&app).await;
+    for path in [
+        "/queries/orders/o-1",
+        "/queries/orders",
+        "/queries/order-statistics",
+    ] {
+        let response = app
+            .http
+            .get(app.url(path))
+            .query(&[("min_token", "999999999"), ("wait", "0.3")])
+            .send()
+            .await
+            .expect("request");
+        let problem = assert_problem(response, 400).await;
         let detail = problem["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("999999999"), "{path}: {detail}");
     }

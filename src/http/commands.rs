@@ -76,8 +76,18 @@ fn respond(outcome: Outcome) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct RegisterCustomerRequest {
     /// Optional client id; a UUIDv7 is generated when absent.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
     pub id: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
+    )]
     pub name: String,
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\s\\x00-\\x1F\\x7F]+@[^@\\s\\x00-\\x1F\\x7F]+$"
+    )]
     pub email: String,
 }
 
@@ -85,7 +95,16 @@ pub struct RegisterCustomerRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeCustomerDetailsRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\s\\x00-\\x1F\\x7F]+@[^@\\s\\x00-\\x1F\\x7F]+$"
+    )]
     pub email: Option<String>,
 }
 
@@ -95,7 +114,7 @@ pub struct ChangeCustomerDetailsRequest {
     path = "/commands/customers",
     tag = "commands",
     request_body = RegisterCustomerRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
     responses((status = 201, description = "Registered", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn register_customer(
@@ -127,7 +146,7 @@ pub async fn register_customer(
     path = "/commands/customers/{id}/change-details",
     tag = "commands",
     request_body = ChangeCustomerDetailsRequest,
-    params(("id" = String, Path, description = "The customer"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    params(("id" = String, Path, description = "The customer"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
     responses((status = 202, description = "Changed", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn change_customer_details(
@@ -171,10 +190,16 @@ pub async fn change_customer_details(
 #[serde(deny_unknown_fields)]
 pub struct AddProductRequest {
     /// Optional client id; a UUIDv7 is generated when absent.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
     pub id: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
+    )]
     pub name: String,
     /// Exact amount, at most two decimals, as a number or a string.
-    #[schema(value_type = f64)]
+    #[schema(value_type = f64, minimum = 0, maximum = 999999999999.99, multiple_of = 0.01)]
     pub price: serde_json::Value,
 }
 
@@ -182,7 +207,7 @@ pub struct AddProductRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeProductPriceRequest {
-    #[schema(value_type = f64)]
+    #[schema(value_type = f64, minimum = 0, maximum = 999999999999.99, multiple_of = 0.01)]
     pub price: serde_json::Value,
 }
 
@@ -203,7 +228,7 @@ fn money(c: &mut Checks, field: &str, raw: &serde_json::Value) -> Option<Money> 
     path = "/commands/products",
     tag = "commands",
     request_body = AddProductRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
     responses((status = 201, description = "Added", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn add_product(
@@ -235,7 +260,7 @@ pub async fn add_product(
     path = "/commands/products/{id}/change-price",
     tag = "commands",
     request_body = ChangeProductPriceRequest,
-    params(("id" = String, Path, description = "The product"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    params(("id" = String, Path, description = "The product"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
     responses((status = 202, description = "Changed; orders already placed keep their prices", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn change_product_price(
@@ -263,9 +288,12 @@ pub async fn change_product_price(
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     /// Optional client id; a UUIDv7 is generated when absent.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
     pub order_id: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
     pub customer_id: String,
     /// At least one line.
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<OrderLineRequest>,
 }
 
@@ -273,10 +301,12 @@ pub struct PlaceOrderRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderLineRequest {
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
     pub product_id: String,
+    #[schema(minimum = 1, maximum = 1000000)]
     pub quantity: i64,
     /// Optional: the price the client expects; must equal the catalog price.
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 999999999999.99, multiple_of = 0.01)]
     pub price: Option<serde_json::Value>,
 }
 
@@ -284,6 +314,11 @@ pub struct OrderLineRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrderRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
+    )]
     pub reason: String,
 }
 
@@ -292,8 +327,16 @@ pub struct CancelOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangeOrderStatusRequest {
     /// Target status, any case: confirmed, shipped, delivered, cancelled.
+    #[schema(
+        pattern = "^([Pp][Ee][Nn][Dd][Ii][Nn][Gg]|[Cc][Oo][Nn][Ff][Ii][Rr][Mm][Ee][Dd]|[Ss][Hh][Ii][Pp][Pp][Ee][Dd]|[Dd][Ee][Ll][Ii][Vv][Ee][Rr][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ll][Ee][Dd])$"
+    )]
     pub status: String,
     /// Why, when the target is cancelled.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -303,7 +346,7 @@ pub struct ChangeOrderStatusRequest {
     path = "/commands/orders",
     tag = "commands",
     request_body = PlaceOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
     responses((status = 202, description = "Placed", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn place_order(
@@ -389,7 +432,7 @@ async fn transition(
     post,
     path = "/commands/orders/{id}/confirm",
     tag = "commands",
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
     responses((status = 202, description = "Confirmed", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn confirm_order(
@@ -406,7 +449,7 @@ pub async fn confirm_order(
     post,
     path = "/commands/orders/{id}/ship",
     tag = "commands",
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
     responses((status = 202, description = "Shipped", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn ship_order(
@@ -423,7 +466,7 @@ pub async fn ship_order(
     post,
     path = "/commands/orders/{id}/deliver",
     tag = "commands",
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
     responses((status = 202, description = "Delivered", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn deliver_order(
@@ -441,7 +484,7 @@ pub async fn deliver_order(
     path = "/commands/orders/{id}/cancel",
     tag = "commands",
     request_body = CancelOrderRequest,
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
     responses((status = 202, description = "Cancelled", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn cancel_order(
@@ -462,7 +505,7 @@ pub async fn cancel_order(
     path = "/commands/orders/{id}/status",
     tag = "commands",
     request_body = ChangeOrderStatusRequest,
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, description = "The version last read, e.g. \"3\"; a stale one gets 412")),
+    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
     responses((status = 202, description = "Moved", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn change_order_status(

@@ -37,6 +37,7 @@ impl From<QueryError> for ApiError {
                 ),
                 retry_after: 1,
             },
+            e @ QueryError::UnknownToken(_) => ApiError::BadRequest(e.to_string()),
             QueryError::Unavailable(detail) => ApiError::Unavailable {
                 detail: format!("the read database is unavailable ({detail}); retry shortly"),
                 retry_after: 1,
@@ -191,8 +192,10 @@ pub struct NoParams {}
 #[into_params(parameter_in = Query)]
 pub struct FreshnessParams {
     /// Wait until the answer includes the command with this token.
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
     /// How long to wait for `min_token`: seconds or `500ms`; default 5 s, at most 30 s.
+    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
     pub wait: Option<String>,
 }
 
@@ -201,7 +204,7 @@ pub struct FreshnessParams {
     get,
     path = "/queries/orders/{id}",
     tag = "queries",
-    params(("id" = String, Path, description = "The order"), FreshnessParams, ("X-Min-Token" = Option<String>, Header, description = "Same as min_token")),
+    params(("id" = String, Path, description = "The order"), FreshnessParams, ("X-Min-Token" = Option<String>, Header, pattern = "^[0-9]{1,19}$", description = "Same as min_token")),
     responses((status = 200, description = "The order with its lines", body = OrderSummary, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn get_order(
@@ -226,18 +229,28 @@ pub async fn get_order(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersParams {
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
     pub customer_id: Option<String>,
     /// pending, confirmed, shipped, delivered or cancelled (any case).
+    #[param(
+        pattern = "^([Pp][Ee][Nn][Dd][Ii][Nn][Gg]|[Cc][Oo][Nn][Ff][Ii][Rr][Mm][Ee][Dd]|[Ss][Hh][Ii][Pp][Pp][Ee][Dd]|[Dd][Ee][Ll][Ii][Vv][Ee][Rr][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ll][Ee][Dd])$"
+    )]
     pub status: Option<String>,
     /// Orders created at or after this RFC 3339 time.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
     /// Orders created before this RFC 3339 time.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     /// From 1 (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
     pub page: Option<String>,
     /// 1 to 100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub page_size: Option<String>,
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
+    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
     pub wait: Option<String>,
 }
 
@@ -246,7 +259,7 @@ pub struct ListOrdersParams {
     get,
     path = "/queries/orders",
     tag = "queries",
-    params(ListOrdersParams, ("X-Min-Token" = Option<String>, Header, description = "Same as min_token")),
+    params(ListOrdersParams, ("X-Min-Token" = Option<String>, Header, pattern = "^[0-9]{1,19}$", description = "Same as min_token")),
     responses((status = 200, description = "A page of orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn list_orders(
@@ -308,9 +321,13 @@ pub async fn list_orders(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
     pub page: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub page_size: Option<String>,
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
+    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
     pub wait: Option<String>,
 }
 
@@ -319,7 +336,7 @@ pub struct PageParams {
     get,
     path = "/queries/customers/{id}/orders",
     tag = "queries",
-    params(("id" = String, Path, description = "The customer"), PageParams, ("X-Min-Token" = Option<String>, Header, description = "Same as min_token")),
+    params(("id" = String, Path, description = "The customer"), PageParams, ("X-Min-Token" = Option<String>, Header, pattern = "^[0-9]{1,19}$", description = "Same as min_token")),
     responses((status = 200, description = "A page of the customer's orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn list_customer_orders(
@@ -374,10 +391,14 @@ pub async fn get_order_history(
 #[into_params(parameter_in = Query)]
 pub struct StatisticsParams {
     /// Start (inclusive), RFC 3339. Default: 30 days before `to`.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
     /// End (exclusive), RFC 3339. Default: now.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
+    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
     pub wait: Option<String>,
 }
 
@@ -386,7 +407,7 @@ pub struct StatisticsParams {
     get,
     path = "/queries/order-statistics",
     tag = "queries",
-    params(StatisticsParams, ("X-Min-Token" = Option<String>, Header, description = "Same as min_token")),
+    params(StatisticsParams, ("X-Min-Token" = Option<String>, Header, pattern = "^[0-9]{1,19}$", description = "Same as min_token")),
     responses((status = 200, description = "Orders created in [from, to)", body = OrderStatistics, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn order_statistics(

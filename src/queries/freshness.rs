@@ -58,12 +58,17 @@ pub async fn await_views(
     // request can land while another instance holds the view (Busy).
     let mut asked: Option<Instant> = None;
     loop {
-        let (freshness, behind) = check(pool, views, token).await?;
+        let (freshness, behind, future) = check(pool, views, token).await?;
         if behind.is_empty() {
             return Ok(freshness);
         }
         let elapsed = started.elapsed();
         if elapsed >= wait {
+            if future {
+                return Err(QueryError::UnknownToken(
+                    token.map(|t| t.0.to_string()).unwrap_or_default(),
+                ));
+            }
             return Err(QueryError::NotYetFresh {
                 views: behind.join(", "),
                 token: token.map(|t| t.0.to_string()).unwrap_or_default(),
@@ -94,7 +99,7 @@ async fn check(
     pool: &Pool,
     views: &[&str],
     token: Option<Token>,
-) -> Result<(Freshness, Vec<String>), QueryError> {
+) -> Result<(Freshness, Vec<String>, bool), QueryError> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(include_str!("../../sql/queries/read_model_freshness.sql"))
@@ -103,7 +108,9 @@ async fn check(
     let rows = client.query(&stmt, &[&views, &token_text]).await?;
     let mut oldest: Option<OffsetDateTime> = None;
     let mut behind = Vec::new();
+    let mut future = false;
     for row in &rows {
+        future |= row.get::<_, bool>("future");
         let verified: OffsetDateTime = row.get("verified_at");
         oldest = Some(oldest.map_or(verified, |o| o.min(verified)));
         if !row.get::<_, bool>("covers") {
@@ -113,7 +120,7 @@ async fn check(
     let refreshed_at = oldest.ok_or_else(|| {
         anyhow::anyhow!("no freshness recorded for {views:?}; are the migrations applied?")
     })?;
-    Ok((Freshness { refreshed_at }, behind))
+    Ok((Freshness { refreshed_at }, behind, future))
 }
 
 #[cfg(test)]

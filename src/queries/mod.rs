@@ -23,6 +23,9 @@ pub enum QueryError {
         token: String,
         waited_ms: u128,
     },
+    /// The token names no transaction this database has had.
+    #[error("min_token {0} is not the token of any transaction this database has seen; pass the token a command returned")]
+    UnknownToken(String),
     #[error("the read database is unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
