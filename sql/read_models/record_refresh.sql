@@ -1,8 +1,9 @@
--- Log the refresh and move the view's freshness forward, in the refresh's
--- own transaction: a refresh that rolls back leaves no trace here.
+-- Log the refresh (or batch: $7 is the rows it changed, NULL for a full
+-- refresh) and move the view's freshness forward, in the refresh's own
+-- transaction: a refresh that rolls back leaves no trace here.
 WITH logged AS (
-    INSERT INTO read.refresh_log (view_name, covers, started_at, finished_at, duration_ms, rows, instance)
-    VALUES ($1::text, $2::text::pg_snapshot, $3, clock_timestamp(), $4, $5, $6)
+    INSERT INTO read.refresh_log (view_name, covers, started_at, finished_at, duration_ms, rows, instance, changed_rows)
+    VALUES ($1::text, $2::text::pg_snapshot, $3, clock_timestamp(), $4, $5, $6, $7::bigint)
     RETURNING refresh_id
 )
 INSERT INTO read.read_model_status

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
@@ -219,10 +219,7 @@ impl Refresher {
             .await
             .context("Failed to get a connection")?;
         let tx = client.transaction().await?;
-        let lock = tx
-            .prepare_cached(include_str!("../../sql/read_models/try_refresh_lock.sql"))
-            .await?;
-        if !tx.query_one(&lock, &[&name]).await?.get::<_, bool>(0) {
+        if !Self::lock_view(&tx, name).await? {
             return Ok(RefreshOutcome::Busy);
         }
         let pending = tx
@@ -278,6 +275,34 @@ impl Refresher {
             .await?
             .get(0);
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.record(&tx, name, &snapshot, taken_at, duration_ms, rows, None)
+            .await?;
+        tx.commit().await.context("Failed to commit the refresh")?;
+        Ok(RefreshOutcome::Refreshed { rows, duration_ms })
+    }
+
+    /// Take the view's refresh lock for this transaction, if no other
+    /// instance holds it.
+    async fn lock_view(tx: &Transaction<'_>, name: &str) -> anyhow::Result<bool> {
+        let lock = tx
+            .prepare_cached(include_str!("../../sql/read_models/try_refresh_lock.sql"))
+            .await?;
+        Ok(tx.query_one(&lock, &[&name]).await?.get::<_, bool>(0))
+    }
+
+    /// Log a refresh (or batch, with the rows it changed) and move the
+    /// view's freshness forward, in the refresh's own transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        tx: &Transaction<'_>,
+        name: &str,
+        snapshot: &str,
+        taken_at: OffsetDateTime,
+        duration_ms: f64,
+        rows: i64,
+        changed_rows: Option<i64>,
+    ) -> anyhow::Result<()> {
         let record = tx
             .prepare_cached(include_str!("../../sql/read_models/record_refresh.sql"))
             .await?;
@@ -290,11 +315,11 @@ impl Refresher {
                 &duration_ms,
                 &rows,
                 &self.settings.instance,
+                &changed_rows,
             ],
         )
         .await?;
-        tx.commit().await.context("Failed to commit the refresh")?;
-        Ok(RefreshOutcome::Refreshed { rows, duration_ms })
+        Ok(())
     }
 
     /// One batch of an incrementally kept read model, or (with `rebuild`)
@@ -314,10 +339,7 @@ impl Refresher {
             .await
             .context("Failed to get a connection")?;
         let tx = client.transaction().await?;
-        let lock = tx
-            .prepare_cached(include_str!("../../sql/read_models/try_refresh_lock.sql"))
-            .await?;
-        if !tx.query_one(&lock, &[&name]).await?.get::<_, bool>(0) {
+        if !Self::lock_view(&tx, name).await? {
             return Ok(RefreshOutcome::Busy);
         }
         let timeout = tx
@@ -411,20 +433,14 @@ impl Refresher {
                 .await?
                 .get(0);
         }
-        let record = tx
-            .prepare_cached(include_str!("../../sql/read_models/record_batch.sql"))
-            .await?;
-        tx.execute(
-            &record,
-            &[
-                &name,
-                &snapshot,
-                &taken_at,
-                &duration_ms,
-                &rows,
-                &self.settings.instance,
-                &changed_rows,
-            ],
+        self.record(
+            &tx,
+            name,
+            &snapshot,
+            taken_at,
+            duration_ms,
+            rows,
+            Some(changed_rows),
         )
         .await?;
         tx.commit().await.context("Failed to commit the batch")?;
