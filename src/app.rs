@@ -46,6 +46,7 @@ impl App {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             refresher,
             models,
+            freshness: Default::default(),
         };
         Ok(App { listener, state })
     }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub refresher: Option<Arc<Refresher>>,
     /// Read models and their schedules, for `/queries/read-models`.
     pub models: Vec<ScheduledModel>,
+    /// The latest reading of the read models' freshness.
+    pub freshness: Arc<crate::queries::freshness::FreshnessCache>,
 }
 
 /// The OpenAPI document's frame; the paths come from the router itself.

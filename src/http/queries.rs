@@ -98,6 +98,7 @@ async fn fresh_views(
 ) -> Result<Freshness, ApiError> {
     Ok(freshness::await_views(
         &state.read_pool,
+        &state.freshness,
         state.refresher.as_deref(),
         views,
         request.token,
@@ -514,12 +515,12 @@ mod tests {
 
     #[test]
     fn sub_microsecond_bounds_round_up() {
-        let t = parse_time("from", "2024-03-01T09:00:00.0000001Z").unwrap();
+        let t = ceil_to_microsecond(parse_time("from", "2024-03-01T09:00:00.0000001Z").unwrap());
         assert_eq!(
             t,
             parse_time("from", "2024-03-01T09:00:00.000001Z").unwrap()
         );
-        let exact = parse_time("to", "2024-03-01T09:00:00.000001Z").unwrap();
+        let exact = ceil_to_microsecond(parse_time("to", "2024-03-01T09:00:00.000001Z").unwrap());
         assert_eq!(exact.nanosecond(), 1_000);
     }
 

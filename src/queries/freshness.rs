@@ -42,11 +42,113 @@ impl Freshness {
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a read of `read.read_model_status` serves other requests: plain
+/// reads then cost no extra round trip, and their staleness headers are at
+/// most this much older than the truth.
+const CACHE_FOR: Duration = Duration::from_millis(100);
+
+/// A `pg_snapshot` (`xmin:xmax:xip,...`): which transactions it sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    xmin: u64,
+    xmax: u64,
+    in_progress: Vec<u64>,
+}
+
+impl Snapshot {
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        let in_progress = match parts.next()? {
+            "" => Vec::new(),
+            list => list
+                .split(',')
+                .map(|x| x.parse().ok())
+                .collect::<Option<Vec<u64>>>()?,
+        };
+        Some(Self {
+            xmin,
+            xmax,
+            in_progress,
+        })
+    }
+
+    /// `pg_visible_in_snapshot(txid, self)`: committed before the snapshot
+    /// was taken (an aborted transaction wrote nothing to see).
+    pub fn sees(&self, txid: u64) -> bool {
+        txid < self.xmin || (txid < self.xmax && !self.in_progress.contains(&txid))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ViewState {
+    covers: Snapshot,
+    verified_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+struct Reading {
+    at: Instant,
+    views: std::collections::HashMap<String, ViewState>,
+    /// The database's snapshot when read: a token at or past its xmax names
+    /// no transaction yet.
+    now: Snapshot,
+}
+
+/// The latest reading of every read model's freshness, shared by requests.
+#[derive(Default)]
+pub struct FreshnessCache {
+    reading: tokio::sync::Mutex<Option<Reading>>,
+}
+
+impl FreshnessCache {
+    /// A reading no older than `max_age`.
+    async fn read(&self, pool: &Pool, max_age: Duration) -> Result<Reading, QueryError> {
+        let mut slot = self.reading.lock().await;
+        if let Some(r) = slot.as_ref().filter(|r| r.at.elapsed() <= max_age) {
+            return Ok(r.clone());
+        }
+        let client = pool.get().await?;
+        let stmt = client
+            .prepare_cached(include_str!("../../sql/queries/read_model_freshness.sql"))
+            .await?;
+        let rows = client.query(&stmt, &[]).await?;
+        let bad = |what: &str| QueryError::Internal(anyhow::anyhow!("unreadable snapshot {what}"));
+        let mut views = std::collections::HashMap::new();
+        let mut now = None;
+        for row in &rows {
+            let covers: String = row.get("current_as_of");
+            views.insert(
+                row.get::<_, String>("view_name"),
+                ViewState {
+                    covers: Snapshot::parse(&covers).ok_or_else(|| bad(&covers))?,
+                    verified_at: row.get("verified_at"),
+                },
+            );
+            let text: String = row.get("now_snapshot");
+            now = Some(Snapshot::parse(&text).ok_or_else(|| bad(&text))?);
+        }
+        let reading = Reading {
+            at: Instant::now(),
+            views,
+            now: now.ok_or_else(|| {
+                QueryError::Internal(anyhow::anyhow!(
+                    "no freshness recorded; are the migrations applied?"
+                ))
+            })?,
+        };
+        *slot = Some(reading.clone());
+        Ok(reading)
+    }
+}
+
 /// Wait until every view in `views` covers `token` (if any), for at most
 /// `wait`, asking the refresher for an immediate refresh of the views that
 /// do not. Returns how fresh the views are.
 pub async fn await_views(
     pool: &Pool,
+    cache: &FreshnessCache,
     refresher: Option<&Refresher>,
     views: &[&str],
     token: Option<Token>,
@@ -57,21 +159,37 @@ pub async fn await_views(
     // When we last asked for a refresh: ask again now and then, since a
     // request can land while another instance holds the view (Busy).
     let mut asked: Option<Instant> = None;
+    let mut max_age = CACHE_FOR;
     loop {
-        let (freshness, behind, future) = check(pool, views, token).await?;
+        let reading = cache.read(pool, max_age).await?;
+        let mut oldest: Option<OffsetDateTime> = None;
+        let mut behind = Vec::new();
+        for view in views {
+            let state = reading.views.get(*view).ok_or_else(|| {
+                QueryError::Internal(anyhow::anyhow!("no freshness recorded for {view}"))
+            })?;
+            oldest = Some(oldest.map_or(state.verified_at, |o| o.min(state.verified_at)));
+            if token.is_some_and(|t| !state.covers.sees(t.0)) {
+                behind.push(view.to_string());
+            }
+        }
+        let freshness = Freshness {
+            refreshed_at: oldest.unwrap_or_else(OffsetDateTime::now_utc),
+        };
         if behind.is_empty() {
             return Ok(freshness);
         }
+        // From here on, only a reading taken after this point can tell.
+        max_age = Duration::ZERO;
         let elapsed = started.elapsed();
         if elapsed >= wait {
-            if future {
-                return Err(QueryError::UnknownToken(
-                    token.map(|t| t.0.to_string()).unwrap_or_default(),
-                ));
+            let token = token.map(|t| t.0).unwrap_or_default();
+            if token >= reading.now.xmax {
+                return Err(QueryError::UnknownToken(token.to_string()));
             }
             return Err(QueryError::NotYetFresh {
                 views: behind.join(", "),
-                token: token.map(|t| t.0.to_string()).unwrap_or_default(),
+                token: token.to_string(),
                 waited_ms: elapsed.as_millis(),
             });
         }
@@ -95,37 +213,29 @@ pub async fn await_views(
     }
 }
 
-async fn check(
-    pool: &Pool,
-    views: &[&str],
-    token: Option<Token>,
-) -> Result<(Freshness, Vec<String>, bool), QueryError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(include_str!("../../sql/queries/read_model_freshness.sql"))
-        .await?;
-    let token_text = token.map(|t| t.0.to_string());
-    let rows = client.query(&stmt, &[&views, &token_text]).await?;
-    let mut oldest: Option<OffsetDateTime> = None;
-    let mut behind = Vec::new();
-    let mut future = false;
-    for row in &rows {
-        future |= row.get::<_, bool>("future");
-        let verified: OffsetDateTime = row.get("verified_at");
-        oldest = Some(oldest.map_or(verified, |o| o.min(verified)));
-        if !row.get::<_, bool>("covers") {
-            behind.push(row.get::<_, String>("view_name"));
-        }
-    }
-    let refreshed_at = oldest.ok_or_else(|| {
-        anyhow::anyhow!("no freshness recorded for {views:?}; are the migrations applied?")
-    })?;
-    Ok((Freshness { refreshed_at }, behind, future))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_sees_what_committed_before_it_and_not_what_was_running() {
+        let s = Snapshot::parse("100:105:101,103").unwrap();
+        for (txid, seen) in [
+            (99, true),
+            (100, true),
+            (101, false),
+            (102, true),
+            (103, false),
+            (104, true),
+            (105, false),
+            (200, false),
+        ] {
+            assert_eq!(s.sees(txid), seen, "txid {txid}");
+        }
+        let empty = Snapshot::parse("7:7:").unwrap();
+        assert!(empty.sees(6) && !empty.sees(7));
+        assert!(Snapshot::parse("x:1:").is_none());
+    }
 
     #[test]
     fn a_token_is_a_transaction_id_in_digits() {
