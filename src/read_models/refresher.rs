@@ -580,6 +580,10 @@ impl Refresher {
         self: &Arc<Self>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<RefresherHandle> {
+        // Every per-view series exists from the start, failures at 0.
+        for m in &self.settings.models {
+            metrics::counter!("pgcqrs_refresh_failures_total", "view" => m.model.name).increment(0);
+        }
         let scheduler = JobScheduler::new()
             .await
             .context("Failed to create the refresh scheduler")?;

@@ -82,7 +82,9 @@ pub async fn list(
                     })
                     .unwrap_or_default(),
                 last_refresh_at: r.get("last_refresh_at"),
-                last_duration_ms: r.get("last_duration_ms"),
+                last_duration_ms: r
+                    .get::<_, Option<f64>>("last_duration_ms")
+                    .map(|ms| (ms * 1000.0).round() / 1000.0),
                 rows: r.get("rows"),
                 verified_at: r.get("verified_at"),
                 stale: lag.is_some(),
