@@ -39,6 +39,8 @@ impl App {
             .map(|r| r.models.clone())
             .unwrap_or_else(|| RefresherSettings::from_env().models);
         let refresher = refresher.map(|r| Refresher::new(write_pool.clone(), r));
+        let tokens = crate::http::auth::Tokens::parse(&settings.auth_tokens)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let state = AppState {
             write_pool,
             read_pool,
@@ -47,6 +49,7 @@ impl App {
             refresher,
             models,
             freshness: Default::default(),
+            tokens: Arc::new(tokens),
         };
         Ok(App { listener, state })
     }

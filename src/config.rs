@@ -11,6 +11,7 @@
 //! | `PGCQRS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `PGCQRS_DATA_DIR` | `.pgcqrs/pgdata` | data directory of the embedded cluster |
 //! | `PGCQRS_PG_BINDIR` | searched | where initdb/pg_ctl live, for the embedded cluster |
+//! | `PGCQRS_AUTH_TOKENS` | unset | `token=scope,...;token=scope`: bearer tokens with scopes `command`, `query`, `admin`; unset: no authentication |
 //! | `RUST_LOG` | `info` | log filter (tracing-subscriber syntax) |
 
 use std::net::SocketAddr;
@@ -56,6 +57,16 @@ pub struct ServeArgs {
     /// A request that runs longer than this many milliseconds gets 503.
     #[arg(long, env = "PGCQRS_REQUEST_TIMEOUT_MS", default_value_t = 35_000)]
     pub request_timeout_ms: u64,
+
+    /// Bearer tokens and their scopes, `token=command,query;token=admin`
+    /// (tokens of 16 characters or more). Unset: no authentication.
+    #[arg(
+        long,
+        env = "PGCQRS_AUTH_TOKENS",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub auth_tokens: String,
 }
 
 impl Default for ServeArgs {
@@ -64,6 +75,7 @@ impl Default for ServeArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: 64 * 1024,
             request_timeout_ms: 35_000,
+            auth_tokens: String::new(),
         }
     }
 }

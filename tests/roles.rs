@@ -294,3 +294,33 @@ async fn every_column_of_the_freshness_bookkeeping_is_explained_to_a_reporting_t
     assert!(missing.is_empty(), "without a COMMENT: {missing:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_query_side_pool_cannot_write_even_when_the_login_can() {
+    let app = spawn_app_with(Default::default(), Refreshing::Off).await;
+    // The service's read pool, as the query side builds it, on a superuser login.
+    let pool = pgcqrs::db::read_pool(&app.db.url, 1, "role-test").expect("pool");
+    let client = pool.get().await.expect("connection");
+    let role: String = client
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .expect("current_user")
+        .get(0);
+    assert_eq!(role, "pgcqrs_reader");
+    client
+        .query_one("SELECT count(*) FROM read.order_summary", &[])
+        .await
+        .expect("the read side can read its views");
+    for sql in [
+        "INSERT INTO write.customers (id, name, email) VALUES ('x-1', 'X', 'x@example.com')",
+        "UPDATE write.orders SET status = 'confirmed'",
+        "DELETE FROM read.order_history",
+        "SELECT count(*) FROM write.orders",
+    ] {
+        let err = client
+            .batch_execute(sql)
+            .await
+            .expect_err(&format!("the query side could run: {sql}"));
+        assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
+    }
+}

@@ -13,6 +13,9 @@ use tokio_postgres::NoTls;
 
 refinery::embed_migrations!("migrations");
 
+/// Marks the query-side pool in `build_pool`.
+const READER: &str = "pgcqrs_reader";
+
 /// Advisory lock key held while migrating, so that several instances
 /// starting at once migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x7067_6371_7273_0001;
@@ -22,16 +25,27 @@ pub fn pool(url: &str, max_size: usize, application_name: &str) -> anyhow::Resul
     build_pool(url, max_size, application_name, None)
 }
 
-/// A pool for the query side. Each execution is planned with its own
-/// parameter values, so the optional filters of the list query (`$1 IS NULL
-/// OR ...`) fold away and the right index is used.
+/// A pool for the query side, whose connections act as `pgcqrs_reader`
+/// (`SET ROLE`): whatever the login may do, the query side can only read
+/// the read schema. If the login is not a member of the role (see the
+/// README), it keeps its own rights and a warning says so once.
 pub fn read_pool(url: &str, max_size: usize, application_name: &str) -> anyhow::Result<Pool> {
-    build_pool(
-        url,
-        max_size,
-        application_name,
-        Some("-c plan_cache_mode=force_custom_plan"),
-    )
+    build_pool(url, max_size, application_name, Some(READER))
+}
+
+static READER_ROLE_WARNED: std::sync::Once = std::sync::Once::new();
+
+fn reader_role_hook() -> deadpool_postgres::Hook {
+    deadpool_postgres::Hook::async_fn(|client, _| {
+        Box::pin(async move {
+            if let Err(e) = client.batch_execute("SET ROLE pgcqrs_reader").await {
+                READER_ROLE_WARNED.call_once(|| {
+                    tracing::warn!(error = %e, "the query side could not take the role pgcqrs_reader; it reads with the login's own rights (GRANT pgcqrs_reader TO <login>)");
+                });
+            }
+            Ok(())
+        })
+    })
 }
 
 fn build_pool(
@@ -42,7 +56,7 @@ fn build_pool(
 ) -> anyhow::Result<Pool> {
     let mut config = tokio_postgres::Config::from_str(url)
         .with_context(|| "DATABASE_URL is not a valid PostgreSQL connection string".to_string())?;
-    if let Some(options) = options {
+    if let Some(options) = options.filter(|o| *o != READER) {
         let mut all = config.get_options().unwrap_or_default().to_owned();
         if !all.is_empty() {
             all.push(' ');
@@ -61,7 +75,11 @@ fn build_pool(
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Pool::builder(manager)
+    let mut builder = Pool::builder(manager);
+    if options.is_some_and(|o| o == READER) {
+        builder = builder.post_create(reader_role_hook());
+    }
+    builder
         .max_size(max_size)
         .timeouts(Timeouts {
             wait: Some(Duration::from_secs(5)),

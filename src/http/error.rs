@@ -21,6 +21,10 @@ pub enum ApiError {
         errors: Vec<FieldError>,
     },
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -69,6 +73,12 @@ impl ApiError {
                 "invalid-request",
                 "The request is invalid",
             ),
+            Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             MethodNotAllowed(_) => (
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -3,6 +3,7 @@
 //! `/commands/*` and `/queries/*` are separate prefixes so that a load
 //! balancer can send the two sides to different instances.
 
+pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub models: Vec<ScheduledModel>,
     /// The latest reading of the read models' freshness.
     pub freshness: Arc<crate::queries::freshness::FreshnessCache>,
+    /// Bearer tokens and their scopes; empty: no authentication.
+    pub tokens: Arc<auth::Tokens>,
 }
 
 /// The OpenAPI document's frame; the paths come from the router itself.
@@ -115,6 +118,10 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .route_layer(middleware::from_fn(crate::telemetry::track_requests))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.tokens),
+            auth::require_scope,
+        ))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
