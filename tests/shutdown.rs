@@ -1,5 +1,6 @@
-//! SIGTERM during a load of commands: every command that got a 2xx is in the
-//! database, complete, and the process exits 0 promptly.
+//! Stopping the process during a load of commands: every command that got a
+//! 2xx is in the database, complete, and no order is half-written; on SIGTERM
+//! the process exits 0 promptly.
 
 mod common;
 
@@ -12,6 +13,25 @@ use serde_json::json;
 
 #[tokio::test]
 async fn sigterm_under_load_loses_no_acknowledged_command_and_exits_zero() {
+    let (status, elapsed) = kill_under_load(nix::sys::signal::Signal::SIGTERM).await;
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "took {elapsed:?} to exit"
+    );
+}
+
+#[tokio::test]
+async fn sigkill_under_load_leaves_no_half_written_order_and_loses_nothing_acknowledged() {
+    let (status, _) = kill_under_load(nix::sys::signal::Signal::SIGKILL).await;
+    assert!(!status.success(), "SIGKILL should end the process abruptly");
+}
+
+/// Run the binary under a load of commands, send `signal`, and check that
+/// every acknowledged order is in the database with all its lines and that
+/// no order is half-written. Returns how the process ended and how long it
+/// took after the signal.
+async fn kill_under_load(signal: nix::sys::signal::Signal) -> (std::process::ExitStatus, Duration) {
     let db = TestDb::create().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -75,7 +95,7 @@ async fn sigterm_under_load_loses_no_acknowledged_command_and_exits_zero() {
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    nix::sys::signal::kill(pid, signal).expect("signal");
     let signalled = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -87,7 +107,7 @@ async fn sigterm_under_load_loses_no_acknowledged_command_and_exits_zero() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert!(status.success(), "exit status {status}");
+    let elapsed = signalled.elapsed();
     for c in clients {
         let _ = tokio::time::timeout(Duration::from_secs(10), c).await;
     }
@@ -120,4 +140,15 @@ async fn sigterm_under_load_loses_no_acknowledged_command_and_exits_zero() {
             row.get::<_, String>(0)
         );
     }
+    let half_written: i64 = client
+        .query_one(
+            "SELECT count(*) FROM write.orders o \
+             WHERE (SELECT count(*) FROM write.order_items i WHERE i.order_id = o.id) <> 2",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(half_written, 0, "an order was left half-written");
+    (status, elapsed)
 }

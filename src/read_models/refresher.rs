@@ -94,6 +94,9 @@ pub enum RefreshOutcome {
     Busy,
 }
 
+/// How long an `Idempotency-Key` is remembered.
+const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
+
 /// What the worker and scheduler of one view last did, for readiness.
 #[derive(Default)]
 struct Activity {
@@ -625,6 +628,37 @@ impl Refresher {
                 }
             });
         }
+        // Housekeeping: idempotency keys are kept for a day.
+        let pool = self.pool.clone();
+        let prune = Job::new_async("0 */10 * * * *", move |_, _| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let result = async {
+                    let client = pool.get().await?;
+                    let stmt = client
+                        .prepare_cached(include_str!(
+                            "../../sql/commands/prune_idempotency_keys.sql"
+                        ))
+                        .await?;
+                    anyhow::Ok(
+                        client
+                            .execute(&stmt, &[&IDEMPOTENCY_RETENTION_HOURS])
+                            .await?,
+                    )
+                }
+                .await;
+                match result {
+                    Ok(n) if n > 0 => tracing::info!(keys = n, "forgot old idempotency keys"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not prune idempotency keys"),
+                }
+            })
+        })
+        .context("invalid housekeeping schedule")?;
+        scheduler
+            .add(prune)
+            .await
+            .context("Failed to schedule housekeeping")?;
         scheduler
             .start()
             .await
