@@ -81,3 +81,111 @@ async fn a_refresh_that_times_out_leaves_the_old_view_readable_and_is_reported()
     assert_eq!(r.status(), 200, "the other read models still answer");
     let _ = model;
 }
+
+#[tokio::test]
+async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() {
+    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    app.seed_catalog().await;
+    app.place_simple_order("o-1").await;
+    let refresher = app.refresher.clone().expect("refresher");
+    let admin = app.db.client().await;
+    let before: i64 = admin
+        .query_one("SELECT count(*) FROM read.daily_sales", &[])
+        .await
+        .unwrap()
+        .get(0);
+
+    // Hold what the view reads so that its refresh waits, then kill the
+    // refreshing backend.
+    let mut blocker = app.db.client().await;
+    let hold = blocker.transaction().await.unwrap();
+    hold.batch_execute("LOCK TABLE write.orders IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    assert!(refresher.request("daily_sales", true));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let killed = loop {
+        let row = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query LIKE 'REFRESH MATERIALIZED VIEW CONCURRENTLY read.daily_sales%' \
+                   AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            break true;
+        }
+        assert!(Instant::now() < deadline, "the refresh never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(killed);
+    hold.rollback().await.unwrap();
+
+    // Reported, and the old view still answers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.get("/queries/read-models").await;
+        let body: serde_json::Value = r.json().await.unwrap();
+        let ds = body["read_models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "daily_sales")
+            .cloned()
+            .unwrap();
+        if ds["last_error"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no error recorded: {ds}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let during: i64 = admin
+        .query_one("SELECT count(*) FROM read.daily_sales", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(during, before, "the killed refresh changed the view");
+    let r = app.get("/queries/order-statistics").await;
+    assert_eq!(r.status(), 200, "queries never see a refresh failure");
+
+    // Retried: the pool drops the dead connection and the next refresh lands.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        refresher.request("daily_sales", true);
+        let logged: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM read.refresh_log WHERE view_name = 'daily_sales'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let failures: i32 = admin
+            .query_one(
+                "SELECT consecutive_failures FROM read.read_model_status WHERE view_name = 'daily_sales'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if logged > 0 && failures == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the view was never refreshed again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after: i64 = admin
+        .query_one("SELECT count(*) FROM read.daily_sales", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        after > before,
+        "the retried refresh did not bring the new order in"
+    );
+}
