@@ -84,6 +84,18 @@ enum Command {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
+    /// A bounded mixed load (commands, queries, refreshes) that fails on any
+    /// error, growing memory, leaking connections or runaway lag.
+    Soak {
+        /// How long, in seconds.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Orders seeded first.
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Show each read model's freshness as a table.
     Status {
         #[command(flatten)]
@@ -217,6 +229,18 @@ async fn main() -> anyhow::Result<()> {
             };
             bench(database_url, &plan, json).await?;
         }
+        Command::Soak {
+            seconds,
+            orders,
+            database_url,
+        } => {
+            with_bench_cluster(database_url, |admin_base| async move {
+                pgcqrs::bench::soak(&admin_base, orders, std::time::Duration::from_secs(seconds))
+                    .await
+                    .map(|_| ())
+            })
+            .await?;
+        }
         Command::Status { db: args } => {
             let database = Database::open(&args).await?;
             let result = status(&database.url).await;
@@ -346,7 +370,24 @@ async fn bench(
     plan: &pgcqrs::bench::BenchPlan,
     json: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    // A fresh cluster of our own (fsync on, like production), removed at exit.
+    let reports = with_bench_cluster(database_url, |admin_base| async move {
+        pgcqrs::bench::run(&admin_base, plan).await
+    })
+    .await?;
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)
+            .with_context(|| format!("Failed to write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Run `f` against DATABASE_URL's server, or a fresh cluster of our own
+/// (fsync on, like production) removed at exit.
+async fn with_bench_cluster<T, F, Fut>(database_url: Option<String>, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
     let dir = std::env::temp_dir().join(format!("pgcqrs-bench-{}", std::process::id()));
     let cluster = match &database_url {
         Some(_) => None,
@@ -364,16 +405,11 @@ async fn bench(
         (None, Some(c)) => c.url(""),
         (None, None) => unreachable!("a cluster is started when DATABASE_URL is unset"),
     };
-    let result = pgcqrs::bench::run(&admin_base, plan).await;
+    let result = f(admin_base).await;
     if let Some(c) = cluster {
         let _ = c.stop();
     }
-    let reports = result?;
-    if let Some(path) = json {
-        std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)
-            .with_context(|| format!("Failed to write {}", path.display()))?;
-    }
-    Ok(())
+    result
 }
 
 async fn rebuild(url: &str, view: Option<&str>) -> anyhow::Result<()> {
