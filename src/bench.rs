@@ -747,12 +747,14 @@ async fn scenarios(
 
     // ----------------------------------------------------- statistics, 30 days
     eprintln!("   statistics over 30 days");
-    let to = OffsetDateTime::now_utc();
-    let from = to - time::Duration::days(30);
+    // The last 30 days up to now: over HTTP without `to` (open-ended); in
+    // SQL with an end in the future, which means the same.
+    let now = OffsetDateTime::now_utc();
+    let from = now - time::Duration::days(30);
+    let to = now + time::Duration::days(1);
     let query = format!(
-        "/queries/order-statistics?from={}&to={}",
-        from.format(&time::format_description::well_known::Rfc3339)?,
-        to.format(&time::format_description::well_known::Rfc3339)?
+        "/queries/order-statistics?from={}",
+        from.format(&time::format_description::well_known::Rfc3339)?
     );
     let (mut pg, mut mv, mut agg) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {

@@ -1,4 +1,4 @@
--- Orders created in [$1, $2), counted by current status, revenue summed
+-- Orders created in [$1, $2) ($2 NULL: up to now), counted by current status, revenue summed
 -- whatever the status. Whole UTC days come from daily_sales (one row per day
 -- and status, so 30 days cost ~150 rows whatever the order volume); the
 -- partial days at either edge come from order_summary by its created_at
@@ -7,13 +7,18 @@ WITH bounds AS (
     SELECT lo, hi, whole_lo, greatest(whole_lo, whole_hi) AS whole_hi
     FROM (
         SELECT $1::timestamptz AS lo,
-               $2::timestamptz AS hi,
+               coalesce($2::timestamptz, 'infinity') AS hi,
                -- first midnight (UTC) at or after lo
                (date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC')
                  + CASE WHEN date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') = ($1::timestamptz AT TIME ZONE 'UTC')
                         THEN interval '0' ELSE interval '1 day' END)::date AS whole_lo,
-               -- last midnight (UTC) at or before hi
-               date_trunc('day', $2::timestamptz AT TIME ZONE 'UTC')::date AS whole_hi
+               -- last midnight (UTC) at or before hi; a range open to the
+               -- future ($2 NULL or later than now) holds all of today, which
+               -- daily_sales has whole: no need to scan today's orders
+               CASE WHEN $2::timestamptz IS NULL OR $2::timestamptz > statement_timestamp()
+                    THEN (date_trunc('day', statement_timestamp() AT TIME ZONE 'UTC') + interval '1 day')::date
+                    ELSE date_trunc('day', $2::timestamptz AT TIME ZONE 'UTC')::date
+               END AS whole_hi
     ) b
 ),
 -- whole days inside the range

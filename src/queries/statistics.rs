@@ -37,7 +37,7 @@ pub struct OrderStatistics {
 pub async fn order_statistics(
     pool: &Pool,
     from: OffsetDateTime,
-    to: OffsetDateTime,
+    to: Option<OffsetDateTime>,
 ) -> Result<OrderStatistics, QueryError> {
     let client = pool.get().await?;
     let stmt = client
@@ -70,6 +70,6 @@ pub async fn order_statistics(
         average_order_value,
         orders_by_status: by_status,
         from,
-        to,
+        to: to.unwrap_or_else(OffsetDateTime::now_utc),
     })
 }
