@@ -60,6 +60,20 @@ async fn a_postgres_crash_under_load_loses_nothing_acknowledged_and_the_service_
         }));
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
+    // Readiness is polled throughout the crash: it must say so.
+    let readiness = {
+        let (http, url, stop) = (app.http.clone(), app.url("/readyz"), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(r) = http.get(&url).send().await {
+                    seen.push(r.status().as_u16());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen
+        })
+    };
     let crashed_at = Instant::now();
     tokio::task::spawn_blocking(crash_and_restart_postgres)
         .await
@@ -70,6 +84,12 @@ async fn a_postgres_crash_under_load_loses_nothing_acknowledged_and_the_service_
     for c in clients {
         c.await.expect("client task");
     }
+    let readiness = readiness.await.expect("readiness task");
+    assert!(
+        readiness.contains(&503),
+        "/readyz never reported the database down: {readiness:?}"
+    );
+    assert_eq!(readiness.last(), Some(&200), "/readyz did not recover");
 
     let answers = answers.lock().unwrap().clone();
     for a in &answers {
