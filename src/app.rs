@@ -50,6 +50,7 @@ impl App {
             models,
             freshness: Default::default(),
             tokens: Arc::new(tokens),
+            role: settings.role,
         };
         Ok(App { listener, state })
     }

@@ -11,6 +11,7 @@
 //! | `PGCQRS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `PGCQRS_DATA_DIR` | `.pgcqrs/pgdata` | data directory of the embedded cluster |
 //! | `PGCQRS_PG_BINDIR` | searched | where initdb/pg_ctl live, for the embedded cluster |
+//! | `PGCQRS_ROLE` | `all` | `all`, `commands`, `queries` or `refresher`: what this instance does |
 //! | `PGCQRS_AUTH_TOKENS` | unset | `token=scope,...;token=scope`: bearer tokens with scopes `command`, `query`, `admin`; unset: no authentication |
 //! | `RUST_LOG` | `info` | log filter (tracing-subscriber syntax) |
 
@@ -58,6 +59,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PGCQRS_REQUEST_TIMEOUT_MS", default_value_t = 35_000)]
     pub request_timeout_ms: u64,
 
+    /// What this instance does: all, commands, queries or refresher.
+    #[arg(long, env = "PGCQRS_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+
     /// Bearer tokens and their scopes, `token=command,query;token=admin`
     /// (tokens of 16 characters or more). Unset: no authentication.
     #[arg(
@@ -76,7 +81,36 @@ impl Default for ServeArgs {
             body_limit: 64 * 1024,
             request_timeout_ms: 35_000,
             auth_tokens: String::new(),
+            role: Role::All,
         }
+    }
+}
+
+/// What one instance does. Run any number of each against one database.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Commands, queries and the refresher.
+    #[default]
+    All,
+    /// Only `/commands/*` (plus health and metrics).
+    Commands,
+    /// Only `/queries/*` and `/admin/*` (plus health and metrics).
+    Queries,
+    /// Only the refresher (plus health and metrics).
+    Refresher,
+}
+
+impl Role {
+    pub fn serves_commands(self) -> bool {
+        matches!(self, Role::All | Role::Commands)
+    }
+
+    pub fn serves_queries(self) -> bool {
+        matches!(self, Role::All | Role::Queries)
+    }
+
+    pub fn runs_refresher(self) -> bool {
+        matches!(self, Role::All | Role::Refresher)
     }
 }
 

@@ -267,14 +267,12 @@ async fn serve_until_stopped(
     let write_pool = db::pool(url, size, "pgcqrs-commands")?;
     let read_url = args.read_database_url.as_deref().unwrap_or(url);
     let read_pool = db::read_pool(read_url, size, "pgcqrs-queries")?;
-    let refresher = pgcqrs::read_models::RefresherSettings::from_env();
-    let app = pgcqrs::app::App::build(
-        serve,
-        write_pool.clone(),
-        read_pool.clone(),
-        Some(refresher),
-    )
-    .await?;
+    let refresher = serve
+        .role
+        .runs_refresher()
+        .then(pgcqrs::read_models::RefresherSettings::from_env);
+    let app =
+        pgcqrs::app::App::build(serve, write_pool.clone(), read_pool.clone(), refresher).await?;
     tracing::info!(address = %app.local_addr()?, "pgcqrs is listening");
     let result = app.run_until_stopped(pgcqrs::app::shutdown_signal()).await;
     // Close the pools before the embedded cluster stops, or it logs

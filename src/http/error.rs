@@ -34,8 +34,6 @@ pub enum ApiError {
     PreconditionFailed(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
     /// Try again later: database down, a wait for freshness timed out (503).
     #[error("{detail}")]
     Unavailable { detail: String, retry_after: u32 },
@@ -99,11 +97,6 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Request body too large",
-            ),
-            UnsupportedMediaType(_) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
             ),
             Unavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -45,6 +45,8 @@ pub struct AppState {
     pub freshness: Arc<crate::queries::freshness::FreshnessCache>,
     /// Bearer tokens and their scopes; empty: no authentication.
     pub tokens: Arc<auth::Tokens>,
+    /// What this instance serves.
+    pub role: crate::config::Role,
 }
 
 /// The OpenAPI document's frame; the paths come from the router itself.
@@ -122,6 +124,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
             Arc::clone(&state.tokens),
             auth::require_scope,
         ))
+        .layer(middleware::from_fn_with_state(state.role, only_this_role))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
@@ -139,6 +142,31 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
     router_and_openapi(state).0
+}
+
+/// An instance started with `--role` answers only its side's routes.
+async fn only_this_role(
+    State(role): State<crate::config::Role>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let served = if path.starts_with("/commands/") {
+        role.serves_commands()
+    } else if path.starts_with("/queries/") || path.starts_with("/admin/") {
+        role.serves_queries()
+    } else {
+        true
+    };
+    if served {
+        next.run(req).await
+    } else {
+        ApiError::NotFound(format!(
+            "this instance (--role {}) does not serve {path}",
+            format!("{role:?}").to_lowercase()
+        ))
+        .into_response()
+    }
 }
 
 /// A request that runs past the deadline gets a 503 problem, not a hang.

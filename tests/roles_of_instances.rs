@@ -1,0 +1,111 @@
+//! `--role`: instances that serve one side, on one database.
+
+mod common;
+
+use common::*;
+use pgcqrs::config::{Role, ServeArgs};
+use serde_json::json;
+
+fn with_role(role: Role) -> ServeArgs {
+    ServeArgs {
+        role,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_command_instance_and_a_query_instance_each_serve_their_side() {
+    let commands = spawn_app_with(with_role(Role::Commands), Refreshing::Off).await;
+    let queries = spawn_app_on(
+        commands.db.share(),
+        with_role(Role::Queries),
+        Refreshing::OnRequest,
+    )
+    .await;
+
+    commands.seed_catalog().await;
+    let placed = commands.place_simple_order("o-1").await;
+    let token = placed["token"].as_str().unwrap().to_owned();
+
+    // Each refuses the other side with a 404 that says why.
+    let problem = assert_problem(commands.get("/queries/orders/o-1").await, 404).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--role commands"),
+        "{problem}"
+    );
+    assert_problem(
+        queries
+            .post("/commands/orders/o-1/confirm", json!({}))
+            .await,
+        404,
+    )
+    .await;
+    assert_eq!(
+        commands.count("write.order_events").await,
+        1,
+        "the refused command wrote"
+    );
+
+    // Read-your-writes across instances: the query instance's refresher covers the token.
+    let r = queries
+        .get(&format!("/queries/orders/o-1?min_token={token}"))
+        .await;
+    assert_eq!(r.status(), 200);
+    for instance in [&commands, &queries] {
+        assert_eq!(instance.get("/healthz").await.status(), 200);
+        assert_eq!(instance.get("/metrics").await.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn a_refresher_instance_serves_neither_side_but_keeps_the_views_current() {
+    let refresher = spawn_app_with(with_role(Role::Refresher), Refreshing::Scheduled).await;
+    assert_problem(refresher.get("/queries/orders").await, 404).await;
+    assert_problem(
+        refresher
+            .post(
+                "/commands/customers",
+                json!({"id": "c-1", "name": "Ada", "email": "ada@example.com"}),
+            )
+            .await,
+        404,
+    )
+    .await;
+    assert_eq!(refresher.get("/readyz").await.status(), 200);
+
+    // A write by any other writer (here: SQL) reaches the read model.
+    let client = refresher.db.client().await;
+    client
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO write.customers (id, name, email) VALUES ('c-1', 'Ada', 'ada@example.com');
+             INSERT INTO write.products (id, name, price) VALUES ('p-1', 'Widget', 2.50);
+             INSERT INTO write.orders (id, customer_id, total) VALUES ('o-1', 'c-1', 5.00);
+             INSERT INTO write.order_items VALUES ('o-1', 1, 'p-1', 2, 2.50);
+             COMMIT;",
+        )
+        .await
+        .expect("write by SQL");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM read.order_summary WHERE order_id = 'o-1'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresher instance never brought o-1 in"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
