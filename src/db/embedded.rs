@@ -72,7 +72,15 @@ impl LocalCluster {
         }
         if let Some(path) = std::env::var_os("PATH") {
             if let Some(dir) = std::env::split_paths(&path).find(|d| has_server(d)) {
-                return Ok(dir);
+                // PATH may hold symlinks to a few of the binaries only: use
+                // the directory they point into, where the others live too.
+                let real = dir
+                    .join("initdb")
+                    .canonicalize()
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+                    .filter(|d| has_server(d));
+                return Ok(real.unwrap_or(dir));
             }
         }
         if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
@@ -199,6 +207,46 @@ impl LocalCluster {
     pub fn restart_immediate(&self, options: &StartOptions) -> anyhow::Result<()> {
         let _ = self.pg_ctl(&["stop", "-m", "immediate", "-w"]).output();
         self.start_server(options)
+    }
+
+    /// A streaming replica of this cluster in `datadir` (`pg_basebackup -R`),
+    /// started on a port of its own: for tests of reads on a standby.
+    pub fn start_replica(&self, datadir: &Path, options: &StartOptions) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(datadir)?;
+        let datadir = datadir.canonicalize()?;
+        let replica = Self {
+            bindir: self.bindir.clone(),
+            datadir,
+            port: free_port()?,
+            run_as: self.run_as.clone(),
+            borrowed: false,
+        };
+        replica.hand_over_datadir()?;
+        let mut cmd = Command::new(self.bindir.join("pg_basebackup"));
+        cmd.arg("-h")
+            .arg("127.0.0.1")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args([
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-R",
+                "--checkpoint=fast",
+                "-D",
+            ])
+            .arg(&replica.datadir);
+        self.as_owner(&mut cmd);
+        let out = cmd.output().context("Failed to run pg_basebackup")?;
+        if !out.status.success() {
+            bail!(
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        replica.start_server(options)?;
+        Ok(replica)
     }
 
     /// For throwaway clusters: a detached watcher that stops the server and

@@ -84,6 +84,60 @@ fn start_server() -> Server {
     }
 }
 
+/// A streaming replica of the test binary's cluster, removed at exit.
+pub fn start_replica() -> LocalCluster {
+    let cluster = server()
+        ._cluster
+        .as_ref()
+        .expect("replica tests need the embedded test cluster (unset PGCQRS_TEST_ADMIN_URL)");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pgcqrs-replica-{}", uuid::Uuid::new_v4().simple()));
+    let replica = cluster
+        .start_replica(
+            &dir,
+            &StartOptions {
+                fsync: false,
+                max_connections: 400,
+            },
+        )
+        .expect("start a replica");
+    replica
+        .remove_when_process_exits()
+        .expect("arrange clean-up of the replica");
+    replica
+}
+
+/// A service whose queries read `read_url` (e.g. a replica).
+pub async fn spawn_app_reading(db: TestDb, read_url: &str, refreshing: Refreshing) -> TestApp {
+    let settings = ServeArgs {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        ..Default::default()
+    };
+    let write_pool = db::pool(&db.url, 8, "pgcqrs-test").expect("pool");
+    let read_pool = db::read_pool(read_url, 8, "pgcqrs-test-read").expect("pool");
+    let refresher = match refreshing {
+        Refreshing::Off => None,
+        _ => Some(RefresherSettings::from_env()),
+    };
+    let app = pgcqrs::app::App::build(&settings, write_pool, read_pool, refresher)
+        .await
+        .expect("build app");
+    let refresher = app.refresher();
+    let addr = app.local_addr().expect("address");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        db,
+        refresher,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
 /// Crash and restart the test binary's PostgreSQL (`pg_ctl restart -m
 /// immediate`): for fault tests, which live in a test binary of their own.
 pub fn crash_and_restart_postgres() {
