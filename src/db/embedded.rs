@@ -333,7 +333,7 @@ impl LocalCluster {
     }
 
     /// Give the data directory to the server's OS user and check that it can
-    /// reach it (a directory under /root, mode 700, it cannot).
+    /// reach it (it cannot inside a home directory of mode 700, say).
     fn hand_over_datadir(&self) -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         if let Some(user) = &self.run_as {
