@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use deadpool_postgres::tokio_postgres::Row;
 use deadpool_postgres::{Pool, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
@@ -225,26 +226,14 @@ impl Refresher {
         if !Self::lock_view(&tx, name).await? {
             return Ok(RefreshOutcome::Busy);
         }
-        let pending = tx
-            .prepare_cached(include_str!("../../sql/read_models/pending_changes.sql"))
-            .await?;
-        let sources = model.model.source_names();
-        let row = tx
-            .query_one(&pending, &[&name, &sources])
-            .await
-            .context("Failed to look for changes")?;
+        let row = Self::pending_changes(&tx, model).await?;
         let snapshot: String = row.get("snapshot");
         let taken_at: OffsetDateTime = row.get("taken_at");
         let never: bool = row.get("never_refreshed");
         let pending_since: Option<OffsetDateTime> = row.get("pending_since");
 
         if pending_since.is_none() && !never && !force {
-            let mark = tx
-                .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
-                .await?;
-            tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
-            tx.commit().await?;
-            return Ok(RefreshOutcome::Current);
+            return Self::mark_current(tx, name, &row).await;
         }
 
         // Make the lag visible while the refresh runs (own transaction).
@@ -282,6 +271,35 @@ impl Refresher {
             .await?;
         tx.commit().await.context("Failed to commit the refresh")?;
         Ok(RefreshOutcome::Refreshed { rows, duration_ms })
+    }
+
+    /// The snapshot now, and the oldest change to `model`'s sources that
+    /// the snapshot it reflects does not cover (`pending_changes.sql`).
+    async fn pending_changes(tx: &Transaction<'_>, model: &ScheduledModel) -> anyhow::Result<Row> {
+        let pending = tx
+            .prepare_cached(include_str!("../../sql/read_models/pending_changes.sql"))
+            .await?;
+        let sources = model.model.source_names();
+        tx.query_one(&pending, &[&model.model.name, &sources])
+            .await
+            .context("Failed to look for changes")
+    }
+
+    /// Nothing changed: record that the view is current as of `row`'s
+    /// snapshot (no refresh, no refresh-log row) and commit.
+    async fn mark_current(
+        tx: Transaction<'_>,
+        name: &str,
+        row: &Row,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let mark = tx
+            .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
+            .await?;
+        let snapshot: String = row.get("snapshot");
+        let taken_at: OffsetDateTime = row.get("taken_at");
+        tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::Current)
     }
 
     /// Take the view's refresh lock for this transaction, if no other
@@ -380,21 +398,12 @@ impl Refresher {
                     .context("the read model has no freshness row; are the migrations applied?")?;
                 if model.full_refresh && !force {
                     // The full design refreshes only when a source changed.
-                    let pending = tx
-                        .prepare_cached(include_str!("../../sql/read_models/pending_changes.sql"))
-                        .await?;
-                    let sources = model.model.source_names();
-                    let row = tx.query_one(&pending, &[&name, &sources]).await?;
-                    let pending_since: Option<OffsetDateTime> = row.get("pending_since");
-                    if pending_since.is_none() {
-                        let mark = tx
-                            .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
-                            .await?;
-                        let snapshot: String = row.get("snapshot");
-                        let taken_at: OffsetDateTime = row.get("taken_at");
-                        tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
-                        tx.commit().await?;
-                        return Ok(RefreshOutcome::Current);
+                    let row = Self::pending_changes(&tx, model).await?;
+                    if row
+                        .get::<_, Option<OffsetDateTime>>("pending_since")
+                        .is_none()
+                    {
+                        return Self::mark_current(tx, name, &row).await;
                     }
                 }
                 let stmt = tx.prepare_cached(apply).await?;
@@ -404,14 +413,7 @@ impl Refresher {
                     .with_context(|| format!("batch of read.{name} failed"))?;
                 let changed_keys: i64 = row.get("changed_keys");
                 if changed_keys == 0 && !force {
-                    let mark = tx
-                        .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
-                        .await?;
-                    let snapshot: String = row.get("snapshot");
-                    let taken_at: OffsetDateTime = row.get("taken_at");
-                    tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
-                    tx.commit().await?;
-                    return Ok(RefreshOutcome::Current);
+                    return Self::mark_current(tx, name, &row).await;
                 }
                 (
                     row.get("snapshot"),
