@@ -109,33 +109,7 @@ pub fn start_replica() -> LocalCluster {
 
 /// A service whose queries read `read_url` (e.g. a replica).
 pub async fn spawn_app_reading(db: TestDb, read_url: &str, refreshing: Refreshing) -> TestApp {
-    let settings = ServeArgs {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        ..Default::default()
-    };
-    let write_pool = db::pool(&db.url, 8, "pgcqrs-test").expect("pool");
-    let read_pool = db::read_pool(read_url, 8, "pgcqrs-test-read").expect("pool");
-    let refresher = match refreshing {
-        Refreshing::Off => None,
-        _ => Some(RefresherSettings::from_env()),
-    };
-    let app = pgcqrs::app::App::build(&settings, write_pool, read_pool, refresher)
-        .await
-        .expect("build app");
-    let refresher = app.refresher();
-    let addr = app.local_addr().expect("address");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    TestApp {
-        addr,
-        http: reqwest::Client::new(),
-        db,
-        refresher,
-        shutdown: Some(tx),
-        server: Some(server),
-    }
+    start(db, read_url.to_owned(), ServeArgs::default(), refreshing).await
 }
 
 /// Crash and restart the test binary's PostgreSQL (`pg_ctl restart -m
@@ -258,10 +232,20 @@ pub async fn spawn_app_with(settings: ServeArgs, refreshing: Refreshing) -> Test
 }
 
 /// A service on an existing database (e.g. a second instance on one database).
-pub async fn spawn_app_on(db: TestDb, mut settings: ServeArgs, refreshing: Refreshing) -> TestApp {
+pub async fn spawn_app_on(db: TestDb, settings: ServeArgs, refreshing: Refreshing) -> TestApp {
+    let read_url = db.url.clone();
+    start(db, read_url, settings, refreshing).await
+}
+
+async fn start(
+    db: TestDb,
+    read_url: String,
+    mut settings: ServeArgs,
+    refreshing: Refreshing,
+) -> TestApp {
     settings.listen = "127.0.0.1:0".parse().expect("address");
     let write_pool = db::pool(&db.url, 8, "pgcqrs-test").expect("pool");
-    let read_pool = db::read_pool(&db.url, 8, "pgcqrs-test-read").expect("pool");
+    let read_pool = db::read_pool(&read_url, 8, "pgcqrs-test-read").expect("pool");
     let refresher = match refreshing {
         Refreshing::Off => None,
         Refreshing::Scheduled => Some(RefresherSettings::from_env()),
