@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeArgs;
 use crate::http::{self, AppState};
-use crate::read_models::{Refresher, RefresherSettings};
+use crate::queries::targets::ReadTargets;
+use crate::read_models::{RefreshRequests, Refresher, RefresherSettings};
 
 /// A service bound to its port, ready to run.
 pub struct App {
@@ -26,7 +27,7 @@ impl App {
     pub async fn build(
         settings: &ServeArgs,
         write_pool: Pool,
-        read_pool: Pool,
+        reads: Arc<ReadTargets>,
         refresher: Option<RefresherSettings>,
     ) -> anyhow::Result<App> {
         // Install the metrics recorder before anything records.
@@ -39,16 +40,20 @@ impl App {
             .map(|r| r.models.clone())
             .unwrap_or_else(|| RefresherSettings::from_env().models);
         let refresher = refresher.map(|r| Refresher::new(write_pool.clone(), r));
+        let requests = match &refresher {
+            Some(r) => RefreshRequests::Local(Arc::clone(r)),
+            None => RefreshRequests::Remote(write_pool.clone()),
+        };
         let tokens = crate::http::auth::Tokens::parse(&settings.auth_tokens)
             .map_err(|e| anyhow::anyhow!(e))?;
         let state = AppState {
             write_pool,
-            read_pool,
+            reads,
+            requests,
             body_limit: settings.body_limit,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             refresher,
             models,
-            freshness: Default::default(),
             tokens: Arc::new(tokens),
             role: settings.role,
         };
@@ -72,9 +77,10 @@ impl App {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let refresher = match &self.state.refresher {
-            Some(r) => Some(r.start(stop_rx).await?),
+            Some(r) => Some(r.start(stop_rx.clone()).await?),
             None => None,
         };
+        let monitor = tokio::spawn(Arc::clone(&self.state.reads).monitor(stop_rx));
         let router = http::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -84,6 +90,7 @@ impl App {
         if let Some(handle) = refresher {
             handle.stopped().await;
         }
+        let _ = monitor.await;
         served
     }
 }

@@ -21,6 +21,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::db;
+use crate::db::embedded::{LocalCluster, StartOptions};
 use crate::seed::{self, SeedPlan};
 
 /// What to run.
@@ -65,10 +66,17 @@ pub struct SizeReport {
 
 /// Run the plan against the PostgreSQL server at `admin_url` (a superuser
 /// URL to any database; the benchmark creates its own).
-pub async fn run(admin_base: &str, plan: &BenchPlan) -> anyhow::Result<Vec<SizeReport>> {
+///
+/// With `cluster` (the benchmark's own local cluster), reads are also
+/// measured with a streaming replica of it as a second read pool.
+pub async fn run(
+    admin_base: &str,
+    plan: &BenchPlan,
+    cluster: Option<&LocalCluster>,
+) -> anyhow::Result<Vec<SizeReport>> {
     let mut reports = Vec::new();
     for &orders in &plan.sizes {
-        let report = run_size(admin_base, orders, plan).await?;
+        let report = run_size(admin_base, orders, plan, cluster).await?;
         print_table(&report);
         reports.push(report);
     }
@@ -78,7 +86,12 @@ pub async fn run(admin_base: &str, plan: &BenchPlan) -> anyhow::Result<Vec<SizeR
     Ok(reports)
 }
 
-async fn run_size(admin_base: &str, orders: u64, plan: &BenchPlan) -> anyhow::Result<SizeReport> {
+async fn run_size(
+    admin_base: &str,
+    orders: u64,
+    plan: &BenchPlan,
+    cluster: Option<&LocalCluster>,
+) -> anyhow::Result<SizeReport> {
     let name = format!("pgcqrs_bench_{orders}");
     let admin = db::connect(&format!("{admin_base}postgres")).await?;
     admin
@@ -143,6 +156,18 @@ async fn run_size(admin_base: &str, orders: u64, plan: &BenchPlan) -> anyhow::Re
         "—",
     ));
     rows.extend(refresh_costs(&url, orders).await?);
+    match cluster {
+        Some(cluster) => rows.extend(read_pools(cluster, &url, &name, orders, plan).await?),
+        None => rows.push(Row {
+            scenario: READ_POOLS_SCENARIO.into(),
+            pgcqrs: "n/a (needs the benchmark's own cluster: unset DATABASE_URL)".into(),
+            baseline: "—".into(),
+            ratio: None,
+            goal: "—".into(),
+            pgcqrs_measure: None,
+            baseline_measure: None,
+        }),
+    }
     rows.push(Row {
         scenario: "memory: service RSS peak under load".into(),
         pgcqrs: rss
@@ -164,10 +189,117 @@ async fn run_size(admin_base: &str, orders: u64, plan: &BenchPlan) -> anyhow::Re
     })
 }
 
+const READ_POOLS_SCENARIO: &str =
+    "get order by id: 2 read pools (replica + primary) vs 1 (primary)";
+
+/// Query throughput with two read pools, a streaming replica of `cluster`
+/// and the primary, against the primary alone: one service each, measured
+/// in alternating rounds. On one machine both servers share its cores, so
+/// this shows the cost of spreading reads, not the capacity a second
+/// machine would add. Then the replica's replay lag under command load.
+async fn read_pools(
+    cluster: &LocalCluster,
+    url: &str,
+    dbname: &str,
+    orders: u64,
+    plan: &BenchPlan,
+) -> anyhow::Result<Vec<Row>> {
+    eprintln!("   get order by id, with a replica as a second read pool");
+    let dir = cluster
+        .datadir()
+        .with_file_name(format!("{dbname}-replica-{}", std::process::id()));
+    let replica = {
+        let (primary, dir) = (cluster.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || primary.start_replica(&dir, &StartOptions::default()))
+            .await
+            .context("replica start-up panicked")??
+    };
+    replica.remove_when_process_exits()?;
+    let result = async {
+        let replica_url = replica.url(dbname);
+        let mut one = Service::start(url, &[]).await?;
+        let two = Service::start(
+            url,
+            &[("READ_DATABASE_URL", &format!("{replica_url},{url}"))],
+        )
+        .await;
+        let mut two = two?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(plan.concurrency * 2)
+            .build()?;
+        let (c, part) = (
+            plan.concurrency,
+            (plan.window / ROUNDS).max(Duration::from_secs(2)),
+        );
+        let rewarm = Duration::from_millis(500);
+        let (mut single, mut double) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let w = if round == 0 { plan.warmup } else { rewarm };
+            for (service, out) in [(&one, &mut single), (&two, &mut double)] {
+                out.push(
+                    http_get(&http, &service.base, c, w, part, move |w, i| {
+                        format!("/queries/orders/{}", seed::order_id(pick(w, i, orders)))
+                    })
+                    .await,
+                );
+            }
+        }
+        two.stop();
+        let reads = paired_row(
+            READ_POOLS_SCENARIO,
+            &double,
+            &single,
+            "read",
+            "— (2 cores: see docs/scaling.md)",
+        );
+
+        // Replay lag as the primary sees it, sampled while commands run.
+        let catalog = Arc::new(Catalog::load(url, orders).await?);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = tokio::spawn(sample_replay_lag(url.to_owned(), Arc::clone(&stop)));
+        let writes = http_create(&http, &one.base, &catalog, c, plan.warmup, part).await;
+        stop.store(true, Ordering::Relaxed);
+        let lag = sampler.await.unwrap_or_default();
+        one.stop();
+        let mut lag_row = latency_row(
+            "replica replay lag under create-order load",
+            &lag,
+            "—",
+        );
+        lag_row.baseline = format!("during {}", throughput(&writes, "cmd"));
+        anyhow::Ok(vec![reads, lag_row])
+    }
+    .await;
+    let _ = replica.stop();
+    result
+}
+
+/// `pg_stat_replication.replay_lag` in seconds every 100 ms until `stop`
+/// (0 when the standby has replayed everything).
+async fn sample_replay_lag(url: String, stop: Arc<std::sync::atomic::AtomicBool>) -> Vec<f64> {
+    let Ok(client) = db::connect(&url).await else {
+        return Vec::new();
+    };
+    let mut samples = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok(row) = client
+            .query_one(include_str!("../sql/bench/replay_lag.sql"), &[])
+            .await
+        {
+            if let Some(lag) = row.get::<_, Option<f64>>(0) {
+                samples.push(lag);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    samples
+}
+
 /// The service under test, as a child process.
 struct Service {
     child: Child,
     base: String,
+    stopped: bool,
 }
 
 impl Service {
@@ -200,7 +332,11 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(Self { child, base })
+        Ok(Self {
+            child,
+            base,
+            stopped: false,
+        })
     }
 
     fn rss_kib(&self) -> Option<u64> {
@@ -223,9 +359,19 @@ impl Service {
     }
 
     fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
+    }
+}
+
+/// A benchmark that fails half-way still stops its services.
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

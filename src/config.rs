@@ -3,7 +3,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `DATABASE_URL` | unset: embedded cluster | PostgreSQL for commands, refreshes and (by default) queries |
-//! | `READ_DATABASE_URL` | `DATABASE_URL` | where the query side reads the read models (e.g. a streaming replica) |
+//! | `READ_DATABASE_URL` | `DATABASE_URL` | where the query side reads the read models: one or more streaming replicas, comma-separated, taken in turn; the primary when none answers |
 //! | `PGCQRS_LISTEN` | `127.0.0.1:8080` | HTTP listen address |
 //! | `PGCQRS_POOL_SIZE` | `16` | connections in each pool (write and read) |
 //! | `PGCQRS_BODY_LIMIT` | `65536` | largest accepted request body, bytes (413 beyond) |
@@ -29,8 +29,9 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Connection string for the query side (e.g. a streaming replica).
-    /// Defaults to the database URL.
+    /// Connection strings for the query side, comma-separated (e.g.
+    /// streaming replicas): requests take them in turn, and read the
+    /// database URL while none answers. Defaults to the database URL.
     #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true)]
     pub read_database_url: Option<String>,
 

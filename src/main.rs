@@ -234,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
             orders,
             database_url,
         } => {
-            with_bench_cluster(database_url, |admin_base| async move {
+            with_bench_cluster(database_url, |admin_base, _| async move {
                 pgcqrs::bench::soak(&admin_base, orders, std::time::Duration::from_secs(seconds))
                     .await
                     .map(|_| ())
@@ -265,20 +265,21 @@ async fn serve_until_stopped(
     db::migrate(url).await?;
     let size = usize::from(args.pool_size);
     let write_pool = db::pool(url, size, "pgcqrs-commands")?;
-    let read_url = args.read_database_url.as_deref().unwrap_or(url);
-    let read_pool = db::read_pool(read_url, size, "pgcqrs-queries")?;
-    let refresher = serve
-        .role
-        .runs_refresher()
-        .then(pgcqrs::read_models::RefresherSettings::from_env);
-    let app =
-        pgcqrs::app::App::build(serve, write_pool.clone(), read_pool.clone(), refresher).await?;
+    let reads =
+        pgcqrs::queries::targets::ReadTargets::new(url, args.read_database_url.as_deref(), size)?;
+    let refresher = serve.role.runs_refresher().then(|| {
+        let mut settings = pgcqrs::read_models::RefresherSettings::from_env();
+        // Other instances ask for refreshes over LISTEN/NOTIFY on the primary.
+        settings.listen_url = Some(url.to_owned());
+        settings
+    });
+    let app = pgcqrs::app::App::build(serve, write_pool.clone(), reads.clone(), refresher).await?;
     tracing::info!(address = %app.local_addr()?, "pgcqrs is listening");
     let result = app.run_until_stopped(pgcqrs::app::shutdown_signal()).await;
     // Close the pools before the embedded cluster stops, or it logs
     // terminated connections.
     write_pool.close();
-    read_pool.close();
+    reads.close();
     result
 }
 
@@ -368,8 +369,8 @@ async fn bench(
     plan: &pgcqrs::bench::BenchPlan,
     json: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    let reports = with_bench_cluster(database_url, |admin_base| async move {
-        pgcqrs::bench::run(&admin_base, plan).await
+    let reports = with_bench_cluster(database_url, |admin_base, cluster| async move {
+        pgcqrs::bench::run(&admin_base, plan, cluster.as_ref()).await
     })
     .await?;
     if let Some(path) = json {
@@ -383,7 +384,7 @@ async fn bench(
 /// (fsync on, like production) removed at exit.
 async fn with_bench_cluster<T, F, Fut>(database_url: Option<String>, f: F) -> anyhow::Result<T>
 where
-    F: FnOnce(String) -> Fut,
+    F: FnOnce(String, Option<LocalCluster>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let dir = std::env::temp_dir().join(format!("pgcqrs-bench-{}", std::process::id()));
@@ -403,7 +404,7 @@ where
         (None, Some(c)) => c.url(""),
         (None, None) => unreachable!("a cluster is started when DATABASE_URL is unset"),
     };
-    let result = f(admin_base).await;
+    let result = f(admin_base, cluster.clone()).await;
     if let Some(c) = cluster {
         let _ = c.stop();
     }

@@ -6,7 +6,7 @@
 //! | `pgcqrs_http_requests_total` | counter | method, route, status | requests answered |
 //! | `pgcqrs_http_request_duration_seconds` | histogram | method, route | time to answer |
 //! | `pgcqrs_commands_total` | counter | route, outcome | commands by result (`accepted`, `replayed`, `rejected`, `failed`) |
-//! | `pgcqrs_pool_connections` | gauge | pool, state | connections `open` and `idle` per pool |
+//! | `pgcqrs_pool_connections` | gauge | pool, state | connections `open` and `idle` per pool (`write`, and one per read target: `primary`, `replica-1`, ...) |
 //! | `pgcqrs_pool_waiting` | gauge | pool | requests waiting for a connection |
 //! | `pgcqrs_refreshes_total` | counter | view, outcome | refresher runs (`refreshed`, `current`, `busy`, `failed`) |
 //! | `pgcqrs_refresh_duration_seconds` | histogram | view | duration of refreshes and batches |
@@ -14,6 +14,10 @@
 //! | `pgcqrs_read_model_rows` | gauge | view | rows after the last refresh |
 //! | `pgcqrs_read_model_age_seconds` | gauge | view | seconds since the view was last known current |
 //! | `pgcqrs_read_model_lag_seconds` | gauge | view | age of the oldest change not yet in the view (0 when current) |
+//! | `pgcqrs_read_target_up` | gauge | target | 1 while a read target answers, 0 while it is set aside |
+//! | `pgcqrs_read_target_replay_lag_seconds` | gauge | target | how far a standby's replay is behind what it received |
+//! | `pgcqrs_read_failovers_total` | counter | target | reads retried elsewhere because this target failed |
+//! | `pgcqrs_read_fallback_to_primary` | gauge | | 1 while replicas are listed but none answers, so queries read the primary |
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -86,14 +90,20 @@ pub async fn render_metrics(State(state): State<AppState>) -> Response {
         )
             .into_response();
     };
-    for (name, pool) in [("write", &state.write_pool), ("read", &state.read_pool)] {
+    let reads = state.reads.all().map(|t| (t.name.clone(), &t.pool));
+    for (name, pool) in [("write".to_owned(), &state.write_pool)]
+        .into_iter()
+        .chain(reads)
+    {
         let status = pool.status();
-        metrics::gauge!("pgcqrs_pool_connections", "pool" => name, "state" => "open")
+        metrics::gauge!("pgcqrs_pool_connections", "pool" => name.clone(), "state" => "open")
             .set(status.size as f64);
-        metrics::gauge!("pgcqrs_pool_connections", "pool" => name, "state" => "idle")
+        metrics::gauge!("pgcqrs_pool_connections", "pool" => name.clone(), "state" => "idle")
             .set(status.available as f64);
         metrics::gauge!("pgcqrs_pool_waiting", "pool" => name).set(status.waiting as f64);
     }
+    // Sets the fallback gauge.
+    let _ = state.reads.report();
     if let Ok(models) = crate::read_models::status::list(&state.write_pool, &state.models).await {
         let now = time::OffsetDateTime::now_utc();
         for m in models {

@@ -40,8 +40,9 @@ impl Default for StartOptions {
     }
 }
 
-/// A running local cluster. Stop it with [`LocalCluster::stop`].
-#[derive(Debug)]
+/// A running local cluster. Stop it with [`LocalCluster::stop`]; a clone is
+/// another handle on the same server.
+#[derive(Debug, Clone)]
 pub struct LocalCluster {
     bindir: PathBuf,
     datadir: PathBuf,

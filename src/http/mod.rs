@@ -32,8 +32,11 @@ use std::sync::Arc;
 pub struct AppState {
     /// Commands (and refreshes) use the primary.
     pub write_pool: Pool,
-    /// Queries read the read models here (the primary or a replica).
-    pub read_pool: Pool,
+    /// Where queries read the read models: replicas, else the primary.
+    pub reads: Arc<crate::queries::targets::ReadTargets>,
+    /// How `min_token` waits and the admin API ask for a refresh: this
+    /// instance's refresher, or the refreshers elsewhere.
+    pub requests: crate::read_models::RefreshRequests,
     pub body_limit: usize,
     pub request_timeout: Duration,
     /// The refresher, when this instance runs one: `min_token` waits and the
@@ -41,8 +44,6 @@ pub struct AppState {
     pub refresher: Option<Arc<Refresher>>,
     /// Read models and their schedules, for `/queries/read-models`.
     pub models: Vec<ScheduledModel>,
-    /// The latest reading of the read models' freshness.
-    pub freshness: Arc<crate::queries::freshness::FreshnessCache>,
     /// Bearer tokens and their scopes; empty: no authentication.
     pub tokens: Arc<auth::Tokens>,
     /// What this instance serves.
@@ -211,7 +212,10 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers and its schema is this build's.
+/// Readiness: the primary answers and its schema is this build's. Where
+/// queries read is reported too: reads falling back to the primary while
+/// replicas are down still count as ready (the answers are right, only the
+/// load is in the wrong place).
 async fn readyz(State(state): State<AppState>) -> Response {
     let check = async {
         let client = state.write_pool.get().await?;
@@ -233,7 +237,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), check).await {
         Ok(Ok(v)) if v >= crate::db::latest_migration_version() => (
             StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ready", "schema_version": v})),
+            axum::Json(serde_json::json!({
+                "status": "ready",
+                "schema_version": v,
+                "reads": state.reads.report(),
+            })),
         )
             .into_response(),
         Ok(Ok(v)) => ApiError::Unavailable {

@@ -19,6 +19,7 @@ use crate::domain::OrderStatus;
 use crate::queries::freshness::{self, Freshness, Token, DEFAULT_WAIT, MAX_WAIT};
 use crate::queries::orders::{OrderPage, OrderSummary};
 use crate::queries::statistics::OrderStatistics;
+use crate::queries::targets::ReadTarget;
 use crate::queries::{orders, statistics, QueryError};
 use crate::read_models::status as read_models;
 
@@ -91,20 +92,22 @@ fn parse_wait(raw: &str) -> Result<Duration, ApiError> {
     Ok(wait)
 }
 
+/// Wait for `views` to cover the request's token on `target`.
 async fn fresh_views(
     state: &AppState,
+    target: &ReadTarget,
     views: &[&str],
     request: &FreshnessRequest,
-) -> Result<Freshness, ApiError> {
-    Ok(freshness::await_views(
-        &state.read_pool,
-        &state.freshness,
-        state.refresher.as_deref(),
+) -> Result<Freshness, QueryError> {
+    freshness::await_views(
+        target,
+        &state.write_pool,
+        &state.requests,
         views,
         request.token,
         request.wait,
     )
-    .await?)
+    .await
 }
 
 /// A JSON answer with its staleness headers.
@@ -220,8 +223,14 @@ pub async fn get_order(
         params.wait.as_deref(),
         &headers,
     )?;
-    let freshness = fresh_views(&state, orders::ORDER_VIEWS, &fresh).await?;
-    let order = orders::get_order(&state.read_pool, id.as_str()).await?;
+    let (state, fresh, id) = (&state, &fresh, id.as_str());
+    let (freshness, order) = state
+        .reads
+        .read(|target| async move {
+            let freshness = fresh_views(state, &target, orders::ORDER_VIEWS, fresh).await?;
+            Ok((freshness, orders::get_order(&target.pool, id).await?))
+        })
+        .await?;
     Ok(fresh_json(freshness, order))
 }
 
@@ -306,14 +315,21 @@ pub async fn list_orders(
         params.wait.as_deref(),
         &headers,
     )?;
-    let freshness = fresh_views(&state, orders::LIST_VIEWS, &fresh).await?;
     let filter = orders::OrderFilter {
         customer_id,
         status,
         from: from.map(ceil_to_microsecond),
         to: to.map(ceil_to_microsecond),
     };
-    let page = orders::list_orders(&state.read_pool, &filter, page, page_size).await?;
+    let (state, fresh, filter) = (&state, &fresh, &filter);
+    let (freshness, page) = state
+        .reads
+        .read(|target| async move {
+            let freshness = fresh_views(state, &target, orders::LIST_VIEWS, fresh).await?;
+            let page = orders::list_orders(&target.pool, filter, page, page_size).await?;
+            Ok((freshness, page))
+        })
+        .await?;
     Ok(fresh_json(freshness, page))
 }
 
@@ -354,8 +370,15 @@ pub async fn list_customer_orders(
         params.wait.as_deref(),
         &headers,
     )?;
-    let freshness = fresh_views(&state, orders::CUSTOMER_LIST_VIEWS, &fresh).await?;
-    let page = orders::list_customer_orders(&state.read_pool, id.as_str(), page, page_size).await?;
+    let (state, fresh, id) = (&state, &fresh, id.as_str());
+    let (freshness, page) = state
+        .reads
+        .read(|target| async move {
+            let freshness = fresh_views(state, &target, orders::CUSTOMER_LIST_VIEWS, fresh).await?;
+            let page = orders::list_customer_orders(&target.pool, id, page, page_size).await?;
+            Ok((freshness, page))
+        })
+        .await?;
     Ok(fresh_json(freshness, page))
 }
 
@@ -370,13 +393,28 @@ pub async fn list_customer_orders(
 pub async fn get_order_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(_params): Query<FreshnessParams>,
+    Query(params): Query<FreshnessParams>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = path_id("order", &id)?;
-    let history = orders::order_history(&state.read_pool, id.as_str()).await?;
-    let freshness = Freshness {
-        refreshed_at: OffsetDateTime::now_utc(),
-    };
+    let fresh = FreshnessRequest::parse(
+        params.min_token.as_deref(),
+        params.wait.as_deref(),
+        &headers,
+    )?;
+    // Kept by triggers: current on the primary; on a replica, once it has
+    // replayed the token's transaction.
+    let (state, fresh, order_id) = (&state, &fresh, id.as_str());
+    let (freshness, history) = state
+        .reads
+        .read(|target| async move {
+            let freshness = fresh_views(state, &target, &[], fresh).await?;
+            Ok((
+                freshness,
+                orders::order_history(&target.pool, order_id).await?,
+            ))
+        })
+        .await?;
     Ok(fresh_json(
         freshness,
         OrderHistory {
@@ -434,13 +472,21 @@ pub async fn order_statistics(
         params.wait.as_deref(),
         &headers,
     )?;
-    let freshness = fresh_views(&state, statistics::STATISTICS_VIEWS, &fresh).await?;
-    let mut stats = statistics::order_statistics(
-        &state.read_pool,
-        ceil_to_microsecond(from),
-        (!open_ended).then(|| ceil_to_microsecond(to)),
-    )
-    .await?;
+    let (state, fresh) = (&state, &fresh);
+    let (freshness, mut stats) = state
+        .reads
+        .read(|target| async move {
+            let freshness =
+                fresh_views(state, &target, statistics::STATISTICS_VIEWS, fresh).await?;
+            let stats = statistics::order_statistics(
+                &target.pool,
+                ceil_to_microsecond(from),
+                (!open_ended).then(|| ceil_to_microsecond(to)),
+            )
+            .await?;
+            Ok((freshness, stats))
+        })
+        .await?;
     // Echo the range as the client gave it.
     (stats.from, stats.to) = (from, to);
     Ok(fresh_json(freshness, stats))
@@ -483,13 +529,7 @@ pub async fn refresh_read_model(
             known.join(", ")
         )));
     }
-    let Some(refresher) = state.refresher.as_ref() else {
-        return Err(ApiError::Unavailable {
-            detail: "this instance does not run the refresher".into(),
-            retry_after: 5,
-        });
-    };
-    refresher.request(&name, true);
+    state.requests.ask(std::slice::from_ref(&name), true);
     Ok((
         StatusCode::ACCEPTED,
         Json(RefreshRequested {

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 
+use super::targets::ReadTarget;
 use super::QueryError;
-use crate::read_models::Refresher;
+use crate::read_models::RefreshRequests;
 
 /// A command's transaction id, as returned in `token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +89,7 @@ struct ViewState {
 }
 
 #[derive(Debug, Clone)]
-struct Reading {
+pub(crate) struct Reading {
     at: Instant,
     views: std::collections::HashMap<String, ViewState>,
     /// The database's snapshot when read: a token at or past its xmax names
@@ -104,7 +105,7 @@ pub struct FreshnessCache {
 
 impl FreshnessCache {
     /// A reading no older than `max_age`.
-    async fn read(&self, pool: &Pool, max_age: Duration) -> Result<Reading, QueryError> {
+    pub(crate) async fn read(&self, pool: &Pool, max_age: Duration) -> Result<Reading, QueryError> {
         let mut slot = self.reading.lock().await;
         if let Some(r) = slot.as_ref().filter(|r| r.at.elapsed() <= max_age) {
             return Ok(r.clone());
@@ -144,24 +145,25 @@ impl FreshnessCache {
 }
 
 /// Wait until every view in `views` covers `token` (if any), for at most
-/// `wait`, asking the refresher for an immediate refresh of the views that
-/// do not. Returns how fresh the views are.
+/// `wait`, asking for an immediate refresh of the views that do not. With
+/// no views, wait until `target` itself has the token's transaction (a
+/// replica that has not replayed it yet). Returns how fresh the views are.
 pub async fn await_views(
-    pool: &Pool,
-    cache: &FreshnessCache,
-    refresher: Option<&Refresher>,
+    target: &ReadTarget,
+    primary: &Pool,
+    requests: &RefreshRequests,
     views: &[&str],
     token: Option<Token>,
     wait: Duration,
 ) -> Result<Freshness, QueryError> {
     let started = Instant::now();
-    let mut generation = refresher.map(|r| r.subscribe());
+    let mut generation = requests.subscribe();
     // When we last asked for a refresh: ask again now and then, since a
     // request can land while another instance holds the view (Busy).
     let mut asked: Option<Instant> = None;
     let mut max_age = CACHE_FOR;
     loop {
-        let reading = cache.read(pool, max_age).await?;
+        let reading = target.freshness.read(&target.pool, max_age).await?;
         let mut oldest: Option<OffsetDateTime> = None;
         let mut behind = Vec::new();
         for view in views {
@@ -173,10 +175,16 @@ pub async fn await_views(
                 behind.push(view.to_string());
             }
         }
+        let replayed = token.is_none_or(|t| reading.now.sees(t.0));
         let freshness = Freshness {
-            refreshed_at: oldest.unwrap_or_else(OffsetDateTime::now_utc),
+            // Views are as fresh as their last verification (on a replica,
+            // as replayed); tables kept by triggers as the target itself.
+            refreshed_at: oldest.unwrap_or_else(|| {
+                OffsetDateTime::now_utc()
+                    - time::Duration::saturating_seconds_f64(target.replay_lag().as_secs_f64())
+            }),
         };
-        if behind.is_empty() {
+        if behind.is_empty() && replayed {
             return Ok(freshness);
         }
         // From here on, only a reading taken after this point can tell.
@@ -184,8 +192,11 @@ pub async fn await_views(
         let elapsed = started.elapsed();
         if elapsed >= wait {
             let token = token.map(|t| t.0).unwrap_or_default();
-            if token >= reading.now.xmax {
+            if token >= reading.now.xmax && !primary_has_had(primary, token).await {
                 return Err(QueryError::UnknownToken(token.to_string()));
+            }
+            if behind.is_empty() {
+                behind.push(format!("{} (replay)", target.name));
             }
             return Err(QueryError::NotYetFresh {
                 views: behind.join(", "),
@@ -193,12 +204,8 @@ pub async fn await_views(
                 waited_ms: elapsed.as_millis(),
             });
         }
-        if asked.is_none_or(|at| at.elapsed() >= Duration::from_millis(250)) {
-            if let Some(r) = refresher {
-                for view in &behind {
-                    r.request(view, false);
-                }
-            }
+        if !behind.is_empty() && asked.is_none_or(|at| at.elapsed() >= Duration::from_millis(250)) {
+            requests.ask(&behind, false);
             asked = Some(Instant::now());
         }
         // Re-check after the next refresh here, or soon in any case (the
@@ -210,6 +217,24 @@ pub async fn await_views(
             }
             None => tokio::time::sleep(pause).await,
         }
+    }
+}
+
+/// Whether the primary has assigned `token` (a replica that is behind does
+/// not know the newest transaction ids). If the primary cannot tell, assume
+/// it has: "not yet" is the answer that asks the client to retry.
+async fn primary_has_had(primary: &Pool, token: u64) -> bool {
+    let check = async {
+        let client = primary.get().await.ok()?;
+        let row = client
+            .query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", &[])
+            .await
+            .ok()?;
+        row.get::<_, String>(0).parse::<u64>().ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(1), check).await {
+        Ok(Some(xmax)) => token < xmax,
+        _ => true,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod freshness;
 pub mod orders;
 pub mod statistics;
+pub mod targets;
 
 use deadpool_postgres::PoolError;
 
@@ -43,10 +44,27 @@ impl From<PoolError> for QueryError {
 
 impl From<deadpool_postgres::tokio_postgres::Error> for QueryError {
     fn from(e: deadpool_postgres::tokio_postgres::Error) -> Self {
-        if e.as_db_error().is_none() {
-            QueryError::Unavailable(e.to_string())
-        } else {
-            QueryError::Internal(anyhow::Error::new(e))
+        match e.code().map(|c| c.code()) {
+            // No answer from the server at all: the connection broke.
+            None => QueryError::Unavailable(e.to_string()),
+            // The server is going away or not accepting work: the
+            // connection class, shutdown and start-up, and a standby
+            // cancelling a read that conflicts with replay.
+            Some(code) if is_transient(code) => QueryError::Unavailable(e.to_string()),
+            Some(_) => QueryError::Internal(anyhow::Error::new(e)),
         }
     }
+}
+
+/// SQLSTATEs after which the same read may succeed elsewhere or later.
+fn is_transient(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || matches!(
+            code,
+            "57P01" // admin_shutdown
+            | "57P02" // crash_shutdown
+            | "57P03" // cannot_connect_now
+            | "40001" // serialization_failure: a standby's recovery conflict
+            | "40P01" // deadlock_detected (also a recovery conflict)
+        )
 }

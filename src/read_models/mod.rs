@@ -7,9 +7,11 @@
 
 pub mod catalog;
 mod refresher;
+pub mod requests;
 pub mod status;
 
 pub use catalog::{ReadModel, Source, Strategy, CATALOG};
 pub use refresher::{
     RefreshOutcome, Refresher, RefresherHandle, RefresherSettings, ScheduledModel,
 };
+pub use requests::RefreshRequests;

@@ -47,6 +47,9 @@ pub struct RefresherSettings {
     pub models: Vec<ScheduledModel>,
     /// Names this instance in the refresh log.
     pub instance: String,
+    /// Where to listen for refresh requests from instances without a
+    /// refresher (the primary); `None`: only this instance's own requests.
+    pub listen_url: Option<String>,
 }
 
 impl RefresherSettings {
@@ -75,6 +78,7 @@ impl RefresherSettings {
         Self {
             models,
             instance: default_instance_name(),
+            listen_url: None,
         }
     }
 }
@@ -665,6 +669,13 @@ impl Refresher {
             .start()
             .await
             .context("Failed to start the refresh scheduler")?;
+        if let Some(url) = self.settings.listen_url.clone() {
+            workers.spawn(super::requests::listen(
+                url,
+                Arc::clone(self),
+                shutdown.clone(),
+            ));
+        }
         // A first check at start-up rather than at the first tick.
         for m in &self.settings.models {
             self.request(m.model.name, false);

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use pgcqrs::config::ServeArgs;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
 use pgcqrs::db::{self, tokio_postgres};
+use pgcqrs::queries::targets::ReadTargets;
 use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings};
 
 struct Server {
@@ -107,9 +108,26 @@ pub fn start_replica() -> LocalCluster {
     replica
 }
 
-/// A service whose queries read `read_url` (e.g. a replica).
-pub async fn spawn_app_reading(db: TestDb, read_url: &str, refreshing: Refreshing) -> TestApp {
-    start(db, read_url.to_owned(), ServeArgs::default(), refreshing).await
+/// A service whose queries read `read_urls` (e.g. a replica; a
+/// comma-separated list as in `READ_DATABASE_URL`).
+pub async fn spawn_app_reading(db: TestDb, read_urls: &str, refreshing: Refreshing) -> TestApp {
+    start(
+        db,
+        Some(read_urls.to_owned()),
+        ServeArgs::default(),
+        refreshing,
+    )
+    .await
+}
+
+/// Like `spawn_app_reading`, with settings (e.g. a role).
+pub async fn spawn_app_reading_with(
+    db: TestDb,
+    read_urls: &str,
+    settings: ServeArgs,
+    refreshing: Refreshing,
+) -> TestApp {
+    start(db, Some(read_urls.to_owned()), settings, refreshing).await
 }
 
 /// Crash and restart the test binary's PostgreSQL (`pg_ctl restart -m
@@ -233,20 +251,19 @@ pub async fn spawn_app_with(settings: ServeArgs, refreshing: Refreshing) -> Test
 
 /// A service on an existing database (e.g. a second instance on one database).
 pub async fn spawn_app_on(db: TestDb, settings: ServeArgs, refreshing: Refreshing) -> TestApp {
-    let read_url = db.url.clone();
-    start(db, read_url, settings, refreshing).await
+    start(db, None, settings, refreshing).await
 }
 
 async fn start(
     db: TestDb,
-    read_url: String,
+    read_urls: Option<String>,
     mut settings: ServeArgs,
     refreshing: Refreshing,
 ) -> TestApp {
     settings.listen = "127.0.0.1:0".parse().expect("address");
     let write_pool = db::pool(&db.url, 8, "pgcqrs-test").expect("pool");
-    let read_pool = db::read_pool(&read_url, 8, "pgcqrs-test-read").expect("pool");
-    let refresher = match refreshing {
+    let reads = ReadTargets::new(&db.url, read_urls.as_deref(), 8).expect("read pools");
+    let mut refresher = match refreshing {
         Refreshing::Off => None,
         Refreshing::Scheduled => Some(RefresherSettings::from_env()),
         Refreshing::OnRequest => {
@@ -257,7 +274,10 @@ async fn start(
             Some(r)
         }
     };
-    let app = pgcqrs::app::App::build(&settings, write_pool, read_pool, refresher)
+    if let Some(r) = refresher.as_mut() {
+        r.listen_url = Some(db.url.clone());
+    }
+    let app = pgcqrs::app::App::build(&settings, write_pool, reads, refresher)
         .await
         .expect("build app");
     let refresher = app.refresher();

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use pgcqrs::db::tokio_postgres;
-use pgcqrs::read_models::RefreshOutcome;
+use pgcqrs::read_models::{RefreshOutcome, CATALOG};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -639,4 +639,60 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 
 pub fn parse_time(s: &str) -> OffsetDateTime {
     OffsetDateTime::parse(s, &Rfc3339).unwrap_or_else(|e| panic!("{s:?} is not RFC 3339: {e}"))
+}
+
+/// For each view: its refreshes follow one another (one at a time), cover
+/// distinct snapshots, and each covers a change of its sources that the
+/// previous one did not.
+pub async fn assert_each_refresh_covers_a_new_change(client: &tokio_postgres::Client) {
+    for model in CATALOG {
+        let view = model.name;
+        let sources = model.source_names();
+        let row = client
+            .query_one(
+                "WITH changes AS (
+                     SELECT txid FROM write.order_events WHERE 'orders' = ANY($2::text[])
+                     UNION
+                     SELECT txid FROM write.catalog_changes WHERE source = ANY($2::text[])
+                 ),
+                 log AS (
+                     SELECT refresh_id, covers, started_at, finished_at,
+                            lag(covers)      OVER (ORDER BY refresh_id) AS prev_covers,
+                            lag(finished_at) OVER (ORDER BY refresh_id) AS prev_finished
+                     FROM read.refresh_log WHERE view_name = $1
+                 )
+                 SELECT (SELECT count(*) FROM log),
+                        (SELECT count(DISTINCT covers::text) FROM log),
+                        (SELECT count(*) FROM changes),
+                        (SELECT array_agg(refresh_id) FROM log
+                          WHERE prev_covers IS NOT NULL
+                            AND NOT EXISTS (SELECT 1 FROM changes c
+                                            WHERE pg_visible_in_snapshot(c.txid, log.covers)
+                                              AND NOT pg_visible_in_snapshot(c.txid, log.prev_covers))),
+                        (SELECT array_agg(refresh_id) FROM log WHERE started_at < prev_finished)",
+                &[&view, &sources],
+            )
+            .await
+            .expect("refresh_log analysis");
+        let (refreshes, distinct, changes): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        let without_change: Option<Vec<i64>> = row.get(3);
+        let overlapping: Option<Vec<i64>> = row.get(4);
+        assert!(refreshes >= 1, "{view} was never refreshed");
+        assert_eq!(
+            distinct, refreshes,
+            "{view}: two refreshes cover the same snapshot"
+        );
+        assert!(
+            refreshes <= changes,
+            "{view}: {refreshes} refreshes for {changes} changing transactions"
+        );
+        assert_eq!(
+            without_change, None,
+            "{view}: these refreshes cover no change the previous one missed"
+        );
+        assert_eq!(
+            overlapping, None,
+            "{view}: these refreshes started before the previous one finished"
+        );
+    }
 }

@@ -1,0 +1,367 @@
+//! Where queries read.
+//!
+//! `READ_DATABASE_URL` may list several databases, usually streaming
+//! replicas (the primary itself may be one of them). Requests take them in
+//! turn. A target that fails is set aside at once and the request retried
+//! on the next one; when none answers, queries read the primary
+//! (`DATABASE_URL`) until one comes back. A monitor probes every listed
+//! target each second: it brings targets back and measures replay lag.
+//!
+//! Each target keeps its own freshness reading, because each replica has
+//! replayed its own amount of the primary's history: a `min_token` wait and
+//! the read it guards always run on the same target.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::freshness::FreshnessCache;
+use super::QueryError;
+use crate::db;
+
+/// How often the monitor probes each listed target.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// A probe that takes longer than this counts as a failure.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One database the query side can read.
+pub struct ReadTarget {
+    /// `replica-1`, `replica-2`, ... in the order listed, or `primary`.
+    pub name: String,
+    /// The connection string without its password.
+    url: String,
+    pub pool: Pool,
+    pub freshness: FreshnessCache,
+    /// The primary is the last resort: never set aside.
+    fallback: bool,
+    up: AtomicBool,
+    health: Mutex<Health>,
+}
+
+/// What the last probe (or failed request) found.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Whether the target is a standby (`pg_is_in_recovery()`).
+    pub standby: Option<bool>,
+    /// How far a standby's replay is behind what it has received, in
+    /// seconds (0 when it has replayed everything).
+    pub replay_lag_seconds: Option<f64>,
+    /// Why it was set aside, if it was.
+    pub error: Option<String>,
+}
+
+impl ReadTarget {
+    fn new(name: String, url: &str, pool_size: usize, fallback: bool) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool: db::read_pool(url, pool_size, "pgcqrs-queries")?,
+            url: db::redact(url),
+            name,
+            freshness: FreshnessCache::default(),
+            fallback,
+            up: AtomicBool::new(true),
+            health: Mutex::new(Health::default()),
+        })
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// Replay lag of a standby as last measured (zero for a primary).
+    pub fn replay_lag(&self) -> Duration {
+        let lag = self.health().replay_lag_seconds.unwrap_or(0.0);
+        Duration::try_from_secs_f64(lag).unwrap_or_default()
+    }
+
+    fn set_health(&self, up: bool, health: Health) {
+        self.up.store(up, Ordering::Relaxed);
+        metrics::gauge!("pgcqrs_read_target_up", "target" => self.name.clone()).set(if up {
+            1.0
+        } else {
+            0.0
+        });
+        if let Some(lag) = health.replay_lag_seconds {
+            metrics::gauge!("pgcqrs_read_target_replay_lag_seconds", "target" => self.name.clone())
+                .set(lag);
+        }
+        if let Ok(mut h) = self.health.lock() {
+            *h = health;
+        }
+    }
+
+    fn set_aside(&self, error: &str) {
+        let was_up = self.up.swap(false, Ordering::Relaxed);
+        if was_up {
+            tracing::warn!(target_name = %self.name, url = %self.url, %error, "read target unavailable; reading elsewhere until it answers again");
+        }
+        self.set_health(
+            false,
+            Health {
+                error: Some(error.to_owned()),
+                ..self.health()
+            },
+        );
+    }
+
+    async fn probe(&self) -> Result<Health, String> {
+        let check = async {
+            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            let row = client
+                .query_one(include_str!("../../sql/queries/read_target_probe.sql"), &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Health {
+                standby: Some(row.get(0)),
+                replay_lag_seconds: row.get(1),
+                error: None,
+            })
+        };
+        tokio::time::timeout(PROBE_TIMEOUT, check)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer within {} s",
+                    PROBE_TIMEOUT.as_secs_f64()
+                ))
+            })
+    }
+}
+
+/// The read targets of one instance: those listed, then the primary.
+pub struct ReadTargets {
+    listed: Vec<Arc<ReadTarget>>,
+    primary: Arc<ReadTarget>,
+    next: AtomicUsize,
+}
+
+/// For `/readyz`: where reads go now, and each target's health.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReadsReport {
+    /// `listed` (READ_DATABASE_URL answers), `primary` (nothing listed),
+    /// or `primary-fallback` (targets are listed but none answers).
+    pub reading_from: &'static str,
+    pub targets: Vec<TargetReport>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TargetReport {
+    pub name: String,
+    /// The connection string without its password.
+    pub url: String,
+    pub up: bool,
+    #[serde(flatten)]
+    pub health: Health,
+}
+
+impl ReadTargets {
+    /// Read `read_urls` (a comma-separated list; unset or empty: the
+    /// primary only), falling back to `primary_url`.
+    pub fn new(
+        primary_url: &str,
+        read_urls: Option<&str>,
+        pool_size: usize,
+    ) -> anyhow::Result<Arc<Self>> {
+        let listed = split_urls(read_urls.unwrap_or_default())
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                ReadTarget::new(format!("replica-{}", i + 1), url, pool_size, false).map(Arc::new)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let primary = Arc::new(ReadTarget::new(
+            "primary".into(),
+            primary_url,
+            pool_size,
+            true,
+        )?);
+        for t in listed.iter().chain([&primary]) {
+            metrics::gauge!("pgcqrs_read_target_up", "target" => t.name.clone()).set(1.0);
+            metrics::counter!("pgcqrs_read_failovers_total", "target" => t.name.clone())
+                .increment(0);
+        }
+        Ok(Arc::new(Self {
+            listed,
+            primary,
+            next: AtomicUsize::new(0),
+        }))
+    }
+
+    /// Every target, the primary last.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<ReadTarget>> {
+        self.listed.iter().chain([&self.primary])
+    }
+
+    /// The targets to try for one request: the listed ones that answer,
+    /// starting with the next in turn, then the primary.
+    fn candidates(&self) -> Vec<Arc<ReadTarget>> {
+        let n = self.listed.len();
+        let start = if n > 1 {
+            self.next.fetch_add(1, Ordering::Relaxed) % n
+        } else {
+            0
+        };
+        let mut out: Vec<Arc<ReadTarget>> = (0..n)
+            .map(|i| &self.listed[(start + i) % n])
+            .filter(|t| t.is_up())
+            .cloned()
+            .collect();
+        out.push(Arc::clone(&self.primary));
+        out
+    }
+
+    /// Run `read` on a target; if the target turns out to be unavailable,
+    /// set it aside and run `read` again on the next one. Reads are
+    /// side-effect free, so a retry is always safe.
+    pub async fn read<T, F, Fut>(&self, read: F) -> Result<T, QueryError>
+    where
+        F: Fn(Arc<ReadTarget>) -> Fut,
+        Fut: Future<Output = Result<T, QueryError>>,
+    {
+        let mut candidates = self.candidates().into_iter().peekable();
+        loop {
+            let Some(target) = candidates.next() else {
+                return Err(QueryError::Unavailable("no read target answers".into()));
+            };
+            match read(Arc::clone(&target)).await {
+                Err(QueryError::Unavailable(e)) if !target.fallback => {
+                    metrics::counter!("pgcqrs_read_failovers_total", "target" => target.name.clone())
+                        .increment(1);
+                    target.set_aside(&e);
+                    if let Some(next) = candidates.peek() {
+                        tracing::info!(from = %target.name, to = %next.name, "retrying a read on another target");
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Probe every listed target now.
+    pub async fn probe(&self) {
+        let probes = self.listed.iter().map(|t| async move {
+            match t.probe().await {
+                Ok(health) => {
+                    if !t.is_up() {
+                        tracing::info!(target_name = %t.name, url = %t.url, "read target answers again");
+                    }
+                    t.set_health(true, health)
+                }
+                Err(e) => t.set_aside(&e),
+            }
+        });
+        futures::future::join_all(probes).await;
+    }
+
+    /// Probe the listed targets every second until `stop` fires.
+    pub async fn monitor(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        if self.listed.is_empty() {
+            return;
+        }
+        loop {
+            self.probe().await;
+            tokio::select! {
+                _ = tokio::time::sleep(PROBE_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    pub fn report(&self) -> ReadsReport {
+        let reading_from = if self.listed.is_empty() {
+            "primary"
+        } else if self.listed.iter().any(|t| t.is_up()) {
+            "listed"
+        } else {
+            "primary-fallback"
+        };
+        metrics::gauge!("pgcqrs_read_fallback_to_primary").set(
+            if reading_from == "primary-fallback" {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        ReadsReport {
+            reading_from,
+            targets: self
+                .all()
+                .map(|t| TargetReport {
+                    name: t.name.clone(),
+                    url: t.url.clone(),
+                    up: t.is_up(),
+                    health: t.health(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Close every pool (at shutdown).
+    pub fn close(&self) {
+        for t in self.all() {
+            t.pool.close();
+        }
+    }
+}
+
+/// Split a comma-separated list of connection strings. A comma inside one
+/// URL (a multi-host URL such as `postgres://a,b/db`) does not start a new
+/// entry: only a comma followed by `postgres://` or `postgresql://` does.
+pub fn split_urls(list: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for piece in list.split(',') {
+        let trimmed = piece.trim();
+        let starts_url = trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://");
+        match out.last_mut() {
+            Some(last) if !starts_url => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ if trimmed.is_empty() => {}
+            _ => out.push(trimmed.to_owned()),
+        }
+    }
+    out.into_iter()
+        .map(|u| u.trim().trim_end_matches(',').trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_urls;
+
+    #[test]
+    fn a_list_splits_at_each_url_but_not_inside_a_multi_host_url() {
+        assert_eq!(
+            split_urls("postgres://a/db, postgresql://b:5433/db"),
+            ["postgres://a/db", "postgresql://b:5433/db"]
+        );
+        assert_eq!(
+            split_urls("postgres://a:1,b:2/db,postgres://c/db"),
+            ["postgres://a:1,b:2/db", "postgres://c/db"]
+        );
+        assert_eq!(
+            split_urls("host=a dbname=x"),
+            ["host=a dbname=x"],
+            "a key=value string is one entry"
+        );
+        assert!(split_urls("").is_empty());
+        assert!(split_urls(" , ").is_empty());
+        assert_eq!(
+            split_urls("postgres://a/db,,postgres://b/db"),
+            ["postgres://a/db", "postgres://b/db"]
+        );
+    }
+}
