@@ -261,11 +261,7 @@ async fn read_pools(
         stop.store(true, Ordering::Relaxed);
         let lag = sampler.await.unwrap_or_default();
         one.stop();
-        let mut lag_row = latency_row(
-            "replica replay lag under create-order load",
-            &lag,
-            "—",
-        );
+        let mut lag_row = latency_row("replica replay lag under create-order load", &lag, "—");
         lag_row.baseline = format!("during {}", throughput(&writes, "cmd"));
         anyhow::Ok(vec![reads, lag_row])
     }
