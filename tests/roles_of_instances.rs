@@ -109,3 +109,54 @@ async fn a_refresher_instance_serves_neither_side_but_keeps_the_views_current() 
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn an_instance_without_a_refresher_passes_an_operators_refresh_on() {
+    let queries = spawn_app_with(with_role(Role::Queries), Refreshing::Off).await;
+    let refresher = spawn_app_on(
+        queries.db.share(),
+        with_role(Role::Refresher),
+        Refreshing::OnRequest,
+    )
+    .await;
+    let client = queries.db.client().await;
+    let refreshes = || async {
+        client
+            .query_one(
+                "SELECT count(*) FROM read.refresh_log WHERE view_name = 'daily_sales'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    // Let the refresher's start-up check pass.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = refreshes().await;
+    // Nothing changed, so only a forced refresh refreshes: it must have
+    // travelled from the query instance to the refresher instance. (Asked
+    // again each second: a request sent before the refresher listens is
+    // lost, as the design allows.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    'asking: loop {
+        let r = queries
+            .http
+            .post(queries.url("/admin/read-models/daily_sales/refresh"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        for _ in 0..10 {
+            if refreshes().await > before {
+                break 'asking;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresher never ran the refresh asked of the query instance"
+        );
+    }
+    refresher.stop().await;
+    queries.stop().await;
+}
