@@ -39,6 +39,10 @@ impl From<QueryError> for ApiError {
                 retry_after: 1,
             },
             e @ QueryError::UnknownToken(_) => ApiError::BadRequest(e.to_string()),
+            e @ QueryError::Overloaded(_) => ApiError::Unavailable {
+                detail: format!("{e}; retry shortly"),
+                retry_after: 1,
+            },
             QueryError::Unavailable(detail) => ApiError::Unavailable {
                 detail: format!("the read database is unavailable ({detail}); retry shortly"),
                 retry_after: 1,

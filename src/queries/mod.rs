@@ -29,6 +29,10 @@ pub enum QueryError {
     UnknownToken(String),
     #[error("the read database is unavailable: {0}")]
     Unavailable(String),
+    /// Every connection of the pool stayed busy for the whole wait: the
+    /// database answers, this instance has too much to do.
+    #[error("no read connection came free in time: {0}")]
+    Overloaded(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -37,6 +41,9 @@ impl From<PoolError> for QueryError {
     fn from(e: PoolError) -> Self {
         match e {
             PoolError::Backend(e) => e.into(),
+            e @ PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+                QueryError::Overloaded(e.to_string())
+            }
             other => QueryError::Unavailable(other.to_string()),
         }
     }
