@@ -42,7 +42,7 @@ impl App {
         let refresher = refresher.map(|r| Refresher::new(write_pool.clone(), r));
         let requests = match &refresher {
             Some(r) => RefreshRequests::Local(Arc::clone(r)),
-            None => RefreshRequests::Remote(write_pool.clone()),
+            None => RefreshRequests::remote(write_pool.clone()),
         };
         let tokens = crate::http::auth::Tokens::parse(&settings.auth_tokens)
             .map_err(|e| anyhow::anyhow!(e))?;

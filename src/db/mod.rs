@@ -68,6 +68,15 @@ fn build_pool(
         config.application_name(application_name);
     }
     config.connect_timeout(Duration::from_secs(5));
+    // Notice a server that vanished without closing the connection (a
+    // crashed host, a dropped network) in about half a minute, not hours.
+    config
+        .keepalives_idle(Duration::from_secs(15))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3);
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(30));
+    }
     let manager = Manager::from_config(
         config,
         NoTls,

@@ -2,7 +2,7 @@
 //! (`min_token`), read the read models, and say how fresh the answer is
 //! (`X-Read-Model-Refreshed-At`, `Age`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -39,10 +39,12 @@ impl From<QueryError> for ApiError {
                 retry_after: 1,
             },
             e @ QueryError::UnknownToken(_) => ApiError::BadRequest(e.to_string()),
-            e @ QueryError::Overloaded(_) => ApiError::Unavailable {
-                detail: format!("{e}; retry shortly"),
-                retry_after: 1,
-            },
+            e @ (QueryError::Overloaded(_) | QueryError::ReplayConflict(_)) => {
+                ApiError::Unavailable {
+                    detail: format!("{e}; retry shortly"),
+                    retry_after: 1,
+                }
+            }
             QueryError::Unavailable(detail) => ApiError::Unavailable {
                 detail: format!("the read database is unavailable ({detail}); retry shortly"),
                 retry_after: 1,
@@ -55,7 +57,9 @@ impl From<QueryError> for ApiError {
 /// `min_token` and `wait`, from the query string or `X-Min-Token`.
 struct FreshnessRequest {
     token: Option<Token>,
-    wait: Duration,
+    /// The end of the wait, fixed when the request arrives: a read retried
+    /// on another target has only what is left.
+    until: Instant,
 }
 
 impl FreshnessRequest {
@@ -74,7 +78,10 @@ impl FreshnessRequest {
             None => DEFAULT_WAIT,
             Some(raw) => parse_wait(raw)?,
         };
-        Ok(Self { token, wait })
+        Ok(Self {
+            token,
+            until: Instant::now() + wait,
+        })
     }
 }
 
@@ -109,7 +116,7 @@ async fn fresh_views(
         &state.requests,
         views,
         request.token,
-        request.wait,
+        request.until.saturating_duration_since(Instant::now()),
     )
     .await
 }

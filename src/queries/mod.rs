@@ -29,6 +29,10 @@ pub enum QueryError {
     UnknownToken(String),
     #[error("the read database is unavailable: {0}")]
     Unavailable(String),
+    /// A standby cancelled the read because it conflicted with replay: the
+    /// standby is fine, the read may succeed elsewhere or again.
+    #[error("the read was cancelled by a standby's replay: {0}")]
+    ReplayConflict(String),
     /// Every connection of the pool stayed busy for the whole wait: the
     /// database answers, this instance has too much to do.
     #[error("no read connection came free in time: {0}")]
@@ -40,7 +44,9 @@ pub enum QueryError {
 impl From<PoolError> for QueryError {
     fn from(e: PoolError) -> Self {
         match e {
-            PoolError::Backend(e) => e.into(),
+            // Opening a connection failed: refused, unreachable, starting
+            // up, too many connections, no such database, bad password.
+            PoolError::Backend(e) => QueryError::Unavailable(e.to_string()),
             e @ PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
                 QueryError::Overloaded(e.to_string())
             }
@@ -51,27 +57,32 @@ impl From<PoolError> for QueryError {
 
 impl From<deadpool_postgres::tokio_postgres::Error> for QueryError {
     fn from(e: deadpool_postgres::tokio_postgres::Error) -> Self {
+        use std::error::Error as _;
         match e.code().map(|c| c.code()) {
-            // No answer from the server at all: the connection broke.
-            None => QueryError::Unavailable(e.to_string()),
-            // The server is going away or not accepting work: the
-            // connection class, shutdown and start-up, and a standby
-            // cancelling a read that conflicts with replay.
-            Some(code) if is_transient(code) => QueryError::Unavailable(e.to_string()),
+            // No answer from the server: the connection closed or broke.
+            // (Other errors without a code, such as a column of an
+            // unexpected type, are bugs: they stay internal.)
+            None if e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()) => {
+                QueryError::Unavailable(e.to_string())
+            }
+            None => QueryError::Internal(anyhow::Error::new(e)),
+            // The server is going away or not accepting work.
+            Some(code) if is_server_unavailable(code) => QueryError::Unavailable(e.to_string()),
+            // serialization_failure and deadlock_detected are how a
+            // standby reports a conflict with replay.
+            Some("40001" | "40P01") => QueryError::ReplayConflict(e.to_string()),
             Some(_) => QueryError::Internal(anyhow::Error::new(e)),
         }
     }
 }
 
-/// SQLSTATEs after which the same read may succeed elsewhere or later.
-fn is_transient(code: &str) -> bool {
+/// SQLSTATEs that say the server, not the read, is the problem.
+fn is_server_unavailable(code: &str) -> bool {
     code.starts_with("08") // connection exception
         || matches!(
             code,
             "57P01" // admin_shutdown
             | "57P02" // crash_shutdown
             | "57P03" // cannot_connect_now
-            | "40001" // serialization_failure: a standby's recovery conflict
-            | "40P01" // deadlock_detected (also a recovery conflict)
         )
 }

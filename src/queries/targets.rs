@@ -36,6 +36,9 @@ pub struct ReadTarget {
     /// The connection string without its password.
     url: String,
     pub pool: Pool,
+    /// The monitor's own connection, so that a busy pool is not taken for
+    /// a dead server (and probes are not counted as reads).
+    probe_pool: Pool,
     pub freshness: FreshnessCache,
     /// The primary is the last resort: never set aside.
     fallback: bool,
@@ -48,6 +51,9 @@ pub struct ReadTarget {
 pub struct Health {
     /// Whether the target is a standby (`pg_is_in_recovery()`).
     pub standby: Option<bool>,
+    /// For a standby: whether it is streaming from its primary now. One that
+    /// is not falls behind without limit; its replay lag says by how much.
+    pub streaming: Option<bool>,
     /// How far a standby's replay is behind what it has received, in
     /// seconds (0 when it has replayed everything).
     pub replay_lag_seconds: Option<f64>,
@@ -59,6 +65,7 @@ impl ReadTarget {
     fn new(name: String, url: &str, pool_size: usize, fallback: bool) -> anyhow::Result<Self> {
         Ok(Self {
             pool: db::read_pool(url, pool_size, "pgcqrs-queries")?,
+            probe_pool: db::pool(url, 1, "pgcqrs-probe")?,
             url: db::redact(url),
             name,
             freshness: FreshnessCache::default(),
@@ -112,16 +119,21 @@ impl ReadTarget {
         );
     }
 
+    /// The monitor's check. A probe that started before a request set the
+    /// target aside may still bring it back: at worst it is tried once more
+    /// within the second, and set aside again.
     async fn probe(&self) -> Result<Health, String> {
         let check = async {
-            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            let client = self.probe_pool.get().await.map_err(|e| e.to_string())?;
             let row = client
                 .query_one(include_str!("../../sql/queries/read_target_probe.sql"), &[])
                 .await
                 .map_err(|e| e.to_string())?;
+            let standby: bool = row.get("standby");
             Ok(Health {
-                standby: Some(row.get(0)),
-                replay_lag_seconds: row.get(1),
+                standby: Some(standby),
+                streaming: standby.then(|| row.get("streaming")),
+                replay_lag_seconds: row.get("replay_lag_seconds"),
                 error: None,
             })
         };
@@ -219,8 +231,11 @@ impl ReadTargets {
     }
 
     /// Run `read` on a target; if the target turns out to be unavailable,
-    /// set it aside and run `read` again on the next one. Reads are
-    /// side-effect free, so a retry is always safe.
+    /// set it aside and run `read` again on the next one. A read a standby
+    /// cancelled for a replay conflict, or a `min_token` wait a replica could
+    /// not satisfy in time, is also tried on the next target (which then has
+    /// only what is left of the wait), without setting the replica aside.
+    /// Reads are side-effect free, so a retry is always safe.
     pub async fn read<T, F, Fut>(&self, read: F) -> Result<T, QueryError>
     where
         F: Fn(Arc<ReadTarget>) -> Fut,
@@ -231,16 +246,21 @@ impl ReadTargets {
             let Some(target) = candidates.next() else {
                 return Err(QueryError::Unavailable("no read target answers".into()));
             };
-            match read(Arc::clone(&target)).await {
-                Err(QueryError::Unavailable(e)) if !target.fallback => {
+            let result = read(Arc::clone(&target)).await;
+            if target.fallback || candidates.peek().is_none() {
+                return result;
+            }
+            match result {
+                Err(QueryError::Unavailable(e)) => {
                     metrics::counter!("pgcqrs_read_failovers_total", "target" => target.name.clone())
                         .increment(1);
                     target.set_aside(&e);
-                    if let Some(next) = candidates.peek() {
-                        tracing::info!(from = %target.name, to = %next.name, "retrying a read on another target");
-                    }
                 }
+                Err(QueryError::ReplayConflict(_) | QueryError::NotYetFresh { .. }) => {}
                 other => return other,
+            }
+            if let Some(next) = candidates.peek() {
+                tracing::debug!(from = %target.name, to = %next.name, "trying a read on the next target");
             }
         }
     }
@@ -311,13 +331,15 @@ impl ReadTargets {
     pub fn close(&self) {
         for t in self.all() {
             t.pool.close();
+            t.probe_pool.close();
         }
     }
 }
 
-/// Split a comma-separated list of connection strings. A comma inside one
-/// URL (a multi-host URL such as `postgres://a,b/db`) does not start a new
+/// Split a comma-separated list of connection URLs. A comma inside one URL
+/// (a multi-host URL such as `postgres://a,b/db`) does not start a new
 /// entry: only a comma followed by `postgres://` or `postgresql://` does.
+/// A `key=value` connection string can stand alone, not in a list.
 pub fn split_urls(list: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for piece in list.split(',') {

@@ -26,14 +26,29 @@ pub const CHANNEL: &str = "pgcqrs_refresh";
 pub enum RefreshRequests {
     /// Its own refresher.
     Local(Arc<Refresher>),
-    /// The refreshers elsewhere, by `NOTIFY` through this pool (the primary).
-    Remote(Pool),
+    /// The refreshers elsewhere: requests go to a sender task that
+    /// coalesces them into at most ten `NOTIFY`s a second.
+    Remote(mpsc::Sender<(String, bool)>),
 }
 
+/// Requests queued for the sender beyond this are dropped (waiters ask
+/// again; the schedule refreshes anyway).
+const QUEUE: usize = 256;
+/// The sender's pause between notifications.
+const SEND_EVERY: Duration = Duration::from_millis(100);
+
 impl RefreshRequests {
+    /// Ask the refreshers elsewhere, through `pool` (the primary). Starts
+    /// the sender task, which ends when the last clone of this is dropped.
+    pub fn remote(pool: Pool) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(send_notifications(pool, rx));
+        RefreshRequests::Remote(tx)
+    }
+
     /// Ask for a check of `views` now: a refresh if their sources changed,
-    /// or in any case with `force`. Never waits: a remote request is sent
-    /// in the background.
+    /// or in any case with `force`. Never waits; a remote request is
+    /// passed on, not confirmed.
     pub fn ask(&self, views: &[String], force: bool) {
         match self {
             RefreshRequests::Local(refresher) => {
@@ -41,32 +56,10 @@ impl RefreshRequests {
                     refresher.request(view, force);
                 }
             }
-            RefreshRequests::Remote(pool) => {
-                let pool = pool.clone();
-                let payload = views
-                    .iter()
-                    .map(|v| {
-                        if force {
-                            format!("{v}:force")
-                        } else {
-                            v.clone()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",");
-                tokio::spawn(async move {
-                    let sent = async {
-                        let client = pool.get().await?;
-                        client
-                            .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
-                            .await?;
-                        anyhow::Ok(())
-                    }
-                    .await;
-                    if let Err(e) = sent {
-                        tracing::debug!(error = %e, "could not ask the refreshers for a refresh");
-                    }
-                });
+            RefreshRequests::Remote(queue) => {
+                for view in views {
+                    let _ = queue.try_send((view.clone(), force));
+                }
             }
         }
     }
@@ -81,14 +74,54 @@ impl RefreshRequests {
     }
 }
 
+/// Send what is queued as one `NOTIFY` (each view once, forced if any
+/// request was), then pause, until the queue closes.
+async fn send_notifications(pool: Pool, mut queue: mpsc::Receiver<(String, bool)>) {
+    while let Some((view, force)) = queue.recv().await {
+        let mut pending = std::collections::BTreeMap::from([(view, force)]);
+        while let Ok((view, force)) = queue.try_recv() {
+            *pending.entry(view).or_default() |= force;
+        }
+        let payload = pending
+            .iter()
+            .map(|(v, &force)| {
+                if force {
+                    format!("{v}:force")
+                } else {
+                    v.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let sent = async {
+            let client = pool.get().await?;
+            client
+                .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+                .await?;
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(Duration::from_secs(2), sent).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not ask the refreshers for a refresh"),
+            Err(_) => tracing::debug!("asking the refreshers for a refresh timed out"),
+        }
+        tokio::time::sleep(SEND_EVERY).await;
+    }
+}
+
 /// Listen for refresh requests on `url` (the primary) and pass them to
 /// `refresher`, reconnecting after a failure, until `stop` fires.
 pub async fn listen(url: String, refresher: Arc<Refresher>, mut stop: watch::Receiver<bool>) {
-    let mut delay = Duration::from_millis(250);
+    const FIRST_DELAY: Duration = Duration::from_millis(250);
+    let mut delay = FIRST_DELAY;
     loop {
-        match listen_once(&url, &refresher, &mut stop).await {
+        let mut listening = false;
+        match listen_once(&url, &refresher, &mut stop, &mut listening).await {
             Ok(()) => return,
             Err(e) => {
+                if listening {
+                    delay = FIRST_DELAY;
+                }
                 tracing::warn!(error = %format!("{e:#}"), retry_in_ms = delay.as_millis() as u64, "not listening for refresh requests");
             }
         }
@@ -103,15 +136,30 @@ pub async fn listen(url: String, refresher: Arc<Refresher>, mut stop: watch::Rec
     }
 }
 
-/// One connection's worth of listening; `Ok` when stopped.
+/// How often an idle listening connection is checked: a connection that
+/// died silently would otherwise drop requests unnoticed.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// One connection's worth of listening; `Ok` when stopped. Sets
+/// `listening` once `LISTEN` succeeded.
 async fn listen_once(
     url: &str,
     refresher: &Refresher,
     stop: &mut watch::Receiver<bool>,
+    listening: &mut bool,
 ) -> anyhow::Result<()> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .with_context(|| format!("could not connect to {}", crate::db::redact(url)))?;
+    let mut config: tokio_postgres::Config = url.parse().context("invalid DATABASE_URL")?;
+    config
+        .connect_timeout(Duration::from_secs(5))
+        .keepalives_idle(Duration::from_secs(15))
+        .application_name("pgcqrs-refresh-requests");
+    let connect = tokio::time::timeout(Duration::from_secs(10), config.connect(NoTls));
+    let (client, mut connection) = tokio::select! {
+        connected = connect => connected
+            .context("connecting timed out")?
+            .with_context(|| format!("could not connect to {}", crate::db::redact(url)))?,
+        _ = stop.changed() => return Ok(()),
+    };
     // The connection delivers notifications only to whoever polls it.
     let (tx, mut rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
@@ -134,9 +182,18 @@ async fn listen_once(
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
             .context("LISTEN failed")?;
+        *listening = true;
         tracing::debug!(channel = CHANNEL, "listening for refresh requests");
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
         loop {
             tokio::select! {
+                _ = heartbeat.tick() => {
+                    tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1"))
+                        .await
+                        .context("the listening connection stopped answering")?
+                        .context("the listening connection failed")?;
+                }
                 payload = rx.recv() => match payload {
                     Some(payload) => {
                         for entry in payload.split(',').map(str::trim) {
