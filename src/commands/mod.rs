@@ -60,16 +60,29 @@ where
     let stmt = tx
         .prepare_cached(include_str!("../../sql/commands/set_correlation_id.sql"))
         .await?;
-    tx.execute(&stmt, &[&meta.correlation_id]).await?;
-
-    if let Some((key, fingerprint)) = &meta.idempotency {
-        if let Some(stored) = idempotency::claim(&tx, key, fingerprint).await? {
-            // Nothing of ours to keep: roll back by dropping the transaction.
-            return Ok(stored);
+    // The correlation id goes out in the same round trip as the command's
+    // first statements: tokio-postgres sends requests in the order they are
+    // first polled, `try_join` polls its first future first, and the server
+    // runs them in order. So it is set before any trigger reads it, at no
+    // extra round trip.
+    let correlate = async {
+        tx.execute(&stmt, &[&meta.correlation_id])
+            .await
+            .map_err(CommandError::from)
+    };
+    let accepted = match &meta.idempotency {
+        Some((key, fingerprint)) => {
+            let (_, stored) =
+                futures::future::try_join(correlate, idempotency::claim(&tx, key, fingerprint))
+                    .await?;
+            if let Some(stored) = stored {
+                // Nothing of ours to keep: roll back by dropping the transaction.
+                return Ok(stored);
+            }
+            command(&tx).await?
         }
-    }
-
-    let accepted = command(&tx).await?;
+        None => futures::future::try_join(correlate, command(&tx)).await?.1,
+    };
     let body = serde_json::to_value(&accepted.body)
         .map_err(|e| CommandError::Internal(anyhow::anyhow!("response not serializable: {e}")))?;
     if let Some((key, _)) = &meta.idempotency {
