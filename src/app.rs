@@ -11,7 +11,7 @@ use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
 
 use crate::config::ServeArgs;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::queries::targets::ReadTargets;
 use crate::read_models::{RefreshRequests, Refresher, RefresherSettings};
 
@@ -46,17 +46,17 @@ impl App {
         };
         let tokens = crate::http::auth::Tokens::parse(&settings.auth_tokens)
             .map_err(|e| anyhow::anyhow!(e))?;
-        let state = AppState {
+        let state = AppState::new(Shared {
             write_pool,
             reads,
             requests,
             body_limit: settings.body_limit,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             refresher,
-            models,
+            models: models.into(),
             tokens: Arc::new(tokens),
             role: settings.role,
-        };
+        });
         Ok(App { listener, state })
     }
 

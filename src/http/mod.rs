@@ -27,9 +27,27 @@ use error::ApiError;
 use crate::read_models::{Refresher, ScheduledModel};
 use std::sync::Arc;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared value, so that the clone each
+/// middleware and extractor takes is a single reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The service's pools, settings and helpers.
+pub struct Shared {
     /// Commands (and refreshes) use the primary.
     pub write_pool: Pool,
     /// Where queries read the read models: replicas, else the primary.
@@ -43,7 +61,7 @@ pub struct AppState {
     /// admin API ask it for immediate refreshes.
     pub refresher: Option<Arc<Refresher>>,
     /// Read models and their schedules, for `/queries/read-models`.
-    pub models: Vec<ScheduledModel>,
+    pub models: Arc<[ScheduledModel]>,
     /// Bearer tokens and their scopes; empty: no authentication.
     pub tokens: Arc<auth::Tokens>,
     /// What this instance serves.

@@ -5,6 +5,7 @@
 //! when `pg_visible_in_snapshot(token, current_as_of)`: exact even when
 //! transactions commit out of order, which a max-sequence watermark is not.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
@@ -100,15 +101,19 @@ pub(crate) struct Reading {
 /// The latest reading of every read model's freshness, shared by requests.
 #[derive(Default)]
 pub struct FreshnessCache {
-    reading: tokio::sync::Mutex<Option<Reading>>,
+    reading: tokio::sync::Mutex<Option<Arc<Reading>>>,
 }
 
 impl FreshnessCache {
     /// A reading no older than `max_age`.
-    pub(crate) async fn read(&self, pool: &Pool, max_age: Duration) -> Result<Reading, QueryError> {
+    pub(crate) async fn read(
+        &self,
+        pool: &Pool,
+        max_age: Duration,
+    ) -> Result<Arc<Reading>, QueryError> {
         let mut slot = self.reading.lock().await;
         if let Some(r) = slot.as_ref().filter(|r| r.at.elapsed() <= max_age) {
-            return Ok(r.clone());
+            return Ok(Arc::clone(r));
         }
         let client = pool.get().await?;
         let stmt = client
@@ -130,7 +135,7 @@ impl FreshnessCache {
             let text: String = row.get("now_snapshot");
             now = Some(Snapshot::parse(&text).ok_or_else(|| bad(&text))?);
         }
-        let reading = Reading {
+        let reading = Arc::new(Reading {
             at: Instant::now(),
             views,
             now: now.ok_or_else(|| {
@@ -138,8 +143,8 @@ impl FreshnessCache {
                     "no freshness recorded; are the migrations applied?"
                 ))
             })?,
-        };
-        *slot = Some(reading.clone());
+        });
+        *slot = Some(Arc::clone(&reading));
         Ok(reading)
     }
 }
