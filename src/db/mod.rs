@@ -55,7 +55,7 @@ fn build_pool(
     options: Option<&str>,
 ) -> anyhow::Result<Pool> {
     let mut config = tokio_postgres::Config::from_str(url)
-        .with_context(|| "DATABASE_URL is not a valid PostgreSQL connection string".to_string())?;
+        .context("not a valid PostgreSQL connection string")?;
     if let Some(options) = options.filter(|o| *o != READER) {
         let mut all = config.get_options().unwrap_or_default().to_owned();
         if !all.is_empty() {

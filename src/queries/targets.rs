@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
 use deadpool_postgres::Pool;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -186,7 +187,9 @@ impl ReadTargets {
             .iter()
             .enumerate()
             .map(|(i, url)| {
-                ReadTarget::new(format!("replica-{}", i + 1), url, pool_size, false).map(Arc::new)
+                ReadTarget::new(format!("replica-{}", i + 1), url, pool_size, false)
+                    .map(Arc::new)
+                    .with_context(|| format!("READ_DATABASE_URL, entry {}", i + 1))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let primary = Arc::new(ReadTarget::new(
