@@ -160,3 +160,61 @@ async fn an_instance_without_a_refresher_passes_an_operators_refresh_on() {
     refresher.stop().await;
     queries.stop().await;
 }
+
+#[tokio::test]
+async fn a_query_instance_whose_replica_answers_stays_ready_without_the_primary() {
+    let app = spawn_app_with(ServeArgs::default(), Refreshing::Scheduled).await;
+    app.seed_catalog().await;
+    let token = app.place_simple_order("o-1").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .get(&format!("/queries/orders/o-1?min_token={token}"))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // A primary nobody answers at; the database itself listed as the
+    // replica to read.
+    let unreachable = |db: &TestDb| {
+        let mut db = db.share();
+        db.url = "postgres://postgres@127.0.0.1:1/nowhere".into();
+        db
+    };
+    let queries = spawn_app_reading_with(
+        unreachable(&app.db),
+        &app.db.url,
+        with_role(Role::Queries),
+        Refreshing::Off,
+    )
+    .await;
+    let r = queries.get("/readyz").await;
+    assert_eq!(
+        r.status(),
+        200,
+        "a query instance with a replica left the pool"
+    );
+    let ready: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert!(
+        ready["primary"]
+            .as_str()
+            .is_some_and(|p| p.contains("unreachable")),
+        "{ready}"
+    );
+    let order = queries.get("/queries/orders/o-1").await;
+    assert_eq!(order.status(), 200, "the replica did not answer");
+
+    // Any other instance without its primary is not ready.
+    let all = spawn_app_reading_with(
+        unreachable(&app.db),
+        &app.db.url,
+        ServeArgs::default(),
+        Refreshing::Off,
+    )
+    .await;
+    assert_problem(all.get("/readyz").await, 503).await;
+    for instance in [all, queries, app] {
+        instance.stop().await;
+    }
+}

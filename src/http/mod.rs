@@ -233,7 +233,8 @@ async fn healthz() -> &'static str {
 /// Readiness: the primary answers and its schema is this build's. Where
 /// queries read is reported too: reads falling back to the primary while
 /// replicas are down still count as ready (the answers are right, only the
-/// load is in the wrong place).
+/// load is in the wrong place), and so does a query instance whose replicas
+/// answer while the primary does not.
 async fn readyz(State(state): State<AppState>) -> Response {
     let check = async {
         let client = state.write_pool.get().await?;
@@ -270,15 +271,29 @@ async fn readyz(State(state): State<AppState>) -> Response {
             retry_after: 5,
         }
         .into_response(),
-        Ok(Err(e)) => ApiError::Unavailable {
-            detail: format!("the database is unreachable: {e}"),
-            retry_after: 1,
-        }
-        .into_response(),
-        Err(_) => ApiError::Unavailable {
-            detail: "the database did not answer within 2 s".into(),
-            retry_after: 1,
-        }
-        .into_response(),
+        Ok(Err(e)) => primary_unreachable(&state, format!("the database is unreachable: {e}")),
+        Err(_) => primary_unreachable(&state, "the database did not answer within 2 s".into()),
     }
+}
+
+/// Without the primary, a query instance whose replicas answer can still
+/// serve reads (without read-your-writes past what they replayed): it stays
+/// in the load balancer as `degraded`. Any other instance is not ready.
+fn primary_unreachable(state: &AppState, detail: String) -> Response {
+    if state.role == crate::config::Role::Queries && state.reads.replica_up() {
+        return (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "status": "degraded",
+                "primary": detail,
+                "reads": state.reads.report(),
+            })),
+        )
+            .into_response();
+    }
+    ApiError::Unavailable {
+        detail,
+        retry_after: 1,
+    }
+    .into_response()
 }

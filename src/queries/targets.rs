@@ -44,6 +44,9 @@ pub struct ReadTarget {
     /// The primary is the last resort: never set aside.
     fallback: bool,
     up: AtomicBool,
+    /// Counts set-asides, so that a probe that began before one does not
+    /// undo it.
+    set_asides: AtomicUsize,
     health: Mutex<Health>,
 }
 
@@ -72,6 +75,7 @@ impl ReadTarget {
             freshness: FreshnessCache::default(),
             fallback,
             up: AtomicBool::new(true),
+            set_asides: AtomicUsize::new(0),
             health: Mutex::new(Health::default()),
         })
     }
@@ -107,6 +111,7 @@ impl ReadTarget {
     }
 
     fn set_aside(&self, error: &str) {
+        self.set_asides.fetch_add(1, Ordering::SeqCst);
         let was_up = self.up.swap(false, Ordering::Relaxed);
         if was_up {
             tracing::warn!(target_name = %self.name, url = %self.url, %error, "read target unavailable; reading elsewhere until it answers again");
@@ -120,9 +125,7 @@ impl ReadTarget {
         );
     }
 
-    /// The monitor's check. A probe that started before a request set the
-    /// target aside may still bring it back: at worst it is tried once more
-    /// within the second, and set aside again.
+    /// The monitor's check.
     async fn probe(&self) -> Result<Health, String> {
         let check = async {
             let client = self.probe_pool.get().await.map_err(|e| e.to_string())?;
@@ -271,7 +274,11 @@ impl ReadTargets {
     /// Probe every listed target now.
     pub async fn probe(&self) {
         let probes = self.listed.iter().map(|t| async move {
+            let set_asides = t.set_asides.load(Ordering::SeqCst);
             match t.probe().await {
+                // A request found it failing while the probe ran: the
+                // request's news is the later one.
+                Ok(_) if t.set_asides.load(Ordering::SeqCst) != set_asides => {}
                 Ok(health) => {
                     if !t.is_up() {
                         tracing::info!(target_name = %t.name, url = %t.url, "read target answers again");
@@ -299,6 +306,11 @@ impl ReadTargets {
                 return;
             }
         }
+    }
+
+    /// Whether a listed target (not the fallback) answers.
+    pub fn replica_up(&self) -> bool {
+        self.listed.iter().any(|t| t.is_up())
     }
 
     pub fn report(&self) -> ReadsReport {
