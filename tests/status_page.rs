@@ -1,5 +1,6 @@
 //! The status page in a real headless Chromium (Debian's `chromium`
-//! package): it shows every read model's freshness and the recent orders,
+//! package): it shows every read model's freshness, where queries read, and
+//! the recent orders,
 //! fetched through the public API. A screenshot lands in the test
 //! artifacts (target/tmp/status-page.png).
 
@@ -90,6 +91,10 @@ async fn the_status_page_shows_read_model_freshness_and_recent_orders() {
     assert!(
         html.contains("<svg class=\"spark\""),
         "no lag sparkline was drawn"
+    );
+    assert!(
+        html.contains("data-target=\"primary\""),
+        "the read targets are missing from the page"
     );
 
     let shot = artifacts.join("status-page.png");
