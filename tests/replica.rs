@@ -254,8 +254,10 @@ async fn reads_are_spread_over_the_listed_databases() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn reads_fall_back_to_the_primary_while_the_replica_is_down() {
+/// A replica of its own (for a test that stops or pauses it), a service
+/// with a refresher on the primary, and a query instance reading the
+/// replica; the catalog is seeded.
+async fn replica_of_its_own() -> (LocalCluster, String, TestApp, TestApp) {
     let replica = tokio::task::spawn_blocking(start_replica)
         .await
         .expect("replica task");
@@ -269,6 +271,12 @@ async fn reads_fall_back_to_the_primary_while_the_replica_is_down() {
     )
     .await;
     app.seed_catalog().await;
+    (replica, read_url, app, queries)
+}
+
+#[tokio::test]
+async fn reads_fall_back_to_the_primary_while_the_replica_is_down() {
+    let (replica, read_url, app, queries) = replica_of_its_own().await;
     confirm_and_read_back(&app, &queries, "o-before").await;
     assert_eq!(readyz(&queries).await["reads"]["reading_from"], "listed");
 
@@ -344,19 +352,7 @@ async fn reads_fall_back_to_the_primary_while_the_replica_is_down() {
 
 #[tokio::test]
 async fn a_min_token_read_a_paused_replica_cannot_answer_is_answered_by_the_primary() {
-    let replica = tokio::task::spawn_blocking(start_replica)
-        .await
-        .expect("replica task");
-    let app = spawn_app().await;
-    let read_url = url_on(&replica, &app.db).await;
-    let queries = spawn_app_reading_with(
-        app.db.share(),
-        &read_url,
-        role(Role::Queries),
-        Refreshing::Off,
-    )
-    .await;
-    app.seed_catalog().await;
+    let (replica, read_url, app, queries) = replica_of_its_own().await;
     confirm_and_read_back(&app, &queries, "o-1").await;
 
     // The replica stops replaying; the primary goes on.
