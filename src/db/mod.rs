@@ -145,14 +145,47 @@ pub fn latest_migration_version() -> i32 {
         .unwrap_or(0)
 }
 
-/// `url` without its password, for messages and logs.
+/// `url` without its password (in the user part or as a `password` or
+/// `sslpassword` parameter), for messages, logs and `/readyz`.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let secret = |k: &str| {
+                k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword")
+            };
+            if u.query_pairs().any(|(k, _)| secret(&k)) {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if secret(&k) {
+                            "***".to_owned()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
-        Ok(u) => u.to_string(),
         Err(_) => "<connection string>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_password_never_survives_redaction() {
+        let r = redact("postgres://app:s3cret@db:5432/pgcqrs?sslmode=require&password=other");
+        assert!(!r.contains("s3cret") && !r.contains("other"), "{r}");
+        assert!(r.contains("sslmode=require"), "{r}");
+        assert_eq!(redact("postgres://db/pgcqrs"), "postgres://db/pgcqrs");
+        assert_eq!(redact("host=db password=x"), "<connection string>");
     }
 }

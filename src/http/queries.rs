@@ -63,6 +63,11 @@ struct FreshnessRequest {
 }
 
 impl FreshnessRequest {
+    /// The end of the wait, when there is something to wait for.
+    fn deadline(&self) -> Option<Instant> {
+        self.token.map(|_| self.until)
+    }
+
     fn parse(
         min_token: Option<&str>,
         wait: Option<&str>,
@@ -103,12 +108,14 @@ fn parse_wait(raw: &str) -> Result<Duration, ApiError> {
     Ok(wait)
 }
 
-/// Wait for `views` to cover the request's token on `target`.
+/// Wait for `views` to cover the request's token on `target`, until the
+/// attempt's deadline (see `ReadTargets::read`).
 async fn fresh_views(
     state: &AppState,
     target: &ReadTarget,
     views: &[&str],
     request: &FreshnessRequest,
+    until: Option<Instant>,
 ) -> Result<Freshness, QueryError> {
     freshness::await_views(
         target,
@@ -116,7 +123,9 @@ async fn fresh_views(
         &state.requests,
         views,
         request.token,
-        request.until.saturating_duration_since(Instant::now()),
+        until
+            .unwrap_or(request.until)
+            .saturating_duration_since(Instant::now()),
     )
     .await
 }
@@ -237,8 +246,8 @@ pub async fn get_order(
     let (state, fresh, id) = (&state, &fresh, id.as_str());
     let (freshness, order) = state
         .reads
-        .read(|target| async move {
-            let freshness = fresh_views(state, &target, orders::ORDER_VIEWS, fresh).await?;
+        .read(fresh.deadline(), |target, until| async move {
+            let freshness = fresh_views(state, &target, orders::ORDER_VIEWS, fresh, until).await?;
             Ok((freshness, orders::get_order(&target.pool, id).await?))
         })
         .await?;
@@ -335,8 +344,8 @@ pub async fn list_orders(
     let (state, fresh, filter) = (&state, &fresh, &filter);
     let (freshness, page) = state
         .reads
-        .read(|target| async move {
-            let freshness = fresh_views(state, &target, orders::LIST_VIEWS, fresh).await?;
+        .read(fresh.deadline(), |target, until| async move {
+            let freshness = fresh_views(state, &target, orders::LIST_VIEWS, fresh, until).await?;
             let page = orders::list_orders(&target.pool, filter, page, page_size).await?;
             Ok((freshness, page))
         })
@@ -384,8 +393,9 @@ pub async fn list_customer_orders(
     let (state, fresh, id) = (&state, &fresh, id.as_str());
     let (freshness, page) = state
         .reads
-        .read(|target| async move {
-            let freshness = fresh_views(state, &target, orders::CUSTOMER_LIST_VIEWS, fresh).await?;
+        .read(fresh.deadline(), |target, until| async move {
+            let freshness =
+                fresh_views(state, &target, orders::CUSTOMER_LIST_VIEWS, fresh, until).await?;
             let page = orders::list_customer_orders(&target.pool, id, page, page_size).await?;
             Ok((freshness, page))
         })
@@ -418,8 +428,8 @@ pub async fn get_order_history(
     let (state, fresh, order_id) = (&state, &fresh, id.as_str());
     let (freshness, history) = state
         .reads
-        .read(|target| async move {
-            let freshness = fresh_views(state, &target, &[], fresh).await?;
+        .read(fresh.deadline(), |target, until| async move {
+            let freshness = fresh_views(state, &target, &[], fresh, until).await?;
             Ok((
                 freshness,
                 orders::order_history(&target.pool, order_id).await?,
@@ -486,9 +496,9 @@ pub async fn order_statistics(
     let (state, fresh) = (&state, &fresh);
     let (freshness, mut stats) = state
         .reads
-        .read(|target| async move {
+        .read(fresh.deadline(), |target, until| async move {
             let freshness =
-                fresh_views(state, &target, statistics::STATISTICS_VIEWS, fresh).await?;
+                fresh_views(state, &target, statistics::STATISTICS_VIEWS, fresh, until).await?;
             let stats = statistics::order_statistics(
                 &target.pool,
                 ceil_to_microsecond(from),

@@ -166,7 +166,9 @@ pub async fn await_views(
     // When we last asked for a refresh: ask again now and then, since a
     // request can land while another instance holds the view (Busy).
     let mut asked: Option<Instant> = None;
-    let mut max_age = CACHE_FOR;
+    // With less time than the cache lives, read afresh: a stale reading
+    // would answer "not yet" for a token already covered.
+    let mut max_age = CACHE_FOR.min(wait);
     loop {
         let reading = target.freshness.read(&target.pool, max_age).await?;
         let mut oldest: Option<OffsetDateTime> = None;

@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use deadpool_postgres::Pool;
@@ -88,13 +88,23 @@ impl ReadTarget {
         self.health.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
-    /// Replay lag of a standby as last measured (zero for a primary).
+    /// Replay lag of a standby as last measured (zero for a primary; also
+    /// zero when unknown: a standby that has replayed nothing since it
+    /// started, which `/readyz` reports as a null lag).
     pub fn replay_lag(&self) -> Duration {
         let lag = self.health().replay_lag_seconds.unwrap_or(0.0);
         Duration::try_from_secs_f64(lag).unwrap_or_default()
     }
 
-    fn set_health(&self, up: bool, health: Health) {
+    /// Whether the last probe found a standby that is not streaming: it
+    /// receives nothing new, so a `min_token` wait there is pointless.
+    fn cut_off(&self) -> bool {
+        self.health().streaming == Some(false)
+    }
+
+    /// Store under the health lock, so that a probe and a set-aside cannot
+    /// interleave their two steps.
+    fn store_health(&self, slot: &mut Health, up: bool, health: Health) {
         self.up.store(up, Ordering::Relaxed);
         metrics::gauge!("pgcqrs_read_target_up", "target" => self.name.clone()).set(if up {
             1.0
@@ -105,24 +115,38 @@ impl ReadTarget {
             metrics::gauge!("pgcqrs_read_target_replay_lag_seconds", "target" => self.name.clone())
                 .set(lag);
         }
-        if let Ok(mut h) = self.health.lock() {
-            *h = health;
+        *slot = health;
+    }
+
+    /// Bring the target back after a good probe that began when
+    /// `set_asides` set-asides had happened, unless another happened since
+    /// (the request's news is the later one).
+    fn probed_up(&self, set_asides: usize, health: Health) {
+        let Ok(mut h) = self.health.lock() else {
+            return;
+        };
+        if self.set_asides.load(Ordering::SeqCst) != set_asides {
+            return;
         }
+        if !self.is_up() {
+            tracing::info!(target_name = %self.name, url = %self.url, "read target answers again");
+        }
+        self.store_health(&mut h, true, health);
     }
 
     fn set_aside(&self, error: &str) {
+        let Ok(mut h) = self.health.lock() else {
+            return;
+        };
         self.set_asides.fetch_add(1, Ordering::SeqCst);
-        let was_up = self.up.swap(false, Ordering::Relaxed);
-        if was_up {
+        if self.up.load(Ordering::Relaxed) {
             tracing::warn!(target_name = %self.name, url = %self.url, %error, "read target unavailable; reading elsewhere until it answers again");
         }
-        self.set_health(
-            false,
-            Health {
-                error: Some(error.to_owned()),
-                ..self.health()
-            },
-        );
+        let health = Health {
+            error: Some(error.to_owned()),
+            ..h.clone()
+        };
+        self.store_health(&mut h, false, health);
     }
 
     /// The monitor's check.
@@ -239,21 +263,39 @@ impl ReadTargets {
     /// Run `read` on a target; if the target turns out to be unavailable,
     /// set it aside and run `read` again on the next one. A read a standby
     /// cancelled for a replay conflict, or a `min_token` wait a replica could
-    /// not satisfy in time, is also tried on the next target (which then has
-    /// only what is left of the wait), without setting the replica aside.
-    /// Reads are side-effect free, so a retry is always safe.
-    pub async fn read<T, F, Fut>(&self, read: F) -> Result<T, QueryError>
+    /// not satisfy in time, is also tried on the next target, without
+    /// setting the replica aside. Reads are side-effect free, so a retry is
+    /// always safe.
+    ///
+    /// `until` is the end of a `min_token` wait, if the read has one: a
+    /// standby that is not streaming is skipped, and every target but the
+    /// last gets half of what is left, so the next one still has time. The
+    /// read is given the deadline of its attempt.
+    pub async fn read<T, F, Fut>(&self, until: Option<Instant>, read: F) -> Result<T, QueryError>
     where
-        F: Fn(Arc<ReadTarget>) -> Fut,
+        F: Fn(Arc<ReadTarget>, Option<Instant>) -> Fut,
         Fut: Future<Output = Result<T, QueryError>>,
     {
-        let mut candidates = self.candidates().into_iter().peekable();
+        let mut candidates = self
+            .candidates()
+            .into_iter()
+            .filter(|t| until.is_none() || t.fallback || !t.cut_off())
+            .peekable();
         loop {
             let Some(target) = candidates.next() else {
                 return Err(QueryError::Unavailable("no read target answers".into()));
             };
-            let result = read(Arc::clone(&target)).await;
-            if target.fallback || candidates.peek().is_none() {
+            let last = target.fallback || candidates.peek().is_none();
+            let attempt_until = until.map(|until| {
+                let now = Instant::now();
+                if last {
+                    until
+                } else {
+                    now + until.saturating_duration_since(now) / 2
+                }
+            });
+            let result = read(Arc::clone(&target), attempt_until).await;
+            if last {
                 return result;
             }
             match result {
@@ -276,15 +318,7 @@ impl ReadTargets {
         let probes = self.listed.iter().map(|t| async move {
             let set_asides = t.set_asides.load(Ordering::SeqCst);
             match t.probe().await {
-                // A request found it failing while the probe ran: the
-                // request's news is the later one.
-                Ok(_) if t.set_asides.load(Ordering::SeqCst) != set_asides => {}
-                Ok(health) => {
-                    if !t.is_up() {
-                        tracing::info!(target_name = %t.name, url = %t.url, "read target answers again");
-                    }
-                    t.set_health(true, health)
-                }
+                Ok(health) => t.probed_up(set_asides, health),
                 Err(e) => t.set_aside(&e),
             }
         });

@@ -7,7 +7,8 @@
 //! request of its own. A lost notification costs
 //! nothing but time: the view is refreshed at its next scheduled tick.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -26,24 +27,30 @@ pub const CHANNEL: &str = "pgcqrs_refresh";
 pub enum RefreshRequests {
     /// Its own refresher.
     Local(Arc<Refresher>),
-    /// The refreshers elsewhere: requests go to a sender task that
-    /// coalesces them into at most ten `NOTIFY`s a second.
-    Remote(mpsc::Sender<(String, bool)>),
+    /// The refreshers elsewhere, by `NOTIFY`.
+    Remote(Remote),
 }
 
-/// Requests queued for the sender beyond this are dropped (waiters ask
-/// again; the schedule refreshes anyway).
-const QUEUE: usize = 256;
-/// The sender's pause between notifications.
+/// Requests waiting for the sender task: each view once, forced if any
+/// request was (bounded by the number of views, so nothing is dropped).
+#[derive(Clone)]
+pub struct Remote {
+    pending: Arc<Mutex<BTreeMap<String, bool>>>,
+    /// Wakes the sender; a full channel means a wake-up is already due.
+    wake: mpsc::Sender<()>,
+}
+
+/// The sender's pause between notifications: at most ten a second.
 const SEND_EVERY: Duration = Duration::from_millis(100);
 
 impl RefreshRequests {
     /// Ask the refreshers elsewhere, through `pool` (the primary). Starts
     /// the sender task, which ends when the last clone of this is dropped.
     pub fn remote(pool: Pool) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(send_notifications(pool, rx));
-        RefreshRequests::Remote(tx)
+        let (wake, woken) = mpsc::channel(1);
+        let pending = Arc::new(Mutex::new(BTreeMap::new()));
+        tokio::spawn(send_notifications(pool, Arc::clone(&pending), woken));
+        RefreshRequests::Remote(Remote { pending, wake })
     }
 
     /// Ask for a check of `views` now: a refresh if their sources changed,
@@ -56,10 +63,13 @@ impl RefreshRequests {
                     refresher.request(view, force);
                 }
             }
-            RefreshRequests::Remote(queue) => {
-                for view in views {
-                    let _ = queue.try_send((view.clone(), force));
+            RefreshRequests::Remote(remote) => {
+                if let Ok(mut pending) = remote.pending.lock() {
+                    for view in views {
+                        *pending.entry(view.clone()).or_default() |= force;
+                    }
                 }
+                let _ = remote.wake.try_send(());
             }
         }
     }
@@ -74,15 +84,22 @@ impl RefreshRequests {
     }
 }
 
-/// Send what is queued as one `NOTIFY` (each view once, forced if any
-/// request was), then pause, until the queue closes.
-async fn send_notifications(pool: Pool, mut queue: mpsc::Receiver<(String, bool)>) {
-    while let Some((view, force)) = queue.recv().await {
-        let mut pending = std::collections::BTreeMap::from([(view, force)]);
-        while let Ok((view, force)) = queue.try_recv() {
-            *pending.entry(view).or_default() |= force;
+/// On each wake-up, send what is pending as one `NOTIFY`, then pause; until
+/// every handle is dropped.
+async fn send_notifications(
+    pool: Pool,
+    pending: Arc<Mutex<BTreeMap<String, bool>>>,
+    mut woken: mpsc::Receiver<()>,
+) {
+    while woken.recv().await.is_some() {
+        let batch = match pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return,
+        };
+        if batch.is_empty() {
+            continue;
         }
-        let payload = pending
+        let payload = batch
             .iter()
             .map(|(v, &force)| {
                 if force {
@@ -189,10 +206,15 @@ async fn listen_once(
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
-                    tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1"))
-                        .await
-                        .context("the listening connection stopped answering")?
-                        .context("the listening connection failed")?;
+                    let check = tokio::time::timeout(Duration::from_secs(10), client.simple_query("SELECT 1"));
+                    tokio::select! {
+                        answered = check => {
+                            answered
+                                .context("the listening connection stopped answering")?
+                                .context("the listening connection failed")?;
+                        }
+                        _ = stop.changed() => return Ok(()),
+                    }
                 }
                 payload = rx.recv() => match payload {
                     Some(payload) => {
