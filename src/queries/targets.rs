@@ -276,6 +276,7 @@ impl ReadTargets {
         F: Fn(Arc<ReadTarget>, Option<Instant>) -> Fut,
         Fut: Future<Output = Result<T, QueryError>>,
     {
+        let started = Instant::now();
         let mut candidates = self
             .candidates()
             .into_iter()
@@ -296,7 +297,16 @@ impl ReadTargets {
             });
             let result = read(Arc::clone(&target), attempt_until).await;
             if last {
-                return result;
+                // A wait that ran out says how long the request waited in
+                // all, not how long its last attempt did.
+                return result.map_err(|e| match e {
+                    QueryError::NotYetFresh { views, token, .. } => QueryError::NotYetFresh {
+                        views,
+                        token,
+                        waited_ms: started.elapsed().as_millis(),
+                    },
+                    other => other,
+                });
             }
             match result {
                 Err(QueryError::Unavailable(e)) => {
