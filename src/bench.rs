@@ -93,15 +93,7 @@ async fn run_size(
     cluster: Option<&LocalCluster>,
 ) -> anyhow::Result<SizeReport> {
     let name = format!("pgcqrs_bench_{orders}");
-    let admin = db::connect(&format!("{admin_base}postgres")).await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let url = format!("{admin_base}{name}");
-    db::migrate(&url).await?;
+    let (admin, url) = fresh_database(admin_base, &name).await?;
     eprintln!("== {orders} orders: seeding");
     let seeded = seed::seed(
         &url,
@@ -289,6 +281,24 @@ async fn sample_replay_lag(url: String, stop: Arc<std::sync::atomic::AtomicBool>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     samples
+}
+
+/// Drop and create database `name` on the server at `admin_base` and
+/// migrate it; returns the admin connection (to drop it afterwards) and its URL.
+async fn fresh_database(
+    admin_base: &str,
+    name: &str,
+) -> anyhow::Result<(db::tokio_postgres::Client, String)> {
+    let admin = db::connect(&format!("{admin_base}postgres")).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let url = format!("{admin_base}{name}");
+    db::migrate(&url).await?;
+    Ok((admin, url))
 }
 
 /// The service under test, as a child process.
@@ -1204,15 +1214,7 @@ pub async fn soak(
     duration: Duration,
 ) -> anyhow::Result<Vec<SoakSample>> {
     let name = "pgcqrs_soak";
-    let admin = db::connect(&format!("{admin_base}postgres")).await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let url = format!("{admin_base}{name}");
-    db::migrate(&url).await?;
+    let (admin, url) = fresh_database(admin_base, name).await?;
     seed::seed(
         &url,
         &SeedPlan {

@@ -102,8 +102,7 @@ pub async fn render_metrics(State(state): State<AppState>) -> Response {
             .set(status.available as f64);
         metrics::gauge!("pgcqrs_pool_waiting", "pool" => name).set(status.waiting as f64);
     }
-    // Sets the fallback gauge.
-    let _ = state.reads.report();
+    state.reads.record_fallback();
     if let Ok(models) = crate::read_models::status::list(&state.write_pool, &state.models).await {
         let now = time::OffsetDateTime::now_utc();
         for m in models {

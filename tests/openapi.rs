@@ -232,50 +232,31 @@ async fn real_responses_match_their_documented_schemas() {
         &r.json().await.unwrap(),
     );
     app.refresh().await;
-    let r = app.get("/queries/orders/o-1/history").await;
-    check(
-        "get",
-        "/queries/orders/{id}/history",
-        r.status().as_u16(),
-        &r.json().await.unwrap(),
-    );
-    let r = app
-        .get("/queries/orders?status=cancelled&page_size=5")
-        .await;
-    check(
-        "get",
-        "/queries/orders",
-        r.status().as_u16(),
-        &r.json().await.unwrap(),
-    );
-    let r = app.get("/queries/orders?page_size=500").await;
-    check(
-        "get",
-        "/queries/orders",
-        r.status().as_u16(),
-        &r.json().await.unwrap(),
-    );
-    let r = app.get("/queries/customers/c-1/orders").await;
-    check(
-        "get",
-        "/queries/customers/{id}/orders",
-        r.status().as_u16(),
-        &r.json().await.unwrap(),
-    );
-    let r = app.get("/queries/order-statistics").await;
-    check(
-        "get",
-        "/queries/order-statistics",
-        r.status().as_u16(),
-        &r.json().await.unwrap(),
-    );
-    let r = app.get("/queries/read-models").await;
-    check(
-        "get",
-        "/queries/read-models",
-        r.status().as_u16(),
-        &r.json().await.unwrap(),
-    );
+    for (path, template) in [
+        (
+            "/queries/orders/o-1/history",
+            "/queries/orders/{id}/history",
+        ),
+        (
+            "/queries/orders?status=cancelled&page_size=5",
+            "/queries/orders",
+        ),
+        ("/queries/orders?page_size=500", "/queries/orders"),
+        (
+            "/queries/customers/c-1/orders",
+            "/queries/customers/{id}/orders",
+        ),
+        ("/queries/order-statistics", "/queries/order-statistics"),
+        ("/queries/read-models", "/queries/read-models"),
+    ] {
+        let r = app.get(path).await;
+        check(
+            "get",
+            template,
+            r.status().as_u16(),
+            &r.json().await.unwrap(),
+        );
+    }
     let r = app
         .http
         .post(app.url("/admin/read-models/daily_sales/refresh"))

@@ -51,7 +51,7 @@ pub struct ReadTarget {
 }
 
 /// What the last probe (or failed request) found.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Health {
     /// Whether the target is a standby (`pg_is_in_recovery()`).
     pub standby: Option<bool>,
@@ -184,7 +184,7 @@ pub struct ReadTargets {
 }
 
 /// For `/readyz`: where reads go now, and each target's health.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ReadsReport {
     /// `listed` (READ_DATABASE_URL answers), `primary` (nothing listed),
     /// or `primary-fallback` (targets are listed but none answers).
@@ -192,7 +192,7 @@ pub struct ReadsReport {
     pub targets: Vec<TargetReport>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
     pub name: String,
     /// The connection string without its password.
@@ -357,21 +357,25 @@ impl ReadTargets {
         self.listed.iter().any(|t| t.is_up())
     }
 
-    pub fn report(&self) -> ReadsReport {
-        let reading_from = if self.listed.is_empty() {
+    /// `listed`, `primary` (nothing listed) or `primary-fallback`.
+    fn reading_from(&self) -> &'static str {
+        if self.listed.is_empty() {
             "primary"
-        } else if self.listed.iter().any(|t| t.is_up()) {
+        } else if self.replica_up() {
             "listed"
         } else {
             "primary-fallback"
-        };
-        metrics::gauge!("pgcqrs_read_fallback_to_primary").set(
-            if reading_from == "primary-fallback" {
-                1.0
-            } else {
-                0.0
-            },
-        );
+        }
+    }
+
+    /// Set `pgcqrs_read_fallback_to_primary` (at scrape time).
+    pub fn record_fallback(&self) {
+        let fallback = self.reading_from() == "primary-fallback";
+        metrics::gauge!("pgcqrs_read_fallback_to_primary").set(f64::from(u8::from(fallback)));
+    }
+
+    pub fn report(&self) -> ReadsReport {
+        let reading_from = self.reading_from();
         ReadsReport {
             reading_from,
             targets: self
