@@ -148,6 +148,7 @@ async fn run_size(
         "—",
     ));
     rows.extend(refresh_costs(&url, orders).await?);
+    rows.extend(catch_up_costs(&url, orders).await?);
     match cluster {
         Some(cluster) => rows.extend(read_pools(cluster, &url, &name, orders, plan).await?),
         None => rows.push(Row {
@@ -1032,6 +1033,77 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
 
 /// Create orders over HTTP from `c` clients while a probe measures how long
 /// each new order takes to become visible.
+/// Catching up a bulk import: a tenth of the orders again (at least
+/// 10,000), written in one transaction while no refresher ran, applied in
+/// bounded batches; against recomputing the whole table once.
+async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
+    use crate::read_models::{RefreshOutcome, Refresher, RefresherSettings, Strategy};
+    let imported = (orders / 10).max(10_000) as i64;
+    eprintln!("   catching up a bulk import of {imported} orders");
+    let setup = db::connect(url).await?;
+    let pool = db::pool(url, 2, "pgcqrs-bench")?;
+    let batches = Refresher::new(pool.clone(), RefresherSettings::from_env());
+    for model in batches.models() {
+        batches.catch_up(model, false, |_| {}).await?;
+    }
+    setup
+        .batch_execute(&format!(
+            "SET session_replication_role = replica;
+             WITH c AS (SELECT id FROM write.customers ORDER BY id LIMIT 1),
+                  p AS (SELECT id, price FROM write.products ORDER BY id LIMIT 1),
+                  o AS (INSERT INTO write.orders (id, customer_id, total)
+                        SELECT 'import-' || g, c.id, p.price FROM generate_series(1, {imported}) g, c, p
+                        RETURNING id, total),
+                  i AS (INSERT INTO write.order_items (order_id, line_no, product_id, quantity, unit_price)
+                        SELECT o.id, 1, p.id, 1, o.total FROM o, p RETURNING order_id)
+             INSERT INTO write.order_events (order_id, order_version, event_type, payload)
+             SELECT order_id, 1, 'OrderCreated', '{{}}' FROM i;
+             SET session_replication_role = origin;"
+        ))
+        .await?;
+    let mut full_settings = RefresherSettings::from_env();
+    for m in &mut full_settings.models {
+        m.full_refresh = true;
+    }
+    let full = Refresher::new(pool.clone(), full_settings);
+    let mut rows = Vec::new();
+    for (model, full_model) in batches.models().iter().zip(full.models()) {
+        if !matches!(model.model.strategy, Strategy::Incremental { .. }) {
+            continue;
+        }
+        let view = model.model.name;
+        let (mut count, mut largest, mut applied) = (0u64, 0i64, 0i64);
+        let t = Instant::now();
+        batches
+            .catch_up(model, false, |outcome| {
+                if let RefreshOutcome::Refreshed { changes, .. } = outcome {
+                    count += 1;
+                    largest = largest.max(*changes);
+                    applied += changes;
+                }
+            })
+            .await?;
+        let caught_up = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        full.refresh_once(full_model, true).await?;
+        let whole = t.elapsed().as_secs_f64();
+        rows.push(Row {
+            scenario: format!("catch up {view} after a bulk import of {imported} orders"),
+            pgcqrs: format!(
+                "{caught_up:.2} s in {count} batches of ≤ {largest} ({:.0} changes/s)",
+                applied as f64 / caught_up.max(1e-9)
+            ),
+            baseline: format!("{whole:.2} s recomputing the whole table"),
+            ratio: Some(caught_up / whole.max(1e-9)),
+            goal: "—".into(),
+            pgcqrs_measure: None,
+            baseline_measure: None,
+        });
+    }
+    pool.close();
+    Ok(rows)
+}
+
 async fn create_phase(
     http: &reqwest::Client,
     base: &str,

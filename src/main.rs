@@ -306,23 +306,51 @@ async fn refresh(url: &str, view: Option<&str>, force: bool) -> anyhow::Result<(
         if view.is_some_and(|v| v != model.model.name) {
             continue;
         }
-        match refresher.refresh_once(model, force).await {
-            Ok(RefreshOutcome::Refreshed { rows, duration_ms }) => {
-                println!(
-                    "{:<16} refreshed: {rows} rows in {duration_ms:.0} ms",
-                    model.model.name
-                )
+        let name = model.model.name;
+        // A backlog is applied in bounded batches: show how it goes down.
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:<16} {bar:30} {pos}/{len} changes, {per_sec}, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(name);
+        let (mut applied_ms, mut batches) = (0.0, 0u64);
+        let outcome = refresher
+            .catch_up(model, force, |outcome| {
+                if let RefreshOutcome::Refreshed {
+                    duration_ms,
+                    changes,
+                    backlog,
+                    ..
+                } = outcome
+                {
+                    applied_ms += duration_ms;
+                    batches += 1;
+                    if *backlog > 0 && bar.is_hidden() {
+                        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    }
+                    let done = bar.position() + (*changes).max(0) as u64;
+                    bar.set_length(done + (*backlog).max(0) as u64);
+                    bar.set_position(done);
+                }
+            })
+            .await;
+        bar.finish_and_clear();
+        match outcome {
+            Ok(RefreshOutcome::Refreshed { .. }) => {
+                println!("{name:<16} refreshed: {batches} batch(es) in {applied_ms:.0} ms")
             }
             Ok(RefreshOutcome::Current) => {
-                println!("{:<16} current: nothing it reads changed", model.model.name)
+                println!("{name:<16} current: nothing it reads changed")
             }
-            Ok(RefreshOutcome::Busy) => println!(
-                "{:<16} busy: another instance is refreshing it",
-                model.model.name
-            ),
+            Ok(RefreshOutcome::Busy) => {
+                println!("{name:<16} busy: another instance is refreshing it")
+            }
             Err(e) => {
                 failed = true;
-                println!("{:<16} FAILED: {e:#}", model.model.name)
+                println!("{name:<16} FAILED: {e:#}")
             }
         }
     }
@@ -349,12 +377,20 @@ async fn status(url: &str) -> anyhow::Result<()> {
         .unwrap_or_else(|| "-".into())
     };
     println!(
-        "{:<16} {:<15} {:<19} {:>9} {:>9} {:<6} {:>8}  last error",
-        "read model", "schedule", "last refresh (UTC)", "took ms", "rows", "stale", "lag s",
+        "{:<16} {:<15} {:<19} {:>9} {:>9} {:<6} {:>8} {:>9} {:>8}  last error",
+        "read model",
+        "schedule",
+        "last refresh (UTC)",
+        "took ms",
+        "rows",
+        "stale",
+        "lag s",
+        "backlog",
+        "per s",
     );
     for m in models {
         println!(
-            "{:<16} {:<15} {:<19} {:>9} {:>9} {:<6} {:>8.1}  {}",
+            "{:<16} {:<15} {:<19} {:>9} {:>9} {:<6} {:>8.1} {:>9} {:>8.1}  {}",
             m.name,
             m.schedule.unwrap_or_default(),
             fmt_time(m.last_refresh_at),
@@ -362,8 +398,16 @@ async fn status(url: &str) -> anyhow::Result<()> {
                 .map(|d| format!("{d:.0}"))
                 .unwrap_or_else(|| "-".into()),
             m.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
-            if m.stale { "yes" } else { "no" },
+            if !m.trusted {
+                "resync"
+            } else if m.stale {
+                "yes"
+            } else {
+                "no"
+            },
             m.lag_seconds,
+            m.backlog,
+            m.changes_per_second,
             m.last_error.unwrap_or_default()
         );
     }
@@ -434,7 +478,9 @@ async fn rebuild(url: &str, view: Option<&str>) -> anyhow::Result<()> {
             continue;
         }
         match refresher.rebuild(model).await? {
-            RefreshOutcome::Refreshed { rows, duration_ms } => println!(
+            RefreshOutcome::Refreshed {
+                rows, duration_ms, ..
+            } => println!(
                 "{:<16} rebuilt: {rows} rows in {duration_ms:.0} ms",
                 model.model.name
             ),

@@ -14,6 +14,9 @@
 //! | `pgcqrs_read_model_rows` | gauge | view | rows after the last refresh |
 //! | `pgcqrs_read_model_age_seconds` | gauge | view | seconds since the view was last known current |
 //! | `pgcqrs_read_model_lag_seconds` | gauge | view | age of the oldest change not yet in the view (0 when current) |
+//! | `pgcqrs_read_model_backlog` | gauge | view | change records not yet applied to the view |
+//! | `pgcqrs_read_model_changes_per_second` | gauge | view | change records applied per second over the last minute |
+//! | `pgcqrs_read_model_changes_applied_total` | counter | view | change records applied by this instance's batches |
 //! | `pgcqrs_read_target_up` | gauge | target | 1 while a read target answers, 0 while it is set aside |
 //! | `pgcqrs_read_target_replay_lag_seconds` | gauge | target | how far a standby's replay is behind what it received |
 //! | `pgcqrs_read_failovers_total` | counter | target | reads retried elsewhere because this target failed |
@@ -111,7 +114,12 @@ pub async fn render_metrics(State(state): State<AppState>) -> Response {
                 .set(m.rows.unwrap_or(0) as f64);
             metrics::gauge!("pgcqrs_read_model_age_seconds", "view" => view.clone())
                 .set((now - m.verified_at).as_seconds_f64().max(0.0));
-            metrics::gauge!("pgcqrs_read_model_lag_seconds", "view" => view).set(m.lag_seconds);
+            metrics::gauge!("pgcqrs_read_model_lag_seconds", "view" => view.clone())
+                .set(m.lag_seconds);
+            metrics::gauge!("pgcqrs_read_model_backlog", "view" => view.clone())
+                .set(m.backlog as f64);
+            metrics::gauge!("pgcqrs_read_model_changes_per_second", "view" => view)
+                .set(m.changes_per_second);
         }
     }
     handle.run_upkeep();

@@ -12,6 +12,6 @@ pub mod status;
 
 pub use catalog::{ReadModel, Source, Strategy, CATALOG};
 pub use refresher::{
-    RefreshOutcome, Refresher, RefresherHandle, RefresherSettings, ScheduledModel,
+    RefreshHook, RefreshOutcome, Refresher, RefresherHandle, RefresherSettings, ScheduledModel,
 };
 pub use requests::RefreshRequests;

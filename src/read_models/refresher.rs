@@ -10,6 +10,16 @@
 //! 4. otherwise `REFRESH ... CONCURRENTLY`, then log the refresh with the
 //!    snapshot from step 2: every transaction visible in it is in the view.
 //!
+//! A model kept in batches (`Strategy::Incremental`) takes, per transaction,
+//! at most a bounded slice of its backlog in transaction order and records
+//! exactly what it applied (`pgcqrs.snapshot_advance`, plus a cursor inside
+//! a transaction it applied in part); its worker goes straight on to the
+//! next batch while a backlog is left. A batch that times out is retried at
+//! once with half as many changes; any other refresh that times out gets
+//! twice the time on its next attempt (up to 8x). A recorded snapshot from
+//! another cluster (after a restore) is never trusted: the model is
+//! recomputed first.
+//!
 //! Each view has a worker task woken by its cron schedule or by a request
 //! (a `min_token` read, an operator). Wake-ups coalesce, so a slow refresh
 //! never queues up ticks. A failing view backs off and never blocks others.
@@ -41,8 +51,12 @@ pub struct ScheduledModel {
     pub full_refresh: bool,
 }
 
+/// A function called with a view's name at the start of every refresh
+/// attempt: how fault tests make a refresh panic.
+pub type RefreshHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How the refresher runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RefresherSettings {
     pub models: Vec<ScheduledModel>,
     /// Names this instance in the refresh log.
@@ -50,6 +64,19 @@ pub struct RefresherSettings {
     /// Where to listen for refresh requests from instances without a
     /// refresher (the primary); `None`: only this instance's own requests.
     pub listen_url: Option<String>,
+    /// Called before every refresh attempt (fault tests); `None` in service.
+    pub before_refresh: Option<RefreshHook>,
+}
+
+impl std::fmt::Debug for RefresherSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefresherSettings")
+            .field("models", &self.models)
+            .field("instance", &self.instance)
+            .field("listen_url", &self.listen_url)
+            .field("before_refresh", &self.before_refresh.is_some())
+            .finish()
+    }
 }
 
 impl RefresherSettings {
@@ -79,6 +106,7 @@ impl RefresherSettings {
             models,
             instance: default_instance_name(),
             listen_url: None,
+            before_refresh: None,
         }
     }
 }
@@ -91,8 +119,15 @@ fn default_instance_name() -> String {
 /// What one refresh attempt did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefreshOutcome {
-    /// The view was refreshed.
-    Refreshed { rows: i64, duration_ms: f64 },
+    /// The view was refreshed, or a batch applied; `backlog` change records
+    /// are still waiting (a batch takes a bounded slice of them).
+    Refreshed {
+        rows: i64,
+        duration_ms: f64,
+        /// Change records applied (for a whole refresh, those it covered).
+        changes: i64,
+        backlog: i64,
+    },
     /// Nothing it reads changed; it is marked current without a refresh.
     Current,
     /// Another instance is refreshing it right now.
@@ -101,6 +136,17 @@ pub enum RefreshOutcome {
 
 /// How long an `Idempotency-Key` is remembered.
 const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
+
+/// How many changes (orders to re-project) a batch takes at first, and at most. A batch
+/// that times out halves it (down to one); quick batches double it back.
+const BATCH_LIMIT: i64 = 20_000;
+/// A view whose refresh times out gets twice the time on the next attempt,
+/// up to this many times its configured timeout: slow is reported, never
+/// stuck.
+const MAX_TIMEOUT_FACTOR: u64 = 8;
+/// A re-synchronisation after a restore is a one-off recomputation: it gets
+/// at least this long, whatever the per-batch timeout.
+const RESYNC_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What the worker and scheduler of one view last did, for readiness.
 #[derive(Default)]
@@ -116,10 +162,74 @@ fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-#[derive(Default)]
+/// A view's failures and how its attempts adapt to them.
 struct Backoff {
     failures: u32,
     until: Option<Instant>,
+    /// Change records the next batch may take.
+    batch_limit: i64,
+    /// Consecutive timeouts: the next attempt's timeout is 2^n times the
+    /// configured one (bounded).
+    timeouts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            failures: 0,
+            until: None,
+            batch_limit: BATCH_LIMIT,
+            timeouts: 0,
+        }
+    }
+}
+
+/// A column of a row the refresher reads, or an error naming it: the
+/// refresh path never panics on a row it did not expect.
+fn col<'a, T: deadpool_postgres::tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    name: &str,
+) -> anyhow::Result<T> {
+    row.try_get(name)
+        .with_context(|| format!("unexpected column {name} in a refresher statement's result"))
+}
+
+/// Whether an error is a statement timeout (SQLSTATE 57014).
+fn is_timeout(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
+            .and_then(|e| e.code())
+            .is_some_and(|c| {
+                *c == deadpool_postgres::tokio_postgres::error::SqlState::QUERY_CANCELED
+            })
+    })
+}
+
+/// Where a batch stopped inside a transaction it applied in part: txid,
+/// source, sequence and key of the last change it applied.
+type Resume = (Option<String>, Option<i32>, Option<i64>, Option<String>);
+
+/// What a read model reflects now (`coverage.sql`).
+struct Coverage {
+    covers: String,
+    /// Taken on this cluster and not ahead of the present.
+    trusted: bool,
+    /// Where the last batch stopped inside a transaction.
+    resume: Resume,
+}
+
+/// One refresh to log (`record_refresh.sql`).
+struct Record<'a> {
+    name: &'a str,
+    snapshot: &'a str,
+    taken_at: OffsetDateTime,
+    kind: &'static str,
+    duration_ms: f64,
+    rows: i64,
+    changed_rows: Option<i64>,
+    changes: Option<i64>,
+    backlog: i64,
+    resume: Resume,
 }
 
 /// Runs refreshes; shared by the scheduler, the admin API and `min_token` waits.
@@ -132,25 +242,17 @@ pub struct Refresher {
     /// Bumped after every refresh or verification: waiters re-check then.
     generation: watch::Sender<u64>,
     activity: HashMap<&'static str, Arc<Activity>>,
+    /// Called at the start of every refresh attempt (fault tests).
+    before_refresh: Option<RefreshHook>,
 }
 
 impl Refresher {
     pub fn new(pool: Pool, settings: RefresherSettings) -> Arc<Self> {
-        let wake = settings
-            .models
-            .iter()
-            .map(|m| (m.model.name, Arc::new(Notify::new())))
-            .collect();
-        let force = settings
-            .models
-            .iter()
-            .map(|m| (m.model.name, Arc::default()))
-            .collect();
-        let activity = settings
-            .models
-            .iter()
-            .map(|m| (m.model.name, Arc::default()))
-            .collect();
+        let names = || settings.models.iter().map(|m| m.model.name);
+        let wake = names().map(|n| (n, Arc::new(Notify::new()))).collect();
+        let force = names().map(|n| (n, Arc::default())).collect();
+        let activity = names().map(|n| (n, Arc::default())).collect();
+        let before_refresh = settings.before_refresh.clone();
         Arc::new(Self {
             pool,
             activity,
@@ -159,6 +261,7 @@ impl Refresher {
             force,
             backoff: Default::default(),
             generation: watch::channel(0).0,
+            before_refresh,
         })
     }
 
@@ -186,13 +289,39 @@ impl Refresher {
         self.generation.subscribe()
     }
 
-    /// Refresh `model` if its sources changed (or `force`), in one transaction.
+    /// Refresh `model` if its sources changed (or `force`), in one
+    /// transaction. For a model kept in batches this is one batch: it takes
+    /// a bounded slice of the backlog and reports what is left.
     pub async fn refresh_once(
         &self,
         model: &ScheduledModel,
         force: bool,
     ) -> anyhow::Result<RefreshOutcome> {
         self.run_refresh(model, force, true).await
+    }
+
+    /// Batches (or refreshes) until nothing is left, calling `progress` with
+    /// the backlog after each: for `pgcqrs refresh`.
+    pub async fn catch_up(
+        &self,
+        model: &ScheduledModel,
+        force: bool,
+        mut progress: impl FnMut(&RefreshOutcome),
+    ) -> anyhow::Result<RefreshOutcome> {
+        let mut force = force;
+        loop {
+            let outcome = match self.refresh_once(model, force).await {
+                Ok(outcome) => outcome,
+                Err(error) if is_timeout(&error) && self.shrink_batch(model) => continue,
+                Err(error) => return Err(error),
+            };
+            force = false;
+            progress(&outcome);
+            match outcome {
+                RefreshOutcome::Refreshed { backlog, .. } if backlog > 0 => continue,
+                outcome => return Ok(outcome),
+            }
+        }
     }
 
     /// Rebuild `model` from the write tables with a plain (not concurrent)
@@ -209,18 +338,10 @@ impl Refresher {
         force: bool,
         concurrently: bool,
     ) -> anyhow::Result<RefreshOutcome> {
-        if let Strategy::Incremental {
-            apply,
-            full,
-            rebuild,
-        } = model.model.strategy
-        {
-            let apply = if model.full_refresh { full } else { apply };
-            return self
-                .run_batch(model, apply, (!concurrently).then_some(rebuild), force)
-                .await;
-        }
         let name = model.model.name;
+        if let Some(hook) = &self.before_refresh {
+            hook(name);
+        }
         let mut client = self
             .pool
             .get()
@@ -230,16 +351,327 @@ impl Refresher {
         if !Self::lock_view(&tx, name).await? {
             return Ok(RefreshOutcome::Busy);
         }
+        let coverage = Self::coverage(&tx, name).await?;
+        if coverage.as_ref().is_some_and(|c| !c.trusted) {
+            return self.resync(tx, model).await;
+        }
+        match (model.model.strategy, coverage) {
+            (Strategy::Incremental { rebuild, .. }, _) if !concurrently => {
+                self.refill(tx, model, rebuild).await
+            }
+            (Strategy::Incremental { full, .. }, _) if model.full_refresh => {
+                self.recompute(tx, model, full, force).await
+            }
+            (Strategy::Incremental { apply, .. }, Some(coverage)) => {
+                self.batch(tx, model, apply, coverage, force).await
+            }
+            (Strategy::Incremental { .. }, None) => {
+                anyhow::bail!("read model {name} has no freshness row; are the migrations applied?")
+            }
+            (Strategy::Concurrent, _) => {
+                self.refresh_view(tx, model, force, concurrently, "refresh")
+                    .await
+            }
+        }
+    }
+
+    /// The snapshot `name` reflects, whether it can be trusted here, and
+    /// where its last batch stopped.
+    async fn coverage(tx: &Transaction<'_>, name: &str) -> anyhow::Result<Option<Coverage>> {
+        let stmt = tx
+            .prepare_cached(include_str!("../../sql/read_models/coverage.sql"))
+            .await?;
+        let Some(row) = tx.query_opt(&stmt, &[&name]).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Coverage {
+            covers: col(&row, "covers")?,
+            trusted: col::<Option<bool>>(&row, "trusted")?.unwrap_or(false),
+            resume: (
+                col(&row, "resume_txid")?,
+                col(&row, "resume_src")?,
+                col(&row, "resume_seq")?,
+                col(&row, "resume_key")?,
+            ),
+        }))
+    }
+
+    /// Set this transaction's statement timeout.
+    async fn set_timeout(tx: &Transaction<'_>, timeout: Duration) -> anyhow::Result<()> {
+        let stmt = tx
+            .prepare_cached(include_str!(
+                "../../sql/read_models/set_statement_timeout.sql"
+            ))
+            .await?;
+        tx.execute(&stmt, &[&format!("{}ms", timeout.as_millis())])
+            .await?;
+        Ok(())
+    }
+
+    /// The view's timeout for this attempt: doubled after each timeout in a
+    /// row, up to `MAX_TIMEOUT_FACTOR` times the configured one.
+    fn timeout_for(&self, model: &ScheduledModel) -> Duration {
+        let timeouts = self
+            .backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(model.model.name)
+            .map_or(0, |b| b.timeouts);
+        let factor = (1u64 << timeouts.min(8)).min(MAX_TIMEOUT_FACTOR);
+        Duration::from_millis(model.timeout_ms.saturating_mul(factor))
+    }
+
+    fn batch_limit(&self, name: &'static str) -> i64 {
+        self.backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map_or(BATCH_LIMIT, |b| b.batch_limit)
+    }
+
+    /// After a batch timed out: halve the view's batch. False when it is
+    /// one change already (nothing smaller to try).
+    fn shrink_batch(&self, model: &ScheduledModel) -> bool {
+        if !matches!(model.model.strategy, Strategy::Incremental { .. }) || model.full_refresh {
+            return false;
+        }
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(model.model.name).or_default();
+        if entry.batch_limit <= 1 {
+            return false;
+        }
+        entry.batch_limit = (entry.batch_limit / 2).max(1);
+        tracing::warn!(
+            view = model.model.name,
+            batch_limit = entry.batch_limit,
+            "a batch timed out; taking fewer changes per batch"
+        );
+        true
+    }
+
+    /// After a quick batch: let the next take more.
+    fn grow_batch(&self, name: &'static str, duration_ms: f64, timeout: Duration) {
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = map.get_mut(name) {
+            if duration_ms < timeout.as_secs_f64() * 1000.0 / 4.0 {
+                entry.batch_limit = (entry.batch_limit * 2).min(BATCH_LIMIT);
+            }
+        }
+    }
+
+    /// One batch of an incrementally kept read model: at most the view's
+    /// batch limit of change records, resuming where the last one stopped.
+    async fn batch(
+        &self,
+        tx: Transaction<'_>,
+        model: &ScheduledModel,
+        apply: &str,
+        coverage: Coverage,
+        force: bool,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let name = model.model.name;
+        let timeout = self.timeout_for(model);
+        Self::set_timeout(&tx, timeout).await?;
+        let limit = self.batch_limit(name);
+        let started = Instant::now();
+        let stmt = tx.prepare_cached(apply).await?;
+        let (txid, src, seq, key) = &coverage.resume;
+        let row = tx
+            .query_one(&stmt, &[&coverage.covers, txid, src, seq, &limit, key])
+            .await
+            .with_context(|| format!("batch of read.{name} failed"))?;
+        let changes: i64 = col(&row, "changes")?;
+        let snapshot: String = col(&row, "snapshot")?;
+        let taken_at: OffsetDateTime = col(&row, "taken_at")?;
+        if changes == 0 && !force {
+            return Self::mark_current(tx, name, &snapshot, taken_at).await;
+        }
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let backlog: i64 = col(&row, "backlog")?;
+        let rows = Self::count_rows(&tx, name).await?;
+        let record = Record {
+            name,
+            snapshot: &snapshot,
+            taken_at,
+            kind: "batch",
+            duration_ms,
+            rows,
+            changed_rows: Some(col(&row, "changed_rows")?),
+            changes: Some(changes),
+            backlog,
+            resume: (
+                col(&row, "resume_txid")?,
+                col(&row, "resume_src")?,
+                col(&row, "resume_seq")?,
+                col(&row, "resume_key")?,
+            ),
+        };
+        self.record(&tx, &record).await?;
+        tx.commit().await.context("Failed to commit the batch")?;
+        self.grow_batch(name, duration_ms, timeout);
+        Ok(RefreshOutcome::Refreshed {
+            rows: record.changed_rows.unwrap_or(0),
+            duration_ms,
+            changes,
+            backlog,
+        })
+    }
+
+    /// The full-refresh design of an incrementally kept table (for
+    /// measurement), or its re-synchronisation: recompute every row and write
+    /// the ones that differ; readers keep the old rows meanwhile.
+    async fn recompute(
+        &self,
+        tx: Transaction<'_>,
+        model: &ScheduledModel,
+        full: &str,
+        force: bool,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let name = model.model.name;
+        if !force {
+            // The full design refreshes only when a source changed.
+            let row = Self::pending_changes(&tx, model).await?;
+            if col::<Option<OffsetDateTime>>(&row, "pending_since")?.is_none() {
+                let snapshot: String = col(&row, "snapshot")?;
+                return Self::mark_current(tx, name, &snapshot, col(&row, "taken_at")?).await;
+            }
+        }
+        Self::set_timeout(&tx, self.timeout_for(model)).await?;
+        self.recompute_all(tx, model, full, "refresh").await
+    }
+
+    async fn recompute_all(
+        &self,
+        tx: Transaction<'_>,
+        model: &ScheduledModel,
+        full: &str,
+        kind: &'static str,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let name = model.model.name;
+        let started = Instant::now();
+        let stmt = tx.prepare_cached(full).await?;
+        let covers: Option<String> = None;
+        let row = tx
+            .query_one(&stmt, &[&covers])
+            .await
+            .with_context(|| format!("recomputing read.{name} failed"))?;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let snapshot: String = col(&row, "snapshot")?;
+        let changed_rows: i64 = col(&row, "changed_rows")?;
+        let rows = Self::count_rows(&tx, name).await?;
+        let record = Record {
+            name,
+            snapshot: &snapshot,
+            taken_at: col(&row, "taken_at")?,
+            kind,
+            duration_ms,
+            rows,
+            changed_rows: Some(changed_rows),
+            changes: None,
+            backlog: 0,
+            resume: (None, None, None, None),
+        };
+        self.record(&tx, &record).await?;
+        tx.commit().await.context("Failed to commit the refresh")?;
+        Ok(RefreshOutcome::Refreshed {
+            rows: changed_rows,
+            duration_ms,
+            changes: 0,
+            backlog: 0,
+        })
+    }
+
+    /// Refill an incrementally kept table from scratch (`pgcqrs rebuild`):
+    /// faster than batches after a bulk load; readers wait meanwhile.
+    async fn refill(
+        &self,
+        tx: Transaction<'_>,
+        model: &ScheduledModel,
+        rebuild: &str,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let name = model.model.name;
+        Self::set_timeout(&tx, self.timeout_for(model).max(RESYNC_TIMEOUT)).await?;
+        let started = Instant::now();
+        // Snapshot first: the refill's own snapshot includes all of it.
+        let row = tx
+            .query_one(
+                "SELECT pg_current_snapshot()::text, statement_timestamp()",
+                &[],
+            )
+            .await?;
+        let snapshot: String = row.try_get(0)?;
+        // `name` comes from the catalog, never from a request.
+        tx.batch_execute(&format!("TRUNCATE read.{name}")).await?;
+        let n = tx
+            .execute(rebuild, &[])
+            .await
+            .with_context(|| format!("rebuild of read.{name} failed"))? as i64;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let record = Record {
+            name,
+            snapshot: &snapshot,
+            taken_at: row.try_get(1)?,
+            kind: "rebuild",
+            duration_ms,
+            rows: n,
+            changed_rows: Some(n),
+            changes: None,
+            backlog: 0,
+            resume: (None, None, None, None),
+        };
+        self.record(&tx, &record).await?;
+        tx.commit().await.context("Failed to commit the rebuild")?;
+        Ok(RefreshOutcome::Refreshed {
+            rows: n,
+            duration_ms,
+            changes: 0,
+            backlog: 0,
+        })
+    }
+
+    /// The view's recorded snapshot comes from another cluster (a restore)
+    /// or from the future: recompute it whole, readers keeping the old rows
+    /// meanwhile, and record a snapshot of this cluster. Until then the
+    /// query side treats the view as covering no token.
+    async fn resync(
+        &self,
+        tx: Transaction<'_>,
+        model: &ScheduledModel,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let name = model.model.name;
+        tracing::warn!(
+            view = name,
+            "the read model's recorded snapshot is not from this cluster (restored?): recomputing it"
+        );
+        Self::set_timeout(&tx, self.timeout_for(model).max(RESYNC_TIMEOUT)).await?;
+        match model.model.strategy {
+            Strategy::Incremental { full, .. } => {
+                self.recompute_all(tx, model, full, "resync").await
+            }
+            Strategy::Concurrent => self.refresh_view(tx, model, true, true, "resync").await,
+        }
+    }
+
+    /// Refresh a materialized view if its sources changed (or `force`).
+    async fn refresh_view(
+        &self,
+        tx: Transaction<'_>,
+        model: &ScheduledModel,
+        force: bool,
+        concurrently: bool,
+        kind: &'static str,
+    ) -> anyhow::Result<RefreshOutcome> {
+        let name = model.model.name;
         let row = Self::pending_changes(&tx, model).await?;
-        let snapshot: String = row.get("snapshot");
-        let taken_at: OffsetDateTime = row.get("taken_at");
-        let never: bool = row.get("never_refreshed");
-        let pending_since: Option<OffsetDateTime> = row.get("pending_since");
+        let snapshot: String = col(&row, "snapshot")?;
+        let taken_at: OffsetDateTime = col(&row, "taken_at")?;
+        let never: bool = col(&row, "never_refreshed")?;
+        let pending_since: Option<OffsetDateTime> = col(&row, "pending_since")?;
+        let pending: i64 = col(&row, "pending_count")?;
 
         if pending_since.is_none() && !never && !force {
-            return Self::mark_current(tx, name, &row).await;
+            return Self::mark_current(tx, name, &snapshot, taken_at).await;
         }
-
         // Make the lag visible while the refresh runs (own transaction).
         if let Some(since) = pending_since {
             let other = self.pool.get().await?;
@@ -248,14 +680,9 @@ impl Refresher {
                 .await?;
             other.execute(&stmt, &[&name, &since]).await?;
         }
-
-        let timeout = tx
-            .prepare_cached(include_str!(
-                "../../sql/read_models/set_statement_timeout.sql"
-            ))
-            .await?;
-        tx.execute(&timeout, &[&format!("{}ms", model.timeout_ms)])
-            .await?;
+        if kind != "resync" {
+            Self::set_timeout(&tx, self.timeout_for(model)).await?;
+        }
         let started = Instant::now();
         // `name` comes from the catalog, never from a request.
         let refresh = if concurrently {
@@ -269,12 +696,49 @@ impl Refresher {
         let rows: i64 = tx
             .query_one(&format!("SELECT count(*) FROM read.{name}"), &[])
             .await?
-            .get(0);
+            .try_get(0)?;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.record(&tx, name, &snapshot, taken_at, duration_ms, rows, None)
-            .await?;
+        let record = Record {
+            name,
+            snapshot: &snapshot,
+            taken_at,
+            kind: if concurrently { kind } else { "rebuild" },
+            duration_ms,
+            rows,
+            changed_rows: None,
+            changes: Some(pending),
+            backlog: 0,
+            resume: (None, None, None, None),
+        };
+        self.record(&tx, &record).await?;
         tx.commit().await.context("Failed to commit the refresh")?;
-        Ok(RefreshOutcome::Refreshed { rows, duration_ms })
+        Ok(RefreshOutcome::Refreshed {
+            rows,
+            duration_ms,
+            changes: pending,
+            backlog: 0,
+        })
+    }
+
+    /// Rows in a read model: the planner's estimate when large (an exact
+    /// count would cost more than the batch), else counted.
+    async fn count_rows(tx: &Transaction<'_>, name: &str) -> anyhow::Result<i64> {
+        let estimate = tx
+            .prepare_cached(include_str!("../../sql/read_models/estimated_rows.sql"))
+            .await?;
+        let rows = match tx.query_opt(&estimate, &[&name]).await? {
+            Some(row) => row.try_get::<_, i64>(0)?,
+            None => 0,
+        };
+        if rows >= 100_000 {
+            return Ok(rows);
+        }
+        // Small (or never analyzed): counting is cheap and exact.
+        // `name` comes from the catalog, never from a request.
+        Ok(tx
+            .query_one(&format!("SELECT count(*) FROM read.{name}"), &[])
+            .await?
+            .try_get(0)?)
     }
 
     /// The snapshot now, and the oldest change to `model`'s sources that
@@ -289,18 +753,17 @@ impl Refresher {
             .context("Failed to look for changes")
     }
 
-    /// Nothing changed: record that the view is current as of `row`'s
-    /// snapshot (no refresh, no refresh-log row) and commit.
+    /// Nothing changed: record that the view is current as of `snapshot`
+    /// (no refresh, no refresh-log row) and commit.
     async fn mark_current(
         tx: Transaction<'_>,
         name: &str,
-        row: &Row,
+        snapshot: &str,
+        taken_at: OffsetDateTime,
     ) -> anyhow::Result<RefreshOutcome> {
         let mark = tx
             .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
             .await?;
-        let snapshot: String = row.get("snapshot");
-        let taken_at: OffsetDateTime = row.get("taken_at");
         tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
         tx.commit().await?;
         Ok(RefreshOutcome::Current)
@@ -312,151 +775,42 @@ impl Refresher {
         let lock = tx
             .prepare_cached(include_str!("../../sql/read_models/try_refresh_lock.sql"))
             .await?;
-        Ok(tx.query_one(&lock, &[&name]).await?.get::<_, bool>(0))
+        Ok(tx.query_one(&lock, &[&name]).await?.try_get::<_, bool>(0)?)
     }
 
-    /// Log a refresh (or batch, with the rows it changed) and move the
-    /// view's freshness forward, in the refresh's own transaction.
-    #[allow(clippy::too_many_arguments)]
-    async fn record(
-        &self,
-        tx: &Transaction<'_>,
-        name: &str,
-        snapshot: &str,
-        taken_at: OffsetDateTime,
-        duration_ms: f64,
-        rows: i64,
-        changed_rows: Option<i64>,
-    ) -> anyhow::Result<()> {
-        let record = tx
+    /// Log a refresh (or batch) and move the view's freshness forward, in
+    /// the refresh's own transaction.
+    async fn record(&self, tx: &Transaction<'_>, r: &Record<'_>) -> anyhow::Result<()> {
+        let stmt = tx
             .prepare_cached(include_str!("../../sql/read_models/record_refresh.sql"))
             .await?;
         tx.execute(
-            &record,
+            &stmt,
             &[
-                &name,
-                &snapshot,
-                &taken_at,
-                &duration_ms,
-                &rows,
+                &r.name,
+                &r.snapshot,
+                &r.taken_at,
+                &r.duration_ms,
+                &r.rows,
                 &self.settings.instance,
-                &changed_rows,
+                &r.changed_rows,
+                &r.kind,
+                &r.changes,
+                &r.backlog,
+                &r.resume.0,
+                &r.resume.1,
+                &r.resume.2,
+                &r.resume.3,
             ],
         )
         .await?;
+        metrics::gauge!("pgcqrs_read_model_backlog", "view" => r.name.to_owned())
+            .set(r.backlog as f64);
+        if let Some(changes) = r.changes {
+            metrics::counter!("pgcqrs_read_model_changes_applied_total", "view" => r.name.to_owned())
+                .increment(changes.max(0) as u64);
+        }
         Ok(())
-    }
-
-    /// One batch of an incrementally kept read model, or (with `rebuild`)
-    /// a refill from scratch. One transaction, like a refresh.
-    #[tracing::instrument(skip_all, fields(view = model.model.name))]
-    async fn run_batch(
-        &self,
-        model: &ScheduledModel,
-        apply: &str,
-        rebuild: Option<&str>,
-        force: bool,
-    ) -> anyhow::Result<RefreshOutcome> {
-        let name = model.model.name;
-        let mut client = self
-            .pool
-            .get()
-            .await
-            .context("Failed to get a connection")?;
-        let tx = client.transaction().await?;
-        if !Self::lock_view(&tx, name).await? {
-            return Ok(RefreshOutcome::Busy);
-        }
-        let timeout = tx
-            .prepare_cached(include_str!(
-                "../../sql/read_models/set_statement_timeout.sql"
-            ))
-            .await?;
-        tx.execute(&timeout, &[&format!("{}ms", model.timeout_ms)])
-            .await?;
-        let started = Instant::now();
-        let (snapshot, taken_at, changed_rows): (String, OffsetDateTime, i64) = match rebuild {
-            Some(rebuild) => {
-                // Snapshot first: the refill's own snapshot includes all of it.
-                let row = tx
-                    .query_one(
-                        "SELECT pg_current_snapshot()::text, statement_timestamp()",
-                        &[],
-                    )
-                    .await?;
-                tx.batch_execute(&format!("TRUNCATE read.{name}")).await?;
-                let n = tx
-                    .execute(rebuild, &[])
-                    .await
-                    .with_context(|| format!("rebuild of read.{name} failed"))?;
-                (row.get(0), row.get(1), n as i64)
-            }
-            None => {
-                let current = tx
-                    .prepare_cached(include_str!("../../sql/read_models/current_as_of.sql"))
-                    .await?;
-                let as_of: String = tx
-                    .query_opt(&current, &[&name])
-                    .await?
-                    .map(|r| r.get(0))
-                    .context("the read model has no freshness row; are the migrations applied?")?;
-                if model.full_refresh && !force {
-                    // The full design refreshes only when a source changed.
-                    let row = Self::pending_changes(&tx, model).await?;
-                    if row
-                        .get::<_, Option<OffsetDateTime>>("pending_since")
-                        .is_none()
-                    {
-                        return Self::mark_current(tx, name, &row).await;
-                    }
-                }
-                let stmt = tx.prepare_cached(apply).await?;
-                let row = tx
-                    .query_one(&stmt, &[&as_of])
-                    .await
-                    .with_context(|| format!("batch of read.{name} failed"))?;
-                let changed_keys: i64 = row.get("changed_keys");
-                if changed_keys == 0 && !force {
-                    return Self::mark_current(tx, name, &row).await;
-                }
-                (
-                    row.get("snapshot"),
-                    row.get("taken_at"),
-                    row.get("changed_rows"),
-                )
-            }
-        };
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let estimate = tx
-            .prepare_cached(include_str!("../../sql/read_models/estimated_rows.sql"))
-            .await?;
-        let mut rows: i64 = tx
-            .query_opt(&estimate, &[&name])
-            .await?
-            .map(|r| r.get(0))
-            .unwrap_or(0);
-        if rows < 100_000 {
-            // Small (or never analyzed): counting is cheap and exact.
-            rows = tx
-                .query_one(&format!("SELECT count(*) FROM read.{name}"), &[])
-                .await?
-                .get(0);
-        }
-        self.record(
-            &tx,
-            name,
-            &snapshot,
-            taken_at,
-            duration_ms,
-            rows,
-            Some(changed_rows),
-        )
-        .await?;
-        tx.commit().await.context("Failed to commit the batch")?;
-        Ok(RefreshOutcome::Refreshed {
-            rows: changed_rows,
-            duration_ms,
-        })
     }
 
     async fn record_failure(&self, name: &str, error: &anyhow::Error) {
@@ -484,13 +838,15 @@ impl Refresher {
                 continue;
             };
             let running = a.running_since.load(Ordering::Relaxed);
-            let limit = m.timeout_ms as i64 + 15_000;
+            // A re-synchronisation after a restore may take longer than a batch.
+            let timeout = self.timeout_for(m).max(RESYNC_TIMEOUT);
+            let limit = timeout.as_millis() as i64 + 15_000;
             if running > 0 && now - running > limit {
                 return Err(format!(
                     "the refresh of {} has been running for {} s, past its {} s timeout",
                     m.model.name,
                     (now - running) / 1000,
-                    m.timeout_ms / 1000
+                    timeout.as_secs()
                 ));
             }
             let (last, interval) = (
@@ -528,13 +884,36 @@ impl Refresher {
         if !force && self.backing_off(name) {
             return;
         }
-        match self.refresh_once(model, force).await {
+        // A panic in a refresh is a failed refresh like any other: caught,
+        // recorded, backed off from, and the worker goes on.
+        let attempt = std::panic::AssertUnwindSafe(self.refresh_once(model, force));
+        let result = match futures::FutureExt::catch_unwind(attempt).await {
+            Ok(result) => result,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(anyhow::anyhow!("the refresh panicked: {what}"))
+            }
+        };
+        match result {
             Ok(outcome) => {
                 let label = match &outcome {
-                    RefreshOutcome::Refreshed { rows, duration_ms } => {
-                        tracing::debug!(view = name, rows, duration_ms, "refreshed");
+                    RefreshOutcome::Refreshed {
+                        rows,
+                        duration_ms,
+                        backlog,
+                        ..
+                    } => {
+                        tracing::debug!(view = name, rows, duration_ms, backlog, "refreshed");
                         metrics::histogram!("pgcqrs_refresh_duration_seconds", "view" => name)
                             .record(duration_ms / 1000.0);
+                        if *backlog > 0 {
+                            // More waiting: the next batch right away.
+                            self.request(name, false);
+                        }
                         "refreshed"
                     }
                     RefreshOutcome::Current => "current",
@@ -549,7 +928,14 @@ impl Refresher {
                 metrics::counter!("pgcqrs_refreshes_total", "view" => name, "outcome" => "failed")
                     .increment(1);
                 metrics::counter!("pgcqrs_refresh_failures_total", "view" => name).increment(1);
-                let delay = self.note_failure(name);
+                let timed_out = is_timeout(&error);
+                let delay = if timed_out && self.shrink_batch(model) {
+                    // A smaller batch may well fit: try it now.
+                    self.request(name, false);
+                    Duration::ZERO
+                } else {
+                    self.note_failure(name, timed_out)
+                };
                 tracing::error!(
                     view = name,
                     error = format!("{error:#}"),
@@ -568,16 +954,25 @@ impl Refresher {
             .is_some_and(|until| Instant::now() < until)
     }
 
+    /// A success: no more backoff; the batch limit stays as learnt.
     fn clear_backoff(&self, name: &'static str) {
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(name);
+        if let Some(entry) = map.get_mut(name) {
+            entry.failures = 0;
+            entry.until = None;
+            entry.timeouts = 0;
+        }
     }
 
-    /// Exponential backoff: 1, 2, 4 ... 60 s after consecutive failures.
-    fn note_failure(&self, name: &'static str) -> Duration {
+    /// Exponential backoff: 1, 2, 4 ... 60 s after consecutive failures. A
+    /// timeout also doubles the next attempt's timeout (bounded).
+    fn note_failure(&self, name: &'static str, timed_out: bool) -> Duration {
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         let entry = map.entry(name).or_default();
         entry.failures = entry.failures.saturating_add(1);
+        if timed_out {
+            entry.timeouts = entry.timeouts.saturating_add(1);
+        }
         let delay = Duration::from_secs((1u64 << entry.failures.min(6).saturating_sub(1)).min(60));
         entry.until = Some(Instant::now() + delay);
         delay

@@ -31,6 +31,15 @@ pub struct ReadModelStatus {
     pub stale: bool,
     /// Age of the oldest change not yet in the view; 0 when current.
     pub lag_seconds: f64,
+    /// Change records (order events, catalog changes) it has not applied
+    /// yet, counted live from the write tables.
+    pub backlog: i64,
+    /// Change records applied per second over the last minute.
+    pub changes_per_second: f64,
+    /// False when its recorded snapshot is from another cluster (after a
+    /// restore) and it is being recomputed: no `min_token` is answered from
+    /// it until then.
+    pub trusted: bool,
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_error_at: Option<OffsetDateTime>,
@@ -60,7 +69,8 @@ pub async fn list(
             .unwrap_or_default();
         let live = client.query_one(&pending, &[&name, &sources]).await?;
         let since: Option<OffsetDateTime> = live.get("pending_since");
-        waiting.insert(name, since);
+        let count: i64 = live.get("pending_count");
+        waiting.insert(name, (since, count));
     }
     let now = OffsetDateTime::now_utc();
     Ok(rows
@@ -68,7 +78,7 @@ pub async fn list(
         .map(|r| {
             let name: String = r.get("view_name");
             let model = models.iter().find(|m| m.model.name == name);
-            let since = waiting.get(&name).copied().flatten();
+            let (since, backlog) = waiting.get(&name).copied().unwrap_or((None, 0));
             let lag: Option<f64> = since.map(|s| (now - s).as_seconds_f64());
             ReadModelStatus {
                 schedule: model.map(|m| m.schedule.clone()),
@@ -89,6 +99,11 @@ pub async fn list(
                 verified_at: r.get("verified_at"),
                 stale: lag.is_some(),
                 lag_seconds: lag.unwrap_or(0.0).max(0.0),
+                backlog,
+                changes_per_second: r
+                    .get::<_, Option<f64>>("changes_per_second")
+                    .map_or(0.0, |v| (v * 10.0).round() / 10.0),
+                trusted: r.get::<_, Option<bool>>("trusted").unwrap_or(false),
                 last_error: r.get("last_error"),
                 last_error_at: r.get("last_error_at"),
                 consecutive_failures: r.get("consecutive_failures"),

@@ -174,6 +174,16 @@ impl TestDb {
         }
     }
 
+    /// A database this harness did not create (e.g. on another cluster):
+    /// not dropped.
+    pub fn existing(name: &str, url: &str) -> TestDb {
+        TestDb {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            owned: false,
+        }
+    }
+
     /// Another handle on the same database that does not drop it: for a
     /// second service instance on one database.
     pub fn share(&self) -> TestDb {
@@ -237,6 +247,8 @@ pub enum Refreshing {
     OnRequest,
     /// No refresher in this instance.
     Off,
+    /// These settings (e.g. a fault hook, other timeouts).
+    With(RefresherSettings),
 }
 
 /// A service with the catalog's refresh schedules.
@@ -266,6 +278,7 @@ async fn start(
     let mut refresher = match refreshing {
         Refreshing::Off => None,
         Refreshing::Scheduled => Some(RefresherSettings::from_env()),
+        Refreshing::With(settings) => Some(settings),
         Refreshing::OnRequest => {
             let mut r = RefresherSettings::from_env();
             for m in &mut r.models {
