@@ -588,6 +588,72 @@ pub async fn expected_history(client: &tokio_postgres::Client, id: &str) -> Valu
 
 // ------------------------------------------------------------------ compare
 
+/// What each read model holds, written here over the write tables.
+pub const DEFINITIONS: &[(&str, &str, &str)] = &[
+    (
+        "order_summary",
+        "order_id, customer_id, customer_name, customer_email, item_count, total, status, status_display, cancel_reason, version, created_at, updated_at",
+        "SELECT o.id::text, o.customer_id, c.name, c.email,
+                (SELECT count(*) FROM write.order_items i WHERE i.order_id = o.id),
+                o.total, o.status, initcap(o.status), o.cancel_reason, o.version,
+                o.created_at, o.updated_at
+         FROM write.orders o JOIN write.customers c ON c.id = o.customer_id",
+    ),
+    (
+        "order_lines",
+        "order_id, line_no, product_id, product_name, quantity, unit_price, subtotal",
+        "SELECT i.order_id, i.line_no, i.product_id, p.name, i.quantity, i.unit_price,
+                i.quantity * i.unit_price
+         FROM write.order_items i JOIN write.products p ON p.id = i.product_id",
+    ),
+    (
+        "customer_orders",
+        "customer_id, customer_name, customer_email, order_count, active_order_count, lifetime_value, last_order_at",
+        "SELECT c.id::text, c.name, c.email, count(o.id),
+                count(o.id) FILTER (WHERE o.status <> 'cancelled'),
+                coalesce(sum(o.total) FILTER (WHERE o.status <> 'cancelled'), 0),
+                max(o.created_at)
+         FROM write.customers c LEFT JOIN write.orders o ON o.customer_id = c.id
+         GROUP BY c.id, c.name, c.email",
+    ),
+    (
+        "daily_sales",
+        "day, status, orders, revenue",
+        "SELECT (created_at AT TIME ZONE 'UTC')::date, status, count(*), sum(total)
+         FROM write.orders GROUP BY 1, 2",
+    ),
+    (
+        "product_sales",
+        "product_id, product_name, current_price, orders, units, revenue",
+        "SELECT p.id::text, p.name, p.price,
+                count(DISTINCT i.order_id) FILTER (WHERE o.status <> 'cancelled'),
+                coalesce(sum(i.quantity) FILTER (WHERE o.status <> 'cancelled'), 0),
+                coalesce(sum(i.quantity * i.unit_price) FILTER (WHERE o.status <> 'cancelled'), 0)
+         FROM write.products p
+         LEFT JOIN write.order_items i ON i.product_id = p.id
+         LEFT JOIN write.orders o ON o.id = i.order_id
+         GROUP BY p.id, p.name, p.price",
+    ),
+];
+
+/// Every read model holds exactly what its definition over the write
+/// tables gives (compared as multisets of rows).
+pub async fn assert_views_match_write_tables(client: &tokio_postgres::Client, after: &str) {
+    for (view, columns, definition) in DEFINITIONS {
+        let sql = format!(
+            "SELECT (SELECT count(*) FROM (SELECT {columns} FROM read.{view} EXCEPT ALL ({definition})) extra),
+                    (SELECT count(*) FROM (({definition}) EXCEPT ALL SELECT {columns} FROM read.{view}) missing)"
+        );
+        let row = client.query_one(&sql, &[]).await.expect("compare a view");
+        let (extra, missing): (i64, i64) = (row.get(0), row.get(1));
+        assert_eq!(
+            (extra, missing),
+            (0, 0),
+            "after {after}: read.{view} has {extra} rows the write tables do not give and lacks {missing}"
+        );
+    }
+}
+
 /// A JSON value with exact money and times as instants, for comparison.
 pub fn canon(v: &Value) -> Value {
     match v {
