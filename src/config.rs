@@ -9,7 +9,7 @@
 //! | `PGCQRS_BODY_LIMIT` | `65536` | largest accepted request body, bytes (413 beyond) |
 //! | `PGCQRS_REQUEST_TIMEOUT_MS` | `35000` | a request running longer gets 503 |
 //! | `PGCQRS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
-//! | `PGCQRS_DATA_DIR` | `.pgcqrs/pgdata` | data directory of the embedded cluster |
+//! | `PGCQRS_DATA_DIR` | `.pgcqrs/pgdata`; as root when the `postgres` user cannot reach it, `/var/lib/pgcqrs/<project>-<hash>/pgdata` | data directory of the embedded cluster |
 //! | `PGCQRS_PG_BINDIR` | searched | where initdb/pg_ctl live, for the embedded cluster |
 //! | `PGCQRS_ROLE` | `all` | `all`, `commands`, `queries` or `refresher`: what this instance does |
 //! | `PGCQRS_AUTH_TOKENS` | unset | `token=scope,...;token=scope`: bearer tokens with scopes `command`, `query`, `admin`; unset: no authentication |
@@ -36,9 +36,11 @@ pub struct DatabaseArgs {
     pub read_database_url: Option<String>,
 
     /// Data directory of the embedded cluster (used only without DATABASE_URL).
-    /// Kept across runs.
-    #[arg(long, env = "PGCQRS_DATA_DIR", default_value = ".pgcqrs/pgdata")]
-    pub data_dir: PathBuf,
+    /// Kept across runs. Default: .pgcqrs/pgdata in the working directory;
+    /// as root, when the postgres OS user cannot reach it (a home of mode
+    /// 700), /var/lib/pgcqrs/<project>-<hash>/pgdata. The log says which.
+    #[arg(long, env = "PGCQRS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// Connections in each pool (write and read).
     #[arg(long, env = "PGCQRS_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]

@@ -3,7 +3,10 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pgcqrs::config::{DatabaseArgs, LogFormat, ServeArgs};
-use pgcqrs::db::{self, embedded::LocalCluster};
+use pgcqrs::db::{
+    self,
+    embedded::{self, LocalCluster},
+};
 
 /// mimalloc instead of the C library's allocator: a request allocates and
 /// frees many small buffers, and glibc's malloc was a sixth of the
@@ -123,15 +126,37 @@ impl Database {
                 embedded: None,
             });
         }
-        tracing::info!(data_dir = %args.data_dir.display(), "DATABASE_URL is unset: starting the embedded PostgreSQL");
-        let dir = args.data_dir.clone();
-        let cluster =
-            tokio::task::spawn_blocking(move || LocalCluster::start(&dir, &Default::default()))
-                .await
-                .context("embedded cluster start-up panicked")??;
+        let chosen = args.data_dir.clone();
+        let cluster = tokio::task::spawn_blocking(move || {
+            let dir = match chosen {
+                Some(dir) => dir,
+                None => {
+                    let project = std::env::current_dir()
+                        .context("Failed to read the working directory")?;
+                    let default = embedded::default_data_dir(&project)?;
+                    if let Some(unreachable) = &default.unreachable_in_project {
+                        tracing::info!(
+                            unreachable = %unreachable.display(),
+                            data_dir = %default.path.display(),
+                            "the postgres OS user cannot reach this directory (a home closed to others?): \
+                             the embedded PostgreSQL keeps its data outside it"
+                        );
+                    }
+                    default.path
+                }
+            };
+            tracing::info!(data_dir = %dir.display(), "DATABASE_URL is unset: starting the embedded PostgreSQL");
+            LocalCluster::start(&dir, &Default::default())
+        })
+        .await
+        .context("embedded cluster start-up panicked")??;
         cluster.ensure_database("pgcqrs").await?;
         let url = cluster.url("pgcqrs");
-        tracing::info!(port = cluster.port(), "embedded PostgreSQL is up");
+        tracing::info!(
+            port = cluster.port(),
+            data_dir = %cluster.datadir().display(),
+            "embedded PostgreSQL is up"
+        );
         Ok(Self {
             url,
             embedded: Some(cluster),

@@ -8,6 +8,10 @@
 //! hand the data directory to it. The server listens on 127.0.0.1 only, on a
 //! free port picked at start, with trust authentication: it is reachable
 //! from this machine alone, like a developer's local database.
+//!
+//! Where `serve` keeps the data when no directory is given is decided by
+//! [`default_data_dir`]: in the project, unless the server's OS user cannot
+//! reach it there (see docs/decisions/0004-where-the-embedded-cluster-lives.md).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -113,17 +117,7 @@ impl LocalCluster {
     /// stopped and started again on a fresh port.
     pub fn start(datadir: &Path, options: &StartOptions) -> anyhow::Result<Self> {
         let bindir = Self::find_bindir()?;
-        let run_as = if nix::unistd::geteuid().is_root() {
-            let user = nix::unistd::User::from_name("postgres")
-                .context("Failed to look up the postgres OS user")?
-                .context(
-                    "running as root, and initdb refuses root: create a `postgres` OS user \
-                     (the PostgreSQL packages do), run as an ordinary user, or set DATABASE_URL",
-                )?;
-            Some(user)
-        } else {
-            None
-        };
+        let run_as = server_os_user()?;
         std::fs::create_dir_all(datadir)
             .with_context(|| format!("Failed to create {}", datadir.display()))?;
         let datadir = datadir
@@ -349,7 +343,8 @@ impl LocalCluster {
             if !probe.status()?.success() {
                 bail!(
                     "the postgres OS user cannot reach {}: a parent directory is closed to it. \
-                     Run from a directory it can traverse, set PGCQRS_DATA_DIR elsewhere, or set DATABASE_URL",
+                     Set PGCQRS_DATA_DIR to a directory it can traverse, leave PGCQRS_DATA_DIR unset \
+                     (pgcqrs then picks one), or set DATABASE_URL",
                     self.datadir.display()
                 );
             }
@@ -373,6 +368,159 @@ impl LocalCluster {
                 .env("HOME", &user.dir)
                 .current_dir("/");
         }
+    }
+}
+
+/// Where the embedded cluster of a project lives when root's `postgres` user
+/// cannot reach the project (a clone in `/root`, mode 0700, say): one
+/// directory per project under here, never inside the user's home.
+pub const ROOT_STATE_DIR: &str = "/var/lib/pgcqrs";
+
+/// The data directory chosen for a project's embedded cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultDataDir {
+    /// Absolute.
+    pub path: PathBuf,
+    /// Set when the project's own `.pgcqrs/pgdata` is out of the server's
+    /// reach and the cluster lives at `path` instead: that directory.
+    pub unreachable_in_project: Option<PathBuf>,
+}
+
+/// The data directory of the embedded cluster for the project in
+/// `project_dir` (the working directory of `serve`), when none is given.
+///
+/// `project_dir/.pgcqrs/pgdata`, kept across runs, whenever the server's OS
+/// user can reach it: always for an ordinary user, who runs PostgreSQL as
+/// themselves. As root the server runs as `postgres`, which cannot traverse a
+/// home directory closed to others; the cluster then lives in
+/// `/var/lib/pgcqrs/<project name>-<hash of its path>/pgdata`, the same
+/// directory on every run from that project, and nothing in the home is
+/// created or loosened. A `project` file next to `pgdata` names the project.
+pub fn default_data_dir(project_dir: &Path) -> anyhow::Result<DefaultDataDir> {
+    let project = project_dir
+        .canonicalize()
+        .with_context(|| format!("Failed to resolve {}", project_dir.display()))?;
+    let in_project = project.join(".pgcqrs").join("pgdata");
+    let Some(user) = server_os_user()? else {
+        return Ok(DefaultDataDir {
+            path: in_project,
+            unreachable_in_project: None,
+        });
+    };
+    if can_traverse(&user, nearest_existing(&in_project))? {
+        return Ok(DefaultDataDir {
+            path: in_project,
+            unreachable_in_project: None,
+        });
+    }
+    let state = Path::new(ROOT_STATE_DIR).join(project_key(&project));
+    if in_project.join("PG_VERSION").exists() {
+        bail!(
+            "a cluster from an earlier run is in {}, which the postgres OS user cannot reach \
+             any more. Move it with `mkdir -p {state} && mv {} {state}/`, point PGCQRS_DATA_DIR \
+             at a directory it can reach, or set DATABASE_URL",
+            in_project.display(),
+            in_project.display(),
+            state = state.display(),
+        );
+    }
+    create_traversable_dir(Path::new(ROOT_STATE_DIR))?;
+    create_traversable_dir(&state)?;
+    let note = state.join("project");
+    let recorded = std::fs::read(&note).unwrap_or_default();
+    if recorded != project.as_os_str().as_encoded_bytes() {
+        std::fs::write(&note, project.as_os_str().as_encoded_bytes())
+            .with_context(|| format!("Failed to write {}", note.display()))?;
+    }
+    Ok(DefaultDataDir {
+        path: state.join("pgdata"),
+        unreachable_in_project: Some(in_project),
+    })
+}
+
+/// The OS user the server runs as: none (ourselves) unless we are root, who
+/// initdb and postgres refuse.
+fn server_os_user() -> anyhow::Result<Option<nix::unistd::User>> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    let user = nix::unistd::User::from_name("postgres")
+        .context("Failed to look up the postgres OS user")?
+        .context(
+            "running as root, and initdb refuses root: create a `postgres` OS user \
+             (the PostgreSQL packages do), run as an ordinary user, or set DATABASE_URL",
+        )?;
+    Ok(Some(user))
+}
+
+/// Whether `user` can reach and enter `dir`: asked of the kernel by a child
+/// running as that user, exactly as the server will run (every ancestor's
+/// bits, ACLs and group membership counted).
+fn can_traverse(user: &nix::unistd::User, dir: &Path) -> anyhow::Result<bool> {
+    let status = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("test -x \"$1\"")
+        .arg("probe")
+        .arg(dir)
+        .uid(user.uid.as_raw())
+        .gid(user.gid.as_raw())
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("Failed to check what the postgres OS user can reach")?;
+    Ok(status.success())
+}
+
+/// `path`, or its closest ancestor that exists.
+fn nearest_existing(path: &Path) -> &Path {
+    path.ancestors()
+        .find(|p| p.symlink_metadata().is_ok())
+        .unwrap_or(Path::new("/"))
+}
+
+/// `<last component>-<16 hex digits of the path's SHA-256>`: readable in a
+/// listing, and distinct for two clones of the same name.
+fn project_key(project: &Path) -> String {
+    use sha2::Digest;
+    let name: String = project
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let name = match name.trim_start_matches('.') {
+        "" => "project",
+        n => n,
+    };
+    let digest = sha2::Sha256::digest(project.as_os_str().as_encoded_bytes());
+    format!("{name}-{}", &hex::encode(digest)[..16])
+}
+
+/// Create `dir` (root's, mode 0711: others may pass, not list) unless it
+/// exists; an existing one is left as it is.
+fn create_traversable_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::create_dir(dir) {
+        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+            .with_context(|| format!("Failed to set the mode of {}", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "Failed to create {}; set PGCQRS_DATA_DIR to a directory the postgres OS user \
+                 can reach, or set DATABASE_URL",
+                dir.display()
+            )
+        }),
     }
 }
 

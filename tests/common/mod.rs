@@ -2,8 +2,10 @@
 //! template, and its own service on a free port, reached over real HTTP.
 //!
 //! The PostgreSQL cluster is started once per test binary from the machine's
-//! binaries (see `pgcqrs::db::embedded`) in a throwaway directory that a
-//! detached reaper removes when the test process ends. Set
+//! binaries (see `pgcqrs::db::embedded`) in a throwaway directory under the
+//! system's temporary directory (`/tmp`), not in the clone: as root the
+//! server runs as `postgres`, which cannot enter a clone in a home closed to
+//! others. A detached reaper removes it when the test process ends. Set
 //! `PGCQRS_TEST_ADMIN_URL` to a superuser URL to use an existing server
 //! instead.
 #![allow(dead_code)]
@@ -45,7 +47,7 @@ fn start_server() -> Server {
             None,
         ),
         Err(_) => {
-            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            let dir = std::env::temp_dir().join(format!(
                 "pgcqrs-test-{}-{}",
                 std::process::id(),
                 uuid::Uuid::new_v4().simple()
@@ -91,8 +93,11 @@ pub fn start_replica() -> LocalCluster {
         ._cluster
         .as_ref()
         .expect("replica tests need the embedded test cluster (unset PGCQRS_TEST_ADMIN_URL)");
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pgcqrs-replica-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "pgcqrs-replica-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     let replica = cluster
         .start_replica(
             &dir,
