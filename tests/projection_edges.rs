@@ -39,6 +39,38 @@ async fn scalar_i64(client: &tokio_postgres::Client, sql: &str) -> i64 {
         .get(0)
 }
 
+/// `n` orders `<prefix>1` ... `<prefix>n` of c-1, one Widget each, written
+/// in one transaction as a bulk loader would (the events alongside, triggers
+/// off); returns that transaction's id.
+async fn bulk_import(client: &tokio_postgres::Client, prefix: &str, n: i64) -> String {
+    client
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .expect("loader mode");
+    let token = client
+        .query_one(
+            "WITH o AS (
+                 INSERT INTO write.orders (id, customer_id, total)
+                 SELECT $1 || g, 'c-1', 19.99 FROM generate_series(1, $2::bigint) g RETURNING id),
+             i AS (
+                 INSERT INTO write.order_items (order_id, line_no, product_id, quantity, unit_price)
+                 SELECT id, 1, 'p-1', 1, 19.99 FROM o RETURNING order_id),
+             e AS (
+                 INSERT INTO write.order_events (order_id, order_version, event_type, payload)
+                 SELECT order_id, 1, 'OrderCreated', '{}' FROM i RETURNING 1)
+             SELECT pg_current_xact_id()::text FROM (SELECT count(*) FROM e) n",
+            &[&prefix, &n],
+        )
+        .await
+        .expect("bulk import")
+        .get(0);
+    client
+        .batch_execute("SET session_replication_role = origin")
+        .await
+        .expect("writer mode");
+    token
+}
+
 #[tokio::test]
 async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_batches() {
     const ORDERS: i64 = 300_000;
@@ -55,33 +87,9 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
     app.seed_catalog().await;
     wait_for_startup_checks(&app).await;
 
-    // A bulk import in one transaction, as a loader would write it (the
-    // events written alongside, triggers off).
+    // A bulk import in one transaction, as a loader would write it.
     let client = app.db.client().await;
-    client
-        .batch_execute("SET session_replication_role = replica")
-        .await
-        .expect("loader mode");
-    let token: String = client
-        .query_one(
-            &format!(
-                "WITH o AS (
-                     INSERT INTO write.orders (id, customer_id, total)
-                     SELECT 'bulk-' || g, 'c-1', 19.99 FROM generate_series(1, {ORDERS}) g
-                     RETURNING id),
-                 i AS (
-                     INSERT INTO write.order_items (order_id, line_no, product_id, quantity, unit_price)
-                     SELECT id, 1, 'p-1', 1, 19.99 FROM o RETURNING order_id),
-                 e AS (
-                     INSERT INTO write.order_events (order_id, order_version, event_type, payload)
-                     SELECT order_id, 1, 'OrderCreated', '{{}}' FROM i RETURNING 1)
-                 SELECT pg_current_xact_id()::text FROM (SELECT count(*) FROM e) n"
-            ),
-            &[],
-        )
-        .await
-        .expect("bulk import")
-        .get(0);
+    let token = bulk_import(&client, "bulk-", ORDERS).await;
 
     // The backlog shows, and goes down in steps.
     let seen_backlog = poll_until("the backlog to show", Duration::from_secs(30), || async {
@@ -175,28 +183,8 @@ async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_don
     wait_for_startup_checks(&app).await;
     refresh_settled(&app).await;
     let client = app.db.client().await;
-    client
-        .batch_execute("SET session_replication_role = replica")
-        .await
-        .expect("loader mode");
     // 30,000 orders in one transaction: more than one batch takes.
-    let token: String = client
-        .query_one(
-            "WITH o AS (
-                 INSERT INTO write.orders (id, customer_id, total)
-                 SELECT 'big-' || g, 'c-1', 19.99 FROM generate_series(1, 30000) g RETURNING id),
-             i AS (
-                 INSERT INTO write.order_items (order_id, line_no, product_id, quantity, unit_price)
-                 SELECT id, 1, 'p-1', 1, 19.99 FROM o RETURNING order_id),
-             e AS (
-                 INSERT INTO write.order_events (order_id, order_version, event_type, payload)
-                 SELECT order_id, 1, 'OrderCreated', '{}' FROM i RETURNING 1)
-             SELECT pg_current_xact_id()::text FROM (SELECT count(*) FROM e) n",
-            &[],
-        )
-        .await
-        .expect("import")
-        .get(0);
+    let token = bulk_import(&client, "big-", 30_000).await;
     let covered = |view: &'static str| {
         let client = &client;
         let token = token.clone();

@@ -217,6 +217,9 @@ impl LocalCluster {
             borrowed: false,
         };
         replica.hand_over_datadir()?;
+        // A slot of its own, created before the backup starts: the primary
+        // keeps the WAL the copy and the standby still need, however busy.
+        let slot = format!("pgcqrs_replica_{}", replica.port);
         let mut cmd = Command::new(self.bindir.join("pg_basebackup"));
         cmd.arg("-h")
             .arg("127.0.0.1")
@@ -229,6 +232,9 @@ impl LocalCluster {
                 "stream",
                 "-R",
                 "--checkpoint=fast",
+                "--create-slot",
+                "--slot",
+                &slot,
                 "-D",
             ])
             .arg(&replica.datadir);

@@ -156,6 +156,9 @@ struct Activity {
     interval: AtomicI64,
     /// Unix ms when the running refresh started; 0 when idle.
     running_since: AtomicI64,
+    /// The running refresh is a re-synchronisation after a restore, which
+    /// may take up to `RESYNC_TIMEOUT`.
+    resyncing: std::sync::atomic::AtomicBool,
 }
 
 fn now_ms() -> i64 {
@@ -639,6 +642,9 @@ impl Refresher {
         model: &ScheduledModel,
     ) -> anyhow::Result<RefreshOutcome> {
         let name = model.model.name;
+        if let Some(a) = self.activity.get(name) {
+            a.resyncing.store(true, Ordering::Relaxed);
+        }
         tracing::warn!(
             view = name,
             "the read model's recorded snapshot is not from this cluster (restored?): recomputing it"
@@ -804,8 +810,6 @@ impl Refresher {
             ],
         )
         .await?;
-        metrics::gauge!("pgcqrs_read_model_backlog", "view" => r.name.to_owned())
-            .set(r.backlog as f64);
         if let Some(changes) = r.changes {
             metrics::counter!("pgcqrs_read_model_changes_applied_total", "view" => r.name.to_owned())
                 .increment(changes.max(0) as u64);
@@ -838,8 +842,10 @@ impl Refresher {
                 continue;
             };
             let running = a.running_since.load(Ordering::Relaxed);
-            // A re-synchronisation after a restore may take longer than a batch.
-            let timeout = self.timeout_for(m).max(RESYNC_TIMEOUT);
+            let mut timeout = self.timeout_for(m);
+            if a.resyncing.load(Ordering::Relaxed) {
+                timeout = timeout.max(RESYNC_TIMEOUT);
+            }
             let limit = timeout.as_millis() as i64 + 15_000;
             if running > 0 && now - running > limit {
                 return Err(format!(
@@ -872,6 +878,7 @@ impl Refresher {
         activity.running_since.store(now_ms(), Ordering::Relaxed);
         self.run_once_inner(model).await;
         activity.running_since.store(0, Ordering::Relaxed);
+        activity.resyncing.store(false, Ordering::Relaxed);
     }
 
     async fn run_once_inner(&self, model: &ScheduledModel) {
