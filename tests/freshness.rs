@@ -426,3 +426,59 @@ async fn read_models_report_a_write_waiting_for_a_refresh_as_stale() {
     }
     app.stop().await;
 }
+
+/// A `min_token` read that runs out of time says when a retry is likely to
+/// find the views caught up: the refresh it asked for takes about as long
+/// as the slowest lagging view's last refresh; a view whose refreshes fail
+/// is retried later still. Never a flat 1 s.
+#[tokio::test]
+async fn a_min_token_timeout_estimates_retry_after_from_the_lagging_views() {
+    // No refresher: nothing covers the write, and nothing rewrites the
+    // recorded durations below.
+    let app = spawn_app_with(Default::default(), Refreshing::Off).await;
+    app.seed_catalog().await;
+    let placed = app.place_simple_order("o-1").await;
+    let token = placed["token"].as_str().expect("token").to_owned();
+    let client = app.db.client().await;
+    client
+        .batch_execute(
+            "UPDATE read.read_model_status SET last_duration_ms = 12400, consecutive_failures = 0
+                 WHERE view_name = 'order_summary';
+             UPDATE read.read_model_status SET last_duration_ms = 300, consecutive_failures = 0
+                 WHERE view_name IN ('order_lines', 'customer_orders');
+             UPDATE read.read_model_status SET last_duration_ms = 40, consecutive_failures = 4
+                 WHERE view_name = 'daily_sales';",
+        )
+        .await
+        .expect("set durations");
+    // (route, the Retry-After it should give)
+    let cases = [
+        // order_summary's refresh takes 12.4 s: retry in 13.
+        ("/queries/orders", 13),
+        ("/queries/orders/o-1", 13),
+        // daily_sales failed 4 times in a row: 5 s per failure.
+        ("/queries/order-statistics", 20),
+    ];
+    for (path, expected) in cases {
+        let response = app
+            .http
+            .get(app.url(path))
+            .query(&[("min_token", token.as_str()), ("wait", "0.2")])
+            .send()
+            .await
+            .expect("request");
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok());
+        let problem = assert_problem(response, 503).await;
+        assert_eq!(retry_after, Some(expected), "{path}: {problem}");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("{expected} s")),
+            "{path}: the detail says when to retry: {detail}"
+        );
+    }
+    app.stop().await;
+}

@@ -28,32 +28,6 @@ pub const REFRESHED_AT_HEADER: &str = "x-read-model-refreshed-at";
 pub const MAX_PAGE_SIZE: i64 = 100;
 pub const MAX_PAGE: i64 = 1_000_000;
 
-impl From<QueryError> for ApiError {
-    fn from(e: QueryError) -> Self {
-        match e {
-            e @ QueryError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-            e @ QueryError::NotYetFresh { .. } => ApiError::Unavailable {
-                detail: format!(
-                    "{e}; retry, or wait longer with the `wait` parameter (at most 30 s)"
-                ),
-                retry_after: 1,
-            },
-            e @ QueryError::UnknownToken(_) => ApiError::BadRequest(e.to_string()),
-            e @ (QueryError::Overloaded(_) | QueryError::ReplayConflict(_)) => {
-                ApiError::Unavailable {
-                    detail: format!("{e}; retry shortly"),
-                    retry_after: 1,
-                }
-            }
-            QueryError::Unavailable(detail) => ApiError::Unavailable {
-                detail: format!("the read database is unavailable ({detail}); retry shortly"),
-                retry_after: 1,
-            },
-            QueryError::Internal(e) => ApiError::Internal(e),
-        }
-    }
-}
-
 /// `min_token` and `wait`, from the query string or `X-Min-Token`.
 struct FreshnessRequest {
     token: Option<Token>,
