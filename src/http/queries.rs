@@ -193,7 +193,9 @@ pub struct FreshnessParams {
     #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
     /// How long to wait for `min_token`: seconds or `500ms`; default 5 s, at most 30 s.
-    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
+    #[param(
+        pattern = "^([12]?[0-9](\\.[0-9]+)?|30(\\.0+)?|([12]?[0-9]|30)s|([0-9]{1,4}|[12][0-9]{4}|30000)ms)$"
+    )]
     pub wait: Option<String>,
 }
 
@@ -254,7 +256,9 @@ pub struct ListOrdersParams {
     pub page_size: Option<String>,
     #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
-    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
+    #[param(
+        pattern = "^([12]?[0-9](\\.[0-9]+)?|30(\\.0+)?|([12]?[0-9]|30)s|([0-9]{1,4}|[12][0-9]{4}|30000)ms)$"
+    )]
     pub wait: Option<String>,
 }
 
@@ -338,7 +342,9 @@ pub struct PageParams {
     pub page_size: Option<String>,
     #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
-    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
+    #[param(
+        pattern = "^([12]?[0-9](\\.[0-9]+)?|30(\\.0+)?|([12]?[0-9]|30)s|([0-9]{1,4}|[12][0-9]{4}|30000)ms)$"
+    )]
     pub wait: Option<String>,
 }
 
@@ -432,7 +438,9 @@ pub struct StatisticsParams {
     pub to: Option<String>,
     #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
-    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
+    #[param(
+        pattern = "^([12]?[0-9](\\.[0-9]+)?|30(\\.0+)?|([12]?[0-9]|30)s|([0-9]{1,4}|[12][0-9]{4}|30000)ms)$"
+    )]
     pub wait: Option<String>,
 }
 
@@ -545,8 +553,12 @@ mod tests {
         assert_eq!(parse_wait("0.5").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_wait("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_wait("30s").unwrap(), Duration::from_secs(30));
-        for bad in ["31", "-1", "soon", "NaN", "1h"] {
+        for bad in ["31", "-1", "soon", "NaN", "1h", "30001ms", "31s"] {
             assert!(parse_wait(bad).is_err(), "{bad}");
+        }
+        // The bounds the OpenAPI pattern declares are accepted.
+        for good in ["0", "29.99", "30", "30.0", "0ms", "30000ms", "0s", "30s"] {
+            assert!(parse_wait(good).is_ok(), "{good}");
         }
     }
 

@@ -192,6 +192,10 @@ pub async fn await_views(
     // With less time than the cache lives, read afresh: a stale reading
     // would answer "not yet" for a token already covered.
     let mut max_age = CACHE_FOR.min(wait);
+    // Whether the primary was asked about a token past the target's
+    // horizon: one it has not assigned yet is a 400 at once, not after
+    // the whole wait.
+    let mut token_checked = false;
     loop {
         let reading = target.freshness.read(&target.pool, max_age).await?;
         let mut oldest: Option<OffsetDateTime> = None;
@@ -222,6 +226,12 @@ pub async fn await_views(
         }
         // From here on, only a reading taken after this point can tell.
         max_age = Duration::ZERO;
+        if let Some(t) = token.filter(|t| !token_checked && t.0 >= reading.now.xmax) {
+            token_checked = true;
+            if !primary_has_had(primary, t.0).await {
+                return Err(QueryError::UnknownToken(t.0.to_string()));
+            }
+        }
         let elapsed = started.elapsed();
         if elapsed >= wait {
             let token = token.map(|t| t.0).unwrap_or_default();
