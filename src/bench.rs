@@ -149,6 +149,7 @@ async fn run_size(
     ));
     rows.extend(refresh_costs(&url, orders).await?);
     rows.extend(catch_up_costs(&url, orders).await?);
+    rows.push(idempotency_expiry(&url).await?);
     match cluster {
         Some(cluster) => rows.extend(read_pools(cluster, &url, &name, orders, plan).await?),
         None => rows.push(Row {
@@ -1029,6 +1030,45 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
     }
     pool.close();
     Ok(rows)
+}
+
+/// How fast one prune pass forgets expired idempotency keys: 100,000 keys
+/// past the retention, among the ones the commands above left.
+async fn idempotency_expiry(url: &str) -> anyhow::Result<Row> {
+    use crate::commands::idempotency::{prune_expired, PRUNE_BATCH};
+    const EXPIRED: i64 = 100_000;
+    eprintln!("   idempotency expiry: one prune pass over {EXPIRED} expired keys");
+    let setup = db::connect(url).await?;
+    setup
+        .execute(
+            "INSERT INTO write.idempotency_keys
+                 (idempotency_key, request_fingerprint, status_code, response_body, created_at)
+             SELECT 'bench-expired-' || g, '\\x00'::bytea, 202, '{}'::jsonb,
+                    now() - interval '2 days' + g * interval '1 ms'
+             FROM generate_series(1, $1::bigint) AS g",
+            &[&EXPIRED],
+        )
+        .await?;
+    setup
+        .batch_execute("VACUUM ANALYZE write.idempotency_keys")
+        .await?;
+    let pool = db::pool(url, 1, "pgcqrs-bench")?;
+    let t = Instant::now();
+    let forgotten = prune_expired(&pool, 24).await?;
+    let secs = t.elapsed().as_secs_f64();
+    pool.close();
+    Ok(Row {
+        scenario: "idempotency expiry: one prune pass (every minute)".into(),
+        pgcqrs: format!(
+            "{:.0} keys/s ({forgotten} keys in {secs:.2} s, batches of {PRUNE_BATCH})",
+            forgotten as f64 / secs.max(1e-9)
+        ),
+        baseline: "17 keys/s (10,000 per 10 min, before)".into(),
+        ratio: None,
+        goal: "> command rate".into(),
+        pgcqrs_measure: None,
+        baseline_measure: None,
+    })
 }
 
 /// Create orders over HTTP from `c` clients while a probe measures how long

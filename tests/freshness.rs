@@ -331,22 +331,29 @@ async fn a_token_no_refresh_covers_in_time_gets_a_503_with_retry_after() {
 }
 
 #[tokio::test]
-async fn a_token_of_no_transaction_yet_is_a_400_after_the_wait() {
+async fn a_token_of_no_transaction_yet_is_a_400_without_waiting() {
     let app = app_on_request().await;
     app.place_simple_order("o-1").await;
     refresh_settled(&app).await;
     for path in [
         "/queries/orders/o-1",
         "/queries/orders",
+        "/queries/customers/c-1/orders",
         "/queries/order-statistics",
     ] {
+        let started = Instant::now();
         let response = app
             .http
             .get(app.url(path))
-            .query(&[("min_token", "999999999"), ("wait", "0.3")])
+            .query(&[("min_token", "999999999"), ("wait", "20")])
             .send()
             .await
             .expect("request");
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "{path}: a token the database has not assigned is refused at once, not after {elapsed:?}"
+        );
         let problem = assert_problem(response, 400).await;
         let detail = problem["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("999999999"), "{path}: {detail}");
@@ -422,6 +429,62 @@ async fn read_models_report_a_write_waiting_for_a_refresh_as_stale() {
         assert!(
             model["lag_seconds"].as_f64() >= Some(1.0),
             "{name}: the write has waited over a second: {model}"
+        );
+    }
+    app.stop().await;
+}
+
+/// A `min_token` read that runs out of time says when a retry is likely to
+/// find the views caught up: the refresh it asked for takes about as long
+/// as the slowest lagging view's last refresh; a view whose refreshes fail
+/// is retried later still. Never a flat 1 s.
+#[tokio::test]
+async fn a_min_token_timeout_estimates_retry_after_from_the_lagging_views() {
+    // No refresher: nothing covers the write, and nothing rewrites the
+    // recorded durations below.
+    let app = spawn_app_with(Default::default(), Refreshing::Off).await;
+    app.seed_catalog().await;
+    let placed = app.place_simple_order("o-1").await;
+    let token = placed["token"].as_str().expect("token").to_owned();
+    let client = app.db.client().await;
+    client
+        .batch_execute(
+            "UPDATE read.read_model_status SET last_duration_ms = 12400, consecutive_failures = 0
+                 WHERE view_name = 'order_summary';
+             UPDATE read.read_model_status SET last_duration_ms = 300, consecutive_failures = 0
+                 WHERE view_name IN ('order_lines', 'customer_orders');
+             UPDATE read.read_model_status SET last_duration_ms = 40, consecutive_failures = 4
+                 WHERE view_name = 'daily_sales';",
+        )
+        .await
+        .expect("set durations");
+    // (route, the Retry-After it should give)
+    let cases = [
+        // order_summary's refresh takes 12.4 s: retry in 13.
+        ("/queries/orders", 13),
+        ("/queries/orders/o-1", 13),
+        // daily_sales failed 4 times in a row: 5 s per failure.
+        ("/queries/order-statistics", 20),
+    ];
+    for (path, expected) in cases {
+        let response = app
+            .http
+            .get(app.url(path))
+            .query(&[("min_token", token.as_str()), ("wait", "0.2")])
+            .send()
+            .await
+            .expect("request");
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok());
+        let problem = assert_problem(response, 503).await;
+        assert_eq!(retry_after, Some(expected), "{path}: {problem}");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("{expected} s")),
+            "{path}: the detail says when to retry: {detail}"
         );
     }
     app.stop().await;

@@ -404,6 +404,66 @@ async fn a_customers_orders_match_the_write_tables_and_an_unknown_customer_is_40
     app.stop().await;
 }
 
+/// `customer_orders` (existence) and `order_summary` (the list) are
+/// refreshed on different schedules: a new customer whose order already
+/// shows in `/queries/orders` must not be a 404 on their own list.
+#[tokio::test]
+async fn a_customer_whose_orders_show_is_never_404_while_customer_orders_lags() {
+    let app = app_on_request().await;
+    app.seed_catalog().await;
+    wait_for_startup_checks(&app).await;
+    refresh_settled(&app).await;
+    command(
+        &app,
+        "/commands/customers",
+        json!({"id": "c-new", "name": "Grace Hopper", "email": "grace@example.com"}),
+        "r-new-customer",
+    )
+    .await;
+    command(
+        &app,
+        "/commands/orders",
+        json!({"order_id": "o-new", "customer_id": "c-new", "items": [{"product_id": "p-1", "quantity": 2}]}),
+        "r-new-order",
+    )
+    .await;
+    // Only order_summary is refreshed: customer_orders never ticks.
+    let refresher = app.refresher.as_ref().expect("refresher");
+    let summary = refresher
+        .models()
+        .iter()
+        .find(|m| m.model.name == "order_summary")
+        .expect("order_summary is scheduled");
+    refresher
+        .refresh_once(summary, false)
+        .await
+        .expect("refresh order_summary");
+    let client = app.db.client().await;
+    let listed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM read.customer_orders WHERE customer_id = 'c-new'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(
+        listed, 0,
+        "customer_orders must lag for this test to mean anything"
+    );
+
+    let all = get_json(&app, "/queries/orders", &[("customer_id", "c-new")]).await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert_eq!(all.body["total"], 1, "the order shows in /queries/orders");
+    let own = get_json(&app, "/queries/customers/c-new/orders", &[]).await;
+    assert_eq!(own.status, 200, "the customer's own list: {}", own.text);
+    assert_eq!(own.body["total"], 1);
+    assert_eq!(own.body["orders"][0]["order_id"], "o-new");
+    // A customer unknown to both models is still a 404.
+    assert_problem(app.get("/queries/customers/c-nobody/orders").await, 404).await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn statistics_match_the_write_tables_for_every_range() {
     let app = app_on_request().await;

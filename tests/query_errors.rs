@@ -377,3 +377,64 @@ async fn unknown_orders_customers_and_read_models_are_404_problems() {
     );
     app.stop().await;
 }
+
+/// `Retry-After` comes from the reason for a 503: a database that cannot
+/// be reached is worth retrying in a few seconds, `/readyz` asks load
+/// balancers to come back in 5.
+#[tokio::test]
+async fn retry_after_follows_the_reason_the_service_is_unavailable() {
+    let app = spawn_app_with(ServeArgs::default(), Refreshing::Off).await;
+    app.seed_catalog().await;
+    // The database refuses new connections and drops the service's.
+    let (server, _) = app.db.url.rsplit_once('/').expect("a database URL");
+    let client = pgcqrs::db::connect(&format!("{server}/postgres"))
+        .await
+        .expect("connect as admin");
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';",
+            name = app.db.name
+        ))
+        .await
+        .expect("close the database");
+    let retry_after = |r: &reqwest::Response| {
+        r.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+
+    let read = app.get("/queries/orders").await;
+    let seconds = retry_after(&read);
+    let problem = assert_problem(read, 503).await;
+    assert_eq!(seconds, Some(3), "a read with the database down: {problem}");
+
+    let write = app
+        .post(
+            "/commands/customers",
+            serde_json::json!({"name": "Ada", "email": "ada@example.org"}),
+        )
+        .await;
+    let seconds = retry_after(&write);
+    let problem = assert_problem(write, 503).await;
+    assert_eq!(
+        seconds,
+        Some(3),
+        "a command with the database down: {problem}"
+    );
+
+    let ready = app.get("/readyz").await;
+    let seconds = retry_after(&ready);
+    let problem = assert_problem(ready, 503).await;
+    assert_eq!(seconds, Some(5), "/readyz while not ready: {problem}");
+
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            app.db.name
+        ))
+        .await
+        .expect("reopen the database");
+    app.stop().await;
+}

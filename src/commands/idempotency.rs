@@ -1,7 +1,7 @@
 //! `Idempotency-Key`: a retry with the same key and request replays the first
 //! answer; the same key with another request is refused.
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{Pool, Transaction};
 use sha2::{Digest, Sha256};
 
 use super::{CommandError, Outcome};
@@ -73,6 +73,39 @@ pub(super) async fn store(
     let status = i16::try_from(status).unwrap_or(i16::MAX);
     tx.execute(&stmt, &[&key, &status, body]).await?;
     Ok(())
+}
+
+/// Keys forgotten per batch: small enough that a batch is a short
+/// transaction, large enough that a pass costs few round trips.
+pub const PRUNE_BATCH: i32 = 5_000;
+
+/// Forget every key older than `retention_hours`, in batches of
+/// [`PRUNE_BATCH`], each its own short transaction, until none is left: a
+/// pass keeps up with any command rate, and never holds many row locks for
+/// long. Keys that expire while it runs are left to the next pass, so a
+/// pass ends even under load. Returns how many keys it forgot.
+pub async fn prune_expired(pool: &Pool, retention_hours: i32) -> anyhow::Result<u64> {
+    let client = pool.get().await?;
+    let cutoff = client
+        .prepare_cached(include_str!("../../sql/commands/idempotency_cutoff.sql"))
+        .await?;
+    let cutoff: time::OffsetDateTime = client
+        .query_one(&cutoff, &[&retention_hours])
+        .await?
+        .try_get(0)?;
+    let batch = client
+        .prepare_cached(include_str!(
+            "../../sql/commands/prune_idempotency_keys.sql"
+        ))
+        .await?;
+    let mut forgotten = 0;
+    loop {
+        let deleted = client.execute(&batch, &[&cutoff, &PRUNE_BATCH]).await?;
+        forgotten += deleted;
+        if deleted < PRUNE_BATCH as u64 {
+            return Ok(forgotten);
+        }
+    }
 }
 
 #[cfg(test)]

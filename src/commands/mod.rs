@@ -8,7 +8,7 @@
 
 pub mod customers;
 mod error;
-mod idempotency;
+pub mod idempotency;
 pub mod orders;
 pub mod products;
 

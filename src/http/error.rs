@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::commands::{CommandError, FieldError};
+use crate::queries::QueryError;
 
 /// An error on its way to the client.
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +36,30 @@ pub enum ApiError {
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     /// Try again later: database down, a wait for freshness timed out (503).
+    /// `retry_after` (seconds, at least 1) is sent as `Retry-After` and
+    /// comes from the reason: see the `RETRY_AFTER_*` constants.
     #[error("{detail}")]
     Unavailable { detail: String, retry_after: u32 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
+
+/// `Retry-After` when the database cannot be reached: a restart or a
+/// fail-over takes seconds, not milliseconds.
+pub const RETRY_AFTER_DATABASE_DOWN: u32 = 3;
+/// `Retry-After` when every pooled connection stayed busy for the whole
+/// wait: the work ahead drains in a moment.
+pub const RETRY_AFTER_OVERLOADED: u32 = 2;
+/// `Retry-After` when a standby cancelled a read to replay: the next read
+/// usually succeeds at once.
+pub const RETRY_AFTER_REPLAY_CONFLICT: u32 = 1;
+/// `Retry-After` of `/readyz` while the instance is not ready: load
+/// balancers probe every few seconds.
+pub const RETRY_AFTER_NOT_READY: u32 = 5;
+/// `Retry-After` when a request ran past the request timeout.
+pub const RETRY_AFTER_REQUEST_TIMEOUT: u32 = 5;
+/// The longest `Retry-After` an estimate gives.
+pub const RETRY_AFTER_MAX: u32 = 60;
 
 /// The problem document (RFC 9457).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -123,6 +143,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
+        let retry_after = match &self {
+            ApiError::Unavailable { retry_after, .. } => Some((*retry_after).max(1)),
+            _ => None,
+        };
         let (detail, errors) = match self {
             ApiError::Internal(ref e) => {
                 tracing::error!(error = ?e, "internal error");
@@ -133,10 +157,6 @@ impl IntoResponse for ApiError {
             }
             ApiError::Invalid { detail, errors } => (detail, errors),
             ref other => (other.to_string(), Vec::new()),
-        };
-        let retry_after = match &detail {
-            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
-            _ => None,
         };
         problem_response(status, slug, title, detail, errors, retry_after)
     }
@@ -188,9 +208,46 @@ impl From<CommandError> for ApiError {
             )]),
             CommandError::Unavailable(detail) => ApiError::Unavailable {
                 detail: format!("the database is unavailable ({detail}); retry shortly"),
-                retry_after: 1,
+                retry_after: RETRY_AFTER_DATABASE_DOWN,
             },
             CommandError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            e @ QueryError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            QueryError::NotYetFresh {
+                ref retry_after, ..
+            } => {
+                // Whole seconds, rounded up: a retry a little late is
+                // better than one that comes back to another 503.
+                let retry_after = u32::try_from(retry_after.as_millis().div_ceil(1000))
+                    .unwrap_or(RETRY_AFTER_MAX)
+                    .clamp(1, RETRY_AFTER_MAX);
+                ApiError::Unavailable {
+                    detail: format!(
+                        "{e}; retry in about {retry_after} s, or wait longer with the `wait` parameter (at most 30 s)"
+                    ),
+                    retry_after,
+                }
+            }
+            e @ QueryError::UnknownToken(_) => ApiError::BadRequest(e.to_string()),
+            e @ QueryError::Overloaded(_) => ApiError::Unavailable {
+                detail: format!("{e}; retry shortly"),
+                retry_after: RETRY_AFTER_OVERLOADED,
+            },
+            e @ QueryError::ReplayConflict(_) => ApiError::Unavailable {
+                detail: format!("{e}; retry shortly"),
+                retry_after: RETRY_AFTER_REPLAY_CONFLICT,
+            },
+            QueryError::Unavailable(detail) => ApiError::Unavailable {
+                detail: format!("the read database is unavailable ({detail}); retry shortly"),
+                retry_after: RETRY_AFTER_DATABASE_DOWN,
+            },
+            QueryError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

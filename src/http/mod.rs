@@ -197,7 +197,7 @@ async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Re
                 "the request did not finish within {} ms; retry later",
                 state.request_timeout.as_millis()
             ),
-            retry_after: 1,
+            retry_after: error::RETRY_AFTER_REQUEST_TIMEOUT,
         }
         .into_response(),
     }
@@ -249,7 +249,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if let Some(Err(stalled)) = state.refresher.as_ref().map(|r| r.health()) {
         return ApiError::Unavailable {
             detail: format!("the refresher is stalled: {stalled}"),
-            retry_after: 5,
+            retry_after: error::RETRY_AFTER_NOT_READY,
         }
         .into_response();
     }
@@ -268,7 +268,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 "the database schema is at version {v}, this build needs {}; run `pgcqrs migrate`",
                 crate::db::latest_migration_version()
             ),
-            retry_after: 5,
+            retry_after: error::RETRY_AFTER_NOT_READY,
         }
         .into_response(),
         Ok(Err(e)) => primary_unreachable(&state, format!("the database is unreachable: {e}")),
@@ -293,7 +293,7 @@ fn primary_unreachable(state: &AppState, detail: String) -> Response {
     }
     ApiError::Unavailable {
         detail,
-        retry_after: 1,
+        retry_after: error::RETRY_AFTER_NOT_READY,
     }
     .into_response()
 }

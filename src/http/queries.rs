@@ -28,32 +28,6 @@ pub const REFRESHED_AT_HEADER: &str = "x-read-model-refreshed-at";
 pub const MAX_PAGE_SIZE: i64 = 100;
 pub const MAX_PAGE: i64 = 1_000_000;
 
-impl From<QueryError> for ApiError {
-    fn from(e: QueryError) -> Self {
-        match e {
-            e @ QueryError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-            e @ QueryError::NotYetFresh { .. } => ApiError::Unavailable {
-                detail: format!(
-                    "{e}; retry, or wait longer with the `wait` parameter (at most 30 s)"
-                ),
-                retry_after: 1,
-            },
-            e @ QueryError::UnknownToken(_) => ApiError::BadRequest(e.to_string()),
-            e @ (QueryError::Overloaded(_) | QueryError::ReplayConflict(_)) => {
-                ApiError::Unavailable {
-                    detail: format!("{e}; retry shortly"),
-                    retry_after: 1,
-                }
-            }
-            QueryError::Unavailable(detail) => ApiError::Unavailable {
-                detail: format!("the read database is unavailable ({detail}); retry shortly"),
-                retry_after: 1,
-            },
-            QueryError::Internal(e) => ApiError::Internal(e),
-        }
-    }
-}
-
 /// `min_token` and `wait`, from the query string or `X-Min-Token`.
 struct FreshnessRequest {
     token: Option<Token>,
@@ -219,7 +193,9 @@ pub struct FreshnessParams {
     #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
     /// How long to wait for `min_token`: seconds or `500ms`; default 5 s, at most 30 s.
-    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
+    #[param(
+        pattern = "^([12]?[0-9](\\.[0-9]+)?|30(\\.0+)?|([12]?[0-9]|30)s|([0-9]{1,4}|[12][0-9]{4}|30000)ms)$"
+    )]
     pub wait: Option<String>,
 }
 
@@ -280,7 +256,9 @@ pub struct ListOrdersParams {
     pub page_size: Option<String>,
     #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
-    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
+    #[param(
+        pattern = "^([12]?[0-9](\\.[0-9]+)?|30(\\.0+)?|([12]?[0-9]|30)s|([0-9]{1,4}|[12][0-9]{4}|30000)ms)$"
+    )]
     pub wait: Option<String>,
 }
 
@@ -364,7 +342,9 @@ pub struct PageParams {
     pub page_size: Option<String>,
     #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
-    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
+    #[param(
+        pattern = "^([12]?[0-9](\\.[0-9]+)?|30(\\.0+)?|([12]?[0-9]|30)s|([0-9]{1,4}|[12][0-9]{4}|30000)ms)$"
+    )]
     pub wait: Option<String>,
 }
 
@@ -458,7 +438,9 @@ pub struct StatisticsParams {
     pub to: Option<String>,
     #[param(pattern = "^[0-9]{1,19}$")]
     pub min_token: Option<String>,
-    #[param(pattern = "^([0-9]{1,2}(\\.[0-9]+)?|[0-9]{1,5}ms|[0-9]{1,2}s)$")]
+    #[param(
+        pattern = "^([12]?[0-9](\\.[0-9]+)?|30(\\.0+)?|([12]?[0-9]|30)s|([0-9]{1,4}|[12][0-9]{4}|30000)ms)$"
+    )]
     pub wait: Option<String>,
 }
 
@@ -571,8 +553,12 @@ mod tests {
         assert_eq!(parse_wait("0.5").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_wait("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_wait("30s").unwrap(), Duration::from_secs(30));
-        for bad in ["31", "-1", "soon", "NaN", "1h"] {
+        for bad in ["31", "-1", "soon", "NaN", "1h", "30001ms", "31s"] {
             assert!(parse_wait(bad).is_err(), "{bad}");
+        }
+        // The bounds the OpenAPI pattern declares are accepted.
+        for good in ["0", "29.99", "30", "30.0", "0ms", "30000ms", "0s", "30s"] {
+            assert!(parse_wait(good).is_ok(), "{good}");
         }
     }
 

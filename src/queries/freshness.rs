@@ -87,6 +87,24 @@ impl Snapshot {
 struct ViewState {
     covers: Snapshot,
     verified_at: OffsetDateTime,
+    /// How long its last refresh took.
+    last_duration: Option<Duration>,
+    /// Failed refreshes since its last success.
+    consecutive_failures: i32,
+}
+
+/// How long a retry should wait per failed refresh of a lagging view: the
+/// refresher tries again at its next tick, and a failing view seldom
+/// recovers at once.
+const RETRY_PER_FAILURE: Duration = Duration::from_secs(5);
+
+impl ViewState {
+    /// When a refresh of this view, asked for now, is likely to be done.
+    fn expected_refresh(&self) -> Duration {
+        let refresh = self.last_duration.unwrap_or_default();
+        let failures = u32::try_from(self.consecutive_failures).unwrap_or(0);
+        refresh.max(RETRY_PER_FAILURE.saturating_mul(failures))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +148,11 @@ impl FreshnessCache {
                 ViewState {
                     covers: Snapshot::parse(&covers).ok_or_else(|| bad(&covers))?,
                     verified_at: row.get("verified_at"),
+                    last_duration: row
+                        .get::<_, Option<f64>>("last_duration_ms")
+                        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                        .map(|ms| Duration::from_secs_f64(ms.min(86_400_000.0) / 1000.0)),
+                    consecutive_failures: row.get("consecutive_failures"),
                 },
             );
             let text: String = row.get("now_snapshot");
@@ -169,10 +192,16 @@ pub async fn await_views(
     // With less time than the cache lives, read afresh: a stale reading
     // would answer "not yet" for a token already covered.
     let mut max_age = CACHE_FOR.min(wait);
+    // Whether the primary was asked about a token past the target's
+    // horizon: one it has not assigned yet is a 400 at once, not after
+    // the whole wait.
+    let mut token_checked = false;
     loop {
         let reading = target.freshness.read(&target.pool, max_age).await?;
         let mut oldest: Option<OffsetDateTime> = None;
         let mut behind = Vec::new();
+        // When a retry is likely to find the lagging views caught up.
+        let mut retry_after = Duration::ZERO;
         for view in views {
             let state = reading.views.get(*view).ok_or_else(|| {
                 QueryError::Internal(anyhow::anyhow!("no freshness recorded for {view}"))
@@ -180,6 +209,7 @@ pub async fn await_views(
             oldest = Some(oldest.map_or(state.verified_at, |o| o.min(state.verified_at)));
             if token.is_some_and(|t| !state.covers.sees(t.0)) {
                 behind.push(view.to_string());
+                retry_after = retry_after.max(state.expected_refresh());
             }
         }
         let replayed = token.is_none_or(|t| reading.now.sees(t.0));
@@ -196,6 +226,12 @@ pub async fn await_views(
         }
         // From here on, only a reading taken after this point can tell.
         max_age = Duration::ZERO;
+        if let Some(t) = token.filter(|t| !token_checked && t.0 >= reading.now.xmax) {
+            token_checked = true;
+            if !primary_has_had(primary, t.0).await {
+                return Err(QueryError::UnknownToken(t.0.to_string()));
+            }
+        }
         let elapsed = started.elapsed();
         if elapsed >= wait {
             let token = token.map(|t| t.0).unwrap_or_default();
@@ -204,11 +240,13 @@ pub async fn await_views(
             }
             if behind.is_empty() {
                 behind.push(format!("{} (replay)", target.name));
+                retry_after = target.replay_lag();
             }
             return Err(QueryError::NotYetFresh {
                 views: behind.join(", "),
                 token: token.to_string(),
                 waited_ms: elapsed.as_millis(),
+                retry_after,
             });
         }
         if !behind.is_empty() && asked.is_none_or(|at| at.elapsed() >= Duration::from_millis(250)) {

@@ -23,6 +23,10 @@ pub enum QueryError {
         views: String,
         token: String,
         waited_ms: u128,
+        /// When a retry is likely to succeed: the slowest lagging view's
+        /// expected refresh (its last duration; longer while its refreshes
+        /// fail), or the replay lag of a standby that is behind.
+        retry_after: std::time::Duration,
     },
     /// The token names no transaction this database has had.
     #[error("min_token {0} is not the token of any transaction this database has seen; pass the token a command returned")]
@@ -46,7 +50,10 @@ impl From<PoolError> for QueryError {
         match e {
             // Opening a connection failed: refused, unreachable, starting
             // up, too many connections, no such database, bad password.
-            PoolError::Backend(e) => QueryError::Unavailable(e.to_string()),
+            PoolError::Backend(e) => QueryError::Unavailable(
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |db| db.message().to_owned()),
+            ),
             e @ PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
                 QueryError::Overloaded(e.to_string())
             }

@@ -300,10 +300,16 @@ impl ReadTargets {
                 // A wait that ran out says how long the request waited in
                 // all, not how long its last attempt did.
                 return result.map_err(|e| match e {
-                    QueryError::NotYetFresh { views, token, .. } => QueryError::NotYetFresh {
+                    QueryError::NotYetFresh {
+                        views,
+                        token,
+                        retry_after,
+                        ..
+                    } => QueryError::NotYetFresh {
                         views,
                         token,
                         waited_ms: started.elapsed().as_millis(),
+                        retry_after,
                     },
                     other => other,
                 });

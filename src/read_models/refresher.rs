@@ -1038,23 +1038,12 @@ impl Refresher {
         }
         // Housekeeping: idempotency keys are kept for a day.
         let pool = self.pool.clone();
-        let prune = Job::new_async("0 */10 * * * *", move |_, _| {
+        let prune = Job::new_async("0 * * * * *", move |_, _| {
             let pool = pool.clone();
             Box::pin(async move {
-                let result = async {
-                    let client = pool.get().await?;
-                    let stmt = client
-                        .prepare_cached(include_str!(
-                            "../../sql/commands/prune_idempotency_keys.sql"
-                        ))
-                        .await?;
-                    anyhow::Ok(
-                        client
-                            .execute(&stmt, &[&IDEMPOTENCY_RETENTION_HOURS])
-                            .await?,
-                    )
-                }
-                .await;
+                let result =
+                    crate::commands::idempotency::prune_expired(&pool, IDEMPOTENCY_RETENTION_HOURS)
+                        .await;
                 match result {
                     Ok(n) if n > 0 => tracing::info!(keys = n, "forgot old idempotency keys"),
                     Ok(_) => {}
