@@ -71,40 +71,6 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Measure pgcqrs against raw SQL on the same tables and print a table.
-    /// Brings up its own PostgreSQL unless DATABASE_URL is set (then it
-    /// creates and drops its own databases there; needs a superuser).
-    Bench {
-        /// Comma-separated sizes in orders, e.g. 10000,100000,1000000.
-        #[arg(long, value_delimiter = ',', default_value = "100000")]
-        orders: Vec<u64>,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-        /// Seconds of warm-up before each measured window.
-        #[arg(long, default_value_t = 2)]
-        warmup: u64,
-        /// Seconds in each measured window.
-        #[arg(long, default_value_t = 8)]
-        window: u64,
-        /// Also write the figures as JSON to this file.
-        #[arg(long)]
-        json: Option<std::path::PathBuf>,
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: Option<String>,
-    },
-    /// A bounded mixed load (commands, queries, refreshes) that fails on any
-    /// error, growing memory, leaking connections or runaway lag.
-    Soak {
-        /// How long, in seconds.
-        #[arg(long, default_value_t = 300)]
-        seconds: u64,
-        /// Orders seeded first.
-        #[arg(long, default_value_t = 100_000)]
-        orders: u64,
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: Option<String>,
-    },
     /// Show each read model's freshness as a table.
     Status {
         #[command(flatten)]
@@ -243,34 +209,6 @@ async fn main() -> anyhow::Result<()> {
                 report.load.as_secs_f64(),
                 report.rebuild.as_secs_f64()
             );
-        }
-        Command::Bench {
-            orders,
-            concurrency,
-            warmup,
-            window,
-            json,
-            database_url,
-        } => {
-            let plan = pgcqrs::bench::BenchPlan {
-                sizes: orders,
-                concurrency,
-                warmup: std::time::Duration::from_secs(warmup),
-                window: std::time::Duration::from_secs(window),
-            };
-            bench(database_url, &plan, json).await?;
-        }
-        Command::Soak {
-            seconds,
-            orders,
-            database_url,
-        } => {
-            with_bench_cluster(database_url, |admin_base, _| async move {
-                pgcqrs::bench::soak(&admin_base, orders, std::time::Duration::from_secs(seconds))
-                    .await
-                    .map(|_| ())
-            })
-            .await?;
         }
         Command::Status { db: args } => {
             let database = Database::open(&args).await?;
@@ -437,53 +375,6 @@ async fn status(url: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-async fn bench(
-    database_url: Option<String>,
-    plan: &pgcqrs::bench::BenchPlan,
-    json: Option<std::path::PathBuf>,
-) -> anyhow::Result<()> {
-    let reports = with_bench_cluster(database_url, |admin_base, cluster| async move {
-        pgcqrs::bench::run(&admin_base, plan, cluster.as_ref()).await
-    })
-    .await?;
-    if let Some(path) = json {
-        std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)
-            .with_context(|| format!("Failed to write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Run `f` against DATABASE_URL's server, or a fresh cluster of our own
-/// (fsync on, like production) removed at exit.
-async fn with_bench_cluster<T, F, Fut>(database_url: Option<String>, f: F) -> anyhow::Result<T>
-where
-    F: FnOnce(String, Option<LocalCluster>) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let dir = std::env::temp_dir().join(format!("pgcqrs-bench-{}", std::process::id()));
-    let cluster = match &database_url {
-        Some(_) => None,
-        None => {
-            let c = LocalCluster::start(&dir, &Default::default())?;
-            c.remove_when_process_exits()?;
-            Some(c)
-        }
-    };
-    let admin_base = match (&database_url, &cluster) {
-        (Some(url), _) => url
-            .rsplit_once('/')
-            .map(|(b, _)| format!("{b}/"))
-            .context("DATABASE_URL has no database name")?,
-        (None, Some(c)) => c.url(""),
-        (None, None) => unreachable!("a cluster is started when DATABASE_URL is unset"),
-    };
-    let result = f(admin_base, cluster.clone()).await;
-    if let Some(c) = cluster {
-        let _ = c.stop();
-    }
-    result
 }
 
 async fn rebuild(url: &str, view: Option<&str>) -> anyhow::Result<()> {
