@@ -104,6 +104,7 @@ async fn run_size(
         &SeedPlan {
             orders,
             progress: false,
+            read_models: pgcqrs::config::read_models_from_env()?,
             ..Default::default()
         },
     )
@@ -875,7 +876,10 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
     eprintln!("   refresh cost after 1% of orders changed");
     let setup = db::connect(url).await?;
     let pool = db::pool(url, 2, "pgcqrs-bench")?;
-    let batches = Refresher::new(pool.clone(), RefresherSettings::from_env());
+    let batches = Refresher::new(
+        pool.clone(),
+        RefresherSettings::new(pgcqrs::config::read_models_from_env()?),
+    );
     // Catch up first, so that the batch below holds exactly the 1%.
     for model in batches.models() {
         batches.refresh_once(model, false).await?;
@@ -888,7 +892,7 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
             &[&changed],
         )
         .await?;
-    let mut full_settings = RefresherSettings::from_env();
+    let mut full_settings = RefresherSettings::new(pgcqrs::config::read_models_from_env()?);
     for m in &mut full_settings.models {
         m.full_refresh = true;
     }
@@ -952,7 +956,10 @@ async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
     eprintln!("   catching up a bulk import of {imported} orders");
     let setup = db::connect(url).await?;
     let pool = db::pool(url, 2, "pgcqrs-bench")?;
-    let batches = Refresher::new(pool.clone(), RefresherSettings::from_env());
+    let batches = Refresher::new(
+        pool.clone(),
+        RefresherSettings::new(pgcqrs::config::read_models_from_env()?),
+    );
     for model in batches.models() {
         batches.catch_up(model, false, |_| {}).await?;
     }
@@ -971,7 +978,7 @@ async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
              SET session_replication_role = origin;"
         ))
         .await?;
-    let mut full_settings = RefresherSettings::from_env();
+    let mut full_settings = RefresherSettings::new(pgcqrs::config::read_models_from_env()?);
     for m in &mut full_settings.models {
         m.full_refresh = true;
     }

@@ -43,6 +43,7 @@ pub async fn soak(
         &SeedPlan {
             orders,
             progress: false,
+            read_models: pgcqrs::config::read_models_from_env()?,
             ..Default::default()
         },
     )
