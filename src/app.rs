@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeArgs;
 use crate::http::{self, AppState, Shared};
@@ -35,10 +36,10 @@ impl App {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
-        let models = refresher
-            .as_ref()
-            .map(|r| r.models.clone())
-            .unwrap_or_else(|| RefresherSettings::from_env().models);
+        let models = match &refresher {
+            Some(r) => r.models.clone(),
+            None => settings.read_models.models()?,
+        };
         let refresher = refresher.map(|r| Refresher::new(write_pool.clone(), r));
         let requests = match &refresher {
             Some(r) => RefreshRequests::Local(Arc::clone(r)),
@@ -75,18 +76,20 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Cancelled once the last request is answered: stops the refresher
+        // (between refreshes), its listener and the replica probes.
+        let stop = CancellationToken::new();
         let refresher = match &self.state.refresher {
-            Some(r) => Some(r.start(stop_rx.clone()).await?),
+            Some(r) => Some(r.start(stop.clone()).await?),
             None => None,
         };
-        let monitor = tokio::spawn(Arc::clone(&self.state.reads).monitor(stop_rx));
+        let monitor = tokio::spawn(Arc::clone(&self.state.reads).monitor(stop.clone()));
         let router = http::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("HTTP server failed");
-        let _ = stop_tx.send(true);
+        stop.cancel();
         if let Some(handle) = refresher {
             handle.stopped().await;
         }

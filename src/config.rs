@@ -1,4 +1,5 @@
-//! Every setting, from a flag or the environment (flags win).
+//! Every setting, from a flag or the environment (flags win), validated at
+//! start: a bad value stops start-up with an error naming its variable.
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
@@ -12,13 +13,24 @@
 //! | `PGCQRS_DATA_DIR` | `.pgcqrs/pgdata`; as root when the `postgres` user cannot reach it, `/var/lib/pgcqrs/<project>-<hash>/pgdata` | data directory of the embedded cluster |
 //! | `PGCQRS_PG_BINDIR` | searched | where initdb/pg_ctl live, for the embedded cluster |
 //! | `PGCQRS_ROLE` | `all` | `all`, `commands`, `queries` or `refresher`: what this instance does |
+//! | `PGCQRS_SCHEDULE_<VIEW>` | the catalog's | refresh schedule of one read model, cron with seconds (`sec min hour day month weekday`) |
+//! | `PGCQRS_REFRESH_TIMEOUT_MS_<VIEW>` | the catalog's | statement timeout of one read model's refresh, ms (1 or more) |
+//! | `PGCQRS_FULL_REFRESH` | unset | `all` or read models, comma-separated: recompute them whole instead of in batches (for measurement) |
 //! | `PGCQRS_AUTH_TOKENS` | unset | `token=scope,...;token=scope`: bearer tokens with scopes `command`, `query`, `admin`; unset: no authentication |
 //! | `RUST_LOG` | `info` | log filter (tracing-subscriber syntax) |
+//!
+//! The per-view variables have names no flag can declare: [`ReadModelArgs`]
+//! reads them once, at start, into validated [`ScheduledModel`]s that are
+//! passed down; nothing else in the service reads the environment (apart
+//! from the embedded cluster looking for PostgreSQL's binaries).
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
+
+use crate::read_models::{ReadModel, ScheduledModel, CATALOG};
 
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone, Args)]
@@ -75,6 +87,9 @@ pub struct ServeArgs {
         default_value = ""
     )]
     pub auth_tokens: String,
+
+    #[command(flatten)]
+    pub read_models: ReadModelArgs,
 }
 
 impl Default for ServeArgs {
@@ -85,6 +100,7 @@ impl Default for ServeArgs {
             request_timeout_ms: 35_000,
             auth_tokens: String::new(),
             role: Role::All,
+            read_models: ReadModelArgs::default(),
         }
     }
 }
@@ -124,4 +140,252 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line, for log shippers.
     Json,
+}
+
+/// A setting that cannot be used, named by its variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "{var}={value:?} is not a cron schedule with seconds (sec min hour day month weekday)"
+    )]
+    Schedule { var: String, value: String },
+    #[error("{var}={value:?} is not a timeout in milliseconds (a whole number, 1 or more)")]
+    Timeout { var: String, value: String },
+    #[error("{var} names no read model; known: {known}")]
+    UnknownView { var: String, known: String },
+    #[error("PGCQRS_FULL_REFRESH names {name:?}, neither `all` nor a read model; known: {known}")]
+    UnknownFullRefresh { name: String, known: String },
+}
+
+const SCHEDULE_PREFIX: &str = "PGCQRS_SCHEDULE_";
+const TIMEOUT_PREFIX: &str = "PGCQRS_REFRESH_TIMEOUT_MS_";
+
+/// How the read models are refreshed here: the catalog's schedules and
+/// timeouts, overridden per view by `PGCQRS_SCHEDULE_<VIEW>` and
+/// `PGCQRS_REFRESH_TIMEOUT_MS_<VIEW>` (read by [`ReadModelArgs::models`]).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReadModelArgs {
+    /// Read models to recompute whole whenever what they read changed,
+    /// instead of keeping them in batches (`all` or names, comma-separated):
+    /// the design the batches replaced, kept for measurement.
+    #[arg(long, env = "PGCQRS_FULL_REFRESH", value_delimiter = ',')]
+    pub full_refresh: Vec<String>,
+}
+
+/// Only the read-model settings, for [`ReadModelArgs::from_env`].
+#[derive(Parser)]
+struct ReadModelsOnly {
+    #[command(flatten)]
+    args: ReadModelArgs,
+}
+
+impl ReadModelArgs {
+    /// The settings from the environment alone: for tools and tests that
+    /// parse no command line.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(ReadModelsOnly::try_parse_from(["pgcqrs"])?.args)
+    }
+
+    /// Every read model with the schedule, timeout and design configured
+    /// here, validated.
+    pub fn models(&self) -> Result<Vec<ScheduledModel>, ConfigError> {
+        let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+        self.models_from(lookup, std::env::vars_os().map(|(k, _)| k))
+    }
+
+    /// The catalog's defaults, whatever the environment says.
+    pub fn catalog_defaults() -> Vec<ScheduledModel> {
+        CATALOG
+            .iter()
+            .map(|model| ScheduledModel {
+                model,
+                schedule: model.default_schedule.to_owned(),
+                timeout_ms: model.default_timeout_ms,
+                full_refresh: false,
+            })
+            .collect()
+    }
+
+    /// [`models`](Self::models) with the environment given: `lookup` reads
+    /// one variable, `names` lists them all (to catch a misspelt view).
+    pub fn models_from(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+        names: impl IntoIterator<Item = OsString>,
+    ) -> Result<Vec<ScheduledModel>, ConfigError> {
+        let known = || {
+            CATALOG
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for var in names.into_iter().filter_map(|n| n.into_string().ok()) {
+            let view = var
+                .strip_prefix(SCHEDULE_PREFIX)
+                .or_else(|| var.strip_prefix(TIMEOUT_PREFIX));
+            if view.is_some_and(|v| !CATALOG.iter().any(|m| view_var_suffix(m) == v)) {
+                return Err(ConfigError::UnknownView {
+                    var,
+                    known: known(),
+                });
+            }
+        }
+        let full: Vec<&str> = self
+            .full_refresh
+            .iter()
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if let Some(name) = full
+            .iter()
+            .find(|n| **n != "all" && !CATALOG.iter().any(|m| m.name == **n))
+        {
+            return Err(ConfigError::UnknownFullRefresh {
+                name: (*name).to_owned(),
+                known: known(),
+            });
+        }
+        let mut models = Self::catalog_defaults();
+        for m in &mut models {
+            if let Some(value) = lookup(&m.model.schedule_env_var()) {
+                m.schedule = parse_schedule(&m.model.schedule_env_var(), &value)?;
+            }
+            let var = format!("{TIMEOUT_PREFIX}{}", view_var_suffix(m.model));
+            if let Some(value) = lookup(&var) {
+                m.timeout_ms = parse_timeout(&var, &value)?;
+            }
+            m.full_refresh = full.contains(&"all") || full.contains(&m.model.name);
+        }
+        Ok(models)
+    }
+}
+
+/// The read models as the environment configures them: for tools and tests
+/// that parse no command line.
+pub fn read_models_from_env() -> anyhow::Result<Vec<ScheduledModel>> {
+    Ok(ReadModelArgs::from_env()?.models()?)
+}
+
+/// `ORDER_SUMMARY` for `order_summary`: how per-view variables name a view.
+fn view_var_suffix(model: &ReadModel) -> String {
+    model.name.to_ascii_uppercase()
+}
+
+/// A cron schedule the refresh scheduler accepts (the scheduler's own parser).
+fn parse_schedule(var: &str, value: &str) -> Result<String, ConfigError> {
+    tokio_cron_scheduler::Job::new(value, |_, _| {})
+        .map(|_| value.to_owned())
+        .map_err(|_| ConfigError::Schedule {
+            var: var.to_owned(),
+            value: value.to_owned(),
+        })
+}
+
+fn parse_timeout(var: &str, value: &str) -> Result<u64, ConfigError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| ConfigError::Timeout {
+            var: var.to_owned(),
+            value: value.to_owned(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn models(vars: &[(&str, &str)], full: &[&str]) -> Result<Vec<ScheduledModel>, ConfigError> {
+        let args = ReadModelArgs {
+            full_refresh: full.iter().map(|s| s.to_string()).collect(),
+        };
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        args.models_from(lookup, vars.iter().map(|(k, _)| OsString::from(k)))
+    }
+
+    fn model<'a>(models: &'a [ScheduledModel], name: &str) -> &'a ScheduledModel {
+        models
+            .iter()
+            .find(|m| m.model.name == name)
+            .expect("a model of the catalog")
+    }
+
+    #[test]
+    fn without_variables_every_model_runs_with_the_catalog_defaults() {
+        let got = models(&[], &[]).expect("valid");
+        assert_eq!(got.len(), CATALOG.len());
+        for (m, c) in got.iter().zip(CATALOG) {
+            assert_eq!(m.schedule, c.default_schedule, "{}", c.name);
+            assert_eq!(m.timeout_ms, c.default_timeout_ms, "{}", c.name);
+            assert!(!m.full_refresh, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn a_view_takes_its_own_schedule_and_timeout() {
+        let got = models(
+            &[
+                ("PGCQRS_SCHEDULE_DAILY_SALES", "*/5 * * * * *"),
+                ("PGCQRS_REFRESH_TIMEOUT_MS_DAILY_SALES", "1500"),
+            ],
+            &[],
+        )
+        .expect("valid");
+        let daily = model(&got, "daily_sales");
+        assert_eq!(daily.schedule, "*/5 * * * * *");
+        assert_eq!(daily.timeout_ms, 1500);
+    }
+
+    #[test]
+    fn a_bad_cron_schedule_is_rejected_naming_its_variable() {
+        let err = models(&[("PGCQRS_SCHEDULE_DAILY_SALES", "every minute")], &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Schedule { var, .. } if var == "PGCQRS_SCHEDULE_DAILY_SALES")
+        );
+        assert!(err.to_string().contains("PGCQRS_SCHEDULE_DAILY_SALES"));
+    }
+
+    #[test]
+    fn a_timeout_that_is_not_a_positive_number_is_rejected_naming_its_variable() {
+        for bad in ["", "ten", "-5", "0", "1.5"] {
+            let err =
+                models(&[("PGCQRS_REFRESH_TIMEOUT_MS_ORDER_SUMMARY", bad)], &[]).expect_err(bad);
+            assert_eq!(
+                err,
+                ConfigError::Timeout {
+                    var: "PGCQRS_REFRESH_TIMEOUT_MS_ORDER_SUMMARY".into(),
+                    value: bad.into()
+                },
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_per_view_variable_naming_no_read_model_is_rejected() {
+        let err = models(&[("PGCQRS_SCHEDULE_DAILY_SALE", "* * * * * *")], &[]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::UnknownView { var, .. } if var == "PGCQRS_SCHEDULE_DAILY_SALE")
+        );
+        let err = models(&[("PGCQRS_REFRESH_TIMEOUT_MS_ORDERS", "5")], &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownView { .. }));
+    }
+
+    #[test]
+    fn full_refresh_takes_all_or_read_model_names_only() {
+        let all = models(&[], &["all"]).expect("valid");
+        assert!(all.iter().all(|m| m.full_refresh));
+        let one = models(&[], &["order_lines", " "]).expect("valid");
+        assert!(model(&one, "order_lines").full_refresh);
+        assert!(!model(&one, "order_summary").full_refresh);
+        let err = models(&[], &["orders"]).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownFullRefresh { name, .. } if name == "orders"));
+    }
 }

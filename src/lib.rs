@@ -14,7 +14,6 @@
 //! - [`app`]: `App::build` then `run_until_stopped`.
 
 pub mod app;
-pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod db;

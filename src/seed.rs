@@ -17,8 +17,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use time::OffsetDateTime;
 
+use crate::config::ReadModelArgs;
 use crate::db::{self, tokio_postgres};
-use crate::read_models::{Refresher, RefresherSettings};
+use crate::read_models::{Refresher, RefresherSettings, ScheduledModel};
 
 /// What to load.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct SeedPlan {
     pub products: u32,
     pub seed: u64,
     pub progress: bool,
+    /// The read models rebuilt after loading, as configured (default: the
+    /// catalog's settings).
+    pub read_models: Vec<ScheduledModel>,
 }
 
 impl Default for SeedPlan {
@@ -38,6 +42,7 @@ impl Default for SeedPlan {
             products: 1_000,
             seed: 42,
             progress: true,
+            read_models: ReadModelArgs::catalog_defaults(),
         }
     }
 }
@@ -241,7 +246,10 @@ pub async fn seed(url: &str, plan: &SeedPlan) -> anyhow::Result<SeedReport> {
     bar.set_message("rebuilding");
     let rebuild_started = Instant::now();
     let pool = db::pool(url, 2, "pgcqrs-seed")?;
-    let refresher = Refresher::new(pool.clone(), RefresherSettings::from_env());
+    let refresher = Refresher::new(
+        pool.clone(),
+        RefresherSettings::new(plan.read_models.clone()),
+    );
     for model in refresher.models() {
         refresher
             .rebuild(model)

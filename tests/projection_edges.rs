@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use pgcqrs::config::read_models_from_env;
 use pgcqrs::config::ServeArgs;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
 use pgcqrs::db::tokio_postgres;
@@ -77,7 +78,7 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
     let db = TestDb::create().await;
     // Each batch of the per-order models may run for 3 s at most: the whole
     // backlog in one statement would not fit.
-    let mut settings = RefresherSettings::from_env();
+    let mut settings = RefresherSettings::new(read_models_from_env().expect("read-model settings"));
     for m in &mut settings.models {
         if matches!(m.model.name, "order_summary" | "order_lines") {
             m.timeout_ms = 3_000;
@@ -251,7 +252,7 @@ async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_don
 async fn a_panicking_refresh_is_recorded_as_a_failure_and_the_worker_goes_on() {
     let db = TestDb::create().await;
     let panicked = Arc::new(AtomicBool::new(false));
-    let mut settings = RefresherSettings::from_env();
+    let mut settings = RefresherSettings::new(read_models_from_env().expect("read-model settings"));
     let once = Arc::clone(&panicked);
     settings.before_refresh = Some(Arc::new(move |view: &str| {
         if view == "daily_sales" && !once.swap(true, Ordering::SeqCst) {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use deadpool_postgres::Pool;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::freshness::FreshnessCache;
 use super::QueryError;
@@ -341,8 +341,8 @@ impl ReadTargets {
         futures::future::join_all(probes).await;
     }
 
-    /// Probe the listed targets every second until `stop` fires.
-    pub async fn monitor(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// Probe the listed targets every second until `stop` is cancelled.
+    pub async fn monitor(self: Arc<Self>, stop: CancellationToken) {
         if self.listed.is_empty() {
             return;
         }
@@ -350,10 +350,7 @@ impl ReadTargets {
             self.probe().await;
             tokio::select! {
                 _ = tokio::time::sleep(PROBE_EVERY) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
+                _ = stop.cancelled() => return,
             }
         }
     }

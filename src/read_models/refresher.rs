@@ -36,8 +36,9 @@ use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
 
-use super::catalog::{ReadModel, Strategy, CATALOG};
+use super::catalog::{ReadModel, Strategy};
 
 /// A read model with the schedule and timeout it runs with here.
 #[derive(Debug, Clone)]
@@ -80,28 +81,9 @@ impl std::fmt::Debug for RefresherSettings {
 }
 
 impl RefresherSettings {
-    /// The catalog's defaults, overridden by `PGCQRS_SCHEDULE_<VIEW>`,
-    /// `PGCQRS_REFRESH_TIMEOUT_MS_<VIEW>` and `PGCQRS_FULL_REFRESH`
-    /// (`all` or a comma-separated list of views).
-    pub fn from_env() -> Self {
-        let full = std::env::var("PGCQRS_FULL_REFRESH").unwrap_or_default();
-        let full: Vec<&str> = full.split(',').map(str::trim).collect();
-        let models = CATALOG
-            .iter()
-            .map(|model| ScheduledModel {
-                model,
-                schedule: std::env::var(model.schedule_env_var())
-                    .unwrap_or_else(|_| model.default_schedule.to_string()),
-                timeout_ms: std::env::var(format!(
-                    "PGCQRS_REFRESH_TIMEOUT_MS_{}",
-                    model.name.to_ascii_uppercase()
-                ))
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(model.default_timeout_ms),
-                full_refresh: full.contains(&"all") || full.contains(&model.name),
-            })
-            .collect();
+    /// Refresh `models` (as [`crate::config::ReadModelArgs::models`]
+    /// configured and validated them), named after this host and process.
+    pub fn new(models: Vec<ScheduledModel>) -> Self {
         Self {
             models,
             instance: default_instance_name(),
@@ -986,10 +968,10 @@ impl Refresher {
     }
 
     /// Start a worker per view and the cron scheduler that wakes them; both
-    /// stop when `shutdown` fires (a running refresh finishes first).
+    /// stop when `shutdown` is cancelled (a running refresh finishes first).
     pub async fn start(
         self: &Arc<Self>,
-        shutdown: watch::Receiver<bool>,
+        shutdown: CancellationToken,
     ) -> anyhow::Result<RefresherHandle> {
         // Every per-view series exists from the start, failures at 0.
         for m in &self.settings.models {
@@ -1022,14 +1004,14 @@ impl Refresher {
                 .context("Failed to schedule a refresh")?;
 
             let this = Arc::clone(self);
-            let mut stop = shutdown.clone();
+            let stop = shutdown.clone();
             workers.spawn(async move {
                 loop {
                     tokio::select! {
                         _ = notify.notified() => {}
-                        _ = stop.changed() => break,
+                        _ = stop.cancelled() => break,
                     }
-                    if *stop.borrow() {
+                    if stop.is_cancelled() {
                         break;
                     }
                     this.run_once(&model).await;
@@ -1082,7 +1064,7 @@ pub struct RefresherHandle {
 }
 
 impl RefresherHandle {
-    /// Wait for the workers to stop (after shutdown fired) and stop the scheduler.
+    /// Wait for the workers to stop (after shutdown was cancelled) and stop the scheduler.
     pub async fn stopped(mut self) {
         while self.workers.join_next().await.is_some() {}
         let _ = self.scheduler.shutdown().await;

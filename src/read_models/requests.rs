@@ -16,6 +16,7 @@ use deadpool_postgres::tokio_postgres::{self, AsyncMessage, NoTls};
 use deadpool_postgres::Pool;
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::Refresher;
 
@@ -127,13 +128,13 @@ async fn send_notifications(
 }
 
 /// Listen for refresh requests on `url` (the primary) and pass them to
-/// `refresher`, reconnecting after a failure, until `stop` fires.
-pub async fn listen(url: String, refresher: Arc<Refresher>, mut stop: watch::Receiver<bool>) {
+/// `refresher`, reconnecting after a failure, until `stop` is cancelled.
+pub async fn listen(url: String, refresher: Arc<Refresher>, stop: CancellationToken) {
     const FIRST_DELAY: Duration = Duration::from_millis(250);
     let mut delay = FIRST_DELAY;
     loop {
         let mut listening = false;
-        match listen_once(&url, &refresher, &mut stop, &mut listening).await {
+        match listen_once(&url, &refresher, &stop, &mut listening).await {
             Ok(()) => return,
             Err(e) => {
                 if listening {
@@ -144,10 +145,7 @@ pub async fn listen(url: String, refresher: Arc<Refresher>, mut stop: watch::Rec
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
+            _ = stop.cancelled() => return,
         }
         delay = (delay * 2).min(Duration::from_secs(10));
     }
@@ -162,7 +160,7 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 async fn listen_once(
     url: &str,
     refresher: &Refresher,
-    stop: &mut watch::Receiver<bool>,
+    stop: &CancellationToken,
     listening: &mut bool,
 ) -> anyhow::Result<()> {
     let mut config: tokio_postgres::Config = url.parse().context("invalid DATABASE_URL")?;
@@ -175,7 +173,7 @@ async fn listen_once(
         connected = connect => connected
             .context("connecting timed out")?
             .with_context(|| format!("could not connect to {}", crate::db::redact(url)))?,
-        _ = stop.changed() => return Ok(()),
+        _ = stop.cancelled() => return Ok(()),
     };
     // The connection delivers notifications only to whoever polls it.
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -213,7 +211,7 @@ async fn listen_once(
                                 .context("the listening connection stopped answering")?
                                 .context("the listening connection failed")?;
                         }
-                        _ = stop.changed() => return Ok(()),
+                        _ = stop.cancelled() => return Ok(()),
                     }
                 }
                 payload = rx.recv() => match payload {
@@ -228,7 +226,7 @@ async fn listen_once(
                     }
                     None => anyhow::bail!("the connection closed"),
                 },
-                _ = stop.changed() => return Ok(()),
+                _ = stop.cancelled() => return Ok(()),
             }
         }
     }

@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
+use pgcqrs::config::read_models_from_env;
 use pgcqrs::config::ServeArgs;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
 use pgcqrs::db::{self, tokio_postgres};
@@ -282,10 +283,13 @@ async fn start(
     let reads = ReadTargets::new(&db.url, read_urls.as_deref(), 8).expect("read pools");
     let mut refresher = match refreshing {
         Refreshing::Off => None,
-        Refreshing::Scheduled => Some(RefresherSettings::from_env()),
+        Refreshing::Scheduled => Some(RefresherSettings::new(
+            read_models_from_env().expect("read-model settings"),
+        )),
         Refreshing::With(settings) => Some(settings),
         Refreshing::OnRequest => {
-            let mut r = RefresherSettings::from_env();
+            let mut r =
+                RefresherSettings::new(read_models_from_env().expect("read-model settings"));
             for m in &mut r.models {
                 m.schedule = "0 0 0 1 1 *".into();
             }

@@ -1,4 +1,4 @@
-//! `pgcqrs bench`: pgcqrs against raw PostgreSQL, side by side in one run.
+//! The benchmark: pgcqrs against raw PostgreSQL, side by side in one run.
 //!
 //! For each size it seeds a fresh database, starts the service as a child
 //! process (so its memory can be measured alone), and drives a fixed
@@ -8,7 +8,7 @@
 //! `--json` writes the same figures for tooling.
 
 use std::future::Future;
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,9 +20,11 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::db;
-use crate::db::embedded::{LocalCluster, StartOptions};
-use crate::seed::{self, SeedPlan};
+use pgcqrs::db;
+use pgcqrs::db::embedded::{LocalCluster, StartOptions};
+use pgcqrs::seed::{self, SeedPlan};
+
+use crate::service::{fresh_database, Service};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub struct BenchPlan {
     pub concurrency: usize,
     pub warmup: Duration,
     pub window: Duration,
+    /// The `pgcqrs` binary to measure.
+    pub service: PathBuf,
 }
 
 /// Throughput and latency of one side of a scenario.
@@ -100,13 +104,14 @@ async fn run_size(
         &SeedPlan {
             orders,
             progress: false,
+            read_models: pgcqrs::config::read_models_from_env()?,
             ..Default::default()
         },
     )
     .await?;
     let seed_seconds = (seeded.load + seeded.rebuild).as_secs_f64();
 
-    let mut service = Service::start(&url, &[]).await?;
+    let mut service = Service::start(&plan.service, &url, &[]).await?;
     let result = scenarios(&url, orders, plan, &service).await;
     let rss = service.peak_rss_kib();
     service.stop();
@@ -115,7 +120,7 @@ async fn run_size(
     // The same command load against the design the batches replaced: the
     // large read models recomputed whole whenever anything changed.
     eprintln!("   create order, full-refresh design");
-    let mut full = Service::start(&url, &[("PGCQRS_FULL_REFRESH", "all")]).await?;
+    let mut full = Service::start(&plan.service, &url, &[("PGCQRS_FULL_REFRESH", "all")]).await?;
     let catalog = Arc::new(Catalog::load(&url, orders).await?);
     let http = reqwest::Client::new();
     let (pg, staleness, waits) = create_phase(
@@ -211,8 +216,9 @@ async fn read_pools(
     replica.remove_when_process_exits()?;
     let result = async {
         let replica_url = replica.url(dbname);
-        let mut one = Service::start(url, &[]).await?;
+        let mut one = Service::start(&plan.service, url, &[]).await?;
         let two = Service::start(
+            &plan.service,
             url,
             &[("READ_DATABASE_URL", &format!("{replica_url},{url}"))],
         )
@@ -273,7 +279,7 @@ async fn sample_replay_lag(url: String, stop: Arc<std::sync::atomic::AtomicBool>
     let mut samples = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         if let Ok(row) = client
-            .query_one(include_str!("../sql/bench/replay_lag.sql"), &[])
+            .query_one(include_str!("../sql/replay_lag.sql"), &[])
             .await
         {
             if let Some(lag) = row.get::<_, Option<f64>>(0) {
@@ -283,104 +289,6 @@ async fn sample_replay_lag(url: String, stop: Arc<std::sync::atomic::AtomicBool>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     samples
-}
-
-/// Drop and create database `name` on the server at `admin_base` and
-/// migrate it; returns the admin connection (to drop it afterwards) and its URL.
-async fn fresh_database(
-    admin_base: &str,
-    name: &str,
-) -> anyhow::Result<(db::tokio_postgres::Client, String)> {
-    let admin = db::connect(&format!("{admin_base}postgres")).await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let url = format!("{admin_base}{name}");
-    db::migrate(&url).await?;
-    Ok((admin, url))
-}
-
-/// The service under test, as a child process.
-struct Service {
-    child: Child,
-    base: String,
-    stopped: bool,
-}
-
-impl Service {
-    async fn start(url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(std::env::current_exe()?)
-            .arg("serve")
-            .envs(env.iter().copied())
-            .env("DATABASE_URL", url)
-            .env("PGCQRS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("Failed to start the service")?;
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            if Instant::now() > deadline {
-                anyhow::bail!("the service did not become ready in 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(Self {
-            child,
-            base,
-            stopped: false,
-        })
-    }
-
-    fn rss_kib(&self) -> Option<u64> {
-        self.status_field("VmRSS:")
-    }
-
-    fn peak_rss_kib(&self) -> Option<u64> {
-        self.status_field("VmHWM:")
-    }
-
-    fn status_field(&self, field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with(field))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    }
-
-    fn stop(&mut self) {
-        if std::mem::replace(&mut self.stopped, true) {
-            return;
-        }
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.child.wait();
-    }
-}
-
-/// A benchmark that fails half-way still stops its services.
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// Run `op` from `concurrency` tasks: `warmup` unmeasured, then `window`.
@@ -471,14 +379,14 @@ fn row(scenario: &str, a: Measure, b: Measure, unit: &str, goal: &str) -> Row {
     }
 }
 
-struct Catalog {
-    customers: u32,
+pub(crate) struct Catalog {
+    pub(crate) customers: u32,
     prices: Vec<Decimal>,
-    orders: u64,
+    pub(crate) orders: u64,
 }
 
 impl Catalog {
-    async fn load(url: &str, orders: u64) -> anyhow::Result<Self> {
+    pub(crate) async fn load(url: &str, orders: u64) -> anyhow::Result<Self> {
         let setup = db::connect(url).await?;
         let prices: Vec<Decimal> = setup
             .query("SELECT price::numeric FROM write.products ORDER BY id", &[])
@@ -497,7 +405,10 @@ impl Catalog {
         })
     }
 
-    fn order_request(&self, rng: &mut StdRng) -> (String, Vec<(String, i32, Decimal)>, Decimal) {
+    pub(crate) fn order_request(
+        &self,
+        rng: &mut StdRng,
+    ) -> (String, Vec<(String, i32, Decimal)>, Decimal) {
         let customer = seed::customer_id(rng.random_range(1..=self.customers));
         let mut lines: Vec<(String, i32, Decimal)> = Vec::with_capacity(3);
         let mut total = Decimal::ZERO;
@@ -518,7 +429,7 @@ impl Catalog {
 
 static ORDER_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn new_order_id(prefix: &str) -> String {
+pub(crate) fn new_order_id(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",
         std::process::id(),
@@ -538,10 +449,10 @@ async fn raw_create(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let order = tx
-        .prepare_cached(include_str!("../sql/bench/raw_insert_order.sql"))
+        .prepare_cached(include_str!("../sql/raw_insert_order.sql"))
         .await?;
     let items = tx
-        .prepare_cached(include_str!("../sql/bench/raw_insert_items.sql"))
+        .prepare_cached(include_str!("../sql/raw_insert_items.sql"))
         .await?;
     tx.execute(&order, &[&id, &customer, &total]).await?;
     tx.execute(
@@ -821,8 +732,8 @@ async fn scenarios(
                 rewarm,
                 part,
                 &[
-                    include_str!("../sql/queries/get_order_summary.sql"),
-                    include_str!("../sql/queries/get_order_lines.sql"),
+                    include_str!("../../sql/queries/get_order_summary.sql"),
+                    include_str!("../../sql/queries/get_order_lines.sql"),
                 ],
                 move |w, i| seed::order_id(pick(w, i, n)),
                 None,
@@ -860,8 +771,8 @@ async fn scenarios(
                 rewarm,
                 part,
                 &[
-                    include_str!("../sql/bench/read_customer_newest.sql"),
-                    include_str!("../sql/bench/read_customer_count.sql"),
+                    include_str!("../sql/read_customer_newest.sql"),
+                    include_str!("../sql/read_customer_count.sql"),
                 ],
                 move |w, i| seed::customer_id(pick(w, i, n) as u32),
                 None,
@@ -875,8 +786,8 @@ async fn scenarios(
                 rewarm,
                 part,
                 &[
-                    include_str!("../sql/bench/join_customer_newest.sql"),
-                    include_str!("../sql/bench/join_customer_count.sql"),
+                    include_str!("../sql/join_customer_newest.sql"),
+                    include_str!("../sql/join_customer_count.sql"),
                 ],
                 move |w, i| seed::customer_id(pick(w, i, n) as u32),
                 None,
@@ -921,7 +832,7 @@ async fn scenarios(
                 c,
                 rewarm,
                 part,
-                &[include_str!("../sql/queries/order_statistics.sql")],
+                &[include_str!("../../sql/queries/order_statistics.sql")],
                 |_, _| String::new(),
                 Some((from, to)),
             )
@@ -933,7 +844,7 @@ async fn scenarios(
                 c,
                 rewarm,
                 part,
-                &[include_str!("../sql/bench/aggregate_statistics.sql")],
+                &[include_str!("../sql/aggregate_statistics.sql")],
                 |_, _| String::new(),
                 Some((from, to)),
             )
@@ -962,11 +873,14 @@ async fn scenarios(
 /// a batch against the full-refresh design for the incrementally kept ones,
 /// CONCURRENTLY against a plain refresh for the materialized views.
 async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
-    use crate::read_models::{RefreshOutcome, Refresher, RefresherSettings, Strategy};
+    use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings, Strategy};
     eprintln!("   refresh cost after 1% of orders changed");
     let setup = db::connect(url).await?;
     let pool = db::pool(url, 2, "pgcqrs-bench")?;
-    let batches = Refresher::new(pool.clone(), RefresherSettings::from_env());
+    let batches = Refresher::new(
+        pool.clone(),
+        RefresherSettings::new(pgcqrs::config::read_models_from_env()?),
+    );
     // Catch up first, so that the batch below holds exactly the 1%.
     for model in batches.models() {
         batches.refresh_once(model, false).await?;
@@ -979,7 +893,7 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
             &[&changed],
         )
         .await?;
-    let mut full_settings = RefresherSettings::from_env();
+    let mut full_settings = RefresherSettings::new(pgcqrs::config::read_models_from_env()?);
     for m in &mut full_settings.models {
         m.full_refresh = true;
     }
@@ -1077,12 +991,15 @@ async fn idempotency_expiry(url: &str) -> anyhow::Result<Row> {
 /// 10,000), written in one transaction while no refresher ran, applied in
 /// bounded batches; against recomputing the whole table once.
 async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
-    use crate::read_models::{RefreshOutcome, Refresher, RefresherSettings, Strategy};
+    use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings, Strategy};
     let imported = (orders / 10).max(10_000) as i64;
     eprintln!("   catching up a bulk import of {imported} orders");
     let setup = db::connect(url).await?;
     let pool = db::pool(url, 2, "pgcqrs-bench")?;
-    let batches = Refresher::new(pool.clone(), RefresherSettings::from_env());
+    let batches = Refresher::new(
+        pool.clone(),
+        RefresherSettings::new(pgcqrs::config::read_models_from_env()?),
+    );
     for model in batches.models() {
         batches.catch_up(model, false, |_| {}).await?;
     }
@@ -1101,7 +1018,7 @@ async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
              SET session_replication_role = origin;"
         ))
         .await?;
-    let mut full_settings = RefresherSettings::from_env();
+    let mut full_settings = RefresherSettings::new(pgcqrs::config::read_models_from_env()?);
     for m in &mut full_settings.models {
         m.full_refresh = true;
     }
@@ -1302,176 +1219,4 @@ fn print_series(reports: &[SizeReport]) {
         }
         println!();
     }
-}
-
-/// One sample of a soak run.
-#[derive(Debug, Clone, Serialize)]
-pub struct SoakSample {
-    pub at_s: u64,
-    pub commands: u64,
-    pub queries: u64,
-    pub errors: u64,
-    pub rss_mb: f64,
-    pub pool_open: f64,
-    pub max_lag_s: f64,
-}
-
-/// `pgcqrs soak`: a bounded mixed load (commands and queries, refreshes
-/// running) against the service as a child process, sampling memory, pool
-/// connections and read-model lag. Fails if anything errs, memory keeps
-/// growing, connections leak or the lag runs away.
-pub async fn soak(
-    admin_base: &str,
-    orders: u64,
-    duration: Duration,
-) -> anyhow::Result<Vec<SoakSample>> {
-    let name = "pgcqrs_soak";
-    let (admin, url) = fresh_database(admin_base, name).await?;
-    seed::seed(
-        &url,
-        &SeedPlan {
-            orders,
-            progress: false,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let mut service = Service::start(&url, &[]).await?;
-    let catalog = Arc::new(Catalog::load(&url, orders).await?);
-    let http = reqwest::Client::new();
-    let base = service.base.clone();
-    let (commands, queries, errors) = (
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for w in 0..6usize {
-        let (http, base, catalog, commands, queries, errors, stop) = (
-            http.clone(),
-            base.clone(),
-            Arc::clone(&catalog),
-            Arc::clone(&commands),
-            Arc::clone(&queries),
-            Arc::clone(&errors),
-            Arc::clone(&stop),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(w as u64);
-            let mut mine: Vec<String> = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let ok = if w < 3 {
-                    // Writers: place an order, or move one of theirs along.
-                    commands.fetch_add(1, Ordering::Relaxed);
-                    if mine.is_empty() || rng.random_range(0..3) == 0 {
-                        let (customer, lines, _) = catalog.order_request(&mut rng);
-                        let id = new_order_id("soak");
-                        let items: Vec<_> = lines.iter().map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q})).collect();
-                        let r = http.post(format!("{base}/commands/orders")).json(&serde_json::json!({"order_id": id, "customer_id": customer, "items": items})).send().await;
-                        mine.push(id);
-                        matches!(r, Ok(ref r) if r.status() == 202)
-                    } else {
-                        let id = mine.swap_remove(rng.random_range(0..mine.len()));
-                        let action = ["confirm", "ship", "deliver"][rng.random_range(0..3)];
-                        let r = http.post(format!("{base}/commands/orders/{id}/{action}")).send().await;
-                        // 409 is the state machine saying no: a correct answer.
-                        matches!(r, Ok(ref r) if r.status() == 202 || r.status() == 409)
-                    }
-                } else {
-                    queries.fetch_add(1, Ordering::Relaxed);
-                    let path = match rng.random_range(0..3) {
-                        0 => format!("/queries/orders/{}", seed::order_id(rng.random_range(1..=catalog.orders))),
-                        1 => format!("/queries/customers/{}/orders", seed::customer_id(rng.random_range(1..=catalog.customers))),
-                        _ => "/queries/order-statistics".to_string(),
-                    };
-                    let r = http.get(format!("{base}{path}")).send().await;
-                    matches!(r, Ok(ref r) if r.status() == 200)
-                };
-                if !ok {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    let started = Instant::now();
-    let mut samples = Vec::new();
-    println!("| at s | commands | queries | errors | service RSS MB | pool connections | max read-model lag s |");
-    println!("|---|---|---|---|---|---|---|");
-    while started.elapsed() < duration {
-        tokio::time::sleep(
-            Duration::from_secs(10).min(
-                duration
-                    .saturating_sub(started.elapsed())
-                    .max(Duration::from_millis(1)),
-            ),
-        )
-        .await;
-        let rss = service.rss_kib().unwrap_or(0) as f64 / 1024.0;
-        let metrics = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let pool_open: f64 = metrics
-            .lines()
-            .filter(|l| l.starts_with("pgcqrs_pool_connections{") && l.contains("state=\"open\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        let models: serde_json::Value = http
-            .get(format!("{base}/queries/read-models"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let max_lag = models["read_models"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| m["lag_seconds"].as_f64())
-                    .fold(0.0, f64::max)
-            })
-            .unwrap_or(0.0);
-        let s = SoakSample {
-            at_s: started.elapsed().as_secs(),
-            commands: commands.load(Ordering::Relaxed),
-            queries: queries.load(Ordering::Relaxed),
-            errors: errors.load(Ordering::Relaxed),
-            rss_mb: rss,
-            pool_open,
-            max_lag_s: max_lag,
-        };
-        println!(
-            "| {} | {} | {} | {} | {:.1} | {} | {:.1} |",
-            s.at_s, s.commands, s.queries, s.errors, s.rss_mb, s.pool_open, s.max_lag_s
-        );
-        samples.push(s);
-    }
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    service.stop();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
-    let errors = errors.load(Ordering::Relaxed);
-    anyhow::ensure!(errors == 0, "{errors} requests failed during the soak");
-    if let (Some(first), Some(last)) = (samples.get(1), samples.last()) {
-        anyhow::ensure!(
-            last.rss_mb <= first.rss_mb * 1.5 + 8.0,
-            "memory grew from {:.1} MB to {:.1} MB",
-            first.rss_mb,
-            last.rss_mb
-        );
-    }
-    let max_pool = samples.iter().map(|s| s.pool_open).fold(0.0, f64::max);
-    anyhow::ensure!(
-        max_pool <= 32.0,
-        "the pools opened {max_pool} connections (limit 32)"
-    );
-    let max_lag = samples.iter().map(|s| s.max_lag_s).fold(0.0, f64::max);
-    anyhow::ensure!(max_lag < 30.0, "a read model fell {max_lag:.0} s behind");
-    Ok(samples)
 }
