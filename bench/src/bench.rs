@@ -949,7 +949,7 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
 /// How fast one prune pass forgets expired idempotency keys: 100,000 keys
 /// past the retention, among the ones the commands above left.
 async fn idempotency_expiry(url: &str) -> anyhow::Result<Row> {
-    use crate::commands::idempotency::{prune_expired, PRUNE_BATCH};
+    use pgcqrs::commands::idempotency::{prune_expired, PRUNE_BATCH};
     const EXPIRED: i64 = 100_000;
     eprintln!("   idempotency expiry: one prune pass over {EXPIRED} expired keys");
     let setup = db::connect(url).await?;
