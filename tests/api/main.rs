@@ -17,4 +17,5 @@ mod openapi;
 mod queries;
 mod query_errors;
 mod roles;
+mod schema;
 mod status_page;
