@@ -1,13 +1,13 @@
 //! Faults: PostgreSQL crashing under load, refreshes failing. Kept in a test
 //! binary of its own, because crashing the cluster would disturb other tests.
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
 use serde_json::json;
+use support::*;
 
 #[derive(Debug, Clone)]
 struct Answer {
@@ -19,7 +19,7 @@ struct Answer {
 
 #[tokio::test]
 async fn a_postgres_crash_under_load_loses_nothing_acknowledged_and_the_service_recovers() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let answers = Arc::new(Mutex::new(Vec::<Answer>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -59,7 +59,11 @@ async fn a_postgres_crash_under_load_loses_nothing_acknowledged_and_the_service_
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    poll_until("the load to build up", Duration::from_secs(10), || {
+        let placed = answers.lock().unwrap().len();
+        async move { (placed >= 20).then_some(()) }
+    })
+    .await;
     // Readiness is polled throughout the crash: it must say so.
     let readiness = {
         let (http, url, stop) = (app.http.clone(), app.url("/readyz"), Arc::clone(&stop));
@@ -69,6 +73,7 @@ async fn a_postgres_crash_under_load_loses_nothing_acknowledged_and_the_service_
                 if let Ok(r) = http.get(&url).send().await {
                     seen.push(r.status().as_u16());
                 }
+                // A sampling interval, not a wait for anything.
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             seen
@@ -78,8 +83,22 @@ async fn a_postgres_crash_under_load_loses_nothing_acknowledged_and_the_service_
     tokio::task::spawn_blocking(crash_and_restart_postgres)
         .await
         .expect("restart task");
-    // Load continues after the restart; the service must come back by itself.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Load continues after the restart; the service must come back by itself
+    // (answers from 3 s after the crash on are checked below).
+    poll_until(
+        "answers from 3 s after the crash",
+        Duration::from_secs(30),
+        || {
+            let late = answers
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|a| a.at > crashed_at + Duration::from_secs(3))
+                .count();
+            async move { (late >= 20).then_some(()) }
+        },
+    )
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for c in clients {
         c.await.expect("client task");
@@ -123,7 +142,7 @@ async fn a_postgres_crash_under_load_loses_nothing_acknowledged_and_the_service_
         .filter(|a| a.status == 202)
         .map(|a| a.order_id.clone())
         .collect();
-    let client = app.db.client().await;
+    let client = app.client().await;
     let rows = client
         .query(
             "SELECT o.id, count(i.*) FROM write.orders o JOIN write.order_items i ON i.order_id = o.id \

@@ -4,17 +4,16 @@
 //! none answers; instances without a refresher ask the refreshers on the
 //! primary.
 
-mod common;
-mod read_support;
+mod support;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::*;
 use pgcqrs::config::{Role, ServeArgs};
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
-use read_support::*;
 use serde_json::{json, Value};
+use support::read::*;
+use support::*;
 
 /// One replica shared by the tests that do not stop it.
 static SHARED_REPLICA: OnceLock<LocalCluster> = OnceLock::new();
@@ -112,29 +111,33 @@ async fn confirm_and_read_back(commands: &TestApp, queries: &TestApp, id: &str) 
 #[tokio::test]
 async fn a_write_through_one_instance_is_read_through_another_on_the_replica() {
     let replica = shared_replica().await;
-    let commands = spawn_app_with(role(Role::Commands), Refreshing::Off).await;
+    let commands = TestApp::builder()
+        .settings(role(Role::Commands))
+        .refreshing(Refreshing::Off)
+        .start()
+        .await;
     let read_url = url_on(replica, &commands.db).await;
     // Two refreshers that refresh only when asked: a read-your-writes on
     // the query instance works only if its requests reach them.
-    let refresher_a = spawn_app_on(
-        commands.db.share(),
-        role(Role::Refresher),
-        Refreshing::OnRequest,
-    )
-    .await;
-    let refresher_b = spawn_app_on(
-        commands.db.share(),
-        role(Role::Refresher),
-        Refreshing::OnRequest,
-    )
-    .await;
-    let queries = spawn_app_reading_with(
-        commands.db.share(),
-        &read_url,
-        role(Role::Queries),
-        Refreshing::Off,
-    )
-    .await;
+    let refresher_a = TestApp::builder()
+        .on(commands.db.share())
+        .settings(role(Role::Refresher))
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let refresher_b = TestApp::builder()
+        .on(commands.db.share())
+        .settings(role(Role::Refresher))
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let queries = TestApp::builder()
+        .on(commands.db.share())
+        .reading(&read_url)
+        .settings(role(Role::Queries))
+        .refreshing(Refreshing::Off)
+        .start()
+        .await;
 
     // The query side really reads the standby.
     let standby = pgcqrs::db::connect(&read_url)
@@ -169,7 +172,7 @@ async fn a_write_through_one_instance_is_read_through_another_on_the_replica() {
     assert_eq!(stats.body["total_orders"], 5, "{}", stats.text);
     // No route reads product_sales (it is for SQL reporting): ask the
     // refreshers for it the way an instance without a refresher does.
-    let client = commands.db.client().await;
+    let client = commands.client().await;
     client
         .execute("SELECT pg_notify('pgcqrs_refresh', 'product_sales')", &[])
         .await
@@ -201,7 +204,7 @@ async fn a_write_through_one_instance_is_read_through_another_on_the_replica() {
 
     // Two refreshers, woken by the same requests, never refreshed a view
     // twice for one change.
-    assert_each_refresh_covers_a_new_change(&client).await;
+    assert_each_refresh_covers_a_new_change(client).await;
 
     drop(standby);
     for app in [queries, refresher_a, refresher_b, commands] {
@@ -212,17 +215,17 @@ async fn a_write_through_one_instance_is_read_through_another_on_the_replica() {
 #[tokio::test]
 async fn reads_are_spread_over_the_listed_databases() {
     let replica = shared_replica().await;
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let read_url = url_on(replica, &app.db).await;
     // The replica and the primary itself, both listed.
     let listed = format!("{read_url},{}", app.db.url);
-    let spread = spawn_app_reading_with(
-        app.db.share(),
-        &listed,
-        role(Role::Queries),
-        Refreshing::Off,
-    )
-    .await;
+    let spread = TestApp::builder()
+        .on(app.db.share())
+        .reading(&listed)
+        .settings(role(Role::Queries))
+        .refreshing(Refreshing::Off)
+        .start()
+        .await;
     app.seed_catalog().await;
     for i in 0..6 {
         confirm_and_read_back(&app, &spread, &format!("o-{i}")).await;
@@ -261,15 +264,15 @@ async fn replica_of_its_own() -> (LocalCluster, String, TestApp, TestApp) {
     let replica = tokio::task::spawn_blocking(start_replica)
         .await
         .expect("replica task");
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let read_url = url_on(&replica, &app.db).await;
-    let queries = spawn_app_reading_with(
-        app.db.share(),
-        &read_url,
-        role(Role::Queries),
-        Refreshing::Off,
-    )
-    .await;
+    let queries = TestApp::builder()
+        .on(app.db.share())
+        .reading(&read_url)
+        .settings(role(Role::Queries))
+        .refreshing(Refreshing::Off)
+        .start()
+        .await;
     app.seed_catalog().await;
     (replica, read_url, app, queries)
 }
@@ -383,16 +386,22 @@ async fn a_min_token_read_a_paused_replica_cannot_answer_is_answered_by_the_prim
     // ...and plain reads there say how old they are.
     // (On a replica that replays, views verified every second are at most
     // a second or so old.)
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    let plain = queries.get("/queries/orders/o-1").await;
-    assert_eq!(plain.status(), 200);
-    let age: u64 = plain
-        .headers()
-        .get("age")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("Age header");
-    assert!(age >= 3, "a paused replica's answer claims Age {age}");
+    poll_until(
+        "a paused replica's answer to claim an Age of 3 s",
+        Duration::from_secs(10),
+        || async {
+            let plain = queries.get("/queries/orders/o-1").await;
+            assert_eq!(plain.status(), 200);
+            let age: u64 = plain
+                .headers()
+                .get("age")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .expect("Age header");
+            (age >= 3).then_some(())
+        },
+    )
+    .await;
 
     standby
         .batch_execute("SELECT pg_wal_replay_resume()")

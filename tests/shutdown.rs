@@ -2,14 +2,14 @@
 //! 2xx is in the database, complete, and no order is half-written; on SIGTERM
 //! the process exits 0 promptly.
 
-mod common;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::TestDb;
 use serde_json::json;
+use support::{poll_until, TestDb};
 
 #[tokio::test]
 async fn sigterm_under_load_loses_no_acknowledged_command_and_exits_zero() {
@@ -49,11 +49,14 @@ async fn kill_under_load(signal: nix::sys::signal::Signal) -> (std::process::Exi
         .expect("start the service");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the service did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until("the service to start", Duration::from_secs(30), || async {
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
     let r = http
         .post(format!("{base}/commands/customers"))
         .json(&json!({"id": "c-1", "name": "Ada", "email": "ada@example.com"}))
@@ -93,20 +96,23 @@ async fn kill_under_load(signal: nix::sys::signal::Signal) -> (std::process::Exi
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    poll_until("the load to build up", Duration::from_secs(10), || {
+        let placed = acknowledged.lock().unwrap().len();
+        async move { (placed > 10).then_some(()) }
+    })
+    .await;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, signal).expect("signal");
     let signalled = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "the service did not exit within 10 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = poll_until(
+        "the service to exit after the signal",
+        Duration::from_secs(10),
+        || {
+            let status = child.try_wait().expect("wait");
+            async move { status }
+        },
+    )
+    .await;
     let elapsed = signalled.elapsed();
     for c in clients {
         let _ = tokio::time::timeout(Duration::from_secs(10), c).await;

@@ -4,11 +4,9 @@
 //! fetched through the public API. A screenshot lands in the test
 //! artifacts (target/tmp/status-page.png).
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::support::*;
 
 /// Chromium, if installed. Without it the test is skipped with a notice,
 /// unless PGCQRS_REQUIRE_BROWSER is set (as .ci/run sets it): then it fails.
@@ -55,7 +53,10 @@ fn headless(
 #[tokio::test]
 async fn the_status_page_shows_read_model_freshness_and_recent_orders() {
     let Some(browser) = chromium() else { return };
-    let app = spawn_app_with(Default::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("order-on-the-page").await;
     app.refresh().await;

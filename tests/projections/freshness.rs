@@ -4,19 +4,18 @@
 //! that can make a write visible is the one the test or the `min_token`
 //! read asks for.
 
-mod common;
-mod read_support;
-
 use std::time::{Duration, Instant};
 
-use common::*;
-use pgcqrs::config::ServeArgs;
-use read_support::*;
+use crate::support::read::*;
+use crate::support::*;
 use serde_json::json;
 use time::OffsetDateTime;
 
 async fn app_on_request() -> TestApp {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     wait_for_startup_checks(&app).await;
     app
@@ -88,7 +87,7 @@ async fn a_new_order_is_invisible_before_a_refresh_and_visible_after_one() {
     refresh_settled(&app).await;
     let after = get_json(&app, "/queries/orders/o-1", &[]).await;
     assert_eq!(after.status, 200, "{}", after.text);
-    let expected = expected_order(&app.db.client().await, "o-1").await;
+    let expected = expected_order(app.client().await, "o-1").await;
     assert_same("o-1 after a refresh", &after.body, &expected);
     app.stop().await;
 }
@@ -105,7 +104,7 @@ async fn min_token_in_the_query_makes_the_first_response_include_the_write() {
         "first response with min_token: {}",
         reply.text
     );
-    let expected = expected_order(&app.db.client().await, "o-1").await;
+    let expected = expected_order(app.client().await, "o-1").await;
     assert_same("o-1 with min_token", &reply.body, &expected);
     assert_freshness_headers("o-1 with min_token", &reply, updated_at(&placed));
     app.stop().await;
@@ -263,14 +262,13 @@ async fn min_token_makes_every_query_route_include_the_write() {
 
 #[tokio::test]
 async fn min_token_reads_a_write_made_through_another_instance() {
-    let writer = spawn_app_with(ServeArgs::default(), Refreshing::Off).await;
+    let writer = TestApp::builder().refreshing(Refreshing::Off).start().await;
     writer.seed_catalog().await;
-    let reader = spawn_app_on(
-        writer.db.share(),
-        ServeArgs::default(),
-        Refreshing::OnRequest,
-    )
-    .await;
+    let reader = TestApp::builder()
+        .on(writer.db.share())
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     wait_for_startup_checks(&reader).await;
     let placed = writer.place_simple_order("o-1").await;
     let reply = get_json(
@@ -288,7 +286,7 @@ async fn min_token_reads_a_write_made_through_another_instance() {
 #[tokio::test]
 async fn a_token_no_refresh_covers_in_time_gets_a_503_with_retry_after() {
     // No refresher in this instance: nothing will cover the write.
-    let app = spawn_app_with(Default::default(), Refreshing::Off).await;
+    let app = TestApp::builder().refreshing(Refreshing::Off).start().await;
     app.seed_catalog().await;
     let placed = app.place_simple_order("o-1").await;
     let token = placed["token"].as_str().expect("token").to_owned();
@@ -395,6 +393,8 @@ async fn a_min_token_read_is_answered_after_another_instance_releases_the_refres
             (Reply::read(response).await, started.elapsed())
         })
     };
+    // Not a wait for anything: the lock is held 0.3 s into the read on
+    // purpose, so that the read waits for it.
     tokio::time::sleep(Duration::from_millis(300)).await;
     refreshing.commit().await.expect("release the lock");
 
@@ -420,9 +420,20 @@ async fn read_models_report_a_write_waiting_for_a_refresh_as_stale() {
     let app = app_on_request().await;
     refresh_settled(&app).await;
     app.place_simple_order("o-1").await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let reply = get_json(&app, "/queries/read-models", &[]).await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = poll_until(
+        "every view to report a lag of a second",
+        Duration::from_secs(10),
+        || async {
+            let reply = get_json(&app, "/queries/read-models", &[]).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            let models = reply.body["read_models"].as_array()?;
+            models
+                .iter()
+                .all(|m| m["lag_seconds"].as_f64() >= Some(1.0))
+                .then_some(reply)
+        },
+    )
+    .await;
     for model in reply.body["read_models"].as_array().expect("read_models") {
         let name = model["name"].as_str().unwrap_or_default();
         assert_eq!(model["stale"], true, "{name} has a write waiting: {model}");
@@ -442,7 +453,7 @@ async fn read_models_report_a_write_waiting_for_a_refresh_as_stale() {
 async fn a_min_token_timeout_estimates_retry_after_from_the_lagging_views() {
     // No refresher: nothing covers the write, and nothing rewrites the
     // recorded durations below.
-    let app = spawn_app_with(Default::default(), Refreshing::Off).await;
+    let app = TestApp::builder().refreshing(Refreshing::Off).start().await;
     app.seed_catalog().await;
     let placed = app.place_simple_order("o-1").await;
     let token = placed["token"].as_str().expect("token").to_owned();

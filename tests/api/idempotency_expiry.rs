@@ -2,9 +2,7 @@
 //! prune pass forgets every expired key, in short batches, and keeps the
 //! rest.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use pgcqrs::commands::idempotency::prune_expired;
 
 #[tokio::test]

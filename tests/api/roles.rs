@@ -2,14 +2,10 @@
 //! with. It reads every read model and nothing of the write schema, and
 //! changes nothing.
 
-mod common;
-mod read_support;
-
-use common::*;
-use pgcqrs::config::ServeArgs;
+use crate::support::read::*;
+use crate::support::*;
 use pgcqrs::db::tokio_postgres;
 use pgcqrs::db::tokio_postgres::error::SqlState;
-use read_support::*;
 
 /// A login role in `pgcqrs_reader`, dropped when this is (roles are
 /// cluster-wide: the name is unique to the test).
@@ -68,7 +64,10 @@ async fn read_relations(client: &tokio_postgres::Client) -> Vec<String> {
 }
 
 async fn app_with_data() -> TestApp {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     app.place_simple_order("o-2").await;
@@ -270,7 +269,10 @@ async fn without_comment(app: &TestApp, relations: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn every_column_of_every_read_model_is_explained_to_a_reporting_tool() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     let missing = without_comment(
         &app,
         &[
@@ -289,7 +291,10 @@ async fn every_column_of_every_read_model_is_explained_to_a_reporting_tool() {
 
 #[tokio::test]
 async fn every_column_of_the_freshness_bookkeeping_is_explained_to_a_reporting_tool() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     let missing = without_comment(&app, &["read_model_status", "refresh_log"]).await;
     assert!(missing.is_empty(), "without a COMMENT: {missing:?}");
     app.stop().await;
@@ -297,7 +302,7 @@ async fn every_column_of_the_freshness_bookkeeping_is_explained_to_a_reporting_t
 
 #[tokio::test]
 async fn the_query_side_pool_cannot_write_even_when_the_login_can() {
-    let app = spawn_app_with(Default::default(), Refreshing::Off).await;
+    let app = TestApp::builder().refreshing(Refreshing::Off).start().await;
     // The service's read pool, as the query side builds it, on a superuser login.
     let pool = pgcqrs::db::read_pool(&app.db.url, 1, "role-test").expect("pool");
     let client = pool.get().await.expect("connection");

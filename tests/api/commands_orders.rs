@@ -3,13 +3,10 @@
 //! validation error, exact money, every legal and illegal transition, If-Match
 //! and Idempotency-Key.
 
-mod common;
-mod write_support;
-
-use common::*;
+use crate::support::write::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
-use write_support::*;
 
 /// The five statuses, in the order of the machine.
 const STATUSES: [&str; 5] = ["pending", "confirmed", "shipped", "delivered", "cancelled"];
@@ -93,7 +90,7 @@ fn assert_order_answer(a: &Accepted, order_id: &str, status: &str, version: i64,
 
 #[tokio::test]
 async fn placing_an_order_answers_202_with_order_id_status_total_version_and_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let r = app
         .post(
@@ -113,7 +110,7 @@ async fn placing_an_order_answers_202_with_order_id_status_total_version_and_tok
     // 2 × 19.99 + 3 × 5.00 + 7 × 0.10
     assert_eq!(number_text(&a.body["total"], "place order"), "55.68");
 
-    let client = app.db.client().await;
+    let client = app.client().await;
     let order = client
         .query_one(
             "SELECT customer_id, status, total::text, version, cancel_reason FROM write.orders WHERE id = 'order-001'",
@@ -150,7 +147,7 @@ async fn placing_an_order_answers_202_with_order_id_status_total_version_and_tok
 
 #[tokio::test]
 async fn an_order_without_an_id_gets_a_server_generated_uuid_v7() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let r = app
         .post(
@@ -168,7 +165,7 @@ async fn an_order_without_an_id_gets_a_server_generated_uuid_v7() {
 
 #[tokio::test]
 async fn money_is_exact_whether_prices_come_as_numbers_or_strings() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     for (id, price) in [
         ("p-33", json!(33.33)),
@@ -253,7 +250,7 @@ async fn money_is_exact_whether_prices_come_as_numbers_or_strings() {
 
 #[tokio::test]
 async fn an_invalid_order_is_rejected_naming_the_field_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let line = |q: Value| json!([{"product_id": "p-1", "quantity": q}]);
     let too_many: Vec<Value> = (0..1001)
@@ -429,7 +426,7 @@ async fn an_invalid_order_is_rejected_naming_the_field_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_wrong_price_is_rejected_naming_the_product_and_its_catalog_price() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let problem = assert_rejected(
         &app,
@@ -461,7 +458,7 @@ async fn a_wrong_price_is_rejected_naming_the_product_and_its_catalog_price() {
 
 #[tokio::test]
 async fn an_order_whose_total_leaves_the_money_range_is_rejected_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let r = app
         .post(
@@ -486,7 +483,7 @@ async fn an_order_whose_total_leaves_the_money_range_is_rejected_and_writes_noth
 
 #[tokio::test]
 async fn a_body_over_the_size_limit_is_a_413_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let body = json!({"customer_id": "c-1", "items": [{"product_id": "p-1", "quantity": 1}], "padding": "x".repeat(70 * 1024)});
     assert_rejected(&app, "70 KiB body", 413, app.post("/commands/orders", body)).await;
@@ -495,7 +492,7 @@ async fn a_body_over_the_size_limit_is_a_413_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_duplicate_order_id_is_a_409_and_leaves_the_first_order_unchanged() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let problem = assert_rejected(
@@ -528,7 +525,7 @@ async fn a_duplicate_order_id_is_a_409_and_leaves_the_first_order_unchanged() {
 
 #[tokio::test]
 async fn a_get_on_a_command_route_is_a_405_problem() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     for path in [
@@ -550,7 +547,7 @@ async fn a_get_on_a_command_route_is_a_405_problem() {
 
 #[tokio::test]
 async fn an_order_goes_from_pending_to_confirmed_to_shipped_to_delivered_one_version_at_a_time() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let mut tokens = Vec::new();
@@ -584,7 +581,7 @@ async fn an_order_goes_from_pending_to_confirmed_to_shipped_to_delivered_one_ver
 
 #[tokio::test]
 async fn the_status_routes_accept_no_body_or_an_empty_object_but_not_other_fields() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let problem = assert_rejected(
@@ -612,7 +609,7 @@ async fn the_status_routes_accept_no_body_or_an_empty_object_but_not_other_field
 
 #[tokio::test]
 async fn an_order_can_be_cancelled_from_pending_confirmed_or_shipped_with_its_reason_recorded() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     for from in ["pending", "confirmed", "shipped"] {
         let order_id = format!("o-{from}");
@@ -627,7 +624,7 @@ async fn an_order_can_be_cancelled_from_pending_confirmed_or_shipped_with_its_re
             .await;
         let a = accepted(r, 202, &case).await;
         assert_order_answer(&a, &order_id, "cancelled", version + 1, &case);
-        let client = app.db.client().await;
+        let client = app.client().await;
         let row = client
             .query_one(
                 "SELECT status, cancel_reason, version FROM write.orders WHERE id = $1",
@@ -652,7 +649,7 @@ async fn an_order_can_be_cancelled_from_pending_confirmed_or_shipped_with_its_re
 
 #[tokio::test]
 async fn the_dedicated_routes_refuse_impossible_transitions_with_409_and_write_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     // (status the order is in, route, body)
     let cases: Vec<(&str, &str, Value)> = vec![
@@ -701,7 +698,7 @@ async fn the_dedicated_routes_refuse_impossible_transitions_with_409_and_write_n
 #[tokio::test]
 async fn every_pair_of_statuses_is_allowed_or_refused_through_the_status_route_exactly_as_the_machine_says(
 ) {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     for from in STATUSES {
         for to in STATUSES {
@@ -755,7 +752,7 @@ async fn every_pair_of_statuses_is_allowed_or_refused_through_the_status_route_e
 
 #[tokio::test]
 async fn invalid_status_and_cancel_requests_are_422_naming_the_field_and_write_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let status = "/commands/orders/o-1/status";
@@ -847,7 +844,7 @@ async fn invalid_status_and_cancel_requests_are_422_naming_the_field_and_write_n
 
 #[tokio::test]
 async fn a_command_on_an_unknown_or_impossible_order_id_is_a_404_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let long = "o".repeat(65);
     for id in ["o-404", "bad%20id!", long.as_str()] {
@@ -876,7 +873,7 @@ async fn a_command_on_an_unknown_or_impossible_order_id_is_a_404_and_writes_noth
 
 #[tokio::test]
 async fn order_commands_with_a_stale_if_match_are_412_and_with_the_current_one_202() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let cases: Vec<(&str, &str, Value, &str)> = vec![
@@ -955,7 +952,7 @@ async fn order_commands_with_a_stale_if_match_are_412_and_with_the_current_one_2
 
 #[tokio::test]
 async fn a_retry_with_the_same_idempotency_key_and_body_replays_the_first_answer() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let body = json!({"customer_id": "c-1", "items": [{"product_id": "p-1", "quantity": 2}]});
     let key = [("idempotency-key", "place-once-1")];
@@ -994,7 +991,7 @@ async fn a_retry_with_the_same_idempotency_key_and_body_replays_the_first_answer
 
 #[tokio::test]
 async fn a_replayed_create_keeps_its_201_and_a_replayed_confirm_its_202_instead_of_a_409() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let body = json!({"name": "Charles Babbage", "email": "charles@example.com"});
     let key = [("idempotency-key", "customer-once")];
@@ -1049,7 +1046,7 @@ async fn a_replayed_create_keeps_its_201_and_a_replayed_confirm_its_202_instead_
 
 #[tokio::test]
 async fn the_same_idempotency_key_with_another_request_is_a_422_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let key = [("idempotency-key", "key-1")];
     let body = json!({"order_id": "o-1", "customer_id": "c-1", "items": [{"product_id": "p-1", "quantity": 1}]});
@@ -1087,7 +1084,7 @@ async fn the_same_idempotency_key_with_another_request_is_a_422_and_writes_nothi
 
 #[tokio::test]
 async fn a_rejected_request_does_not_use_up_its_idempotency_key() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let key = [("idempotency-key", "retry-after-fix")];
     let body = order_body("o-1", json!([{"product_id": "p-new", "quantity": 1}]));
@@ -1123,7 +1120,7 @@ async fn a_rejected_request_does_not_use_up_its_idempotency_key() {
 
 #[tokio::test]
 async fn a_malformed_idempotency_key_is_a_400_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let long = "k".repeat(256);
     for (case, key) in [

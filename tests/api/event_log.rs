@@ -2,12 +2,9 @@
 //! order's versions, with a typed payload, the command's transaction id and
 //! the request id of the command that caused it.
 
-mod common;
-mod write_support;
-
-use common::*;
+use crate::support::write::*;
+use crate::support::*;
 use serde_json::{json, Value};
-use write_support::*;
 
 /// One row of `write.order_events`.
 #[derive(Debug)]
@@ -21,7 +18,7 @@ struct Event {
 }
 
 async fn events(app: &TestApp, order_id: &str) -> Vec<Event> {
-    let client = app.db.client().await;
+    let client = app.client().await;
     client
         .query(
             "SELECT order_version, event_type, schema_version, payload, correlation_id, txid::text
@@ -62,7 +59,7 @@ async fn command(
 
 #[tokio::test]
 async fn an_order_delivered_has_one_event_per_version_with_payload_token_and_correlation_id() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let placed = command(
         &app,
@@ -160,7 +157,7 @@ async fn an_order_delivered_has_one_event_per_version_with_payload_token_and_cor
 
 #[tokio::test]
 async fn a_cancellation_is_an_order_cancelled_event_carrying_its_reason() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let cases = [
         ("pending", "o-p", &[][..]),
@@ -212,7 +209,7 @@ async fn a_cancellation_is_an_order_cancelled_event_carrying_its_reason() {
 
 #[tokio::test]
 async fn a_cancellation_through_the_status_route_records_the_same_event() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     command(
@@ -236,7 +233,7 @@ async fn a_cancellation_through_the_status_route_records_the_same_event() {
 
 #[tokio::test]
 async fn without_an_x_request_id_the_generated_one_is_answered_and_recorded() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let r = app
         .post(
@@ -264,7 +261,7 @@ async fn without_an_x_request_id_the_generated_one_is_answered_and_recorded() {
 
 #[tokio::test]
 async fn rejected_commands_and_idempotent_replays_append_no_event() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let key = [
@@ -334,7 +331,7 @@ async fn rejected_commands_and_idempotent_replays_append_no_event() {
 
 #[tokio::test]
 async fn across_many_orders_the_log_holds_exactly_one_event_per_version() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let plans: [(&str, &[&str]); 5] = [
         ("o-a", &[]),

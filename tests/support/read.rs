@@ -8,8 +8,7 @@
 //! string `"5"` is not) and compares times as instants.
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pgcqrs::db::tokio_postgres;
 use pgcqrs::read_models::{RefreshOutcome, CATALOG};
@@ -18,7 +17,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::common::TestApp;
+use super::{poll_until, TestApp};
 
 /// An HTTP answer, read whole.
 #[derive(Debug)]
@@ -349,25 +348,22 @@ pub async fn insert_order_at(
 /// refresh (the start-up check, a `min_token` request) holds right now.
 pub async fn refresh_settled(app: &TestApp) -> Vec<(&'static str, RefreshOutcome)> {
     let refresher = app.refresher.as_ref().expect("this app has no refresher");
-    let deadline = Instant::now() + Duration::from_secs(10);
     let mut outcomes = Vec::new();
     for m in refresher.models() {
-        loop {
-            let outcome = refresher
-                .refresh_once(m, false)
-                .await
-                .unwrap_or_else(|e| panic!("refresh of {} failed: {e:#}", m.model.name));
-            if outcome != RefreshOutcome::Busy {
-                outcomes.push((m.model.name, outcome));
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} stayed busy for 10 s",
-                m.model.name
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let name = m.model.name;
+        let outcome = poll_until(
+            &format!("{name} to be free to refresh"),
+            Duration::from_secs(10),
+            || async {
+                let outcome = refresher
+                    .refresh_once(m, false)
+                    .await
+                    .unwrap_or_else(|e| panic!("refresh of {name} failed: {e:#}"));
+                (outcome != RefreshOutcome::Busy).then_some(outcome)
+            },
+        )
+        .await;
+        outcomes.push((name, outcome));
     }
     outcomes
 }
@@ -384,26 +380,6 @@ pub async fn wait_for_startup_checks(app: &TestApp) {
         async move { done.then_some(()) }
     })
     .await;
-}
-
-/// Poll `probe` every 50 ms until it yields a value; panics naming `what`
-/// after `limit`.
-pub async fn poll_until<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Rows of `read.refresh_log` per view.

@@ -1,21 +1,25 @@
 //! A refresh that fails (here: its statement timeout) leaves the old view
 //! readable, is reported, and stops nothing else.
 
-mod common;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
-
-use common::*;
-use pgcqrs::config::ServeArgs;
+use crate::support::*;
 
 #[tokio::test]
 async fn a_refresh_that_times_out_leaves_the_old_view_readable_and_is_reported() {
     let db = TestDb::create().await;
     // product_sales may run for 1 ms only: every refresh of it times out.
-    // SAFETY of the test: the variable is read once, when the settings are built.
-    std::env::set_var("PGCQRS_REFRESH_TIMEOUT_MS_PRODUCT_SALES", "1");
-    let app = spawn_app_on(db, ServeArgs::default(), Refreshing::OnRequest).await;
-    std::env::remove_var("PGCQRS_REFRESH_TIMEOUT_MS_PRODUCT_SALES");
+    let mut settings = on_request();
+    for m in &mut settings.models {
+        if m.model.name == "product_sales" {
+            m.timeout_ms = 1;
+        }
+    }
+    let app = TestApp::builder()
+        .on(db)
+        .refreshing(Refreshing::With(settings))
+        .start()
+        .await;
     app.seed_catalog().await;
     let placed = app.place_simple_order("o-1").await;
     let token = placed["token"].as_str().unwrap().to_owned();
@@ -29,7 +33,7 @@ async fn a_refresh_that_times_out_leaves_the_old_view_readable_and_is_reported()
         .clone();
     assert_eq!(model.timeout_ms, 1);
     // Make the refresh slow enough to hit the timeout reliably.
-    let client = app.db.client().await;
+    let client = app.client().await;
     client
         .batch_execute(
             "INSERT INTO write.products (id, name, price) SELECT 'bulk-' || g, 'Bulk ' || g, 1 FROM generate_series(1, 20000) g",
@@ -42,24 +46,24 @@ async fn a_refresh_that_times_out_leaves_the_old_view_readable_and_is_reported()
         .unwrap()
         .get(0);
     assert!(refresher.request("product_sales", true));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        let r = app.get("/queries/read-models").await;
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-        let body: serde_json::Value = r.json().await.unwrap();
-        let ps = body["read_models"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["name"] == "product_sales")
-            .cloned()
-            .unwrap();
-        if ps["last_error"].is_string() {
-            break ps;
-        }
-        assert!(Instant::now() < deadline, "no error recorded: {ps}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = poll_until(
+        "product_sales to record an error",
+        Duration::from_secs(10),
+        || async {
+            let r = app.get("/queries/read-models").await;
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+            let body: serde_json::Value = r.json().await.unwrap();
+            let ps = body["read_models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == "product_sales")
+                .cloned()
+                .unwrap();
+            ps["last_error"].is_string().then_some(ps)
+        },
+    )
+    .await;
     assert!(
         status["last_error"]
             .as_str()
@@ -84,11 +88,14 @@ async fn a_refresh_that_times_out_leaves_the_old_view_readable_and_is_reported()
 
 #[tokio::test]
 async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let refresher = app.refresher.clone().expect("refresher");
-    let admin = app.db.client().await;
+    let admin = app.client().await;
     let before: i64 = admin
         .query_one("SELECT count(*) FROM read.daily_sales", &[])
         .await
@@ -103,8 +110,7 @@ async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() 
         .await
         .unwrap();
     assert!(refresher.request("daily_sales", true));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let killed = loop {
+    let killed = poll_until("the refresh to start", Duration::from_secs(10), || async {
         let row = admin
             .query_one(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
@@ -114,33 +120,30 @@ async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() 
             )
             .await
             .unwrap();
-        if row.get::<_, i64>(0) > 0 {
-            break true;
-        }
-        assert!(Instant::now() < deadline, "the refresh never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        (row.get::<_, i64>(0) > 0).then_some(true)
+    })
+    .await;
     assert!(killed);
     hold.rollback().await.unwrap();
 
     // Reported, and the old view still answers.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = app.get("/queries/read-models").await;
-        let body: serde_json::Value = r.json().await.unwrap();
-        let ds = body["read_models"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["name"] == "daily_sales")
-            .cloned()
-            .unwrap();
-        if ds["last_error"].is_string() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no error recorded: {ds}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        "daily_sales to record an error",
+        Duration::from_secs(10),
+        || async {
+            let r = app.get("/queries/read-models").await;
+            let body: serde_json::Value = r.json().await.unwrap();
+            let ds = body["read_models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == "daily_sales")
+                .cloned()
+                .unwrap();
+            ds["last_error"].is_string().then_some(())
+        },
+    )
+    .await;
     let during: i64 = admin
         .query_one("SELECT count(*) FROM read.daily_sales", &[])
         .await
@@ -151,8 +154,10 @@ async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() 
     assert_eq!(r.status(), 200, "queries never see a refresh failure");
 
     // Retried: the pool drops the dead connection and the next refresh lands.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    poll_until(
+        "daily_sales to be refreshed again",
+        Duration::from_secs(15),
+        || async {
         refresher.request("daily_sales", true);
         let logged: i64 = admin
             .query_one(
@@ -170,15 +175,10 @@ async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() 
             .await
             .unwrap()
             .get(0);
-        if logged > 0 && failures == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the view was never refreshed again"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (logged > 0 && failures == 0).then_some(())
+        },
+    )
+    .await;
     let after: i64 = admin
         .query_one("SELECT count(*) FROM read.daily_sales", &[])
         .await

@@ -1,10 +1,11 @@
-mod common;
-
-use common::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn a_manual_refresh_makes_an_order_visible() {
-    let app = spawn_app_with(Default::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let outcomes = app.refresh().await;
@@ -15,7 +16,10 @@ async fn a_manual_refresh_makes_an_order_visible() {
 
 #[tokio::test]
 async fn statistics_up_to_now_count_todays_orders_from_the_daily_rollup() {
-    let app = spawn_app_with(Default::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     app.place_simple_order("o-2").await;

@@ -1,8 +1,6 @@
 //! Bearer tokens with scopes, when configured.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use pgcqrs::config::ServeArgs;
 use serde_json::json;
 
@@ -16,7 +14,11 @@ async fn with_tokens_configured_each_side_needs_its_scope() {
         auth_tokens: format!("{WRITER}=command,query;{READER}=query;{OPERATOR}=admin"),
         ..Default::default()
     };
-    let app = spawn_app_with(settings, Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .settings(settings)
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     let customer = json!({"id": "c-1", "name": "Ada", "email": "ada@example.com"});
     let post = |token: Option<&str>| {
         let mut r = app
@@ -71,7 +73,7 @@ async fn with_tokens_configured_each_side_needs_its_scope() {
 
 #[tokio::test]
 async fn without_tokens_configured_nothing_asks_for_one() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::Off).await;
+    let app = TestApp::builder().refreshing(Refreshing::Off).start().await;
     let r = app
         .post(
             "/commands/customers",

@@ -4,19 +4,14 @@
 //! refresh succeeds, every read model equals its definition, and the
 //! queries answer with exact amounts.
 
-mod common;
-mod read_support;
-mod write_support;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
-
-use common::*;
-use pgcqrs::config::ServeArgs;
+use crate::support::read::*;
+use crate::support::write::{assert_names_field, assert_rejected};
+use crate::support::*;
 use pgcqrs::db::tokio_postgres;
 use pgcqrs::read_models::RefreshOutcome;
-use read_support::*;
 use serde_json::{json, Value};
-use write_support::{assert_names_field, assert_rejected};
 
 /// The largest price and order total the API accepts.
 const MAX_MONEY: &str = "999999999999.99";
@@ -168,9 +163,12 @@ async fn assert_customer_pages(app: &TestApp, all: &[WriteOrder], customer: &str
 
 #[tokio::test]
 async fn the_largest_amounts_at_volume_go_through_every_read_model() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     register(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
 
     // Through the API: the largest price, the largest quantity, the most
     // lines, and a total of exactly the largest amount over two lines.
@@ -225,7 +223,7 @@ async fn the_largest_amounts_at_volume_go_through_every_read_model() {
     // the largest total of one customer on one day, and 150 of another
     // customer on as many days.
     insert_max_orders(
-        &client,
+        client,
         "bulk",
         "c-whale",
         BULK,
@@ -234,7 +232,7 @@ async fn the_largest_amounts_at_volume_go_through_every_read_model() {
     )
     .await;
     insert_max_orders(
-        &client,
+        client,
         "spread",
         "c-spread",
         SPREAD,
@@ -277,22 +275,22 @@ async fn the_largest_amounts_at_volume_go_through_every_read_model() {
     let refresher = app.refresher.as_ref().expect("refresher");
     let mut failed = Vec::new();
     for m in refresher.models() {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match refresher.refresh_once(m, true).await {
-                Ok(RefreshOutcome::Refreshed { .. }) => break,
-                Ok(RefreshOutcome::Busy) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
+        let name = m.model.name;
+        let outcome = poll_until(
+            &format!("{name} to be free to refresh"),
+            Duration::from_secs(30),
+            || async {
+                match refresher.refresh_once(m, true).await {
+                    Ok(RefreshOutcome::Busy) => None,
+                    other => Some(other),
                 }
-                Ok(other) => {
-                    failed.push(format!("{}: {other:?}", m.model.name));
-                    break;
-                }
-                Err(e) => {
-                    failed.push(format!("{}: {e:#}", m.model.name));
-                    break;
-                }
-            }
+            },
+        )
+        .await;
+        match outcome {
+            Ok(RefreshOutcome::Refreshed { .. }) => {}
+            Ok(other) => failed.push(format!("{name}: {other:?}")),
+            Err(e) => failed.push(format!("{name}: {e:#}")),
         }
     }
     assert!(failed.is_empty(), "refreshes that failed: {failed:#?}");
@@ -309,8 +307,8 @@ async fn the_largest_amounts_at_volume_go_through_every_read_model() {
     assert!(failing.is_empty(), "read models failing: {failing:?}");
 
     // Every read model holds exactly what its definition gives.
-    assert_views_match_write_tables(&client, "the extreme orders").await;
-    assert_views_match_their_definitions(&client).await;
+    assert_views_match_write_tables(client, "the extreme orders").await;
+    assert_views_match_their_definitions(client).await;
 
     // The sums, exactly.
     let max_times = |n: i64| format!("{n} * {MAX_MONEY}");
@@ -367,10 +365,10 @@ async fn the_largest_amounts_at_volume_go_through_every_read_model() {
     ] {
         let reply = get_json(&app, &format!("/queries/orders/{id}"), &[]).await;
         assert_eq!(reply.status, 200, "order {id}: {}", reply.text);
-        let expected = expected_order(&client, id).await;
+        let expected = expected_order(client, id).await;
         assert_same(&format!("order {id}"), &reply.body, &expected);
     }
-    let all = write_orders(&client).await;
+    let all = write_orders(client).await;
     let whale_pages = (BULK + 3 + 99) / 100;
     assert_customer_pages(&app, &all, "c-whale", &[1, 2, whale_pages]).await;
     assert_customer_pages(&app, &all, "c-spread", &[1, 2]).await;
@@ -404,7 +402,7 @@ async fn the_largest_amounts_at_volume_go_through_every_read_model() {
         )
         .await;
         assert_eq!(reply.status, 200, "statistics of {name}: {}", reply.text);
-        let expected = expected_statistics(&client, parse_time(from), parse_time(to)).await;
+        let expected = expected_statistics(client, parse_time(from), parse_time(to)).await;
         let mut actual = reply.body.clone();
         if let Some(o) = actual.as_object_mut() {
             o.remove("from");
@@ -435,7 +433,7 @@ async fn the_largest_amounts_at_volume_go_through_every_read_model() {
 
 #[tokio::test]
 async fn an_order_beyond_the_largest_total_is_a_422_and_writes_nothing() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::Off).await;
+    let app = TestApp::builder().refreshing(Refreshing::Off).start().await;
     register(&app).await;
     let cases = [
         (

@@ -2,18 +2,15 @@
 //! add a product, change a product's price. Success shapes, every validation
 //! error, If-Match, and "a price change applies to future orders only".
 
-mod common;
-mod write_support;
-
-use common::*;
+use crate::support::write::*;
+use crate::support::*;
 use serde_json::{json, Value};
-use write_support::*;
 
 // ----------------------------------------------------------------- customers
 
 #[tokio::test]
 async fn registering_a_customer_with_a_client_id_answers_201_with_id_version_and_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let r = app
         .post(
             "/commands/customers",
@@ -25,7 +22,7 @@ async fn registering_a_customer_with_a_client_id_answers_201_with_id_version_and
     assert_eq!(a.body["id"], "customer-123");
     assert_versioned(&a, 1, "register customer");
 
-    let client = app.db.client().await;
+    let client = app.client().await;
     let row = client
         .query_one(
             "SELECT name, email, version FROM write.customers WHERE id = 'customer-123'",
@@ -41,7 +38,7 @@ async fn registering_a_customer_with_a_client_id_answers_201_with_id_version_and
 
 #[tokio::test]
 async fn registering_a_customer_without_an_id_gets_a_server_generated_uuid_v7() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let r = app
         .post(
             "/commands/customers",
@@ -66,7 +63,7 @@ async fn registering_a_customer_without_an_id_gets_a_server_generated_uuid_v7() 
 
 #[tokio::test]
 async fn an_invalid_customer_registration_is_rejected_naming_the_field_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let long_id = "c".repeat(65);
     let cases: Vec<(&str, Value, &str)> = vec![
         (
@@ -181,7 +178,7 @@ async fn an_invalid_customer_registration_is_rejected_naming_the_field_and_write
 
 #[tokio::test]
 async fn an_unknown_field_in_a_customer_registration_is_named_in_the_problem() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let problem = assert_rejected(
         &app,
         "unknown field nickname",
@@ -198,7 +195,7 @@ async fn an_unknown_field_in_a_customer_registration_is_named_in_the_problem() {
 
 #[tokio::test]
 async fn malformed_json_or_an_empty_body_is_a_400_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let cases: Vec<(&str, &str, Vec<u8>)> = vec![
         (
             "customer: truncated JSON",
@@ -236,7 +233,7 @@ async fn malformed_json_or_an_empty_body_is_a_400_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_json_body_followed_by_trailing_garbage_is_a_400_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let cases: Vec<(&str, &str, Vec<u8>)> = vec![
         (
@@ -263,7 +260,7 @@ async fn a_json_body_followed_by_trailing_garbage_is_a_400_and_writes_nothing() 
 
 #[tokio::test]
 async fn a_duplicate_customer_id_is_a_409_and_leaves_the_first_customer_unchanged() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let r = app
         .post(
             "/commands/customers",
@@ -297,7 +294,7 @@ async fn a_duplicate_customer_id_is_a_409_and_leaves_the_first_customer_unchange
 
 #[tokio::test]
 async fn changing_customer_details_updates_name_email_or_both_and_bumps_the_version() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let steps: Vec<(&str, Value, i64, &str, &str)> = vec![
         (
@@ -335,7 +332,7 @@ async fn changing_customer_details_updates_name_email_or_both_and_bumps_the_vers
         );
         assert_eq!(a.body["id"], "c-1", "[{case}]");
         assert_versioned(&a, version, case);
-        let client = app.db.client().await;
+        let client = app.client().await;
         let row = client
             .query_one(
                 "SELECT name, email, version FROM write.customers WHERE id = 'c-1'",
@@ -356,7 +353,7 @@ async fn changing_customer_details_updates_name_email_or_both_and_bumps_the_vers
 
 #[tokio::test]
 async fn invalid_customer_detail_changes_are_rejected_and_write_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let path = "/commands/customers/c-1/change-details";
     let cases: Vec<(&str, Value, &str)> = vec![
@@ -404,7 +401,7 @@ async fn invalid_customer_detail_changes_are_rejected_and_write_nothing() {
 
 #[tokio::test]
 async fn changing_details_of_an_unknown_or_impossible_customer_id_is_a_404() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let long = format!("/commands/customers/{}/change-details", "c".repeat(65));
     let cases = [
@@ -426,7 +423,7 @@ async fn changing_details_of_an_unknown_or_impossible_customer_id_is_a_404() {
 
 #[tokio::test]
 async fn change_details_with_if_match_succeeds_on_the_current_version_and_412s_on_a_stale_one() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let path = "/commands/customers/c-1/change-details";
     let problem = assert_rejected(
@@ -484,7 +481,7 @@ async fn change_details_with_if_match_succeeds_on_the_current_version_and_412s_o
 
 #[tokio::test]
 async fn a_malformed_if_match_is_a_400_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     let targets: [(&str, Value); 4] = [
@@ -514,7 +511,7 @@ async fn a_malformed_if_match_is_a_400_and_writes_nothing() {
             .await;
         }
     }
-    let client = app.db.client().await;
+    let client = app.client().await;
     let row = client
         .query_one(
             "SELECT (SELECT version FROM write.customers WHERE id = 'c-1'),
@@ -539,7 +536,7 @@ async fn a_malformed_if_match_is_a_400_and_writes_nothing() {
 
 #[tokio::test]
 async fn adding_a_product_answers_201_and_stores_the_exact_price_given_as_number_or_string() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let cases: Vec<(&str, Value, &str)> = vec![
         ("number with two decimals", json!(19.99), "19.99"),
         ("string with two decimals", json!("19.99"), "19.99"),
@@ -587,7 +584,7 @@ async fn adding_a_product_answers_201_and_stores_the_exact_price_given_as_number
 
 #[tokio::test]
 async fn adding_a_product_without_an_id_generates_one() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let r = app
         .post(
             "/commands/products",
@@ -604,7 +601,7 @@ async fn adding_a_product_without_an_id_generates_one() {
 
 #[tokio::test]
 async fn an_invalid_product_is_rejected_naming_the_field_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "three decimals as number",
@@ -703,7 +700,7 @@ async fn an_invalid_product_is_rejected_naming_the_field_and_writes_nothing() {
 
 #[tokio::test]
 async fn all_field_problems_of_a_request_are_reported_at_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let problem = assert_rejected(
         &app,
         "bad id, blank name and bad price together",
@@ -722,7 +719,7 @@ async fn all_field_problems_of_a_request_are_reported_at_once() {
 
 #[tokio::test]
 async fn a_duplicate_product_id_is_a_409_and_keeps_the_first_price() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     assert_rejected(
         &app,
@@ -747,7 +744,7 @@ async fn a_duplicate_product_id_is_a_409_and_keeps_the_first_price() {
 
 #[tokio::test]
 async fn changing_a_price_answers_202_with_the_new_version_and_stores_the_price() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let steps: [(&str, Value, i64, &str); 3] = [
         ("as a number", json!(24.5), 2, "24.50"),
@@ -786,7 +783,7 @@ async fn changing_a_price_answers_202_with_the_new_version_and_stores_the_price(
 
 #[tokio::test]
 async fn an_invalid_price_change_is_rejected_and_writes_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let path = "/commands/products/p-1/change-price";
     let cases: Vec<(&str, Value)> = vec![
@@ -827,7 +824,7 @@ async fn an_invalid_price_change_is_rejected_and_writes_nothing() {
 
 #[tokio::test]
 async fn changing_the_price_of_an_unknown_or_impossible_product_id_is_a_404() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let long = format!("/commands/products/{}/change-price", "p".repeat(65));
     let cases = [
@@ -846,7 +843,7 @@ async fn changing_the_price_of_an_unknown_or_impossible_product_id_is_a_404() {
 
 #[tokio::test]
 async fn change_price_with_if_match_succeeds_on_the_current_version_and_412s_on_a_stale_one() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let path = "/commands/products/p-1/change-price";
     assert_rejected(
@@ -882,7 +879,7 @@ async fn change_price_with_if_match_succeeds_on_the_current_version_and_412s_on_
 
 #[tokio::test]
 async fn a_price_change_applies_to_future_orders_only() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let r = app
         .post(
@@ -910,7 +907,7 @@ async fn a_price_change_applies_to_future_orders_only() {
     let after = accepted(r, 202, "order after the change").await;
     assert_eq!(number_text(&after.body["total"], "order after"), "50");
 
-    let client = app.db.client().await;
+    let client = app.client().await;
     let rows = client
         .query(
             "SELECT o.id, o.total::text, i.unit_price::text, i.quantity
@@ -966,7 +963,7 @@ async fn a_price_change_applies_to_future_orders_only() {
 
 #[tokio::test]
 async fn a_price_with_underscores_is_rejected_rather_than_read_as_another_amount() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let cases: Vec<(&str, &str, Value)> = vec![
         (
@@ -994,7 +991,7 @@ async fn a_price_with_underscores_is_rejected_rather_than_read_as_another_amount
 
 #[tokio::test]
 async fn a_price_sent_as_a_json_number_in_exponent_notation_is_read_exactly() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let cases: Vec<(&str, &'static [u8], &str)> = vec![
         (
             "1.5E1 is 15",

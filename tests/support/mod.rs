@@ -8,10 +8,20 @@
 //! others. A detached reaper removes it when the test process ends. Set
 //! `PGCQRS_TEST_ADMIN_URL` to a superuser URL to use an existing server
 //! instead.
+//!
+//! - this module: the cluster, [`TestDb`], [`TestApp`] and its builder,
+//!   [`poll_until`] (the one way a test waits for something);
+//! - [`read`]: a varied world of orders and the read side's expected answers;
+//! - [`write`]: assertions on commands and the write tables.
 #![allow(dead_code)]
 
+pub mod read;
+pub mod write;
+
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use pgcqrs::config::read_models_from_env;
 use pgcqrs::config::ServeArgs;
@@ -112,28 +122,6 @@ pub fn start_replica() -> LocalCluster {
         .remove_when_process_exits()
         .expect("arrange clean-up of the replica");
     replica
-}
-
-/// A service whose queries read `read_urls` (e.g. a replica; a
-/// comma-separated list as in `READ_DATABASE_URL`).
-pub async fn spawn_app_reading(db: TestDb, read_urls: &str, refreshing: Refreshing) -> TestApp {
-    start(
-        db,
-        Some(read_urls.to_owned()),
-        ServeArgs::default(),
-        refreshing,
-    )
-    .await
-}
-
-/// Like `spawn_app_reading`, with settings (e.g. a role).
-pub async fn spawn_app_reading_with(
-    db: TestDb,
-    read_urls: &str,
-    settings: ServeArgs,
-    refreshing: Refreshing,
-) -> TestApp {
-    start(db, Some(read_urls.to_owned()), settings, refreshing).await
 }
 
 /// Crash and restart the test binary's PostgreSQL (`pg_ctl restart -m
@@ -238,6 +226,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub db: TestDb,
+    /// See [`TestApp::client`].
+    sql: tokio::sync::OnceCell<tokio_postgres::Client>,
     pub refresher: Option<std::sync::Arc<Refresher>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -257,19 +247,63 @@ pub enum Refreshing {
     With(RefresherSettings),
 }
 
-/// A service with the catalog's refresh schedules.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(ServeArgs::default(), Refreshing::Scheduled).await
+/// How to start a [`TestApp`]: `TestApp::builder()`, then any of the
+/// settings below, then `start()`. Without settings: the default service
+/// settings, the catalog's refresh schedules, a database of its own, and
+/// queries read from that database.
+#[must_use]
+pub struct TestAppBuilder {
+    settings: ServeArgs,
+    refreshing: Refreshing,
+    db: Option<TestDb>,
+    read_urls: Option<String>,
 }
 
-pub async fn spawn_app_with(settings: ServeArgs, refreshing: Refreshing) -> TestApp {
-    let db = TestDb::create().await;
-    spawn_app_on(db, settings, refreshing).await
+impl TestAppBuilder {
+    /// Service settings (e.g. a role, an admin token).
+    pub fn settings(mut self, settings: ServeArgs) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// How the service refreshes its read models (default: `Scheduled`).
+    pub fn refreshing(mut self, refreshing: Refreshing) -> Self {
+        self.refreshing = refreshing;
+        self
+    }
+
+    /// Run on this database (e.g. `other.db.share()` for a second instance
+    /// on one database) instead of a new one.
+    pub fn on(mut self, db: TestDb) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// Read queries from `read_urls` (e.g. a replica; a comma-separated list
+    /// as in `READ_DATABASE_URL`) instead of the database written to.
+    pub fn reading(mut self, read_urls: &str) -> Self {
+        self.read_urls = Some(read_urls.to_owned());
+        self
+    }
+
+    /// Start the service on a free port.
+    pub async fn start(self) -> TestApp {
+        let db = match self.db {
+            Some(db) => db,
+            None => TestDb::create().await,
+        };
+        start(db, self.read_urls, self.settings, self.refreshing).await
+    }
 }
 
-/// A service on an existing database (e.g. a second instance on one database).
-pub async fn spawn_app_on(db: TestDb, settings: ServeArgs, refreshing: Refreshing) -> TestApp {
-    start(db, None, settings, refreshing).await
+/// The settings of `Refreshing::OnRequest`: the catalog's, with every
+/// schedule set to once a year. A base for `Refreshing::With`.
+pub fn on_request() -> RefresherSettings {
+    let mut r = RefresherSettings::new(read_models_from_env().expect("read-model settings"));
+    for m in &mut r.models {
+        m.schedule = "0 0 0 1 1 *".into();
+    }
+    r
 }
 
 async fn start(
@@ -287,14 +321,7 @@ async fn start(
             read_models_from_env().expect("read-model settings"),
         )),
         Refreshing::With(settings) => Some(settings),
-        Refreshing::OnRequest => {
-            let mut r =
-                RefresherSettings::new(read_models_from_env().expect("read-model settings"));
-            for m in &mut r.models {
-                m.schedule = "0 0 0 1 1 *".into();
-            }
-            Some(r)
-        }
+        Refreshing::OnRequest => Some(on_request()),
     };
     if let Some(r) = refresher.as_mut() {
         r.listen_url = Some(db.url.clone());
@@ -312,6 +339,7 @@ async fn start(
         addr,
         http: reqwest::Client::new(),
         db,
+        sql: tokio::sync::OnceCell::new(),
         refresher,
         shutdown: Some(tx),
         server: Some(server),
@@ -319,6 +347,24 @@ async fn start(
 }
 
 impl TestApp {
+    /// A service to start: see [`TestAppBuilder`].
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            settings: ServeArgs::default(),
+            refreshing: Refreshing::Scheduled,
+            db: None,
+            read_urls: None,
+        }
+    }
+
+    /// This app's connection to its database (as the superuser), opened on
+    /// first use and shared by every assertion in SQL. Tests that hold a
+    /// transaction or a lock open a connection of their own with
+    /// `app.db.client()`.
+    pub async fn client(&self) -> &tokio_postgres::Client {
+        self.sql.get_or_init(|| self.db.client()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -397,8 +443,8 @@ impl TestApp {
 
     /// Count rows of a table (or any FROM expression) in this app's database.
     pub async fn count(&self, from: &str) -> i64 {
-        let client = self.db.client().await;
-        client
+        self.client()
+            .await
             .query_one(&format!("SELECT count(*) FROM {from}"), &[])
             .await
             .expect("count")
@@ -446,4 +492,25 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_j
     assert_eq!(problem["status"], status);
     assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
     problem
+}
+
+/// Poll `probe` every 20 ms until it yields a value; panics naming `what`
+/// after `limit`. The one way a test waits for something: never a fixed
+/// sleep.
+pub async fn poll_until<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

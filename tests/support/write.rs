@@ -7,7 +7,7 @@ use std::future::Future;
 
 use serde_json::Value;
 
-use crate::common::TestApp;
+use super::TestApp;
 
 /// Every table a command may write to. A rejected request must leave each
 /// one exactly as it was.
@@ -44,7 +44,7 @@ pub async fn write_counts(app: &TestApp) -> WriteCounts {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let client = app.db.client().await;
+    let client = app.client().await;
     let row = client.query_one(&sql, &[]).await.expect("count rows");
     WriteCounts(
         WRITE_TABLES
@@ -241,7 +241,7 @@ pub fn number_text(value: &Value, case: &str) -> String {
 
 /// One value from the database, as text.
 pub async fn sql_text(app: &TestApp, sql: &str) -> Option<String> {
-    let client = app.db.client().await;
+    let client = app.client().await;
     client
         .query_one(sql, &[])
         .await
@@ -251,7 +251,7 @@ pub async fn sql_text(app: &TestApp, sql: &str) -> Option<String> {
 
 /// `version` and `status` of an order, as stored.
 pub async fn order_state(app: &TestApp, order_id: &str) -> (String, i32) {
-    let client = app.db.client().await;
+    let client = app.client().await;
     let row = client
         .query_one(
             "SELECT status, version FROM write.orders WHERE id = $1",
@@ -264,7 +264,7 @@ pub async fn order_state(app: &TestApp, order_id: &str) -> (String, i32) {
 
 /// How many events the log holds for one order.
 pub async fn event_count(app: &TestApp, order_id: &str) -> i64 {
-    let client = app.db.client().await;
+    let client = app.client().await;
     client
         .query_one(
             "SELECT count(*) FROM write.order_events WHERE order_id = $1",

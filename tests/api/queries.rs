@@ -1,22 +1,21 @@
 //! The query routes answer what the write tables hold, once refreshed.
 //!
 //! Each test places a varied set of orders through the command API (see
-//! `read_support::build_world`), refreshes the read models, and compares
+//! `crate::support::read::build_world`), refreshes the read models, and compares
 //! every answer with what an independent query on the WRITE tables says.
-
-mod common;
-mod read_support;
 
 use std::time::Duration;
 
-use common::*;
-use pgcqrs::config::ServeArgs;
-use read_support::*;
+use crate::support::read::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 async fn app_on_request() -> TestApp {
-    spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await
+    TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await
 }
 
 /// Orders placed on past days (raw SQL: created_at can be chosen at insert),
@@ -93,9 +92,9 @@ const HISTORIC: &[Historic] = &[
 ];
 
 async fn add_historic_orders(app: &TestApp) {
-    let client = app.db.client().await;
+    let client = app.client().await;
     for (id, customer, at, items, steps) in HISTORIC {
-        insert_order_at(&client, id, customer, at, items).await;
+        insert_order_at(client, id, customer, at, items).await;
         for (n, step) in steps.iter().enumerate() {
             let (path, body) = match step {
                 Step::Confirm => ("confirm", json!({})),
@@ -130,12 +129,12 @@ async fn every_order_reads_as_the_write_tables_say_with_its_items_and_exact_tota
     let app = app_on_request().await;
     let world = build_world(&app).await;
     refresh_settled(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
 
     for id in &world.order_ids {
         let reply = get_json(&app, &format!("/queries/orders/{id}"), &[]).await;
         assert_eq!(reply.status, 200, "order {id}: {}", reply.text);
-        let expected = expected_order(&client, id).await;
+        let expected = expected_order(client, id).await;
         assert_same(&format!("order {id}"), &reply.body, &expected);
     }
 
@@ -192,7 +191,7 @@ async fn the_order_list_matches_the_write_tables_for_every_filter_and_page() {
     build_world(&app).await;
     add_historic_orders(&app).await;
     refresh_settled(&app).await;
-    let all = write_orders(&app.db.client().await).await;
+    let all = write_orders(app.client().await).await;
     let o03 = rfc3339(created_at(&app, "o-03").await);
     let o07 = rfc3339(created_at(&app, "o-07").await);
     let t = |s: &str| Some(parse_time(s));
@@ -359,7 +358,7 @@ async fn a_customers_orders_match_the_write_tables_and_an_unknown_customer_is_40
     build_world(&app).await;
     add_historic_orders(&app).await;
     refresh_settled(&app).await;
-    let all = write_orders(&app.db.client().await).await;
+    let all = write_orders(app.client().await).await;
 
     for customer in ["c-1", "c-2", "c-3", "c-4"] {
         let filter = Filter {
@@ -470,7 +469,7 @@ async fn statistics_match_the_write_tables_for_every_range() {
     build_world(&app).await;
     add_historic_orders(&app).await;
     refresh_settled(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
     let o03 = rfc3339(created_at(&app, "o-03").await);
     let o07 = rfc3339(created_at(&app, "o-07").await);
     let now = OffsetDateTime::now_utc();
@@ -546,7 +545,7 @@ async fn statistics_match_the_write_tables_for_every_range() {
         .await;
         assert_eq!(reply.status, 200, "{name}: {}", reply.text);
         let (from_t, to_t) = (parse_time(from), parse_time(to));
-        let expected = expected_statistics(&client, from_t, to_t).await;
+        let expected = expected_statistics(client, from_t, to_t).await;
         let mut actual = reply.body.clone();
         let echoed_from = actual.as_object_mut().and_then(|o| o.remove("from"));
         let echoed_to = actual.as_object_mut().and_then(|o| o.remove("to"));
@@ -628,7 +627,7 @@ async fn statistics_without_a_range_cover_the_last_thirty_days() {
     let from = parse_time(reply.body["from"].as_str().expect("from"));
     assert_eq!(to - from, time::Duration::days(30));
     assert!((OffsetDateTime::now_utc() - to).abs() < time::Duration::seconds(10));
-    let expected = expected_statistics(&app.db.client().await, from, to).await;
+    let expected = expected_statistics(app.client().await, from, to).await;
     let mut actual = reply.body.clone();
     if let Some(o) = actual.as_object_mut() {
         o.remove("from");
@@ -646,7 +645,7 @@ async fn statistics_without_a_range_cover_the_last_thirty_days() {
 async fn an_orders_history_lists_every_event_with_its_correlation_id_without_a_refresh() {
     let app = app_on_request().await;
     let world = build_world(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
     // No refresh: the history is kept by trigger in the writing transaction.
     for (id, request_ids) in &world.request_ids {
         let reply = get_json(&app, &format!("/queries/orders/{id}/history"), &[]).await;
@@ -656,7 +655,7 @@ async fn an_orders_history_lists_every_event_with_its_correlation_id_without_a_r
         assert_same(
             &format!("history of {id}"),
             events,
-            &expected_history(&client, id).await,
+            &expected_history(client, id).await,
         );
         let correlation: Vec<&str> = events
             .as_array()
@@ -706,9 +705,9 @@ async fn the_statistics_query_reads_daily_sales_and_order_summary_never_the_writ
     build_world(&app).await;
     add_historic_orders(&app).await;
     refresh_settled(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
     client.batch_execute("ANALYZE").await.expect("analyze");
-    let sql = include_str!("../sql/queries/order_statistics.sql");
+    let sql = include_str!("../../sql/queries/order_statistics.sql");
     for (from, to) in [
         ("2024-03-01T09:00:00Z", "2024-03-04T10:00:00Z"),
         ("2024-03-02T06:00:00Z", "2024-03-02T18:00:00Z"),
@@ -751,7 +750,7 @@ async fn read_models_lists_every_view_with_its_last_refresh() {
     let app = app_on_request().await;
     build_world(&app).await;
     refresh_settled(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
     let reply = get_json(&app, "/queries/read-models", &[]).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let models = reply.body["read_models"].as_array().expect("read_models");
@@ -806,8 +805,8 @@ async fn an_admin_refresh_refreshes_a_view_even_when_nothing_changed() {
     build_world(&app).await;
     wait_for_startup_checks(&app).await;
     refresh_settled(&app).await;
-    let client = app.db.client().await;
-    let before = refresh_counts(&client).await;
+    let client = app.client().await;
+    let before = refresh_counts(client).await;
 
     let reply = Reply::read(
         app.http
@@ -820,7 +819,7 @@ async fn an_admin_refresh_refreshes_a_view_even_when_nothing_changed() {
     assert_eq!(reply.status, 202, "{}", reply.text);
 
     let after = poll_until("the forced refresh", Duration::from_secs(10), || async {
-        let now = refresh_counts(&client).await;
+        let now = refresh_counts(client).await;
         (now != before).then_some(now)
     })
     .await;

@@ -1,11 +1,9 @@
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::json;
 
 #[tokio::test]
 async fn a_customer_can_be_registered_and_an_order_placed_and_confirmed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let placed = app.place_simple_order("o-1").await;
     assert_eq!(placed["status"], "pending");

@@ -1,11 +1,7 @@
 //! Bad query parameters are 400 problems that say what to fix; unknown ids
 //! are 404 problems. Never a 500, never a silently ignored parameter.
 
-mod common;
-mod read_support;
-
-use common::*;
-use pgcqrs::config::ServeArgs;
+use crate::support::*;
 
 /// (case, path, query parameters, words the detail must contain)
 type Case = (
@@ -249,7 +245,10 @@ const BAD_PARAMETERS: &[Case] = &[
 
 #[tokio::test]
 async fn bad_query_parameters_are_400_problems_that_say_what_to_fix() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     app.refresh().await;
@@ -277,7 +276,10 @@ async fn bad_query_parameters_are_400_problems_that_say_what_to_fix() {
 
 #[tokio::test]
 async fn a_bad_x_min_token_header_is_a_400_problem() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     for path in [
         "/queries/orders/o-1",
         "/queries/orders",
@@ -305,7 +307,10 @@ async fn a_bad_x_min_token_header_is_a_400_problem() {
 
 #[tokio::test]
 async fn unknown_parameters_on_history_and_read_models_are_400_problems() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     for path in [
@@ -326,7 +331,10 @@ async fn unknown_parameters_on_history_and_read_models_are_400_problems() {
 
 #[tokio::test]
 async fn unknown_orders_customers_and_read_models_are_404_problems() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     app.refresh().await;
@@ -383,7 +391,7 @@ async fn unknown_orders_customers_and_read_models_are_404_problems() {
 /// balancers to come back in 5.
 #[tokio::test]
 async fn retry_after_follows_the_reason_the_service_is_unavailable() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::Off).await;
+    let app = TestApp::builder().refreshing(Refreshing::Off).start().await;
     app.seed_catalog().await;
     // The database refuses new connections and drops the service's.
     let (server, _) = app.db.url.rsplit_once('/').expect("a database URL");

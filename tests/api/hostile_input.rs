@@ -1,9 +1,7 @@
 //! Hostile input, generated: whatever the body, the answer is never a 5xx,
 //! and a rejected command writes nothing.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -84,7 +82,7 @@ fn order_like() -> impl Strategy<Value = Value> {
 fn generated_bodies_never_get_a_5xx_and_rejected_ones_write_nothing() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let app = rt.block_on(async {
-        let app = spawn_app_with(Default::default(), Refreshing::Off).await;
+        let app = TestApp::builder().refreshing(Refreshing::Off).start().await;
         app.seed_catalog().await;
         app
     });

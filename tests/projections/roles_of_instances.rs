@@ -1,8 +1,9 @@
 //! `--role`: instances that serve one side, on one database.
 
-mod common;
+use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::read::wait_for_startup_checks;
+use crate::support::*;
 use pgcqrs::config::{Role, ServeArgs};
 use serde_json::json;
 
@@ -15,13 +16,17 @@ fn with_role(role: Role) -> ServeArgs {
 
 #[tokio::test]
 async fn a_command_instance_and_a_query_instance_each_serve_their_side() {
-    let commands = spawn_app_with(with_role(Role::Commands), Refreshing::Off).await;
-    let queries = spawn_app_on(
-        commands.db.share(),
-        with_role(Role::Queries),
-        Refreshing::OnRequest,
-    )
-    .await;
+    let commands = TestApp::builder()
+        .settings(with_role(Role::Commands))
+        .refreshing(Refreshing::Off)
+        .start()
+        .await;
+    let queries = TestApp::builder()
+        .on(commands.db.share())
+        .settings(with_role(Role::Queries))
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
 
     commands.seed_catalog().await;
     let placed = commands.place_simple_order("o-1").await;
@@ -62,7 +67,11 @@ async fn a_command_instance_and_a_query_instance_each_serve_their_side() {
 
 #[tokio::test]
 async fn a_refresher_instance_serves_neither_side_but_keeps_the_views_current() {
-    let refresher = spawn_app_with(with_role(Role::Refresher), Refreshing::Scheduled).await;
+    let refresher = TestApp::builder()
+        .settings(with_role(Role::Refresher))
+        .refreshing(Refreshing::Scheduled)
+        .start()
+        .await;
     assert_problem(refresher.get("/queries/orders").await, 404).await;
     assert_problem(
         refresher
@@ -77,7 +86,7 @@ async fn a_refresher_instance_serves_neither_side_but_keeps_the_views_current() 
     assert_eq!(refresher.get("/readyz").await.status(), 200);
 
     // A write by any other writer (here: SQL) reaches the read model.
-    let client = refresher.db.client().await;
+    let client = refresher.client().await;
     client
         .batch_execute(
             "BEGIN;
@@ -89,37 +98,38 @@ async fn a_refresher_instance_serves_neither_side_but_keeps_the_views_current() 
         )
         .await
         .expect("write by SQL");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let n: i64 = client
-            .query_one(
-                "SELECT count(*) FROM read.order_summary WHERE order_id = 'o-1'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if n == 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the refresher instance never brought o-1 in"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    poll_until(
+        "the refresher instance to bring o-1 in",
+        Duration::from_secs(10),
+        || async {
+            let n: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM read.order_summary WHERE order_id = 'o-1'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            (n == 1).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_instance_without_a_refresher_passes_an_operators_refresh_on() {
-    let queries = spawn_app_with(with_role(Role::Queries), Refreshing::Off).await;
-    let refresher = spawn_app_on(
-        queries.db.share(),
-        with_role(Role::Refresher),
-        Refreshing::OnRequest,
-    )
-    .await;
-    let client = queries.db.client().await;
+    let queries = TestApp::builder()
+        .settings(with_role(Role::Queries))
+        .refreshing(Refreshing::Off)
+        .start()
+        .await;
+    let refresher = TestApp::builder()
+        .on(queries.db.share())
+        .settings(with_role(Role::Refresher))
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = queries.client().await;
     let refreshes = || async {
         client
             .query_one(
@@ -131,39 +141,47 @@ async fn an_instance_without_a_refresher_passes_an_operators_refresh_on() {
             .get::<_, i64>(0)
     };
     // Let the refresher's start-up check pass.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    wait_for_startup_checks(&refresher).await;
     let before = refreshes().await;
     // Nothing changed, so only a forced refresh refreshes: it must have
     // travelled from the query instance to the refresher instance. (Asked
     // again each second: a request sent before the refresher listens is
     // lost, as the design allows.)
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    'asking: loop {
-        let r = queries
-            .http
-            .post(queries.url("/admin/read-models/daily_sales/refresh"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        for _ in 0..10 {
-            if refreshes().await > before {
-                break 'asking;
+    let (asked_of, refreshes) = (&queries, &refreshes);
+    let mut asked: Option<Instant> = None;
+    poll_until(
+        "the refresher to run the refresh asked of the query instance",
+        Duration::from_secs(10),
+        || {
+            let ask = asked.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+            if ask {
+                asked = Some(Instant::now());
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the refresher never ran the refresh asked of the query instance"
-        );
-    }
+            async move {
+                if ask {
+                    let r = asked_of
+                        .http
+                        .post(asked_of.url("/admin/read-models/daily_sales/refresh"))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 202);
+                }
+                (refreshes().await > before).then_some(())
+            }
+        },
+    )
+    .await;
     refresher.stop().await;
     queries.stop().await;
 }
 
 #[tokio::test]
 async fn a_query_instance_whose_replica_answers_stays_ready_without_the_primary() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::Scheduled).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::Scheduled)
+        .start()
+        .await;
     app.seed_catalog().await;
     let token = app.place_simple_order("o-1").await["token"]
         .as_str()
@@ -181,33 +199,30 @@ async fn a_query_instance_whose_replica_answers_stays_ready_without_the_primary(
         db.url = "postgres://postgres@127.0.0.1:1/nowhere".into();
         db
     };
-    let queries = spawn_app_reading_with(
-        unreachable(&app.db),
-        &app.db.url,
-        with_role(Role::Queries),
-        Refreshing::Off,
-    )
-    .await;
+    let queries = TestApp::builder()
+        .on(unreachable(&app.db))
+        .reading(&app.db.url)
+        .settings(with_role(Role::Queries))
+        .refreshing(Refreshing::Off)
+        .start()
+        .await;
     // Once the monitor has probed the listed database (so "degraded" rests
     // on an answer, not on the initial assumption)...
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let ready = loop {
-        let r = queries.get("/readyz").await;
-        assert_eq!(
-            r.status(),
-            200,
-            "a query instance with a replica left the pool"
-        );
-        let ready: serde_json::Value = r.json().await.unwrap();
-        if !ready["reads"]["targets"][0]["standby"].is_null() {
-            break ready;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never probed: {ready}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let ready = poll_until(
+        "the monitor to probe the listed database",
+        Duration::from_secs(10),
+        || async {
+            let r = queries.get("/readyz").await;
+            assert_eq!(
+                r.status(),
+                200,
+                "a query instance with a replica left the pool"
+            );
+            let ready: serde_json::Value = r.json().await.unwrap();
+            (!ready["reads"]["targets"][0]["standby"].is_null()).then_some(ready)
+        },
+    )
+    .await;
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert!(
         ready["primary"]
@@ -219,13 +234,12 @@ async fn a_query_instance_whose_replica_answers_stays_ready_without_the_primary(
     assert_eq!(order.status(), 200, "the replica did not answer");
 
     // Any other instance without its primary is not ready.
-    let all = spawn_app_reading_with(
-        unreachable(&app.db),
-        &app.db.url,
-        ServeArgs::default(),
-        Refreshing::Off,
-    )
-    .await;
+    let all = TestApp::builder()
+        .on(unreachable(&app.db))
+        .reading(&app.db.url)
+        .refreshing(Refreshing::Off)
+        .start()
+        .await;
     assert_problem(all.get("/readyz").await, 503).await;
     for instance in [all, queries, app] {
         instance.stop().await;

@@ -2,18 +2,14 @@
 //! instance at a time, never twice for the same change; a broken view
 //! fails alone.
 
-mod common;
-mod read_support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use pgcqrs::config::ServeArgs;
+use crate::support::read::*;
+use crate::support::*;
 use pgcqrs::db::tokio_postgres;
 use pgcqrs::read_models::RefreshOutcome;
-use read_support::*;
 use serde_json::{json, Value};
 
 const VIEWS: [&str; 5] = [
@@ -47,12 +43,15 @@ async fn verified_at(client: &tokio_postgres::Client) -> Vec<(String, time::Offs
 
 #[tokio::test]
 async fn a_view_is_refreshed_only_when_its_sources_changed() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     app.place_simple_order("o-1").await;
     app.place_simple_order("o-2").await;
     wait_for_startup_checks(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
 
     let first = refresh_settled(&app).await;
     assert_eq!(
@@ -60,22 +59,22 @@ async fn a_view_is_refreshed_only_when_its_sources_changed() {
         VIEWS.into_iter().collect(),
         "every view reads what changed: {first:?}"
     );
-    assert_views_match_write_tables(&client, "the first refresh").await;
+    assert_views_match_write_tables(client, "the first refresh").await;
 
     // Nothing changed since: every view is current, none is refreshed, and
     // each is known current as of a newer snapshot.
-    let counts = refresh_counts(&client).await;
-    let verified = verified_at(&client).await;
+    let counts = refresh_counts(client).await;
+    let verified = verified_at(client).await;
     let again = refresh_settled(&app).await;
     for (view, outcome) in &again {
         assert_eq!(*outcome, RefreshOutcome::Current, "{view} without a change");
     }
     assert_eq!(
-        refresh_counts(&client).await,
+        refresh_counts(client).await,
         counts,
         "refresh_log grew without a change"
     );
-    for ((view, before), (_, after)) in verified.iter().zip(verified_at(&client).await) {
+    for ((view, before), (_, after)) in verified.iter().zip(verified_at(client).await) {
         assert!(
             after > *before,
             "{view}: verified_at did not move on ({before} -> {after})"
@@ -184,7 +183,7 @@ async fn a_view_is_refreshed_only_when_its_sources_changed() {
         } else {
             client.batch_execute(path).await.expect(case);
         }
-        let before = refresh_counts(&client).await;
+        let before = refresh_counts(client).await;
         let outcomes = refresh_settled(&app).await;
         let done = refreshed(&outcomes);
         for view in VIEWS {
@@ -205,22 +204,30 @@ async fn a_view_is_refreshed_only_when_its_sources_changed() {
                 assert_eq!(*outcome, RefreshOutcome::Current, "{view} after {case}");
             }
         }
-        for ((view, b), (_, a)) in before.iter().zip(refresh_counts(&client).await) {
+        for ((view, b), (_, a)) in before.iter().zip(refresh_counts(client).await) {
             let grew = i64::from(done.contains(view.as_str()));
             assert_eq!(a, b + grew, "{view}: refresh_log rows after {case}");
         }
-        assert_views_match_write_tables(&client, case).await;
+        assert_views_match_write_tables(client, case).await;
     }
     app.stop().await;
 }
 
 #[tokio::test]
 async fn two_instances_never_refresh_a_view_twice_for_the_same_change() {
-    let host = spawn_app_with(ServeArgs::default(), Refreshing::Off).await;
+    let host = TestApp::builder().refreshing(Refreshing::Off).start().await;
     host.seed_catalog().await;
-    let a = spawn_app_on(host.db.share(), ServeArgs::default(), Refreshing::Scheduled).await;
-    let b = spawn_app_on(host.db.share(), ServeArgs::default(), Refreshing::Scheduled).await;
-    let client = host.db.client().await;
+    let a = TestApp::builder()
+        .on(host.db.share())
+        .refreshing(Refreshing::Scheduled)
+        .start()
+        .await;
+    let b = TestApp::builder()
+        .on(host.db.share())
+        .refreshing(Refreshing::Scheduled)
+        .start()
+        .await;
+    let client = host.client().await;
 
     // Writes through both instances over a few refresh ticks.
     let mut last = Value::Null;
@@ -261,6 +268,8 @@ async fn two_instances_never_refresh_a_view_twice_for_the_same_change() {
             )
             .await;
         }
+        // Not a wait for anything: the writes are spread over time so that
+        // the two instances' ticks fall between them.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let token = token_of(&last);
@@ -284,16 +293,31 @@ async fn two_instances_never_refresh_a_view_twice_for_the_same_change() {
     )
     .await;
     // ...then both instances tick a few more times with nothing to do.
-    let counts = refresh_counts(&client).await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let counts = refresh_counts(client).await;
+    let ticks = |app: &TestApp| {
+        let refresher = app.refresher.as_ref().expect("refresher");
+        (refresher.subscribe(), refresher.models().len() as u64)
+    };
+    let (ticks_a, ticks_b) = (ticks(&a), ticks(&b));
+    let (start_a, start_b) = (*ticks_a.0.borrow(), *ticks_b.0.borrow());
+    poll_until(
+        "both instances to tick once per view",
+        Duration::from_secs(15),
+        || {
+            let done = *ticks_a.0.borrow() >= start_a + ticks_a.1
+                && *ticks_b.0.borrow() >= start_b + ticks_b.1;
+            async move { done.then_some(()) }
+        },
+    )
+    .await;
     assert_eq!(
-        refresh_counts(&client).await,
+        refresh_counts(client).await,
         counts,
         "idle ticks refreshed a view"
     );
 
-    assert_each_refresh_covers_a_new_change(&client).await;
-    assert_views_match_write_tables(&client, "writes through two instances").await;
+    assert_each_refresh_covers_a_new_change(client).await;
+    assert_views_match_write_tables(client, "writes through two instances").await;
     let reply = get_json(&b, "/queries/orders", &[("page_size", "100")]).await;
     assert_eq!(reply.body["total"], 12, "{}", reply.text);
     a.stop().await;
@@ -314,13 +338,20 @@ async fn refreshes_of(client: &tokio_postgres::Client, view: &str) -> i64 {
 
 #[tokio::test]
 async fn concurrent_refreshes_of_one_view_refresh_it_once_per_change() {
-    let a = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let a = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     a.seed_catalog().await;
-    let b = spawn_app_on(a.db.share(), ServeArgs::default(), Refreshing::OnRequest).await;
+    let b = TestApp::builder()
+        .on(a.db.share())
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     wait_for_startup_checks(&a).await;
     wait_for_startup_checks(&b).await;
     refresh_settled(&a).await;
-    let client = a.db.client().await;
+    let client = a.client().await;
     for round in 0..16 {
         // Both kinds of read model: the one refreshed per order and an aggregate.
         let view = if round % 4 < 2 {
@@ -329,7 +360,7 @@ async fn concurrent_refreshes_of_one_view_refresh_it_once_per_change() {
             "daily_sales"
         };
         a.place_simple_order(&format!("o-{round}")).await;
-        let before = refreshes_of(&client, view).await;
+        let before = refreshes_of(client, view).await;
         // Two instances (or, every other round, two tasks of one instance).
         let first = a.refresher.clone().expect("refresher");
         let second = if round % 2 == 0 {
@@ -370,13 +401,13 @@ async fn concurrent_refreshes_of_one_view_refresh_it_once_per_change() {
             "round {round}, {view}: one change, outcomes {outcomes:?}"
         );
         assert_eq!(
-            refreshes_of(&client, view).await,
+            refreshes_of(client, view).await,
             before + 1,
             "round {round}, {view}: refresh_log rows"
         );
     }
     refresh_settled(&a).await;
-    assert_each_refresh_covers_a_new_change(&client).await;
+    assert_each_refresh_covers_a_new_change(client).await;
     b.stop().await;
     a.stop().await;
 }
@@ -408,13 +439,13 @@ async fn views_covering(client: &tokio_postgres::Client, token: &str) -> BTreeSe
 
 #[tokio::test]
 async fn a_broken_view_fails_alone_and_reports_its_error() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let placed = app.place_simple_order("o-1").await;
-    let client = app.db.client().await;
+    let client = app.client().await;
     let all: BTreeSet<String> = VIEWS.iter().map(|v| v.to_string()).collect();
     poll_until("the first refreshes", Duration::from_secs(10), || async {
-        (views_covering(&client, &token_of(&placed)).await == all).then_some(())
+        (views_covering(client, &token_of(&placed)).await == all).then_some(())
     })
     .await;
 
@@ -422,7 +453,7 @@ async fn a_broken_view_fails_alone_and_reports_its_error() {
         .batch_execute("DROP INDEX read.daily_sales_pkey")
         .await
         .expect("break daily_sales");
-    let before = refresh_counts(&client).await;
+    let before = refresh_counts(client).await;
     app.place_simple_order("o-2").await;
     let confirmed = command(&app, "/commands/orders/o-1/confirm", json!({}), "req").await;
     let token = token_of(&confirmed);
@@ -436,7 +467,7 @@ async fn a_broken_view_fails_alone_and_reports_its_error() {
         "the other views to refresh and daily_sales to fail",
         Duration::from_secs(15),
         || async {
-            let covered = views_covering(&client, &token).await;
+            let covered = views_covering(client, &token).await;
             let status = read_model(&app, "daily_sales").await;
             (covered == others && status["consecutive_failures"].as_i64() >= Some(1))
                 .then_some(status)
@@ -444,7 +475,7 @@ async fn a_broken_view_fails_alone_and_reports_its_error() {
     )
     .await;
 
-    let after = refresh_counts(&client).await;
+    let after = refresh_counts(client).await;
     for ((view, b), (_, a)) in before.iter().zip(&after) {
         if view == "daily_sales" {
             assert_eq!(a, b, "daily_sales cannot refresh without its unique index");

@@ -2,13 +2,10 @@
 //! write schema (as psql or a batch job would send it) cannot break the status
 //! machine, the immutability of items and events, totals, or the id pattern.
 
-mod common;
-mod write_support;
-
-use common::*;
+use crate::support::write::*;
+use crate::support::*;
 use pgcqrs::db::tokio_postgres::{self, Client};
 use serde_json::json;
-use write_support::*;
 
 /// Assert that `result` is a database error raised by `constraint` (or by one
 /// of several, separated by `|`, where more than one rule forbids the change).
@@ -92,7 +89,7 @@ const LEGAL: [(&str, &str); 6] = [
 
 #[tokio::test]
 async fn a_plain_sql_status_update_is_allowed_or_refused_exactly_as_the_machine_says() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let client = app.db.client().await;
     for from in STATUSES {
@@ -150,7 +147,7 @@ async fn a_plain_sql_status_update_is_allowed_or_refused_exactly_as_the_machine_
 
 #[tokio::test]
 async fn an_update_that_does_not_change_the_status_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     order_in(&app, "o-1", "confirmed").await;
     let client = app.db.client().await;
@@ -180,7 +177,7 @@ async fn an_update_that_does_not_change_the_status_is_refused() {
 
 #[tokio::test]
 async fn an_unknown_status_or_a_stray_cancel_reason_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     order_in(&app, "o-1", "pending").await;
     let client = app.db.client().await;
@@ -213,7 +210,7 @@ async fn an_unknown_status_or_a_stray_cancel_reason_is_refused() {
 
 #[tokio::test]
 async fn an_orders_id_customer_total_and_creation_time_never_change() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     order_in(&app, "o-1", "pending").await;
     let r = app
@@ -237,7 +234,7 @@ async fn an_orders_id_customer_total_and_creation_time_never_change() {
 
 #[tokio::test]
 async fn items_cannot_be_added_to_an_existing_order_nor_changed_nor_deleted() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     order_in(&app, "o-1", "pending").await;
     let client = app.db.client().await;
@@ -272,7 +269,7 @@ async fn items_cannot_be_added_to_an_existing_order_nor_changed_nor_deleted() {
 
 #[tokio::test]
 async fn a_raw_order_commits_only_if_it_is_pending_has_items_and_its_total_is_their_sum() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let mut client = app.db.client().await;
     let insert_order = |id: &str, total: &str| {
@@ -363,7 +360,7 @@ async fn a_raw_order_commits_only_if_it_is_pending_has_items_and_its_total_is_th
 
 #[tokio::test]
 async fn events_can_be_neither_updated_nor_deleted() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     order_in(&app, "o-1", "confirmed").await;
     let client = app.db.client().await;
@@ -415,7 +412,7 @@ async fn events_can_be_neither_updated_nor_deleted() {
 
 #[tokio::test]
 async fn an_id_that_breaks_the_pattern_is_refused_by_the_database() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let client = app.db.client().await;
     let long = "x".repeat(65);
@@ -460,7 +457,7 @@ async fn an_id_that_breaks_the_pattern_is_refused_by_the_database() {
 
 #[tokio::test]
 async fn catalog_rows_the_service_would_refuse_are_refused_by_the_database_too() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let client = app.db.client().await;
     let cases = [
@@ -510,7 +507,7 @@ async fn catalog_rows_the_service_would_refuse_are_refused_by_the_database_too()
 #[tokio::test]
 async fn items_cannot_be_added_to_an_existing_order_by_a_transaction_that_also_changes_its_status()
 {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     order_in(&app, "o-1", "pending").await;
     let mut client = app.db.client().await;
@@ -551,7 +548,7 @@ async fn items_cannot_be_added_to_an_existing_order_by_a_transaction_that_also_c
 
 #[tokio::test]
 async fn an_order_created_inside_a_savepoint_can_be_given_its_items() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let client = app.db.client().await;
     client
@@ -575,7 +572,7 @@ async fn an_order_created_inside_a_savepoint_can_be_given_its_items() {
 
 #[tokio::test]
 async fn the_writer_role_can_neither_delete_nor_truncate_what_the_log_depends_on() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     order_in(&app, "o-1", "confirmed").await;
     let client = app.db.client().await;

@@ -2,20 +2,16 @@
 //! take, a restore into another cluster, a panicking refresh, and catalog
 //! changes that touch nothing a model shows.
 
-mod common;
-mod read_support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::support::read::*;
+use crate::support::*;
 use pgcqrs::config::read_models_from_env;
-use pgcqrs::config::ServeArgs;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
 use pgcqrs::db::tokio_postgres;
 use pgcqrs::read_models::{RefreshOutcome, RefresherSettings};
-use read_support::*;
 use serde_json::{json, Value};
 
 /// `/queries/read-models`' entry for `name`.
@@ -84,13 +80,17 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
             m.timeout_ms = 3_000;
         }
     }
-    let app = spawn_app_on(db, ServeArgs::default(), Refreshing::With(settings)).await;
+    let app = TestApp::builder()
+        .on(db)
+        .refreshing(Refreshing::With(settings))
+        .start()
+        .await;
     app.seed_catalog().await;
     wait_for_startup_checks(&app).await;
 
     // A bulk import in one transaction, as a loader would write it.
-    let client = app.db.client().await;
-    let token = bulk_import(&client, "bulk-", ORDERS).await;
+    let client = app.client().await;
+    let token = bulk_import(client, "bulk-", ORDERS).await;
 
     // The backlog shows, and goes down in steps.
     let seen_backlog = poll_until("the backlog to show", Duration::from_secs(30), || async {
@@ -127,7 +127,7 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     assert_eq!(
         scalar_i64(
-            &client,
+            client,
             "SELECT count(*) FROM read.order_summary WHERE order_id LIKE 'bulk-%'"
         )
         .await,
@@ -135,7 +135,7 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
     );
     assert_eq!(
         scalar_i64(
-            &client,
+            client,
             "SELECT count(*) FROM read.order_lines WHERE order_id LIKE 'bulk-%'"
         )
         .await,
@@ -174,18 +174,21 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
             "{view}: no batch left a backlog: {mine:?}"
         );
     }
-    assert_views_match_write_tables(&client, "catching up a bulk import").await;
+    assert_views_match_write_tables(client, "catching up a bulk import").await;
 }
 
 #[tokio::test]
 async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_done() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     wait_for_startup_checks(&app).await;
     refresh_settled(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
     // 30,000 orders in one transaction: more than one batch takes.
-    let token = bulk_import(&client, "big-", 30_000).await;
+    let token = bulk_import(client, "big-", 30_000).await;
     let covered = |view: &'static str| {
         let client = &client;
         let token = token.clone();
@@ -240,7 +243,7 @@ async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_don
     );
     assert_eq!(
         scalar_i64(
-            &client,
+            client,
             "SELECT count(*) FROM read.order_summary WHERE order_id LIKE 'big-%'"
         )
         .await,
@@ -259,7 +262,11 @@ async fn a_panicking_refresh_is_recorded_as_a_failure_and_the_worker_goes_on() {
             panic!("unexpected column type in daily_sales");
         }
     }));
-    let app = spawn_app_on(db, ServeArgs::default(), Refreshing::With(settings)).await;
+    let app = TestApp::builder()
+        .on(db)
+        .refreshing(Refreshing::With(settings))
+        .start()
+        .await;
     // The start-up check of daily_sales panics: the failure is recorded.
     let failed = poll_until(
         "the panic to be recorded",
@@ -302,14 +309,17 @@ async fn a_panicking_refresh_is_recorded_as_a_failure_and_the_worker_goes_on() {
 
 #[tokio::test]
 async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
-    let app = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     for i in 0..5 {
         app.place_simple_order(&format!("o-{i}")).await;
     }
     wait_for_startup_checks(&app).await;
     refresh_settled(&app).await;
-    let client = app.db.client().await;
+    let client = app.client().await;
     let last_batch = |view: &'static str| {
         let client = &client;
         async move {
@@ -393,7 +403,7 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
     assert_eq!(last_batch("order_lines").await, Some((Some(5), Some(5))));
     assert_eq!(
         scalar_i64(
-            &client,
+            client,
             "SELECT count(*) FROM read.order_lines WHERE product_name = 'Widget Pro'"
         )
         .await,
@@ -456,7 +466,10 @@ fn dump_and_restore(source_url: &str, source_admin: &str, target: &LocalCluster,
 async fn after_a_restore_into_a_cluster_with_a_lower_counter_no_change_is_lost() {
     // The source: a few orders, every view refreshed, and a transaction
     // counter well ahead of a new cluster's.
-    let source = spawn_app_with(ServeArgs::default(), Refreshing::OnRequest).await;
+    let source = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     source.seed_catalog().await;
     for i in 1..=3 {
         source.place_simple_order(&format!("o-{i}")).await;
@@ -523,7 +536,11 @@ async fn after_a_restore_into_a_cluster_with_a_lower_counter_no_change_is_lost()
         "the test needs a lower counter: token {token_n}, source at {source_xmax}"
     );
 
-    let app = spawn_app_on(restored, ServeArgs::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .on(restored)
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     // Read your write: the restored snapshot must not pass for covering it.
     let r = app
         .http

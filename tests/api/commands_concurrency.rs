@@ -1,11 +1,8 @@
 //! Commands racing each other over real, concurrent HTTP connections.
 
-mod common;
-mod write_support;
-
-use common::*;
+use crate::support::write::*;
+use crate::support::*;
 use serde_json::{json, Value};
-use write_support::*;
 
 /// What one concurrent request came back with.
 #[derive(Debug)]
@@ -70,7 +67,7 @@ async fn race(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_requests_with_one_idempotency_key_place_exactly_one_order() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     // No order_id: the server generates one, so equal ids prove a replay.
     let body = json!({"customer_id": "c-1", "items": [{"product_id": "p-1", "quantity": 3}]});
@@ -111,7 +108,7 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_place_exactly_one_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_confirms_of_one_order_succeed_exactly_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     app.place_simple_order("o-race").await;
     let before = write_counts(&app).await;
@@ -143,7 +140,7 @@ async fn fifty_concurrent_confirms_of_one_order_succeed_exactly_once() {
     }
 
     assert_eq!(order_state(&app, "o-race").await, ("confirmed".into(), 2));
-    let client = app.db.client().await;
+    let client = app.client().await;
     let events: Vec<(i32, String)> = client
         .query(
             "SELECT order_version, event_type FROM write.order_events
@@ -174,7 +171,7 @@ async fn fifty_concurrent_confirms_of_one_order_succeed_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_orders_with_the_same_client_id_create_one_order_and_409_the_rest() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let body = json!({"order_id": "o-dup", "customer_id": "c-1", "items": [{"product_id": "p-2", "quantity": 1}]});
     let answers = race(&app, 20, "/commands/orders", body, vec![]).await;
@@ -197,7 +194,7 @@ async fn concurrent_orders_with_the_same_client_id_create_one_order_and_409_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_price_changes_each_bump_the_version_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     app.seed_catalog().await;
     let answers = race(
         &app,

@@ -1,9 +1,7 @@
 //! The OpenAPI document describes every route, and real responses match the
 //! schemas it gives for them.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 /// Every route of the HTTP contract, as (method, OpenAPI path).
@@ -35,7 +33,7 @@ async fn document(app: &TestApp) -> Value {
 
 #[tokio::test]
 async fn the_document_is_openapi_3_1_and_lists_every_route_of_the_contract() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().start().await;
     let doc = document(&app).await;
     assert_eq!(doc["openapi"], "3.1.0");
     for (method, path) in CONTRACT {
@@ -96,7 +94,10 @@ fn assert_matches(doc: &Value, method: &str, path: &str, status: u16, body: &Val
 
 #[tokio::test]
 async fn real_responses_match_their_documented_schemas() {
-    let app = spawn_app_with(Default::default(), Refreshing::OnRequest).await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     let doc = document(&app).await;
     let mut checks = 0;
     let mut check = |method: &str, path: &str, status: u16, body: &Value| {
