@@ -7,7 +7,9 @@ pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
+pub mod fresh;
 pub mod queries;
+pub mod responses;
 
 use std::time::Duration;
 
