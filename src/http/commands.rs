@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::{path_id, CommandHeaders, CommandInput, IfMatch};
-use super::responses::{CommandProblems, Conflict, NotFound, VersionMismatch};
+use super::responses::{ChangeProblems, CreateProblems, TransitionProblems};
 use super::AppState;
 use crate::commands::customers::EntityAccepted;
 use crate::commands::orders::OrderAccepted;
@@ -123,18 +123,9 @@ pub struct ChangeCustomerDetailsRequest {
 }
 
 /// Register a customer.
-#[utoipa::path(
-    post,
-    path = "/commands/customers",
-    tag = "commands",
-    request_body = RegisterCustomerRequest,
+#[utoipa::path(post, path = "/commands/customers", tag = "commands", request_body = RegisterCustomerRequest,
     params(CommandHeaders),
-    responses(
-        (status = 201, description = "Registered", body = EntityAccepted),
-        CommandProblems,
-        Conflict,
-    )
-)]
+    responses((status = 201, description = "Registered", body = EntityAccepted), CreateProblems))]
 pub async fn register_customer(
     State(state): State<AppState>,
     input: CommandInput,
@@ -158,19 +149,9 @@ pub async fn register_customer(
 }
 
 /// Change a customer's name and/or e-mail.
-#[utoipa::path(
-    post,
-    path = "/commands/customers/{id}/change-details",
-    tag = "commands",
-    request_body = ChangeCustomerDetailsRequest,
+#[utoipa::path(post, path = "/commands/customers/{id}/change-details", tag = "commands", request_body = ChangeCustomerDetailsRequest,
     params(("id" = String, Path, description = "The customer"), CommandHeaders, IfMatch),
-    responses(
-        (status = 202, description = "Changed", body = EntityAccepted),
-        CommandProblems,
-        NotFound,
-        VersionMismatch,
-    )
-)]
+    responses((status = 202, description = "Changed", body = EntityAccepted), ChangeProblems))]
 pub async fn change_customer_details(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -244,18 +225,9 @@ fn money(c: &mut Checks, field: &str, raw: &serde_json::Value) -> Option<Money> 
 }
 
 /// Add a product to the catalog.
-#[utoipa::path(
-    post,
-    path = "/commands/products",
-    tag = "commands",
-    request_body = AddProductRequest,
+#[utoipa::path(post, path = "/commands/products", tag = "commands", request_body = AddProductRequest,
     params(CommandHeaders),
-    responses(
-        (status = 201, description = "Added", body = EntityAccepted),
-        CommandProblems,
-        Conflict,
-    )
-)]
+    responses((status = 201, description = "Added", body = EntityAccepted), CreateProblems))]
 pub async fn add_product(
     State(state): State<AppState>,
     input: CommandInput,
@@ -279,19 +251,9 @@ pub async fn add_product(
 }
 
 /// Change a product's catalog price; orders already placed keep theirs.
-#[utoipa::path(
-    post,
-    path = "/commands/products/{id}/change-price",
-    tag = "commands",
-    request_body = ChangeProductPriceRequest,
+#[utoipa::path(post, path = "/commands/products/{id}/change-price", tag = "commands", request_body = ChangeProductPriceRequest,
     params(("id" = String, Path, description = "The product"), CommandHeaders, IfMatch),
-    responses(
-        (status = 202, description = "Changed; orders already placed keep their prices", body = EntityAccepted),
-        CommandProblems,
-        NotFound,
-        VersionMismatch,
-    )
-)]
+    responses((status = 202, description = "Changed; orders already placed keep their prices", body = EntityAccepted), ChangeProblems))]
 pub async fn change_product_price(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -369,18 +331,9 @@ pub struct ChangeOrderStatusRequest {
 }
 
 /// Place an order at today's catalog prices.
-#[utoipa::path(
-    post,
-    path = "/commands/orders",
-    tag = "commands",
-    request_body = PlaceOrderRequest,
+#[utoipa::path(post, path = "/commands/orders", tag = "commands", request_body = PlaceOrderRequest,
     params(CommandHeaders),
-    responses(
-        (status = 202, description = "Placed", body = OrderAccepted),
-        CommandProblems,
-        Conflict,
-    )
-)]
+    responses((status = 202, description = "Placed", body = OrderAccepted), CreateProblems))]
 pub async fn place_order(
     State(state): State<AppState>,
     input: CommandInput,
@@ -458,19 +411,9 @@ async fn transition(
 }
 
 /// Confirm a pending order.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/confirm",
-    tag = "commands",
+#[utoipa::path(post, path = "/commands/orders/{id}/confirm", tag = "commands",
     params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
-    responses(
-        (status = 202, description = "Confirmed", body = OrderAccepted),
-        CommandProblems,
-        NotFound,
-        Conflict,
-        VersionMismatch,
-    )
-)]
+    responses((status = 202, description = "Confirmed", body = OrderAccepted), TransitionProblems))]
 pub async fn confirm_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -481,19 +424,9 @@ pub async fn confirm_order(
 }
 
 /// Ship a confirmed order.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/ship",
-    tag = "commands",
+#[utoipa::path(post, path = "/commands/orders/{id}/ship", tag = "commands",
     params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
-    responses(
-        (status = 202, description = "Shipped", body = OrderAccepted),
-        CommandProblems,
-        NotFound,
-        Conflict,
-        VersionMismatch,
-    )
-)]
+    responses((status = 202, description = "Shipped", body = OrderAccepted), TransitionProblems))]
 pub async fn ship_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -504,19 +437,9 @@ pub async fn ship_order(
 }
 
 /// Mark a shipped order delivered.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/deliver",
-    tag = "commands",
+#[utoipa::path(post, path = "/commands/orders/{id}/deliver", tag = "commands",
     params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
-    responses(
-        (status = 202, description = "Delivered", body = OrderAccepted),
-        CommandProblems,
-        NotFound,
-        Conflict,
-        VersionMismatch,
-    )
-)]
+    responses((status = 202, description = "Delivered", body = OrderAccepted), TransitionProblems))]
 pub async fn deliver_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -527,20 +450,9 @@ pub async fn deliver_order(
 }
 
 /// Cancel an order that is not yet delivered, with a reason.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/cancel",
-    tag = "commands",
-    request_body = CancelOrderRequest,
+#[utoipa::path(post, path = "/commands/orders/{id}/cancel", tag = "commands", request_body = CancelOrderRequest,
     params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
-    responses(
-        (status = 202, description = "Cancelled", body = OrderAccepted),
-        CommandProblems,
-        NotFound,
-        Conflict,
-        VersionMismatch,
-    )
-)]
+    responses((status = 202, description = "Cancelled", body = OrderAccepted), TransitionProblems))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -554,20 +466,9 @@ pub async fn cancel_order(
 }
 
 /// Move an order to any status the machine allows.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/status",
-    tag = "commands",
-    request_body = ChangeOrderStatusRequest,
+#[utoipa::path(post, path = "/commands/orders/{id}/status", tag = "commands", request_body = ChangeOrderStatusRequest,
     params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
-    responses(
-        (status = 202, description = "Moved", body = OrderAccepted),
-        CommandProblems,
-        NotFound,
-        Conflict,
-        VersionMismatch,
-    )
-)]
+    responses((status = 202, description = "Moved", body = OrderAccepted), TransitionProblems))]
 pub async fn change_order_status(
     State(state): State<AppState>,
     Path(id): Path<String>,

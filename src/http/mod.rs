@@ -81,7 +81,8 @@ pub struct Shared {
         (name = "commands", description = "The write side: validated, transactional, idempotent with Idempotency-Key"),
         (name = "queries", description = "The read side: read models with staleness headers and read-your-writes"),
         (name = "operations", description = "Read-model freshness and refreshes"),
-    )
+    ),
+    components(schemas(error::Problem))
 )]
 struct ApiDoc;
 

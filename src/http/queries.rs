@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::extract::{path_id, Query};
 use super::fresh::{fresh_read, FreshnessParams, ReadQuery};
-use super::responses::{BadRequest, NotFound, QueryProblems, Unavailable};
+use super::responses::{QueryByIdProblems, QueryProblems, StatusProblems, UnknownReadModel};
 use super::AppState;
 use crate::domain::OrderStatus;
 use crate::queries::orders::{OrderPage, OrderSummary};
@@ -92,17 +92,9 @@ pub struct RefreshRequested {
 pub struct NoParams {}
 
 /// Get one order with its lines.
-#[utoipa::path(
-    get,
-    path = "/queries/orders/{id}",
-    tag = "queries",
+#[utoipa::path(get, path = "/queries/orders/{id}", tag = "queries",
     params(("id" = String, Path, description = "The order"), FreshnessParams),
-    responses(
-        (status = 200, description = "The order with its lines", body = OrderSummary, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))),
-        QueryProblems,
-        NotFound,
-    )
-)]
+    responses((status = 200, description = "The order with its lines", body = OrderSummary, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryByIdProblems))]
 pub async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -187,16 +179,9 @@ impl ListOrdersParams {
 }
 
 /// List orders, newest first, with filters and pagination.
-#[utoipa::path(
-    get,
-    path = "/queries/orders",
-    tag = "queries",
+#[utoipa::path(get, path = "/queries/orders", tag = "queries",
     params(ListOrdersParams, FreshnessParams),
-    responses(
-        (status = 200, description = "A page of orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))),
-        QueryProblems,
-    )
-)]
+    responses((status = 200, description = "A page of orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryProblems))]
 pub async fn list_orders(
     State(state): State<AppState>,
     ReadQuery { params, fresh }: ReadQuery<ListOrdersParams>,
@@ -222,17 +207,9 @@ pub struct PageParams {
 }
 
 /// A customer's orders, newest first.
-#[utoipa::path(
-    get,
-    path = "/queries/customers/{id}/orders",
-    tag = "queries",
+#[utoipa::path(get, path = "/queries/customers/{id}/orders", tag = "queries",
     params(("id" = String, Path, description = "The customer"), PageParams, FreshnessParams),
-    responses(
-        (status = 200, description = "A page of the customer's orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))),
-        QueryProblems,
-        NotFound,
-    )
-)]
+    responses((status = 200, description = "A page of the customer's orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryByIdProblems))]
 pub async fn list_customer_orders(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -252,17 +229,9 @@ pub async fn list_customer_orders(
 }
 
 /// What happened to an order, event by event (always current).
-#[utoipa::path(
-    get,
-    path = "/queries/orders/{id}/history",
-    tag = "queries",
+#[utoipa::path(get, path = "/queries/orders/{id}/history", tag = "queries",
     params(("id" = String, Path, description = "The order"), FreshnessParams),
-    responses(
-        (status = 200, description = "Every event of the order (always current)", body = OrderHistory, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))),
-        QueryProblems,
-        NotFound,
-    )
-)]
+    responses((status = 200, description = "Every event of the order (always current)", body = OrderHistory, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryByIdProblems))]
 pub async fn get_order_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -295,16 +264,9 @@ pub struct StatisticsParams {
 }
 
 /// Orders, revenue and status counts for orders created in [from, to).
-#[utoipa::path(
-    get,
-    path = "/queries/order-statistics",
-    tag = "queries",
+#[utoipa::path(get, path = "/queries/order-statistics", tag = "queries",
     params(StatisticsParams, FreshnessParams),
-    responses(
-        (status = 200, description = "Orders created in [from, to)", body = OrderStatistics, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))),
-        QueryProblems,
-    )
-)]
+    responses((status = 200, description = "Orders created in [from, to)", body = OrderStatistics, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryProblems))]
 pub async fn order_statistics(
     State(state): State<AppState>,
     ReadQuery { params, fresh }: ReadQuery<StatisticsParams>,
@@ -341,16 +303,8 @@ pub async fn order_statistics(
 }
 
 /// Freshness and health of every read model.
-#[utoipa::path(
-    get,
-    path = "/queries/read-models",
-    tag = "operations",
-    responses(
-        (status = 200, description = "Freshness and health of every read model", body = ReadModelList),
-        BadRequest,
-        Unavailable,
-    )
-)]
+#[utoipa::path(get, path = "/queries/read-models", tag = "operations",
+    responses((status = 200, description = "Freshness and health of every read model", body = ReadModelList), StatusProblems))]
 pub async fn list_read_models(
     State(state): State<AppState>,
     Query(_params): Query<NoParams>,
@@ -363,16 +317,9 @@ pub async fn list_read_models(
 }
 
 /// Refresh a read model now (even if nothing changed).
-#[utoipa::path(
-    post,
-    path = "/admin/read-models/{name}/refresh",
-    tag = "operations",
+#[utoipa::path(post, path = "/admin/read-models/{name}/refresh", tag = "operations",
     params(("name" = String, Path, description = "The read model, e.g. order_summary")),
-    responses(
-        (status = 202, description = "A refresh was requested", body = RefreshRequested),
-        (status = 404, description = "No read model of that name", body = Problem, content_type = "application/problem+json"),
-    )
-)]
+    responses((status = 202, description = "A refresh was requested", body = RefreshRequested), UnknownReadModel))]
 pub async fn refresh_read_model(
     State(state): State<AppState>,
     Path(name): Path<String>,

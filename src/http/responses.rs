@@ -1,101 +1,76 @@
-//! The OpenAPI problem responses, declared once: each route lists the ones
-//! it can answer, `responses((status = 200, ...), BadRequest, Unavailable)`.
-//! Every one is an `application/problem+json` [`Problem`].
-#![allow(dead_code)] // the types exist for their OpenAPI descriptions
+//! The OpenAPI problem responses, declared once. Each route lists the set it
+//! can answer beside its success, `responses((status = 200, ...),
+//! QueryProblems)`; every problem is an `application/problem+json`
+//! [`Problem`](super::error::Problem).
 
-use utoipa::IntoResponses;
+use std::collections::BTreeMap;
 
-use super::error::Problem;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-/// 400: the request could not be parsed.
-#[derive(IntoResponses)]
-#[response(
-    status = 400,
-    description = "Malformed JSON, header or parameter",
-    content_type = "application/problem+json"
-)]
-pub struct BadRequest(Problem);
+/// A documented problem answer: status and when it happens.
+type Documented = (u16, &'static str);
 
-/// 404: a path id or name that does not exist.
-#[derive(IntoResponses)]
-#[response(
-    status = 404,
-    description = "Unknown id",
-    content_type = "application/problem+json"
-)]
-pub struct NotFound(Problem);
+const BAD_REQUEST: Documented = (400, "Malformed JSON, header or parameter");
+const NOT_FOUND: Documented = (404, "Unknown id");
+const UNKNOWN_NAME: Documented = (404, "No read model of that name");
+const CONFLICT: Documented = (
+    409,
+    "Conflict with the current state (impossible transition, id taken)",
+);
+const VERSION_MISMATCH: Documented = (412, "If-Match names a version that is not current");
+const TOO_LARGE: Documented = (413, "Body larger than the limit");
+const INVALID: Documented = (422, "Invalid input; `errors` names each field");
+const DATABASE_DOWN: Documented = (503, "Database unavailable; see Retry-After");
+const NOT_FRESH: Documented = (
+    503,
+    "Database unavailable, or min_token not reached within the wait; see Retry-After",
+);
 
-/// 409: the command conflicts with the current state.
-#[derive(IntoResponses)]
-#[response(
-    status = 409,
-    description = "Conflict with the current state (impossible transition, id taken)",
-    content_type = "application/problem+json"
-)]
-pub struct Conflict(Problem);
-
-/// 412: `If-Match` is stale.
-#[derive(IntoResponses)]
-#[response(
-    status = 412,
-    description = "If-Match names a version that is not current",
-    content_type = "application/problem+json"
-)]
-pub struct VersionMismatch(Problem);
-
-/// What every command can answer besides success: a malformed or invalid
-/// request (an `Idempotency-Key` reused with another body included), a body
-/// over the limit, a database that does not answer.
-#[derive(IntoResponses)]
-pub enum CommandProblems {
-    #[response(
-        status = 400,
-        description = "Malformed JSON, header or parameter",
-        content_type = "application/problem+json"
-    )]
-    BadRequest(Problem),
-    #[response(
-        status = 413,
-        description = "Body larger than the limit",
-        content_type = "application/problem+json"
-    )]
-    TooLarge(Problem),
-    #[response(
-        status = 422,
-        description = "Invalid input; `errors` names each field",
-        content_type = "application/problem+json"
-    )]
-    Invalid(Problem),
-    #[response(
-        status = 503,
-        description = "Database unavailable; see Retry-After",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
+fn problems(list: &[Documented]) -> BTreeMap<String, RefOr<Response>> {
+    let problem = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build();
+    list.iter()
+        .map(|&(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/problem+json", problem.clone())
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
 }
 
-/// What every query taking `min_token` can answer besides success.
-#[derive(IntoResponses)]
-pub enum QueryProblems {
-    #[response(
-        status = 400,
-        description = "Malformed JSON, header or parameter",
-        content_type = "application/problem+json"
-    )]
-    BadRequest(Problem),
-    #[response(
-        status = 503,
-        description = "Database unavailable, or min_token not reached within the wait; see Retry-After",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
+/// `pub struct Name;` answering the listed problems in OpenAPI.
+macro_rules! problem_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($problem:ident),+];)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                problems(&[$($problem),+])
+            }
+        }
+    )+};
 }
 
-/// 503 of a route that reads the database but waits for nothing.
-#[derive(IntoResponses)]
-#[response(
-    status = 503,
-    description = "Database unavailable; see Retry-After",
-    content_type = "application/problem+json"
-)]
-pub struct Unavailable(Problem);
+problem_sets! {
+    /// A command creating an entity: malformed or invalid (an
+    /// `Idempotency-Key` reused with another body included), too large, an
+    /// id taken, the database down.
+    CreateProblems = [BAD_REQUEST, CONFLICT, TOO_LARGE, INVALID, DATABASE_DOWN];
+    /// A command changing an entity, checked against `If-Match`.
+    ChangeProblems = [BAD_REQUEST, NOT_FOUND, VERSION_MISMATCH, TOO_LARGE, INVALID, DATABASE_DOWN];
+    /// A command moving an order, which the state machine may refuse.
+    TransitionProblems =
+        [BAD_REQUEST, NOT_FOUND, CONFLICT, VERSION_MISMATCH, TOO_LARGE, INVALID, DATABASE_DOWN];
+    /// A query waiting for `min_token`.
+    QueryProblems = [BAD_REQUEST, NOT_FRESH];
+    /// A query by id waiting for `min_token`.
+    QueryByIdProblems = [BAD_REQUEST, NOT_FOUND, NOT_FRESH];
+    /// A read of the database that waits for nothing.
+    StatusProblems = [BAD_REQUEST, DATABASE_DOWN];
+    /// A request naming a read model.
+    UnknownReadModel = [UNKNOWN_NAME];
+}
