@@ -410,44 +410,37 @@ async fn transition(
     .await
 }
 
-/// Confirm a pending order.
-#[utoipa::path(post, path = "/commands/orders/{id}/confirm", tag = "commands",
-    params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
-    responses((status = 202, description = "Confirmed", body = OrderAccepted), TransitionProblems))]
-pub async fn confirm_order(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    input: CommandInput,
-) -> Result<Response, ApiError> {
-    input.no_body()?;
-    transition(state, id, input, OrderStatus::Confirmed, None).await
+/// The moves that take no body (none, or `{}`): one handler each, for the
+/// route and its OpenAPI entry.
+macro_rules! bodiless_transition {
+    ($(#[doc = $doc:expr])* $name:ident, $path:literal, $done:literal, $to:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(post, path = $path, tag = "commands",
+            params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
+            responses((status = 202, description = $done, body = OrderAccepted), TransitionProblems))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            input: CommandInput,
+        ) -> Result<Response, ApiError> {
+            input.no_body()?;
+            transition(state, id, input, $to, None).await
+        }
+    };
 }
 
-/// Ship a confirmed order.
-#[utoipa::path(post, path = "/commands/orders/{id}/ship", tag = "commands",
-    params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
-    responses((status = 202, description = "Shipped", body = OrderAccepted), TransitionProblems))]
-pub async fn ship_order(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    input: CommandInput,
-) -> Result<Response, ApiError> {
-    input.no_body()?;
-    transition(state, id, input, OrderStatus::Shipped, None).await
-}
-
-/// Mark a shipped order delivered.
-#[utoipa::path(post, path = "/commands/orders/{id}/deliver", tag = "commands",
-    params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
-    responses((status = 202, description = "Delivered", body = OrderAccepted), TransitionProblems))]
-pub async fn deliver_order(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    input: CommandInput,
-) -> Result<Response, ApiError> {
-    input.no_body()?;
-    transition(state, id, input, OrderStatus::Delivered, None).await
-}
+bodiless_transition!(
+    /// Confirm a pending order.
+    confirm_order, "/commands/orders/{id}/confirm", "Confirmed", OrderStatus::Confirmed
+);
+bodiless_transition!(
+    /// Ship a confirmed order.
+    ship_order, "/commands/orders/{id}/ship", "Shipped", OrderStatus::Shipped
+);
+bodiless_transition!(
+    /// Mark a shipped order delivered.
+    deliver_order, "/commands/orders/{id}/deliver", "Delivered", OrderStatus::Delivered
+);
 
 /// Cancel an order that is not yet delivered, with a reason.
 #[utoipa::path(post, path = "/commands/orders/{id}/cancel", tag = "commands", request_body = CancelOrderRequest,
