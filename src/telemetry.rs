@@ -1,5 +1,5 @@
-//! Prometheus metrics: the recorder, the request middleware, and the gauges
-//! read at scrape time.
+//! Prometheus metrics: the recorder and the gauges read at scrape time (the
+//! request counters are `http::metrics`).
 //!
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
@@ -23,14 +23,12 @@
 //! | `pgcqrs_read_fallback_to_primary` | gauge | | 1 while replicas are listed but none answers, so queries read the primary |
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use deadpool_postgres::Pool;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::http::AppState;
+use crate::queries::targets::ReadTargets;
+use crate::read_models::ScheduledModel;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -52,51 +50,18 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Count and time every request by its route template (not its path, so
-/// ids do not explode the label set).
-pub async fn track_requests(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let status = response.status();
-    metrics::counter!("pgcqrs_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
-    metrics::histogram!("pgcqrs_http_request_duration_seconds", "method" => method, "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    if route.starts_with("/commands/") {
-        let outcome = if response.headers().contains_key("idempotent-replayed") {
-            "replayed"
-        } else if status.is_success() {
-            "accepted"
-        } else if status.is_client_error() {
-            "rejected"
-        } else {
-            "failed"
-        };
-        metrics::counter!("pgcqrs_commands_total", "route" => route, "outcome" => outcome)
-            .increment(1);
-    }
-    response
-}
-
-/// `GET /metrics`: pool and read-model gauges are read now, then everything
-/// is rendered in the Prometheus text format.
-pub async fn render_metrics(State(state): State<AppState>) -> Response {
-    let Some(handle) = handle() else {
-        return (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "metrics recorder unavailable",
-        )
-            .into_response();
-    };
-    let reads = state.reads.all().map(|t| (t.name.clone(), &t.pool));
-    for (name, pool) in [("write".to_owned(), &state.write_pool)]
+/// The metrics in the Prometheus text format, pool and read-model gauges
+/// read now; `None` when the recorder could not be installed.
+pub async fn scrape(
+    write_pool: &Pool,
+    reads: &ReadTargets,
+    models: &[ScheduledModel],
+) -> Option<String> {
+    let handle = handle()?;
+    let targets = reads.all().map(|t| (t.name.clone(), &t.pool));
+    for (name, pool) in [("write".to_owned(), write_pool)]
         .into_iter()
-        .chain(reads)
+        .chain(targets)
     {
         let status = pool.status();
         metrics::gauge!("pgcqrs_pool_connections", "pool" => name.clone(), "state" => "open")
@@ -105,8 +70,8 @@ pub async fn render_metrics(State(state): State<AppState>) -> Response {
             .set(status.available as f64);
         metrics::gauge!("pgcqrs_pool_waiting", "pool" => name).set(status.waiting as f64);
     }
-    state.reads.record_fallback();
-    if let Ok(models) = crate::read_models::status::list(&state.write_pool, &state.models).await {
+    reads.record_fallback();
+    if let Ok(models) = crate::read_models::status::list(write_pool, models).await {
         let now = time::OffsetDateTime::now_utc();
         for m in models {
             let view = m.name.clone();
@@ -123,12 +88,5 @@ pub async fn render_metrics(State(state): State<AppState>) -> Response {
         }
     }
     handle.run_upkeep();
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        handle.render(),
-    )
-        .into_response()
+    Some(handle.render())
 }

@@ -3,7 +3,7 @@
 use deadpool_postgres::Transaction;
 use serde::Serialize;
 
-use super::{check_version, Accepted, CommandError};
+use super::{check_version, CommandError};
 use crate::domain::{Email, EntityId, PersonName};
 
 /// `POST /commands/customers`.
@@ -36,7 +36,7 @@ pub struct EntityAccepted {
 pub async fn register(
     tx: &Transaction<'_>,
     cmd: RegisterCustomer,
-) -> Result<Accepted<EntityAccepted>, CommandError> {
+) -> Result<EntityAccepted, CommandError> {
     let stmt = tx
         .prepare_cached(include_str!("../../sql/commands/insert_customer.sql"))
         .await?;
@@ -50,13 +50,10 @@ pub async fn register(
             what: "customer",
             id: cmd.id.to_string(),
         })?;
-    Ok(Accepted {
-        status: 201,
-        body: EntityAccepted {
-            id: cmd.id.to_string(),
-            version: row.get(0),
-            token: row.get(1),
-        },
+    Ok(EntityAccepted {
+        id: cmd.id.to_string(),
+        version: row.get(0),
+        token: row.get(1),
     })
 }
 
@@ -65,7 +62,7 @@ pub async fn change_details(
     tx: &Transaction<'_>,
     cmd: ChangeCustomerDetails,
     expected_version: Option<i32>,
-) -> Result<Accepted<EntityAccepted>, CommandError> {
+) -> Result<EntityAccepted, CommandError> {
     let lock = tx
         .prepare_cached(include_str!("../../sql/commands/lock_customer.sql"))
         .await?;
@@ -92,12 +89,9 @@ pub async fn change_details(
             ],
         )
         .await?;
-    Ok(Accepted {
-        status: 202,
-        body: EntityAccepted {
-            id: cmd.id.to_string(),
-            version: row.get(0),
-            token: row.get(1),
-        },
+    Ok(EntityAccepted {
+        id: cmd.id.to_string(),
+        version: row.get(0),
+        token: row.get(1),
     })
 }

@@ -29,8 +29,8 @@ pub struct CommandMeta {
     pub expected_version: Option<i32>,
 }
 
-/// A command's answer: an HTTP status and a JSON body, stored verbatim for
-/// idempotent replay.
+/// A command's answer: the status its caller answers with and a JSON body,
+/// stored verbatim for idempotent replay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub status: u16,
@@ -39,21 +39,18 @@ pub struct Outcome {
     pub replayed: bool,
 }
 
-/// Answer of a command that succeeded.
-pub struct Accepted<T: Serialize> {
-    pub status: u16,
-    pub body: T,
-}
-
 /// Run `command` in one transaction with idempotency and correlation.
+/// `status` is the caller's (the HTTP layer's) answer on success, stored
+/// with the body so that a replay answers the same.
 pub async fn execute<T, F>(
     pool: &Pool,
     meta: &CommandMeta,
+    status: u16,
     command: F,
 ) -> Result<Outcome, CommandError>
 where
     T: Serialize,
-    F: AsyncFnOnce(&Transaction<'_>) -> Result<Accepted<T>, CommandError>,
+    F: AsyncFnOnce(&Transaction<'_>) -> Result<T, CommandError>,
 {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -83,14 +80,14 @@ where
         }
         None => futures::future::try_join(correlate, command(&tx)).await?.1,
     };
-    let body = serde_json::to_value(&accepted.body)
+    let body = serde_json::to_value(&accepted)
         .map_err(|e| CommandError::Internal(anyhow::anyhow!("response not serializable: {e}")))?;
     if let Some((key, _)) = &meta.idempotency {
-        idempotency::store(&tx, key, accepted.status, &body).await?;
+        idempotency::store(&tx, key, status, &body).await?;
     }
     tx.commit().await?;
     Ok(Outcome {
-        status: accepted.status,
+        status,
         body,
         replayed: false,
     })

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{check_version, Accepted, CommandError, FieldError};
+use super::{check_version, CommandError, FieldError};
 use crate::domain::{CancelReason, EntityId, Money, OrderStatus, Quantity};
 
 /// One line of a new order.
@@ -57,10 +57,7 @@ pub struct OrderAccepted {
 }
 
 #[tracing::instrument(skip_all, fields(order_id = %cmd.order_id))]
-pub async fn place(
-    tx: &Transaction<'_>,
-    cmd: PlaceOrder,
-) -> Result<Accepted<OrderAccepted>, CommandError> {
+pub async fn place(tx: &Transaction<'_>, cmd: PlaceOrder) -> Result<OrderAccepted, CommandError> {
     let customer_exists = tx
         .prepare_cached(include_str!("../../sql/commands/customer_exists.sql"))
         .await?;
@@ -153,16 +150,13 @@ pub async fn place(
             what: "order",
             id: cmd.order_id.to_string(),
         })?;
-    Ok(Accepted {
-        status: 202,
-        body: OrderAccepted {
-            order_id: cmd.order_id.to_string(),
-            status: row.get(0),
-            total: Some(total),
-            version: row.get(1),
-            updated_at: row.get(2),
-            token: row.get(3),
-        },
+    Ok(OrderAccepted {
+        order_id: cmd.order_id.to_string(),
+        status: row.get(0),
+        total: Some(total),
+        version: row.get(1),
+        updated_at: row.get(2),
+        token: row.get(3),
     })
 }
 
@@ -171,7 +165,7 @@ pub async fn change_status(
     tx: &Transaction<'_>,
     cmd: ChangeOrderStatus,
     expected_version: Option<i32>,
-) -> Result<Accepted<OrderAccepted>, CommandError> {
+) -> Result<OrderAccepted, CommandError> {
     let lock = tx
         .prepare_cached(include_str!("../../sql/commands/lock_order.sql"))
         .await?;
@@ -199,15 +193,12 @@ pub async fn change_status(
     let row = tx
         .query_one(&stmt, &[&cmd.order_id.as_str(), &to.as_str(), &reason])
         .await?;
-    Ok(Accepted {
-        status: 202,
-        body: OrderAccepted {
-            order_id: cmd.order_id.to_string(),
-            status: row.get(0),
-            total: None,
-            version: row.get(1),
-            updated_at: row.get(2),
-            token: row.get(3),
-        },
+    Ok(OrderAccepted {
+        order_id: cmd.order_id.to_string(),
+        status: row.get(0),
+        total: None,
+        version: row.get(1),
+        updated_at: row.get(2),
+        token: row.get(3),
     })
 }

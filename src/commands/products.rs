@@ -3,7 +3,7 @@
 use deadpool_postgres::Transaction;
 
 use super::customers::EntityAccepted;
-use super::{check_version, Accepted, CommandError};
+use super::{check_version, CommandError};
 use crate::domain::{EntityId, Money, ProductName};
 
 /// `POST /commands/products`.
@@ -22,10 +22,7 @@ pub struct ChangeProductPrice {
 }
 
 #[tracing::instrument(skip_all, fields(product_id = %cmd.id))]
-pub async fn add(
-    tx: &Transaction<'_>,
-    cmd: AddProduct,
-) -> Result<Accepted<EntityAccepted>, CommandError> {
+pub async fn add(tx: &Transaction<'_>, cmd: AddProduct) -> Result<EntityAccepted, CommandError> {
     let stmt = tx
         .prepare_cached(include_str!("../../sql/commands/insert_product.sql"))
         .await?;
@@ -39,13 +36,10 @@ pub async fn add(
             what: "product",
             id: cmd.id.to_string(),
         })?;
-    Ok(Accepted {
-        status: 201,
-        body: EntityAccepted {
-            id: cmd.id.to_string(),
-            version: row.get(0),
-            token: row.get(1),
-        },
+    Ok(EntityAccepted {
+        id: cmd.id.to_string(),
+        version: row.get(0),
+        token: row.get(1),
     })
 }
 
@@ -54,7 +48,7 @@ pub async fn change_price(
     tx: &Transaction<'_>,
     cmd: ChangeProductPrice,
     expected_version: Option<i32>,
-) -> Result<Accepted<EntityAccepted>, CommandError> {
+) -> Result<EntityAccepted, CommandError> {
     let lock = tx
         .prepare_cached(include_str!("../../sql/commands/lock_product.sql"))
         .await?;
@@ -72,12 +66,9 @@ pub async fn change_price(
     let row = tx
         .query_one(&stmt, &[&cmd.id.as_str(), &cmd.price.amount()])
         .await?;
-    Ok(Accepted {
-        status: 202,
-        body: EntityAccepted {
-            id: cmd.id.to_string(),
-            version: row.get(0),
-            token: row.get(1),
-        },
+    Ok(EntityAccepted {
+        id: cmd.id.to_string(),
+        version: row.get(0),
+        token: row.get(1),
     })
 }

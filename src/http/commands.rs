@@ -4,15 +4,16 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use deadpool_postgres::Transaction;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::error::Problem;
-use super::extract::{path_id, CommandInput};
+use super::extract::{path_id, CommandHeaders, CommandInput, IfMatch};
+use super::responses::{ChangeProblems, CreateProblems, TransitionProblems};
 use super::AppState;
 use crate::commands::customers::EntityAccepted;
 use crate::commands::orders::OrderAccepted;
-use crate::commands::{self, customers, orders, products, FieldError, Outcome};
+use crate::commands::{self, customers, orders, products, CommandError, FieldError, Outcome};
 use crate::domain::{
     CancelReason, Email, EntityId, Invalid, Money, OrderStatus, PersonName, ProductName, Quantity,
 };
@@ -53,6 +54,19 @@ fn optional_id(checks: &mut Checks, field: &str, raw: Option<&str>) -> Option<En
         Some(raw) => checks.check(field, EntityId::parse(raw)),
         None => Some(EntityId::generate()),
     }
+}
+
+/// Run a validated command on the write pool and answer with `status`
+/// (or, for a replay, the status stored with the first answer).
+async fn run<T: Serialize>(
+    state: &AppState,
+    input: &CommandInput,
+    status: StatusCode,
+    command: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, CommandError>,
+) -> Result<Response, ApiError> {
+    let outcome =
+        commands::execute(&state.write_pool, &input.meta, status.as_u16(), command).await?;
+    Ok(respond(outcome))
 }
 
 fn respond(outcome: Outcome) -> Response {
@@ -109,14 +123,9 @@ pub struct ChangeCustomerDetailsRequest {
 }
 
 /// Register a customer.
-#[utoipa::path(
-    post,
-    path = "/commands/customers",
-    tag = "commands",
-    request_body = RegisterCustomerRequest,
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
-    responses((status = 201, description = "Registered", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/commands/customers", tag = "commands", request_body = RegisterCustomerRequest,
+    params(CommandHeaders),
+    responses((status = 201, description = "Registered", body = EntityAccepted), CreateProblems))]
 pub async fn register_customer(
     State(state): State<AppState>,
     input: CommandInput,
@@ -133,22 +142,16 @@ pub async fn register_customer(
             email: email?,
         })
     })?;
-    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+    run(&state, &input, StatusCode::CREATED, async |tx| {
         customers::register(tx, cmd).await
     })
-    .await?;
-    Ok(respond(outcome))
+    .await
 }
 
 /// Change a customer's name and/or e-mail.
-#[utoipa::path(
-    post,
-    path = "/commands/customers/{id}/change-details",
-    tag = "commands",
-    request_body = ChangeCustomerDetailsRequest,
-    params(("id" = String, Path, description = "The customer"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
-    responses((status = 202, description = "Changed", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/commands/customers/{id}/change-details", tag = "commands", request_body = ChangeCustomerDetailsRequest,
+    params(("id" = String, Path, description = "The customer"), CommandHeaders, IfMatch),
+    responses((status = 202, description = "Changed", body = EntityAccepted), ChangeProblems))]
 pub async fn change_customer_details(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -176,11 +179,10 @@ pub async fn change_customer_details(
         })
     })?;
     let expected = input.meta.expected_version;
-    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+    run(&state, &input, StatusCode::ACCEPTED, async |tx| {
         customers::change_details(tx, cmd, expected).await
     })
-    .await?;
-    Ok(respond(outcome))
+    .await
 }
 
 // ------------------------------------------------------------------ products
@@ -223,14 +225,9 @@ fn money(c: &mut Checks, field: &str, raw: &serde_json::Value) -> Option<Money> 
 }
 
 /// Add a product to the catalog.
-#[utoipa::path(
-    post,
-    path = "/commands/products",
-    tag = "commands",
-    request_body = AddProductRequest,
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
-    responses((status = 201, description = "Added", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/commands/products", tag = "commands", request_body = AddProductRequest,
+    params(CommandHeaders),
+    responses((status = 201, description = "Added", body = EntityAccepted), CreateProblems))]
 pub async fn add_product(
     State(state): State<AppState>,
     input: CommandInput,
@@ -247,22 +244,16 @@ pub async fn add_product(
             price: price?,
         })
     })?;
-    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+    run(&state, &input, StatusCode::CREATED, async |tx| {
         products::add(tx, cmd).await
     })
-    .await?;
-    Ok(respond(outcome))
+    .await
 }
 
 /// Change a product's catalog price; orders already placed keep theirs.
-#[utoipa::path(
-    post,
-    path = "/commands/products/{id}/change-price",
-    tag = "commands",
-    request_body = ChangeProductPriceRequest,
-    params(("id" = String, Path, description = "The product"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
-    responses((status = 202, description = "Changed; orders already placed keep their prices", body = EntityAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/commands/products/{id}/change-price", tag = "commands", request_body = ChangeProductPriceRequest,
+    params(("id" = String, Path, description = "The product"), CommandHeaders, IfMatch),
+    responses((status = 202, description = "Changed; orders already placed keep their prices", body = EntityAccepted), ChangeProblems))]
 pub async fn change_product_price(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -274,11 +265,10 @@ pub async fn change_product_price(
     let price = money(&mut c, "price", &req.price);
     let cmd = c.finish(|| Some(products::ChangeProductPrice { id, price: price? }))?;
     let expected = input.meta.expected_version;
-    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+    run(&state, &input, StatusCode::ACCEPTED, async |tx| {
         products::change_price(tx, cmd, expected).await
     })
-    .await?;
-    Ok(respond(outcome))
+    .await
 }
 
 // -------------------------------------------------------------------- orders
@@ -341,14 +331,9 @@ pub struct ChangeOrderStatusRequest {
 }
 
 /// Place an order at today's catalog prices.
-#[utoipa::path(
-    post,
-    path = "/commands/orders",
-    tag = "commands",
-    request_body = PlaceOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id")),
-    responses((status = 202, description = "Placed", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/commands/orders", tag = "commands", request_body = PlaceOrderRequest,
+    params(CommandHeaders),
+    responses((status = 202, description = "Placed", body = OrderAccepted), CreateProblems))]
 pub async fn place_order(
     State(state): State<AppState>,
     input: CommandInput,
@@ -400,11 +385,10 @@ pub async fn place_order(
             lines: lines.into_iter().collect::<Option<Vec<_>>>()?,
         })
     })?;
-    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+    run(&state, &input, StatusCode::ACCEPTED, async |tx| {
         orders::place(tx, cmd).await
     })
-    .await?;
-    Ok(respond(outcome))
+    .await
 }
 
 async fn transition(
@@ -420,73 +404,48 @@ async fn transition(
         reason,
     };
     let expected = input.meta.expected_version;
-    let outcome = commands::execute(&state.write_pool, &input.meta, async |tx| {
+    run(&state, &input, StatusCode::ACCEPTED, async |tx| {
         orders::change_status(tx, cmd, expected).await
     })
-    .await?;
-    Ok(respond(outcome))
+    .await
 }
 
-/// Confirm a pending order.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/confirm",
-    tag = "commands",
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
-    responses((status = 202, description = "Confirmed", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
-pub async fn confirm_order(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    input: CommandInput,
-) -> Result<Response, ApiError> {
-    input.no_body()?;
-    transition(state, id, input, OrderStatus::Confirmed, None).await
+/// The moves that take no body (none, or `{}`): one handler each, for the
+/// route and its OpenAPI entry.
+macro_rules! bodiless_transition {
+    ($(#[doc = $doc:expr])* $name:ident, $path:literal, $done:literal, $to:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(post, path = $path, tag = "commands",
+            params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
+            responses((status = 202, description = $done, body = OrderAccepted), TransitionProblems))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            input: CommandInput,
+        ) -> Result<Response, ApiError> {
+            input.no_body()?;
+            transition(state, id, input, $to, None).await
+        }
+    };
 }
 
-/// Ship a confirmed order.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/ship",
-    tag = "commands",
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
-    responses((status = 202, description = "Shipped", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
-pub async fn ship_order(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    input: CommandInput,
-) -> Result<Response, ApiError> {
-    input.no_body()?;
-    transition(state, id, input, OrderStatus::Shipped, None).await
-}
-
-/// Mark a shipped order delivered.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/deliver",
-    tag = "commands",
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
-    responses((status = 202, description = "Delivered", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
-pub async fn deliver_order(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    input: CommandInput,
-) -> Result<Response, ApiError> {
-    input.no_body()?;
-    transition(state, id, input, OrderStatus::Delivered, None).await
-}
+bodiless_transition!(
+    /// Confirm a pending order.
+    confirm_order, "/commands/orders/{id}/confirm", "Confirmed", OrderStatus::Confirmed
+);
+bodiless_transition!(
+    /// Ship a confirmed order.
+    ship_order, "/commands/orders/{id}/ship", "Shipped", OrderStatus::Shipped
+);
+bodiless_transition!(
+    /// Mark a shipped order delivered.
+    deliver_order, "/commands/orders/{id}/deliver", "Delivered", OrderStatus::Delivered
+);
 
 /// Cancel an order that is not yet delivered, with a reason.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/cancel",
-    tag = "commands",
-    request_body = CancelOrderRequest,
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
-    responses((status = 202, description = "Cancelled", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/commands/orders/{id}/cancel", tag = "commands", request_body = CancelOrderRequest,
+    params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
+    responses((status = 202, description = "Cancelled", body = OrderAccepted), TransitionProblems))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -500,14 +459,9 @@ pub async fn cancel_order(
 }
 
 /// Move an order to any status the machine allows.
-#[utoipa::path(
-    post,
-    path = "/commands/orders/{id}/status",
-    tag = "commands",
-    request_body = ChangeOrderStatusRequest,
-    params(("id" = String, Path, description = "The order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "A retry with the same key and body replays the first response; another body gets 422"), ("X-Request-Id" = Option<String>, Header, description = "Request id, echoed back and stored as the events' correlation id"), ("If-Match" = Option<String>, Header, pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$", description = "The version last read, e.g. \"3\"; a stale one gets 412")),
-    responses((status = 202, description = "Moved", body = OrderAccepted), (status = 400, description = "Malformed JSON, header or parameter", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown id", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict with the current state (impossible transition, id taken)", body = Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names a version that is not current", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid input; `errors` names each field", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Database unavailable, or min_token not reached within the wait; see Retry-After", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/commands/orders/{id}/status", tag = "commands", request_body = ChangeOrderStatusRequest,
+    params(("id" = String, Path, description = "The order"), CommandHeaders, IfMatch),
+    responses((status = 202, description = "Moved", body = OrderAccepted), TransitionProblems))]
 pub async fn change_order_status(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -108,6 +108,29 @@ impl FromRequest<AppState> for CommandInput {
     }
 }
 
+/// The OpenAPI headers every command takes: `params(CommandHeaders)`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only its OpenAPI description is used
+pub struct CommandHeaders {
+    /// A retry with the same key and body replays the first response; another body gets 422
+    #[param(rename = "Idempotency-Key", pattern = "^[!-~]{1,255}$")]
+    idempotency_key: Option<String>,
+    /// Request id, echoed back and stored as the events' correlation id
+    #[param(rename = "X-Request-Id")]
+    request_id: Option<String>,
+}
+
+/// `If-Match`, for commands on an entity that exists: `params(..., IfMatch)`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only its OpenAPI description is used
+pub struct IfMatch {
+    /// The version last read, e.g. "3"; a stale one gets 412
+    #[param(rename = "If-Match", pattern = "^(\\*|(W/)?\"?[1-9][0-9]{0,8}\"?)$")]
+    if_match: Option<String>,
+}
+
 /// The request id set (or passed through) by the request-id layer.
 pub fn request_id(headers: &HeaderMap) -> String {
     headers

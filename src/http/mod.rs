@@ -1,13 +1,17 @@
 //! The HTTP surface: one router listing every route, grouped by caller.
 //!
-//! `/commands/*` and `/queries/*` are separate prefixes so that a load
-//! balancer can send the two sides to different instances.
+//! `/commands/*` and `/queries/*` (with `/admin/*`) are separate prefixes,
+//! each with its own router and layers ([`Side`]), so that a load balancer
+//! can send the two sides to different instances.
 
 pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
+pub mod fresh;
+pub mod metrics;
 pub mod queries;
+pub mod responses;
 
 use std::time::Duration;
 
@@ -15,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use deadpool_postgres::Pool;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -79,12 +83,13 @@ pub struct Shared {
         (name = "commands", description = "The write side: validated, transactional, idempotent with Idempotency-Key"),
         (name = "queries", description = "The read side: read models with staleness headers and read-your-writes"),
         (name = "operations", description = "Read-model freshness and refreshes"),
-    )
+    ),
+    components(schemas(error::Problem))
 )]
 struct ApiDoc;
 
 /// Every route of the service, and the OpenAPI document describing them
-/// (built from the same list, so it cannot miss a route).
+/// (built from the same lists, so it cannot miss a route).
 pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     use self::commands as c;
     use self::queries as q;
@@ -92,8 +97,10 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
 
-    let (api_routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        // commands
+    let mut openapi = ApiDoc::openapi();
+    // Declared as 3.1 (utoipa writes 3.1 documents).
+    openapi.openapi = utoipa::openapi::OpenApiVersion::Version31;
+    let commands = OpenApiRouter::new()
         .routes(routes!(c::register_customer))
         .routes(routes!(c::change_customer_details))
         .routes(routes!(c::add_product))
@@ -103,47 +110,48 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(c::ship_order))
         .routes(routes!(c::deliver_order))
         .routes(routes!(c::cancel_order))
-        .routes(routes!(c::change_order_status))
-        // queries
+        .routes(routes!(c::change_order_status));
+    let queries = OpenApiRouter::new()
         .routes(routes!(q::list_orders))
         .routes(routes!(q::get_order))
         .routes(routes!(q::get_order_history))
         .routes(routes!(q::list_customer_orders))
         .routes(routes!(q::order_statistics))
-        .routes(routes!(q::list_read_models))
-        // operations
-        .routes(routes!(q::refresh_read_model))
-        .split_for_parts();
-    // Declared as 3.1 (utoipa writes 3.1 documents).
-    openapi.openapi = utoipa::openapi::OpenApiVersion::Version31;
+        .routes(routes!(q::list_read_models));
+    let admin = OpenApiRouter::new().routes(routes!(q::refresh_read_model));
+    let mut api = Router::new();
+    for (side, routes) in [
+        (Side::Commands, commands),
+        (Side::Queries, queries),
+        (Side::Admin, admin),
+    ] {
+        let (routes, doc) = routes.split_for_parts();
+        openapi.merge(doc);
+        api = api.merge(side.router(routes, &state));
+    }
     let document = std::sync::Arc::new(openapi.clone());
 
     let operations = Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::telemetry::render_metrics))
+        .route("/metrics", get(metrics::render_metrics))
         .route(
             "/openapi.json",
             get(move || {
                 let document = std::sync::Arc::clone(&document);
                 async move { axum::Json(document.as_ref().clone()) }
             }),
-        );
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .route_layer(middleware::from_fn(metrics::track_requests));
 
     let request_id = HeaderName::from_static(extract::REQUEST_ID);
     let router = Router::new()
-        .merge(api_routes)
+        .merge(api)
         .merge(operations)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), deadline))
-        .route_layer(middleware::from_fn(crate::telemetry::track_requests))
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&state.tokens),
-            auth::require_scope,
-        ))
-        .layer(middleware::from_fn_with_state(state.role, only_this_role))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
@@ -163,29 +171,74 @@ pub fn router(state: AppState) -> Router {
     router_and_openapi(state).0
 }
 
-/// An instance started with `--role` answers only its side's routes.
-async fn only_this_role(
-    State(role): State<crate::config::Role>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let path = req.uri().path();
-    let served = if path.starts_with("/commands/") {
-        role.serves_commands()
-    } else if path.starts_with("/queries/") || path.starts_with("/admin/") {
-        role.serves_queries()
-    } else {
-        true
-    };
-    if served {
-        next.run(req).await
-    } else {
-        ApiError::NotFound(format!(
-            "this instance (--role {}) does not serve {path}",
-            format!("{role:?}").to_lowercase()
-        ))
-        .into_response()
+/// The sides of the API, told apart here once: each has its own prefix,
+/// router and layers (the scope a token needs, whether this instance's
+/// `--role` serves it, command metrics).
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Commands,
+    Queries,
+    Admin,
+}
+
+impl Side {
+    fn prefix(self) -> &'static str {
+        match self {
+            Side::Commands => "/commands",
+            Side::Queries => "/queries",
+            Side::Admin => "/admin",
+        }
     }
+
+    fn scope(self) -> auth::Scope {
+        match self {
+            Side::Commands => auth::Scope::Command,
+            Side::Queries => auth::Scope::Query,
+            Side::Admin => auth::Scope::Admin,
+        }
+    }
+
+    fn served_by(self, role: crate::config::Role) -> bool {
+        match self {
+            Side::Commands => role.serves_commands(),
+            Side::Queries | Side::Admin => role.serves_queries(),
+        }
+    }
+
+    /// The side's routes with its layers, innermost first. Paths under the
+    /// prefix that match no route are 404s behind the same layers.
+    fn router(self, routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+        let mut routes = routes
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(middleware::from_fn_with_state(state.clone(), deadline))
+            .route_layer(middleware::from_fn(metrics::track_requests));
+        if let Side::Commands = self {
+            routes = routes.route_layer(middleware::from_fn(metrics::count_commands));
+        }
+        let routes = routes
+            .route(&format!("{}/{{*rest}}", self.prefix()), any(not_found))
+            .layer(middleware::from_fn_with_state(
+                auth::Required {
+                    scope: self.scope(),
+                    tokens: Arc::clone(&state.tokens),
+                },
+                auth::require_scope,
+            ));
+        if self.served_by(state.role) {
+            routes
+        } else {
+            routes.layer(middleware::from_fn_with_state(state.role, not_served))
+        }
+    }
+}
+
+/// An instance started with `--role` answers only its side's routes.
+async fn not_served(State(role): State<crate::config::Role>, req: Request, _: Next) -> ApiError {
+    ApiError::NotFound(format!(
+        "this instance (--role {}) does not serve {}",
+        format!("{role:?}").to_lowercase(),
+        req.uri().path()
+    ))
 }
 
 /// A request that runs past the deadline gets a 503 problem, not a hang.
