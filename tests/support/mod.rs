@@ -456,10 +456,20 @@ impl TestApp {
         let refresher = self.refresher.as_ref().expect("this app has no refresher");
         let mut outcomes = Vec::new();
         for m in refresher.models() {
-            let outcome = refresher
-                .refresh_once(m, false)
-                .await
-                .expect("refresh failed");
+            // Busy: another refresh of it (a start-up check, a min_token
+            // request) holds it right now; try again once it is done.
+            let outcome = poll_until(
+                &format!("{} to be free to refresh", m.model.name),
+                std::time::Duration::from_secs(10),
+                || async {
+                    let outcome = refresher
+                        .refresh_once(m, false)
+                        .await
+                        .expect("refresh failed");
+                    (outcome != RefreshOutcome::Busy).then_some(outcome)
+                },
+            )
+            .await;
             outcomes.push((m.model.name, outcome));
         }
         outcomes
