@@ -1018,24 +1018,8 @@ impl Refresher {
                 }
             });
         }
-        // Housekeeping: idempotency keys are kept for a day.
-        let pool = self.pool.clone();
-        let prune = Job::new_async("0 * * * * *", move |_, _| {
-            let pool = pool.clone();
-            Box::pin(async move {
-                let result =
-                    crate::commands::idempotency::prune_expired(&pool, IDEMPOTENCY_RETENTION_HOURS)
-                        .await;
-                match result {
-                    Ok(n) if n > 0 => tracing::info!(keys = n, "forgot old idempotency keys"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not prune idempotency keys"),
-                }
-            })
-        })
-        .context("invalid housekeeping schedule")?;
         scheduler
-            .add(prune)
+            .add(self.housekeeping()?)
             .await
             .context("Failed to schedule housekeeping")?;
         scheduler
@@ -1054,6 +1038,25 @@ impl Refresher {
             self.request(m.model.name, false);
         }
         Ok(RefresherHandle { scheduler, workers })
+    }
+
+    /// Housekeeping, every minute: idempotency keys are kept for a day.
+    fn housekeeping(&self) -> anyhow::Result<Job> {
+        let pool = self.pool.clone();
+        Job::new_async("0 * * * * *", move |_, _| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let result =
+                    crate::commands::idempotency::prune_expired(&pool, IDEMPOTENCY_RETENTION_HOURS)
+                        .await;
+                match result {
+                    Ok(n) if n > 0 => tracing::info!(keys = n, "forgot old idempotency keys"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not prune idempotency keys"),
+                }
+            })
+        })
+        .context("invalid housekeeping schedule")
     }
 }
 
