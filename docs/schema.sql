@@ -16,9 +16,13 @@ CREATE DOMAIN write.money AS numeric(14,2)
 	CONSTRAINT money_not_negative CHECK ((VALUE >= (0)::numeric));
 
 CREATE FUNCTION pgcqrs.cluster_id() RETURNS bigint
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE
     AS $$
-    SELECT system_identifier FROM pg_control_system()
+BEGIN
+    RETURN (SELECT system_identifier FROM pg_control_system());
+EXCEPTION WHEN insufficient_privilege OR undefined_function THEN
+    RETURN NULL;
+END
 $$;
 
 CREATE FUNCTION pgcqrs.snapshot_advance(covered pg_snapshot, now pg_snapshot, upto xid8) RETURNS pg_snapshot
@@ -46,7 +50,7 @@ $$;
 COMMENT ON FUNCTION pgcqrs.snapshot_advance(covered pg_snapshot, now pg_snapshot, upto xid8) IS 'Coverage after a batch: what the first snapshot covers plus every transaction below upto that the second sees.';
 
 CREATE FUNCTION pgcqrs.snapshot_trusted(covers pg_snapshot, taken_on bigint) RETURNS boolean
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE
     AS $$
     SELECT taken_on IS NOT DISTINCT FROM pgcqrs.cluster_id()
        AND pg_snapshot_xmax(covers) <= pg_snapshot_xmax(pg_current_snapshot())

@@ -52,16 +52,22 @@ $$;
 COMMENT ON FUNCTION pgcqrs.snapshot_advance(pg_snapshot, pg_snapshot, xid8) IS
     'Coverage after a batch: what the first snapshot covers plus every transaction below upto that the second sees.';
 
--- This cluster's identity, for freshness rows.
+-- This cluster's identity, for freshness rows. NULL where a managed service
+-- withholds pg_control_system(): then only the horizon check below guards
+-- against a restored snapshot.
 CREATE FUNCTION pgcqrs.cluster_id() RETURNS bigint
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT system_identifier FROM pg_control_system()
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT system_identifier FROM pg_control_system());
+EXCEPTION WHEN insufficient_privilege OR undefined_function THEN
+    RETURN NULL;
+END
 $$;
 
 -- Whether a recorded snapshot can be trusted on this cluster: taken here,
 -- and not ahead of the present.
 CREATE FUNCTION pgcqrs.snapshot_trusted(covers pg_snapshot, taken_on bigint) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT taken_on IS NOT DISTINCT FROM pgcqrs.cluster_id()
        AND pg_snapshot_xmax(covers) <= pg_snapshot_xmax(pg_current_snapshot())
 $$;
