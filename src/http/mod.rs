@@ -28,7 +28,8 @@ use tower_http::trace::TraceLayer;
 
 use error::ApiError;
 
-use crate::read_models::{Refresher, ScheduledModel};
+use crate::config::ModelConfig;
+use crate::read_models::Refresher;
 use std::sync::Arc;
 
 /// What every handler can reach: one shared value, so that the clone each
@@ -64,8 +65,8 @@ pub struct Shared {
     /// The refresher, when this instance runs one: `min_token` waits and the
     /// admin API ask it for immediate refreshes.
     pub refresher: Option<Arc<Refresher>>,
-    /// Read models and their schedules, for `/queries/read-models`.
-    pub models: Arc<[ScheduledModel]>,
+    /// Per-view settings of this instance, for `/queries/read-models`.
+    pub models: Arc<ModelConfig>,
     /// Bearer tokens and their scopes; empty: no authentication.
     pub tokens: Arc<auth::Tokens>,
     /// What this instance serves.
