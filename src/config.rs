@@ -234,6 +234,8 @@ pub struct ModelConfig {
     pub timeouts: BTreeMap<String, (String, u64)>,
     /// `all` or read-model names.
     pub full_refresh: Vec<String>,
+    /// Every model on this schedule unless set per view (tests and tools).
+    pub schedule_all: Option<String>,
 }
 
 impl ModelConfig {
@@ -288,7 +290,11 @@ impl ModelConfig {
                 let suffix = view_var_suffix(&model);
                 ScheduledModel {
                     schedule: self.schedules.get(&suffix).map_or_else(
-                        || model.default_schedule().to_owned(),
+                        || {
+                            self.schedule_all
+                                .clone()
+                                .unwrap_or_else(|| model.default_schedule().to_owned())
+                        },
                         |(_, s)| s.clone(),
                     ),
                     timeout_ms: self

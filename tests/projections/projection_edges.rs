@@ -75,11 +75,8 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
     // Each batch of the per-order models may run for 3 s at most: the whole
     // backlog in one statement would not fit.
     let mut settings = RefresherSettings::new(read_models_from_env().expect("read-model settings"));
-    for m in &mut settings.models {
-        if matches!(m.model.name, "order_summary" | "order_lines") {
-            m.timeout_ms = 3_000;
-        }
-    }
+    settings.models.set_timeout("order_summary", 3_000);
+    settings.models.set_timeout("order_lines", 3_000);
     let app = TestApp::builder()
         .on(db)
         .refreshing(Refreshing::With(settings))
@@ -208,10 +205,10 @@ async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_don
     let refresher = app.refresher.as_ref().expect("refresher");
     let model = refresher
         .models()
-        .iter()
+        .into_iter()
         .find(|m| m.model.name == "order_summary")
         .expect("order_summary");
-    let first = refresher.refresh_once(model, false).await.expect("batch");
+    let first = refresher.refresh_once(&model, false).await.expect("batch");
     let RefreshOutcome::Refreshed {
         backlog, changes, ..
     } = first
@@ -225,7 +222,7 @@ async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_don
         "a transaction applied in part must not count as covered"
     );
     // The cursor inside the transaction: the next batch takes the rest only.
-    let second = refresher.refresh_once(model, false).await.expect("batch");
+    let second = refresher.refresh_once(&model, false).await.expect("batch");
     assert!(
         matches!(
             second,
@@ -239,7 +236,7 @@ async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_don
     );
     assert!(covered("order_summary").await);
     assert_eq!(
-        refresher.refresh_once(model, false).await.expect("check"),
+        refresher.refresh_once(&model, false).await.expect("check"),
         RefreshOutcome::Current
     );
     assert_eq!(
@@ -338,12 +335,12 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
     let refresher = app.refresher.as_ref().expect("refresher");
     let lines = refresher
         .models()
-        .iter()
+        .into_iter()
         .find(|m| m.model.name == "order_lines")
         .expect("order_lines");
     let summary = refresher
         .models()
-        .iter()
+        .into_iter()
         .find(|m| m.model.name == "order_summary")
         .expect("order_summary");
 
@@ -356,7 +353,7 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         .await;
     assert_eq!(r.status(), 202);
     assert_eq!(
-        refresher.refresh_once(lines, false).await.expect("batch"),
+        refresher.refresh_once(&lines, false).await.expect("batch"),
         RefreshOutcome::Current,
         "a price change must not re-project order lines"
     );
@@ -370,7 +367,7 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         .await
         .expect("no-op update");
     assert_eq!(
-        refresher.refresh_once(summary, false).await.expect("batch"),
+        refresher.refresh_once(&summary, false).await.expect("batch"),
         RefreshOutcome::Current,
         "an update that changed nothing must not re-project orders"
     );
@@ -385,7 +382,7 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         )
         .await
         .expect("rename twice");
-    let outcome = refresher.refresh_once(lines, false).await.expect("batch");
+    let outcome = refresher.refresh_once(&lines, false).await.expect("batch");
     assert!(
         matches!(outcome, RefreshOutcome::Refreshed { rows: 0, .. }),
         "{outcome:?}"
@@ -400,7 +397,7 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         )
         .await
         .expect("rename");
-    refresher.refresh_once(lines, false).await.expect("batch");
+    refresher.refresh_once(&lines, false).await.expect("batch");
     assert_eq!(last_batch("order_lines").await, Some((Some(5), Some(5))));
     assert_eq!(
         scalar_i64(
