@@ -44,7 +44,8 @@ CREATE FUNCTION pgcqrs.capture(source regclass) RETURNS void
     AS $_$
 DECLARE
     pk    text[];
-    fname text := format('capture_%s', source::oid);
+    fname text := (SELECT format('capture_%s', left(md5(n.nspname || '.' || c.relname), 20))
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source);
     keyx  text;
     keyo  text;
     same  text;
@@ -73,23 +74,23 @@ BEGIN
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT %2$s, 'I', %3$s FROM pgcqrs_new n;
+                SELECT TG_RELID, 'I', %3$s FROM pgcqrs_new n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT %2$s, 'U', %3$s, to_jsonb(o)
+                SELECT TG_RELID, 'U', %3$s, to_jsonb(o)
                   FROM pgcqrs_new n JOIN pgcqrs_old o ON %5$s
                  WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
                 UNION ALL
-                SELECT %2$s, 'D', %4$s, to_jsonb(o)
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(o)
                   FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE %5$s)
                 UNION ALL
-                SELECT %2$s, 'I', %3$s, NULL
+                SELECT TG_RELID, 'I', %3$s, NULL
                   FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE %5$s);
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT %2$s, 'D', %4$s, to_jsonb(o) FROM pgcqrs_old o;
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(o) FROM pgcqrs_old o;
             ELSE
-                INSERT INTO pgcqrs.changes (relid, op) VALUES (%2$s, 'T');
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
             RETURN NULL;
         END
@@ -104,117 +105,117 @@ BEGIN
 END
 $_$;
 
-CREATE FUNCTION pgcqrs.capture_16399() RETURNS trigger
+CREATE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT 16399, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+                SELECT TG_RELID, 'I', jsonb_build_array(n.order_id, n.line_no) FROM pgcqrs_new n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT 16399, 'U', jsonb_build_array(n.id), to_jsonb(o)
-                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
-                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
-                UNION ALL
-                SELECT 16399, 'D', jsonb_build_array(o.id), to_jsonb(o)
-                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
-                UNION ALL
-                SELECT 16399, 'I', jsonb_build_array(n.id), NULL
-                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
-            ELSIF TG_OP = 'DELETE' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT 16399, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
-            ELSE
-                INSERT INTO pgcqrs.changes (relid, op) VALUES (16399, 'T');
-            END IF;
-            RETURN NULL;
-        END
-        $$;
-
-CREATE FUNCTION pgcqrs.capture_16411() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT 16411, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
-            ELSIF TG_OP = 'UPDATE' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT 16411, 'U', jsonb_build_array(n.id), to_jsonb(o)
-                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
-                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
-                UNION ALL
-                SELECT 16411, 'D', jsonb_build_array(o.id), to_jsonb(o)
-                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
-                UNION ALL
-                SELECT 16411, 'I', jsonb_build_array(n.id), NULL
-                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
-            ELSIF TG_OP = 'DELETE' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT 16411, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
-            ELSE
-                INSERT INTO pgcqrs.changes (relid, op) VALUES (16411, 'T');
-            END IF;
-            RETURN NULL;
-        END
-        $$;
-
-CREATE FUNCTION pgcqrs.capture_16422() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT 16422, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
-            ELSIF TG_OP = 'UPDATE' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT 16422, 'U', jsonb_build_array(n.id), to_jsonb(o)
-                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
-                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
-                UNION ALL
-                SELECT 16422, 'D', jsonb_build_array(o.id), to_jsonb(o)
-                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
-                UNION ALL
-                SELECT 16422, 'I', jsonb_build_array(n.id), NULL
-                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
-            ELSIF TG_OP = 'DELETE' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT 16422, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
-            ELSE
-                INSERT INTO pgcqrs.changes (relid, op) VALUES (16422, 'T');
-            END IF;
-            RETURN NULL;
-        END
-        $$;
-
-CREATE FUNCTION pgcqrs.capture_16442() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT 16442, 'I', jsonb_build_array(n.order_id, n.line_no) FROM pgcqrs_new n;
-            ELSIF TG_OP = 'UPDATE' THEN
-                INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT 16442, 'U', jsonb_build_array(n.order_id, n.line_no), to_jsonb(o)
+                SELECT TG_RELID, 'U', jsonb_build_array(n.order_id, n.line_no), to_jsonb(o)
                   FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.order_id, n.line_no) = (o.order_id, o.line_no)
                  WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
                 UNION ALL
-                SELECT 16442, 'D', jsonb_build_array(o.order_id, o.line_no), to_jsonb(o)
+                SELECT TG_RELID, 'D', jsonb_build_array(o.order_id, o.line_no), to_jsonb(o)
                   FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.order_id, n.line_no) = (o.order_id, o.line_no))
                 UNION ALL
-                SELECT 16442, 'I', jsonb_build_array(n.order_id, n.line_no), NULL
+                SELECT TG_RELID, 'I', jsonb_build_array(n.order_id, n.line_no), NULL
                   FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.order_id, n.line_no) = (o.order_id, o.line_no));
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT 16442, 'D', jsonb_build_array(o.order_id, o.line_no), to_jsonb(o) FROM pgcqrs_old o;
+                SELECT TG_RELID, 'D', jsonb_build_array(o.order_id, o.line_no), to_jsonb(o) FROM pgcqrs_old o;
             ELSE
-                INSERT INTO pgcqrs.changes (relid, op) VALUES (16442, 'T');
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+
+CREATE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
+                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
+                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                UNION ALL
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
+                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                UNION ALL
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
+                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+
+CREATE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
+                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
+                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                UNION ALL
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
+                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                UNION ALL
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
+                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+
+CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
+                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
+                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                UNION ALL
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
+                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                UNION ALL
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
+                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
             RETURN NULL;
         END
@@ -389,13 +390,13 @@ BEGIN
     BEGIN
         IF kept = 'full' THEN
             EXECUTE format('CREATE MATERIALIZED VIEW %s AS SELECT * FROM pgcqrs_defs.%I', target, name);
-            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s)', name || '_key', target, keylist);
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s)', name || '_pkey', target, keylist);
         ELSE
             EXECUTE format('CREATE TABLE %s AS SELECT * FROM pgcqrs_defs.%I', target, name);
             FOREACH col IN ARRAY key LOOP
                 EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', target, col);
             END LOOP;
-            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', target, name || '_key', keylist);
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', target, name || '_pkey', keylist);
         END IF;
     EXCEPTION
         WHEN unique_violation THEN
@@ -581,7 +582,7 @@ BEGIN
         SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%3$s, b.old) r
          WHERE b.relid = %5$s AND b.old IS NOT NULL
            AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %7$s AND %8$s))$v$,
-        schema, relname, source, pkjoin, source::oid, same, pkeq,
+        schema, relname, source, pkjoin, format('%L::regclass', source::text), same, pkeq,
         replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
 
     INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, apply_sql)
@@ -618,11 +619,16 @@ $_$;
 CREATE FUNCTION pgcqrs.uncapture(source regclass) RETURNS void
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    fn regprocedure;
 BEGIN
     IF EXISTS (SELECT 1 FROM pgcqrs.read_models WHERE source = ANY(sources)) THEN
         RETURN;
     END IF;
-    EXECUTE format('DROP FUNCTION IF EXISTS pgcqrs.%I() CASCADE', format('capture_%s', source::oid));
+    FOR fn IN SELECT t.tgfoid::regprocedure FROM pg_trigger t
+               WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert' LOOP
+        EXECUTE format('DROP FUNCTION %s CASCADE', fn);
+    END LOOP;
     DELETE FROM pgcqrs.changes WHERE relid = source::oid;
 END
 $$;
@@ -891,7 +897,7 @@ CREATE VIEW pgcqrs_d1_order_lines.products AS
     t.updated_at
    FROM (pgcqrs.batch b
      JOIN write.products t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
-  WHERE ((b.relid = (16411)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
 UNION ALL
  SELECT r.id,
     r.name,
@@ -901,7 +907,7 @@ UNION ALL
     r.updated_at
    FROM (pgcqrs.batch b
      CROSS JOIN LATERAL jsonb_populate_record(NULL::write.products, b.old) r(id, name, price, version, created_at, updated_at))
-  WHERE ((b.relid = (16411)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.products t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
@@ -925,7 +931,7 @@ CREATE VIEW pgcqrs_d1_order_summary.customers AS
     t.updated_at
    FROM (pgcqrs.batch b
      JOIN write.customers t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
-  WHERE ((b.relid = (16399)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
+  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
 UNION ALL
  SELECT r.id,
     r.name,
@@ -935,7 +941,7 @@ UNION ALL
     r.updated_at
    FROM (pgcqrs.batch b
      CROSS JOIN LATERAL jsonb_populate_record(NULL::write.customers, b.old) r(id, name, email, version, created_at, updated_at))
-  WHERE ((b.relid = (16399)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
@@ -957,7 +963,7 @@ CREATE VIEW pgcqrs_d2_order_lines.order_items AS
     t.unit_price
    FROM (pgcqrs.batch b
      JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
-  WHERE ((b.relid = (16442)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
 UNION ALL
  SELECT r.order_id,
     r.line_no,
@@ -966,7 +972,7 @@ UNION ALL
     r.unit_price
    FROM (pgcqrs.batch b
      CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
-  WHERE ((b.relid = (16442)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
 
@@ -994,7 +1000,7 @@ CREATE VIEW pgcqrs_d2_order_summary.orders AS
     t.cancel_reason
    FROM (pgcqrs.batch b
      JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
-  WHERE ((b.relid = (16422)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((b.old -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((b.old -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))
 UNION ALL
  SELECT r.id,
     r.customer_id,
@@ -1006,7 +1012,7 @@ UNION ALL
     r.cancel_reason
    FROM (pgcqrs.batch b
      CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
-  WHERE ((b.relid = (16422)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((to_jsonb(r.*) -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((to_jsonb(r.*) -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
 
@@ -1018,7 +1024,7 @@ CREATE VIEW pgcqrs_d3_order_summary.order_items AS
     t.unit_price
    FROM (pgcqrs.batch b
      JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
-  WHERE ((b.relid = (16442)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))))))
 UNION ALL
  SELECT r.order_id,
     r.line_no,
@@ -1027,7 +1033,7 @@ UNION ALL
     r.unit_price
    FROM (pgcqrs.batch b
      CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
-  WHERE ((b.relid = (16442)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id)))))))));
 
@@ -1427,10 +1433,10 @@ ALTER TABLE ONLY read.order_history
     ADD CONSTRAINT order_history_pkey PRIMARY KEY (order_id, order_version);
 
 ALTER TABLE ONLY read.order_lines
-    ADD CONSTRAINT order_lines_key PRIMARY KEY (order_id, line_no);
+    ADD CONSTRAINT order_lines_pkey PRIMARY KEY (order_id, line_no);
 
 ALTER TABLE ONLY read.order_summary
-    ADD CONSTRAINT order_summary_key PRIMARY KEY (order_id);
+    ADD CONSTRAINT order_summary_pkey PRIMARY KEY (order_id);
 
 ALTER TABLE ONLY read.read_model_status
     ADD CONSTRAINT read_model_status_pkey PRIMARY KEY (view_name);
@@ -1459,9 +1465,9 @@ ALTER TABLE ONLY write.orders
 ALTER TABLE ONLY write.products
     ADD CONSTRAINT products_pkey PRIMARY KEY (id);
 
-CREATE UNIQUE INDEX customer_orders_key ON read.customer_orders USING btree (customer_id);
+CREATE UNIQUE INDEX customer_orders_pkey ON read.customer_orders USING btree (customer_id);
 
-CREATE UNIQUE INDEX daily_sales_key ON read.daily_sales USING btree (day, status);
+CREATE UNIQUE INDEX daily_sales_pkey ON read.daily_sales USING btree (day, status);
 
 CREATE INDEX order_lines_product_idx ON read.order_lines USING btree (product_id);
 
@@ -1473,7 +1479,7 @@ CREATE INDEX order_summary_customer_idx ON read.order_summary USING btree (custo
 
 CREATE INDEX order_summary_status_idx ON read.order_summary USING btree (status, created_at DESC, order_id DESC);
 
-CREATE UNIQUE INDEX product_sales_key ON read.product_sales USING btree (product_id);
+CREATE UNIQUE INDEX product_sales_pkey ON read.product_sales USING btree (product_id);
 
 CREATE INDEX refresh_log_view_finished_idx ON read.refresh_log USING btree (view_name, finished_at DESC);
 
@@ -1505,67 +1511,67 @@ CREATE TRIGGER order_status_event AFTER UPDATE ON write.orders FOR EACH ROW EXEC
 
 CREATE TRIGGER orders_guard BEFORE INSERT OR UPDATE ON write.orders FOR EACH ROW EXECUTE FUNCTION write.orders_guard();
 
-CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.customers REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16399();
+CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.customers REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_797c1c68af1e1982682a();
 
 ALTER TABLE write.customers ENABLE ALWAYS TRIGGER pgcqrs_capture_delete;
 
-CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.order_items REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16442();
+CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.order_items REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255();
 
 ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_delete;
 
-CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.orders REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16422();
+CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.orders REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a();
 
 ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_delete;
 
-CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.products REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16411();
+CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.products REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0();
 
 ALTER TABLE write.products ENABLE ALWAYS TRIGGER pgcqrs_capture_delete;
 
-CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.customers REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16399();
+CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.customers REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_797c1c68af1e1982682a();
 
 ALTER TABLE write.customers ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;
 
-CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.order_items REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16442();
+CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.order_items REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255();
 
 ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;
 
-CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.orders REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16422();
+CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.orders REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a();
 
 ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;
 
-CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.products REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16411();
+CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.products REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0();
 
 ALTER TABLE write.products ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;
 
-CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.customers FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16399();
+CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.customers FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_797c1c68af1e1982682a();
 
 ALTER TABLE write.customers ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate;
 
-CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.order_items FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16442();
+CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.order_items FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255();
 
 ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate;
 
-CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.orders FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16422();
+CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.orders FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a();
 
 ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate;
 
-CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.products FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16411();
+CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.products FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0();
 
 ALTER TABLE write.products ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate;
 
-CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.customers REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16399();
+CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.customers REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_797c1c68af1e1982682a();
 
 ALTER TABLE write.customers ENABLE ALWAYS TRIGGER pgcqrs_capture_update;
 
-CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.order_items REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16442();
+CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.order_items REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255();
 
 ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_update;
 
-CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.orders REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16422();
+CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.orders REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a();
 
 ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_update;
 
-CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.products REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_16411();
+CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.products REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0();
 
 ALTER TABLE write.products ENABLE ALWAYS TRIGGER pgcqrs_capture_update;
 

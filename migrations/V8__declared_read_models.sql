@@ -128,7 +128,8 @@ CREATE FUNCTION pgcqrs.capture(source regclass) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
     pk    text[];
-    fname text := format('capture_%s', source::oid);
+    fname text := (SELECT format('capture_%s', left(md5(n.nspname || '.' || c.relname), 20))
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source);
     keyx  text;
     keyo  text;
     same  text;
@@ -157,23 +158,23 @@ BEGIN
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT %2$s, 'I', %3$s FROM pgcqrs_new n;
+                SELECT TG_RELID, 'I', %3$s FROM pgcqrs_new n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT %2$s, 'U', %3$s, to_jsonb(o)
+                SELECT TG_RELID, 'U', %3$s, to_jsonb(o)
                   FROM pgcqrs_new n JOIN pgcqrs_old o ON %5$s
                  WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
                 UNION ALL
-                SELECT %2$s, 'D', %4$s, to_jsonb(o)
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(o)
                   FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE %5$s)
                 UNION ALL
-                SELECT %2$s, 'I', %3$s, NULL
+                SELECT TG_RELID, 'I', %3$s, NULL
                   FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE %5$s);
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT %2$s, 'D', %4$s, to_jsonb(o) FROM pgcqrs_old o;
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(o) FROM pgcqrs_old o;
             ELSE
-                INSERT INTO pgcqrs.changes (relid, op) VALUES (%2$s, 'T');
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
             RETURN NULL;
         END
@@ -191,11 +192,16 @@ $fn$;
 -- Remove the capture triggers of a table no model reads any more.
 CREATE FUNCTION pgcqrs.uncapture(source regclass) RETURNS void
 LANGUAGE plpgsql AS $fn$
+DECLARE
+    fn regprocedure;
 BEGIN
     IF EXISTS (SELECT 1 FROM pgcqrs.read_models WHERE source = ANY(sources)) THEN
         RETURN;
     END IF;
-    EXECUTE format('DROP FUNCTION IF EXISTS pgcqrs.%I() CASCADE', format('capture_%s', source::oid));
+    FOR fn IN SELECT t.tgfoid::regprocedure FROM pg_trigger t
+               WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert' LOOP
+        EXECUTE format('DROP FUNCTION %s CASCADE', fn);
+    END LOOP;
     DELETE FROM pgcqrs.changes WHERE relid = source::oid;
 END
 $fn$;
@@ -367,13 +373,13 @@ BEGIN
     BEGIN
         IF kept = 'full' THEN
             EXECUTE format('CREATE MATERIALIZED VIEW %s AS SELECT * FROM pgcqrs_defs.%I', target, name);
-            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s)', name || '_key', target, keylist);
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s)', name || '_pkey', target, keylist);
         ELSE
             EXECUTE format('CREATE TABLE %s AS SELECT * FROM pgcqrs_defs.%I', target, name);
             FOREACH col IN ARRAY key LOOP
                 EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', target, col);
             END LOOP;
-            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', target, name || '_key', keylist);
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', target, name || '_pkey', keylist);
         END IF;
     EXCEPTION
         WHEN unique_violation THEN
@@ -494,7 +500,7 @@ BEGIN
         SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%3$s, b.old) r
          WHERE b.relid = %5$s AND b.old IS NOT NULL
            AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %7$s AND %8$s))$v$,
-        schema, relname, source, pkjoin, source::oid, same, pkeq,
+        schema, relname, source, pkjoin, format('%L::regclass', source::text), same, pkeq,
         replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
 
     INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, apply_sql)

@@ -116,7 +116,7 @@ async fn assert_views_match_their_definitions(client: &tokio_postgres::Client) {
         definitions.push((view, text.trim().trim_end_matches(';').to_owned()));
     }
     for view in ["order_summary", "order_lines"] {
-        definitions.push((view, format!("SELECT * FROM write.{view}_projection")));
+        definitions.push((view, format!("SELECT * FROM pgcqrs_defs.{view}")));
     }
     for (view, definition) in definitions {
         let sql = format!(
