@@ -196,7 +196,7 @@ async fn start_embedded(args: &DatabaseArgs) -> anyhow::Result<LocalCluster> {
 fn check_view(models: &[ScheduledModel], view: Option<&str>) -> anyhow::Result<()> {
     let Some(name) = view else { return Ok(()) };
     if !models.iter().any(|m| m.model.name == name) {
-        let known: Vec<&str> = models.iter().map(|m| m.model.name).collect();
+        let known: Vec<&str> = models.iter().map(|m| m.model.name.as_str()).collect();
         anyhow::bail!("no read model named {name:?}; known: {}", known.join(", "));
     }
     Ok(())

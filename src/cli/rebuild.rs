@@ -10,12 +10,16 @@ pub async fn run(
     view: Option<&str>,
 ) -> anyhow::Result<()> {
     let models = read_models.models()?;
-    super::check_view(&models, view)?;
     super::with_database(args, |url| async move {
         db::migrate(&url).await?;
         let pool = db::pool(&url, 2, "pgcqrs-rebuild")?;
         let refresher = Refresher::new(pool.clone(), RefresherSettings::new(models));
-        let result = rebuild_all(&refresher, view).await;
+        let result = async {
+            refresher.load(true).await?;
+            super::check_view(&refresher.models(), view)?;
+            rebuild_all(&refresher, view).await
+        }
+        .await;
         pool.close();
         result
     })
@@ -27,7 +31,7 @@ async fn rebuild_all(refresher: &Refresher, view: Option<&str>) -> anyhow::Resul
         if view.is_some_and(|v| v != model.model.name) {
             continue;
         }
-        match refresher.rebuild(model).await? {
+        match refresher.rebuild(&model).await? {
             RefreshOutcome::Refreshed {
                 rows, duration_ms, ..
             } => println!(

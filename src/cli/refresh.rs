@@ -13,15 +13,16 @@ pub async fn run(
     force: bool,
 ) -> anyhow::Result<()> {
     let models = read_models.models()?;
-    super::check_view(&models, view)?;
     super::with_database(args, |url| async move {
         db::migrate(&url).await?;
         let pool = db::pool(&url, 2, "pgcqrs-refresh")?;
         let refresher = Refresher::new(pool.clone(), RefresherSettings::new(models));
+        refresher.load(true).await?;
+        super::check_view(&refresher.models(), view)?;
         let mut failed = false;
         for model in refresher.models() {
             if view.is_none_or(|v| v == model.model.name) {
-                failed |= !catch_up(&refresher, model, force).await;
+                failed |= !catch_up(&refresher, &model, force).await;
             }
         }
         pool.close();
@@ -35,7 +36,7 @@ pub async fn run(
 
 /// Catch `model` up and print what happened; false if it failed.
 async fn catch_up(refresher: &Refresher, model: &ScheduledModel, force: bool) -> bool {
-    let name = model.model.name;
+    let name = model.model.name.clone();
     // A backlog is applied in bounded batches: show how it goes down.
     let bar = ProgressBar::hidden();
     bar.set_style(
@@ -44,7 +45,7 @@ async fn catch_up(refresher: &Refresher, model: &ScheduledModel, force: bool) ->
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_prefix(name);
+    bar.set_prefix(name.clone());
     let (mut applied_ms, mut batches) = (0.0, 0u64);
     let outcome = refresher
         .catch_up(model, force, |outcome| {

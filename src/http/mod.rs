@@ -29,7 +29,8 @@ use tower_http::trace::TraceLayer;
 
 use error::ApiError;
 
-use crate::read_models::{Refresher, ScheduledModel};
+use crate::config::ModelConfig;
+use crate::read_models::Refresher;
 use std::sync::Arc;
 
 /// What every handler can reach: one shared value, so that the clone each
@@ -65,8 +66,8 @@ pub struct Shared {
     /// The refresher, when this instance runs one: `min_token` waits and the
     /// admin API ask it for immediate refreshes.
     pub refresher: Option<Arc<Refresher>>,
-    /// Read models and their schedules, for `/queries/read-models`.
-    pub models: Arc<[ScheduledModel]>,
+    /// Per-view settings of this instance, for `/queries/read-models`.
+    pub models: Arc<ModelConfig>,
     /// The declared read models `/queries/views/{name}` serves.
     pub views: crate::queries::view_catalog::ViewCatalog,
     /// Bearer tokens and their scopes; empty: no authentication.
