@@ -655,3 +655,24 @@ async fn each_declared_model_is_described_in_openapi_and_its_answers_match() {
     let r = app.get("/queries/views/parcels?note=eq.x").await;
     assert_matches(&doc, "get", path, 400, &assert_problem(r, 400).await);
 }
+
+#[tokio::test]
+async fn a_built_in_model_reads_its_own_writes_through_its_view_route() {
+    let app = TestApp::builder().start().await;
+    app.seed_catalog().await;
+    let placed = app.place_simple_order("o-1").await;
+    let token = placed["token"].as_str().expect("token");
+    let r = app
+        .get(&format!(
+            "/queries/views/order_summary?customer_id=eq.c-1&order=created_at.desc&min_token={token}"
+        ))
+        .await;
+    let status = r.status();
+    let body = r.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).expect("a page");
+    assert_eq!(page["rows"][0]["order_id"], "o-1", "{body}");
+    assert_eq!(page["rows"][0]["total"], serde_json::json!(19.99), "{body}");
+    assert!(body.contains(r#""total":19.99"#), "{body}");
+    assert!(page["next"].is_null());
+}
