@@ -55,6 +55,7 @@ impl App {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             refresher,
             models: Arc::new(models),
+            views: Default::default(),
             tokens: Arc::new(tokens),
             role: settings.role,
         });
