@@ -450,7 +450,11 @@ mod tests {
         // A model dropped while running: its setting no longer applies.
         let args = ReadModelArgs::default();
         let vars = [("PGCQRS_REFRESH_TIMEOUT_MS_ORDERS", "5")];
-        let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
         let config = args
             .models_from(lookup, vars.iter().map(|(k, _)| OsString::from(k)))
             .expect("valid values");

@@ -27,8 +27,8 @@ use std::sync::OnceLock;
 use deadpool_postgres::Pool;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::queries::targets::ReadTargets;
 use crate::config::ModelConfig;
+use crate::queries::targets::ReadTargets;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -17,7 +17,10 @@ pub enum Strategy {
     /// the captured changes of the tables it reads and re-projects the keys
     /// they touch (one statement per table read, [`Applier`]). `full`
     /// recomputes it whole, writing only the rows that differ.
-    Incremental { appliers: Vec<Applier>, full: String },
+    Incremental {
+        appliers: Vec<Applier>,
+        full: String,
+    },
 }
 
 /// How a batch applies the changes of one table a model reads.
@@ -84,13 +87,18 @@ fn field<'a, T: deadpool_postgres::tokio_postgres::types::FromSql<'a>>(
 }
 
 /// Every declared read model, in declaration order.
-pub async fn load(client: &deadpool_postgres::tokio_postgres::Client) -> anyhow::Result<Vec<ReadModel>> {
+pub async fn load(
+    client: &deadpool_postgres::tokio_postgres::Client,
+) -> anyhow::Result<Vec<ReadModel>> {
     let models = client
         .query(include_str!("../../sql/read_models/catalog.sql"), &[])
         .await
         .context("Failed to read the read-model catalog (are the migrations applied?)")?;
     let appliers = client
-        .query(include_str!("../../sql/read_models/catalog_sources.sql"), &[])
+        .query(
+            include_str!("../../sql/read_models/catalog_sources.sql"),
+            &[],
+        )
         .await
         .context("Failed to read the read-model catalog's sources")?;
     let mut out = Vec::with_capacity(models.len());

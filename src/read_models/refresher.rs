@@ -285,7 +285,11 @@ impl Refresher {
     /// started), dropped ones lose theirs. `strict` (at start): a setting
     /// naming no model is an error.
     pub async fn load(&self, strict: bool) -> anyhow::Result<()> {
-        let client = self.pool.get().await.context("Failed to get a connection")?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .context("Failed to get a connection")?;
         let catalog = catalog::load(&client).await?;
         drop(client);
         let models = self.settings.models.apply(catalog, strict)?;
@@ -302,7 +306,10 @@ impl Refresher {
             let mut added = Vec::new();
             let mut next = Vec::with_capacity(models.len());
             for model in models {
-                match slots.iter().find(|s| s.model.model.name == model.model.name) {
+                match slots
+                    .iter()
+                    .find(|s| s.model.model.name == model.model.name)
+                {
                     Some(slot) => {
                         let mut slot = slot.clone();
                         // Redefined under the same name: the worker runs the new one.
@@ -327,7 +334,10 @@ impl Refresher {
             (added, removed)
         };
         for slot in &removed {
-            tracing::info!(view = slot.model.model.name, "read model dropped; its worker stops");
+            tracing::info!(
+                view = slot.model.model.name,
+                "read model dropped; its worker stops"
+            );
             slot.stop.cancel();
         }
         let mut running = self.running.lock().await;
@@ -449,8 +459,7 @@ impl Refresher {
                 self.recompute(tx, model, full, force).await
             }
             (Strategy::Incremental { appliers, full }, Some(coverage)) => {
-                self.batch(tx, model, appliers, full, coverage, force)
-                    .await
+                self.batch(tx, model, appliers, full, coverage, force).await
             }
             (Strategy::Incremental { .. }, None) => {
                 anyhow::bail!("read model {name} has no freshness row; are the migrations applied?")
@@ -546,7 +555,8 @@ impl Refresher {
         }
         if changes >= 100 {
             let per = duration_ms / changes as f64;
-            entry.ms_per_change = Some(entry.ms_per_change.map_or(per, |old| 0.7 * old + 0.3 * per));
+            entry.ms_per_change =
+                Some(entry.ms_per_change.map_or(per, |old| 0.7 * old + 0.3 * per));
         }
     }
 
@@ -599,7 +609,12 @@ impl Refresher {
         let snapshot: String = col(&row, "snapshot")?;
         let taken_at: OffsetDateTime = col(&row, "taken_at")?;
         let backlog: i64 = col(&row, "backlog")?;
-        let resume: Resume = (col(&row, "resume_txid")?, None, col(&row, "resume_seq")?, None);
+        let resume: Resume = (
+            col(&row, "resume_txid")?,
+            None,
+            col(&row, "resume_seq")?,
+            None,
+        );
         if changes == 0 && !force {
             return Self::mark_current(tx, name, &snapshot, taken_at).await;
         }
@@ -1103,7 +1118,7 @@ impl Refresher {
 
     /// Schedule `name`'s cron job and start its worker, which runs until
     /// the model is dropped or the refresher stops.
-    fn spawn_worker(self: &Self, running: &mut Running, name: &str) -> anyhow::Result<()> {
+    fn spawn_worker(&self, running: &mut Running, name: &str) -> anyhow::Result<()> {
         let Some(slot) = self.slot(name) else {
             return Ok(());
         };
@@ -1121,7 +1136,12 @@ impl Refresher {
                 tick.notify_one()
             })
         })
-        .with_context(|| format!("invalid refresh schedule {:?} for {name}", slot.model.schedule))?;
+        .with_context(|| {
+            format!(
+                "invalid refresh schedule {:?} for {name}",
+                slot.model.schedule
+            )
+        })?;
         let id = job.guid();
         {
             let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
@@ -1149,7 +1169,9 @@ impl Refresher {
                     break;
                 }
                 // The model as declared now (it may have been redefined).
-                let Some(current) = this.slot(&name) else { break };
+                let Some(current) = this.slot(&name) else {
+                    break;
+                };
                 this.run_once(&current).await;
             }
         });
@@ -1222,7 +1244,10 @@ impl Refresher {
             Box::pin(async move {
                 if let Some(this) = this.upgrade() {
                     if let Err(e) = this.load(false).await {
-                        tracing::warn!(error = format!("{e:#}"), "could not read the read-model catalog");
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "could not read the read-model catalog"
+                        );
                     }
                 }
             })
@@ -1248,7 +1273,9 @@ impl Refresher {
                 match prune_changes(&pool).await {
                     Ok(n) if n > 0 => tracing::debug!(changes = n, "forgot applied changes"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = format!("{e:#}"), "could not prune captured changes"),
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "could not prune captured changes")
+                    }
                 }
             })
         })

@@ -9,8 +9,8 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::queries::QueryError;
 use crate::config::ModelConfig;
+use crate::queries::QueryError;
 
 /// Freshness and health of one read model.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

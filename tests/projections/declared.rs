@@ -105,12 +105,14 @@ async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
             define("Bad-Name", "SELECT 1 AS id", "'id'", ""),
             "invalid read model name",
         ),
+        (define("x", "SELEC 1", "'id'", ""), "is not valid"),
         (
-            define("x", "SELEC 1", "'id'", ""),
-            "is not valid",
-        ),
-        (
-            define("x", "SELECT 1 AS id; DROP TABLE logistics.shipments", "'id'", ""),
+            define(
+                "x",
+                "SELECT 1 AS id; DROP TABLE logistics.shipments",
+                "'id'",
+                "",
+            ),
             "is not valid",
         ),
         (
@@ -122,33 +124,60 @@ async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
             "key column",
         ),
         (
-            define("x", "SELECT carrier FROM logistics.shipments", "'carrier'", ""),
+            define(
+                "x",
+                "SELECT carrier FROM logistics.shipments",
+                "'carrier'",
+                "",
+            ),
             "is not unique",
         ),
         (
-            define("x", "SELECT id, NULLIF(id, 1) AS k FROM logistics.shipments", "'k'", ""),
+            define(
+                "x",
+                "SELECT id, NULLIF(id, 1) AS k FROM logistics.shipments",
+                "'k'",
+                "",
+            ),
             "NULL",
         ),
         (
-            define("x", "SELECT id FROM logistics.shipments", "'id'", ", filterable => ARRAY['weight']"),
+            define(
+                "x",
+                "SELECT id FROM logistics.shipments",
+                "'id'",
+                ", filterable => ARRAY['weight']",
+            ),
             "filterable column",
         ),
         (
-            define("x", "SELECT id FROM logistics.shipments", "'id'", ", mode => 'sometimes'"),
+            define(
+                "x",
+                "SELECT id FROM logistics.shipments",
+                "'id'",
+                ", mode => 'sometimes'",
+            ),
             "invalid mode",
         ),
         (
-            define("x", "SELECT id FROM logistics.shipments", "'id'", ", schedule => 'hourly'"),
+            define(
+                "x",
+                "SELECT id FROM logistics.shipments",
+                "'id'",
+                ", schedule => 'hourly'",
+            ),
             "invalid schedule",
         ),
         (
-            define("order_history", "SELECT id FROM logistics.shipments", "'id'", ""),
+            define(
+                "order_history",
+                "SELECT id FROM logistics.shipments",
+                "'id'",
+                "",
+            ),
             "already exists",
         ),
-        (
-            define("x", "SELECT 1 AS id", "'id'", ""),
-            "reads no table",
-        ),
+        (define("x", "SELECT 1 AS id", "'id'", ""), "reads no table"),
     ];
     for (sql, expected) in cases {
         let (_, message, hint) = sql_error(&client, &sql).await;
@@ -170,12 +199,19 @@ async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
 
     // Incremental is refused where it cannot work, with the reason.
     client
-        .batch_execute("CREATE VIEW logistics.heavy AS SELECT * FROM logistics.shipments WHERE weight_kg > 1")
+        .batch_execute(
+            "CREATE VIEW logistics.heavy AS SELECT * FROM logistics.shipments WHERE weight_kg > 1",
+        )
         .await
         .expect("view");
     let (code, message, hint) = sql_error(
         &client,
-        &define("x", "SELECT id FROM logistics.heavy", "'id'", ", mode => 'incremental'"),
+        &define(
+            "x",
+            "SELECT id FROM logistics.heavy",
+            "'id'",
+            ", mode => 'incremental'",
+        ),
     )
     .await;
     assert_eq!(code, SqlState::FEATURE_NOT_SUPPORTED);
@@ -183,11 +219,19 @@ async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
     assert!(hint.contains("full"), "{hint}");
     // ... and auto keeps it whole instead.
     client
-        .batch_execute(&define("heavy", "SELECT id, weight_kg FROM logistics.heavy", "'id'", ""))
+        .batch_execute(&define(
+            "heavy",
+            "SELECT id, weight_kg FROM logistics.heavy",
+            "'id'",
+            "",
+        ))
         .await
         .expect("auto over a view");
     let kept: String = client
-        .query_one("SELECT kept FROM pgcqrs.read_models WHERE name = 'heavy'", &[])
+        .query_one(
+            "SELECT kept FROM pgcqrs.read_models WHERE name = 'heavy'",
+            &[],
+        )
         .await
         .expect("kept")
         .get(0);
@@ -210,12 +254,18 @@ async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
 
 #[tokio::test]
 async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_tokens() {
-    let app = TestApp::builder().refreshing(Refreshing::Scheduled).start().await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::Scheduled)
+        .start()
+        .await;
     let client = app.client().await;
     client.batch_execute(TEAM_TABLE).await.expect("team table");
     // Declared while the service runs.
     client.batch_execute(KEYED).await.expect("keyed model");
-    client.batch_execute(AGGREGATE).await.expect("aggregate model");
+    client
+        .batch_execute(AGGREGATE)
+        .await
+        .expect("aggregate model");
     let kinds = client
         .query(
             "SELECT name, kept FROM pgcqrs.read_models WHERE name IN ('shipment_details', 'carrier_weights') ORDER BY name",
@@ -349,9 +399,10 @@ async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_to
         .batch_execute("CREATE ROLE team_reporting LOGIN IN ROLE pgcqrs_reader")
         .await
         .ok();
-    let (reporting, conn) = tokio_postgres::connect(&app.db.url_as("team_reporting"), tokio_postgres::NoTls)
-        .await
-        .expect("reporting login");
+    let (reporting, conn) =
+        tokio_postgres::connect(&app.db.url_as("team_reporting"), tokio_postgres::NoTls)
+            .await
+            .expect("reporting login");
     tokio::spawn(conn);
     let n: i64 = reporting
         .query_one("SELECT count(*) FROM read.shipment_details", &[])
@@ -385,29 +436,40 @@ async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_to
         .expect("after drop");
     assert!(row.get::<_, bool>(0) && row.get::<_, bool>(1));
     assert_eq!(
-        (row.get::<_, i64>(2), row.get::<_, i64>(3), row.get::<_, i64>(4)),
+        (
+            row.get::<_, i64>(2),
+            row.get::<_, i64>(3),
+            row.get::<_, i64>(4)
+        ),
         (0, 0, 0)
     );
     client
         .batch_execute("INSERT INTO logistics.shipments (id, order_ref, carrier, weight_kg) VALUES (100, 'x', 'DHL', 1)")
         .await
         .expect("the table still takes writes");
-    poll_until("the dropped models unlisted", Duration::from_secs(15), || async {
-        let r = app.get("/queries/read-models").await;
-        let body: Value = r.json().await.ok()?;
-        let names: Vec<String> = body["read_models"]
-            .as_array()?
-            .iter()
-            .filter_map(|m| m["name"].as_str().map(String::from))
-            .collect();
-        (!names.iter().any(|n| n == "shipment_details")).then_some(())
-    })
+    poll_until(
+        "the dropped models unlisted",
+        Duration::from_secs(15),
+        || async {
+            let r = app.get("/queries/read-models").await;
+            let body: Value = r.json().await.ok()?;
+            let names: Vec<String> = body["read_models"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m["name"].as_str().map(String::from))
+                .collect();
+            (!names.iter().any(|n| n == "shipment_details")).then_some(())
+        },
+    )
     .await;
 }
 
 #[tokio::test]
 async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
-    let app = TestApp::builder().refreshing(Refreshing::OnRequest).start().await;
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
     app.seed_catalog().await;
     let client = app.client().await;
     client.batch_execute(TEAM_TABLE).await.expect("team table");
@@ -479,7 +541,10 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
                     continue;
                 }
             };
-            client.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            client
+                .batch_execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
         if rng.random_bool(0.2) {
             client

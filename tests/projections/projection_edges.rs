@@ -230,7 +230,9 @@ async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_don
         );
         match refresher.refresh_once(&model, false).await.expect("batch") {
             RefreshOutcome::Refreshed {
-                changes, backlog: b, ..
+                changes,
+                backlog: b,
+                ..
             } => {
                 assert!(changes <= 20_000 && changes > 0, "{changes}");
                 assert_eq!(b, backlog - changes, "the backlog goes down by the batch");
@@ -374,7 +376,10 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         .await
         .expect("no-op update");
     assert_eq!(
-        refresher.refresh_once(&summary, false).await.expect("batch"),
+        refresher
+            .refresh_once(&summary, false)
+            .await
+            .expect("batch"),
         RefreshOutcome::Current,
         "an update that changed nothing must not re-project orders"
     );
