@@ -313,6 +313,75 @@ async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_to
         client.batch_execute("COMMIT").await.expect("commit");
         t
     };
+    // Over HTTP, with the psql session's token: filtered, ordered, paged.
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("carrier", "eq.DHL".to_owned()),
+            ("order", "weight_kg.desc".to_owned()),
+            ("limit", "4".to_owned()),
+            ("min_token", token.clone()),
+        ];
+        if let Some(a) = &after {
+            query.push(("after", a.clone()));
+        }
+        let r = app
+            .http
+            .get(app.url("/queries/views/shipment_details"))
+            .query(&query)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        assert!(r.headers().get("x-read-model-refreshed-at").is_some());
+        let page: Value = r.json().await.expect("json");
+        let rows = page["rows"].as_array().expect("rows");
+        assert!(rows.len() <= 4);
+        ids.extend(rows.iter().map(|row| row["id"].as_i64().expect("id")));
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        ids,
+        [30, 27, 24, 21, 18, 15, 12, 9, 6, 3],
+        "DHL by weight, heaviest first"
+    );
+    let r = app
+        .get(&format!(
+            "/queries/views/carrier_weights?carrier=in.(DHL,UPS)&order=carrier.asc&min_token={token}"
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.expect("json");
+    let carriers: Vec<&str> = page["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|row| row["carrier"].as_str())
+        .collect();
+    assert_eq!(carriers, ["DHL", "UPS"]);
+    let r = app.get("/queries/views/shipment_details?weight=gt.1").await;
+    assert_eq!(
+        r.status(),
+        400,
+        "a filter on a column not declared filterable"
+    );
+    let openapi: Value = app
+        .get("/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("openapi");
+    for model in ["shipment_details", "carrier_weights"] {
+        assert!(
+            openapi["paths"][format!("/queries/views/{model}")].is_object(),
+            "{model} is in /openapi.json"
+        );
+    }
+
     for model in ["shipment_details", "carrier_weights"] {
         poll_until(
             &format!("{model} to cover the psql token"),
