@@ -285,7 +285,22 @@ BEGIN
                   HINT = 'A cron schedule with seconds: sec min hour day month weekday, e.g. ''*/5 * * * * *''; NULL refreshes as soon as a source changes.';
     END IF;
 
-    -- The query: it must plan as a view.
+    -- The query: one SELECT that writes nothing. Run first in a read-only
+    -- subtransaction, always rolled back: a second statement smuggled in
+    -- after a semicolon, or a data-modifying WITH, fails there and never
+    -- runs (the whole string is parsed before any of it runs).
+    BEGIN
+        PERFORM set_config('transaction_read_only', 'on', true);
+        EXECUTE format('SELECT 1 FROM (%s) AS q LIMIT 0', query);
+        RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'pgcqrs: query checked';
+    EXCEPTION WHEN OTHERS THEN
+        IF SQLERRM <> 'pgcqrs: query checked' THEN
+            RAISE EXCEPTION 'the query of read model % is not valid: %', name, SQLERRM
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The query is one SELECT (no semicolon, no data-modifying WITH) over tables and views of this database, with schema-qualified names.';
+        END IF;
+    END;
+    -- It must plan as a view.
     BEGIN
         EXECUTE format('CREATE VIEW pgcqrs_defs.%I AS %s', name, query);
     EXCEPTION WHEN OTHERS THEN

@@ -632,7 +632,7 @@ $q$,
     key         => ARRAY['order_id'],
     mode        => 'incremental',
     schedule    => '* * * * * *',
-    filterable  => ARRAY['customer_id', 'status', 'created_at', 'total'],
+    filterable  => ARRAY['order_id', 'customer_id', 'status', 'created_at', 'total'],
     description => 'One row per order, with its customer and totals: what an order page or list shows. Kept current in small batches by the refresher.');
 
 CREATE INDEX order_summary_customer_idx ON read.order_summary (customer_id, created_at DESC, order_id DESC);
