@@ -5,6 +5,10 @@ CREATE SCHEMA pgcqrs;
 
 COMMENT ON SCHEMA pgcqrs IS 'pgcqrs internals: functions the refresher uses. Not for reporting tools.';
 
+CREATE SCHEMA pgcqrs_d1_daily_sales;
+
+COMMENT ON SCHEMA pgcqrs_d1_daily_sales IS 'pgcqrs: stand-in for write.orders while a batch of read model daily_sales finds its keys.';
+
 CREATE SCHEMA pgcqrs_d1_order_lines;
 
 COMMENT ON SCHEMA pgcqrs_d1_order_lines IS 'pgcqrs: stand-in for write.products while a batch of read model order_lines finds its keys.';
@@ -605,16 +609,20 @@ BEGIN
 WITH k AS MATERIALIZED (
     SELECT DISTINCT %1$s FROM (%2$s) q
 ),
+fresh AS MATERIALIZED (
+    SELECT v.* FROM k CROSS JOIN LATERAL (
+        SELECT * FROM pgcqrs_defs.%3$I v WHERE %4$s OFFSET 0) v
+),
 upserted AS (
     INSERT INTO read.%3$I AS t
-    SELECT v.* FROM pgcqrs_defs.%3$I v WHERE (%4$s) IN (SELECT * FROM k)
+    SELECT * FROM fresh
     ON CONFLICT (%5$s) DO %6$s
     RETURNING 1
 ),
 removed AS (
     DELETE FROM read.%3$I t
      WHERE (%7$s) IN (SELECT * FROM k)
-       AND NOT EXISTS (SELECT 1 FROM pgcqrs_defs.%3$I v WHERE %8$s)
+       AND NOT EXISTS (SELECT 1 FROM fresh v WHERE %8$s)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM k) AS keys,
@@ -622,7 +630,7 @@ SELECT (SELECT count(*) FROM k) AS keys,
         pgcqrs.ident_list(key, 'q.'),
         regexp_replace(definition, ';\s*$', ''),
         model,
-        pgcqrs.ident_list(key, 'v.'),
+        (SELECT string_agg(format('v.%1$I = k.%1$I', x), ' AND ') FROM unnest(key) x),
         pgcqrs.ident_list(key),
         CASE WHEN updates IS NULL THEN 'NOTHING'
              ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
@@ -893,6 +901,46 @@ COMMENT ON COLUMN pgcqrs.read_models.timeout_ms IS 'Statement timeout of one ref
 
 COMMENT ON COLUMN pgcqrs.read_models.full_sql IS 'Generated: recompute the model whole, writing only the rows that differ.';
 
+CREATE TABLE write.orders (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    total write.money NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancel_reason text,
+    CONSTRAINT orders_cancel_reason_only_when_cancelled CHECK (((cancel_reason IS NULL) OR (status = 'cancelled'::text))),
+    CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text])))
+);
+
+CREATE VIEW pgcqrs_d1_daily_sales.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (pgcqrs.batch b
+     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
+UNION ALL
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
+
 CREATE TABLE write.products (
     id write.entity_id NOT NULL,
     name text NOT NULL,
@@ -990,19 +1038,6 @@ UNION ALL
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
-
-CREATE TABLE write.orders (
-    id write.entity_id NOT NULL,
-    customer_id text NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    total write.money NOT NULL,
-    version integer DEFAULT 1 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    cancel_reason text,
-    CONSTRAINT orders_cancel_reason_only_when_cancelled CHECK (((cancel_reason IS NULL) OR (status = 'cancelled'::text))),
-    CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text])))
-);
 
 CREATE VIEW pgcqrs_d2_order_summary.orders AS
  SELECT t.id,
@@ -1158,15 +1193,14 @@ COMMENT ON COLUMN read.customer_orders.lifetime_value IS 'Sum of the totals of o
 
 COMMENT ON COLUMN read.customer_orders.last_order_at IS 'When the customer last placed an order (UTC); empty if never.';
 
-CREATE MATERIALIZED VIEW read.daily_sales AS
- SELECT daily_sales.day,
-    daily_sales.status,
-    daily_sales.orders,
-    daily_sales.revenue
-   FROM pgcqrs_defs.daily_sales
-  WITH NO DATA;
+CREATE TABLE read.daily_sales (
+    day date NOT NULL,
+    status text NOT NULL,
+    orders bigint,
+    revenue numeric
+);
 
-COMMENT ON MATERIALIZED VIEW read.daily_sales IS 'Orders and revenue per UTC day of placement and current status: what the statistics query reads.';
+COMMENT ON TABLE read.daily_sales IS 'Orders and revenue per UTC day of placement and current status: what the statistics query reads.';
 
 COMMENT ON COLUMN read.daily_sales.day IS 'The UTC calendar day the orders were placed.';
 
@@ -1444,6 +1478,9 @@ ALTER TABLE ONLY pgcqrs.read_models
 ALTER TABLE ONLY public.refinery_schema_history
     ADD CONSTRAINT refinery_schema_history_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY read.daily_sales
+    ADD CONSTRAINT daily_sales_pkey PRIMARY KEY (day, status);
+
 ALTER TABLE ONLY read.order_history
     ADD CONSTRAINT order_history_pkey PRIMARY KEY (order_id, order_version);
 
@@ -1482,8 +1519,6 @@ ALTER TABLE ONLY write.products
 
 CREATE UNIQUE INDEX customer_orders_pkey ON read.customer_orders USING btree (customer_id);
 
-CREATE UNIQUE INDEX daily_sales_pkey ON read.daily_sales USING btree (day, status);
-
 CREATE INDEX order_lines_product_idx ON read.order_lines USING btree (product_id);
 
 CREATE INDEX order_summary_created_cover_idx ON read.order_summary USING btree (created_at) INCLUDE (status, total);
@@ -1505,6 +1540,8 @@ CREATE INDEX idempotency_keys_created_idx ON write.idempotency_keys USING btree 
 CREATE INDEX order_events_txid_event_idx ON write.order_events USING btree (txid, event_id);
 
 CREATE INDEX order_items_product_idx ON write.order_items USING btree (product_id);
+
+CREATE INDEX orders_created_day_idx ON write.orders USING btree ((((created_at AT TIME ZONE 'UTC'::text))::date));
 
 CREATE INDEX orders_created_idx ON write.orders USING btree (created_at);
 

@@ -523,16 +523,22 @@ BEGIN
 WITH k AS MATERIALIZED (
     SELECT DISTINCT %1$s FROM (%2$s) q
 ),
+-- each key's rows recomputed on their own (OFFSET 0 keeps the lookup per
+-- key, so a grouped query computes just that group, through its indexes)
+fresh AS MATERIALIZED (
+    SELECT v.* FROM k CROSS JOIN LATERAL (
+        SELECT * FROM pgcqrs_defs.%3$I v WHERE %4$s OFFSET 0) v
+),
 upserted AS (
     INSERT INTO read.%3$I AS t
-    SELECT v.* FROM pgcqrs_defs.%3$I v WHERE (%4$s) IN (SELECT * FROM k)
+    SELECT * FROM fresh
     ON CONFLICT (%5$s) DO %6$s
     RETURNING 1
 ),
 removed AS (
     DELETE FROM read.%3$I t
      WHERE (%7$s) IN (SELECT * FROM k)
-       AND NOT EXISTS (SELECT 1 FROM pgcqrs_defs.%3$I v WHERE %8$s)
+       AND NOT EXISTS (SELECT 1 FROM fresh v WHERE %8$s)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM k) AS keys,
@@ -540,7 +546,7 @@ SELECT (SELECT count(*) FROM k) AS keys,
         pgcqrs.ident_list(key, 'q.'),
         regexp_replace(definition, ';\s*$', ''),
         model,
-        pgcqrs.ident_list(key, 'v.'),
+        (SELECT string_agg(format('v.%1$I = k.%1$I', x), ' AND ') FROM unnest(key) x),
         pgcqrs.ident_list(key),
         CASE WHEN updates IS NULL THEN 'NOTHING'
              ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
@@ -587,6 +593,10 @@ REVOKE EXECUTE ON FUNCTION pgcqrs.define_read_model(text, text, text[], text, te
     FROM PUBLIC;
 
 -- ---------------------------------------------------- the built-in models
+-- A day's orders, for recomputing the daily_sales groups a batch touches
+-- (created_at never changes, so updates stay HOT).
+CREATE INDEX orders_created_day_idx ON write.orders (((created_at AT TIME ZONE 'UTC')::date));
+
 -- Declared like any team's. They replace the hand-wired tables and views of
 -- V4 to V7, and change capture replaces write.catalog_changes.
 DROP MATERIALIZED VIEW read.customer_orders, read.daily_sales, read.product_sales;
@@ -691,6 +701,7 @@ FROM write.orders o
 GROUP BY 1, 2
 $q$,
     key         => ARRAY['day', 'status'],
+    mode        => 'incremental',
     schedule    => '*/2 * * * * *',
     filterable  => ARRAY['day', 'status'],
     description => 'Orders and revenue per UTC day of placement and current status: what the statistics query reads.');
