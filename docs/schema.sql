@@ -479,6 +479,43 @@ SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS chang
             n := n + 1;
             PERFORM pgcqrs.stand_in(name, src, n, path, definition, key, updates, keyeq);
         END LOOP;
+        -- The touched keys, each recomputed on its own (OFFSET 0 keeps the
+        -- lookup per key, so a grouped query computes just that group,
+        -- through its indexes); rows that did not change are not rewritten.
+        UPDATE pgcqrs.read_models m SET apply_sql = format($q$
+WITH k AS MATERIALIZED (
+    SELECT DISTINCT %1$s FROM pgcqrs.batch_keys
+),
+fresh AS MATERIALIZED (
+    SELECT v.* FROM k CROSS JOIN LATERAL (
+        SELECT * FROM pgcqrs_defs.%2$I v WHERE %3$s OFFSET 0) v
+),
+upserted AS (
+    INSERT INTO %4$s AS t
+    SELECT * FROM fresh
+    ON CONFLICT (%5$s) DO %6$s
+    RETURNING 1
+),
+removed AS (
+    DELETE FROM %4$s t
+     WHERE (%7$s) IN (SELECT * FROM k)
+       AND NOT EXISTS (SELECT 1 FROM fresh v WHERE %8$s)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM k) AS keys,
+       (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows$q$,
+            (SELECT string_agg(format('(key ->> %s)::%s AS %I', x.i - 1, format_type(a.atttypid, a.atttypmod), x.k), ', ' ORDER BY x.i)
+               FROM unnest(define_read_model.key) WITH ORDINALITY AS x(k, i)
+               JOIN pg_attribute a ON a.attrelid = def AND a.attname = x.k),
+            define_read_model.name,
+            (SELECT string_agg(format('v.%1$I = k.%1$I', x), ' AND ') FROM unnest(define_read_model.key) x),
+            target,
+            keylist,
+            CASE WHEN updates IS NULL THEN 'NOTHING'
+                 ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
+            pgcqrs.ident_list(define_read_model.key, 't.'),
+            keyeq)
+        WHERE m.name = define_read_model.name;
     END IF;
 
     INSERT INTO read.read_model_status (view_name, current_as_of, verified_at, cluster_id, backlog)
@@ -604,38 +641,12 @@ BEGIN
         schema, relname, source, pkjoin, format('%L::regclass', source::text), same, pkeq,
         replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
 
-    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, apply_sql)
+    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, keys_sql)
     VALUES (model, source, pk, coalesce(used, '{}'), schema, format('%I, %s', schema, path), format($q$
-WITH k AS MATERIALIZED (
-    SELECT DISTINCT %1$s FROM (%2$s) q
-),
-fresh AS MATERIALIZED (
-    SELECT v.* FROM k CROSS JOIN LATERAL (
-        SELECT * FROM pgcqrs_defs.%3$I v WHERE %4$s OFFSET 0) v
-),
-upserted AS (
-    INSERT INTO read.%3$I AS t
-    SELECT * FROM fresh
-    ON CONFLICT (%5$s) DO %6$s
-    RETURNING 1
-),
-removed AS (
-    DELETE FROM read.%3$I t
-     WHERE (%7$s) IN (SELECT * FROM k)
-       AND NOT EXISTS (SELECT 1 FROM fresh v WHERE %8$s)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM k) AS keys,
-       (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows$q$,
+INSERT INTO pgcqrs.batch_keys (key)
+SELECT DISTINCT jsonb_build_array(%1$s) FROM (%2$s) q$q$,
         pgcqrs.ident_list(key, 'q.'),
-        regexp_replace(definition, ';\s*$', ''),
-        model,
-        (SELECT string_agg(format('v.%1$I = k.%1$I', x), ' AND ') FROM unnest(key) x),
-        pgcqrs.ident_list(key),
-        CASE WHEN updates IS NULL THEN 'NOTHING'
-             ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
-        pgcqrs.ident_list(key, 't.'),
-        keyeq));
+        regexp_replace(definition, ';\s*$', '')));
 END
 $_$;
 
@@ -822,6 +833,12 @@ WITH (autovacuum_enabled='true');
 
 COMMENT ON TABLE pgcqrs.batch IS 'Working table of a batch; always empty outside one.';
 
+CREATE UNLOGGED TABLE pgcqrs.batch_keys (
+    key jsonb NOT NULL
+);
+
+COMMENT ON TABLE pgcqrs.batch_keys IS 'Working table of a batch; always empty outside one.';
+
 CREATE TABLE pgcqrs.changes (
     txid xid8 DEFAULT pg_current_xact_id() NOT NULL,
     seq bigint NOT NULL,
@@ -850,7 +867,7 @@ CREATE TABLE pgcqrs.read_model_sources (
     columns text[] NOT NULL,
     delta_schema text NOT NULL,
     search_path text NOT NULL,
-    apply_sql text NOT NULL
+    keys_sql text NOT NULL
 );
 
 COMMENT ON TABLE pgcqrs.read_model_sources IS 'For each incrementally kept read model, the tables it reads and how their changes are applied.';
@@ -870,6 +887,7 @@ CREATE TABLE pgcqrs.read_models (
     sources regclass[] DEFAULT '{}'::regclass[] NOT NULL,
     timeout_ms integer DEFAULT 120000 NOT NULL,
     full_sql text,
+    apply_sql text,
     CONSTRAINT read_models_kept_check CHECK ((kept = ANY (ARRAY['full'::text, 'incremental'::text]))),
     CONSTRAINT read_models_mode_check CHECK ((mode = ANY (ARRAY['full'::text, 'incremental'::text, 'auto'::text]))),
     CONSTRAINT read_models_name_check CHECK ((name ~ '^[a-z][a-z0-9_]{0,62}$'::text))
@@ -900,6 +918,8 @@ COMMENT ON COLUMN pgcqrs.read_models.sources IS 'The tables the query reads, fou
 COMMENT ON COLUMN pgcqrs.read_models.timeout_ms IS 'Statement timeout of one refresh or batch.';
 
 COMMENT ON COLUMN pgcqrs.read_models.full_sql IS 'Generated: recompute the model whole, writing only the rows that differ.';
+
+COMMENT ON COLUMN pgcqrs.read_models.apply_sql IS 'Generated: re-project the keys a batch touched, writing only the rows that differ.';
 
 CREATE TABLE write.orders (
     id write.entity_id NOT NULL,
