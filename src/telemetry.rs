@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 use deadpool_postgres::Pool;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::queries::targets::ReadTargets;
+use crate::db::targets::ReadTargets;
 use crate::read_models::ScheduledModel;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

@@ -1,7 +1,11 @@
-//! Database plumbing: connection pools, migrations, and the embedded local
-//! cluster used when no `DATABASE_URL` is given.
+//! Database plumbing: connection pools, migrations, typed result rows
+//! ([`rows`]), where queries read ([`targets`]: replicas and the fallback to
+//! the primary), and the embedded local cluster used when no `DATABASE_URL`
+//! is given.
 
 pub mod embedded;
+pub mod rows;
+pub mod targets;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,6 +14,8 @@ use anyhow::Context;
 pub use deadpool_postgres::tokio_postgres;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use tokio_postgres::NoTls;
+
+pub use rows::{column, FromRow, RowError};
 
 refinery::embed_migrations!("migrations");
 

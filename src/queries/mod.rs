@@ -8,9 +8,11 @@
 pub mod freshness;
 pub mod orders;
 pub mod statistics;
-pub mod targets;
 
 use deadpool_postgres::PoolError;
+
+use crate::db::targets::{Failover, ReadFailure};
+use crate::db::RowError;
 
 /// Why a query could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,47 @@ impl From<deadpool_postgres::tokio_postgres::Error> for QueryError {
             // standby reports a conflict with replay.
             Some("40001" | "40P01") => QueryError::ReplayConflict(e.to_string()),
             Some(_) => QueryError::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<RowError> for QueryError {
+    fn from(e: RowError) -> Self {
+        QueryError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl ReadFailure for QueryError {
+    fn failover(&self) -> Failover {
+        match self {
+            QueryError::Unavailable(e) => Failover::SetAside(e.clone()),
+            QueryError::ReplayConflict(_) | QueryError::NotYetFresh { .. } => Failover::TryNext,
+            _ => Failover::Answer,
+        }
+    }
+
+    fn no_target() -> Self {
+        QueryError::Unavailable("no read target answers".into())
+    }
+}
+
+impl QueryError {
+    /// A wait that ran out says how long the request waited in all (since
+    /// `started`), not how long its last attempt did.
+    pub fn waited_since(self, started: std::time::Instant) -> Self {
+        match self {
+            QueryError::NotYetFresh {
+                views,
+                token,
+                retry_after,
+                ..
+            } => QueryError::NotYetFresh {
+                views,
+                token,
+                waited_ms: started.elapsed().as_millis(),
+                retry_after,
+            },
+            other => other,
         }
     }
 }
