@@ -52,6 +52,13 @@ impl CommandError {
     }
 }
 
+/// A row not of the shape its statement promises is ours (500).
+impl From<crate::db::RowError> for CommandError {
+    fn from(e: crate::db::RowError) -> Self {
+        CommandError::Internal(anyhow::Error::new(e))
+    }
+}
+
 impl From<PoolError> for CommandError {
     fn from(e: PoolError) -> Self {
         match e {

@@ -15,6 +15,7 @@ pub use deadpool_postgres::tokio_postgres;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use tokio_postgres::NoTls;
 
+pub(crate) use rows::row_struct;
 pub use rows::{column, FromRow, RowError};
 
 refinery::embed_migrations!("migrations");

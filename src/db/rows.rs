@@ -1,6 +1,8 @@
 //! Typed rows: a type that a statement's result row becomes says so once,
-//! by column name, in an impl of [`FromRow`]. A column that is missing or
-//! of another type is an error ([`RowError`]), never a panic.
+//! by column name, in an impl of [`FromRow`]; a struct whose fields are its
+//! columns is declared with [`row_struct!`](crate::db::rows::row_struct). A
+//! column that is missing or of another type is an error ([`RowError`]),
+//! never a panic.
 
 use deadpool_postgres::tokio_postgres::types::FromSql;
 use deadpool_postgres::tokio_postgres::Row;
@@ -28,3 +30,40 @@ pub fn column<'a, T: FromSql<'a>>(
 ) -> Result<T, RowError> {
     Ok(row.try_get(column)?)
 }
+
+/// Declare a struct read from result rows, each field from the column of
+/// its name, and its [`FromRow`]:
+///
+/// ```ignore
+/// row_struct! {
+///     /// What a statement writing a customer returns.
+///     struct Written {
+///         version: i32,
+///         token: String,
+///     }
+/// }
+/// ```
+macro_rules! row_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($(#[$field_meta])* $field_vis $field: $ty),*
+        }
+
+        impl $crate::db::FromRow for $name {
+            fn from_row(
+                row: &$crate::db::tokio_postgres::Row,
+            ) -> Result<Self, $crate::db::RowError> {
+                Ok(Self {
+                    $($field: row.try_get(stringify!($field))?),*
+                })
+            }
+        }
+    };
+}
+pub(crate) use row_struct;
