@@ -32,7 +32,8 @@ pub fn column<'a, T: FromSql<'a>>(
 }
 
 /// Declare a struct read from result rows, each field from the column of
-/// its name, and its [`FromRow`]:
+/// its name, and its [`FromRow`]. Fields listed after `default` are not
+/// columns: they start as their type's default.
 ///
 /// ```ignore
 /// row_struct! {
@@ -40,6 +41,9 @@ pub fn column<'a, T: FromSql<'a>>(
 ///     struct Written {
 ///         version: i32,
 ///         token: String,
+///     }
+///     default {
+///         note: Option<String>,
 ///     }
 /// }
 /// ```
@@ -49,10 +53,14 @@ macro_rules! row_struct {
         $vis:vis struct $name:ident {
             $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
         }
+        $(default {
+            $($(#[$extra_meta:meta])* $extra_vis:vis $extra:ident: $extra_ty:ty),* $(,)?
+        })?
     ) => {
         $(#[$meta])*
         $vis struct $name {
-            $($(#[$field_meta])* $field_vis $field: $ty),*
+            $($(#[$field_meta])* $field_vis $field: $ty,)*
+            $($($(#[$extra_meta])* $extra_vis $extra: $extra_ty,)*)?
         }
 
         impl $crate::db::FromRow for $name {
@@ -60,7 +68,8 @@ macro_rules! row_struct {
                 row: &$crate::db::tokio_postgres::Row,
             ) -> Result<Self, $crate::db::RowError> {
                 Ok(Self {
-                    $($field: row.try_get(stringify!($field))?),*
+                    $($field: row.try_get(stringify!($field))?,)*
+                    $($($extra: Default::default(),)*)?
                 })
             }
         }

@@ -19,12 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use deadpool_postgres::tokio_postgres::Row;
 use deadpool_postgres::Pool;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{self, FromRow, RowError};
+use crate::db::{self, row_struct, FromRow};
 
 /// How often the monitor probes each listed target.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -50,35 +49,23 @@ pub struct ReadTarget {
     health: Mutex<Health>,
 }
 
-/// What the last probe (or failed request) found.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Health {
-    /// Whether the target is a standby (`pg_is_in_recovery()`).
-    pub standby: Option<bool>,
-    /// For a standby: whether it is streaming from its primary now. One that
-    /// is not falls behind without limit; its replay lag says by how much.
-    pub streaming: Option<bool>,
-    /// How far a standby's replay is behind what it has received, in
-    /// seconds (0 when it has replayed everything).
-    pub replay_lag_seconds: Option<f64>,
-    /// Why it was set aside, if it was.
-    pub error: Option<String>,
-}
-
-impl FromRow for Health {
-    /// A probe's answer.
-    fn from_row(row: &Row) -> Result<Self, RowError> {
-        let standby: bool = row.try_get("standby")?;
-        Ok(Health {
-            standby: Some(standby),
-            streaming: if standby {
-                Some(row.try_get("streaming")?)
-            } else {
-                None
-            },
-            replay_lag_seconds: row.try_get("replay_lag_seconds")?,
-            error: None,
-        })
+row_struct! {
+    /// What the last probe (or failed request) found.
+    #[derive(Debug, Clone, Default, Serialize)]
+    pub struct Health {
+        /// Whether the target is a standby (`pg_is_in_recovery()`).
+        pub standby: Option<bool>,
+        /// For a standby: whether it is streaming from its primary now. One
+        /// that is not falls behind without limit; its replay lag says by
+        /// how much.
+        pub streaming: Option<bool>,
+        /// How far a standby's replay is behind what it has received, in
+        /// seconds (0 when it has replayed everything).
+        pub replay_lag_seconds: Option<f64>,
+    }
+    default {
+        /// Why it was set aside, if it was.
+        pub error: Option<String>,
     }
 }
 

@@ -299,7 +299,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 &[],
             )
             .await?;
-        anyhow::Ok(row.get::<_, i32>(0))
+        anyhow::Ok(crate::db::column::<i32>(&row, 0)?)
     };
     if let Some(Err(stalled)) = state.refresher.as_ref().map(|r| r.health()) {
         return ApiError::Unavailable {

@@ -1,13 +1,13 @@
 //! Orders as the read models show them: `order_summary` and `order_lines`.
 
 use deadpool_postgres::tokio_postgres::types::ToSql;
-use deadpool_postgres::tokio_postgres::Row;
 use deadpool_postgres::{GenericClient, Pool};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::QueryError;
+use crate::db::{column, row_struct, FromRow};
 use crate::domain::{serialize_amount, OrderStatus};
 
 /// Views the single-order query reads.
@@ -18,43 +18,49 @@ pub const LIST_VIEWS: &[&str] = &["order_summary"];
 /// both, since either can say that the customer exists.
 pub const CUSTOMER_LIST_VIEWS: &[&str] = &["order_summary", "customer_orders"];
 
-/// One order, denormalized.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OrderSummary {
-    pub order_id: String,
-    pub customer_id: String,
-    pub customer_name: String,
-    pub customer_email: String,
-    /// Number of lines.
-    pub item_count: i32,
-    #[serde(serialize_with = "serialize_amount")]
-    #[schema(value_type = f64)]
-    pub total: Decimal,
-    pub status: String,
-    pub status_display: String,
-    pub cancel_reason: Option<String>,
-    pub version: i32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// Present on the single-order query.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub items: Option<Vec<OrderLine>>,
+row_struct! {
+    /// One order, denormalized: a row of `order_summary`.
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct OrderSummary {
+        pub order_id: String,
+        pub customer_id: String,
+        pub customer_name: String,
+        pub customer_email: String,
+        /// Number of lines.
+        pub item_count: i32,
+        #[serde(serialize_with = "serialize_amount")]
+        #[schema(value_type = f64)]
+        pub total: Decimal,
+        pub status: String,
+        pub status_display: String,
+        pub cancel_reason: Option<String>,
+        pub version: i32,
+        #[serde(with = "time::serde::rfc3339")]
+        pub created_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        pub updated_at: OffsetDateTime,
+    }
+    default {
+        /// Present on the single-order query, from `order_lines`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub items: Option<Vec<OrderLine>>,
+    }
 }
 
-/// One line of an order.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OrderLine {
-    pub product_id: String,
-    pub product_name: String,
-    pub quantity: i32,
-    #[serde(serialize_with = "serialize_amount")]
-    #[schema(value_type = f64)]
-    pub unit_price: Decimal,
-    #[serde(serialize_with = "serialize_amount")]
-    #[schema(value_type = f64)]
-    pub subtotal: Decimal,
+row_struct! {
+    /// One line of an order.
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct OrderLine {
+        pub product_id: String,
+        pub product_name: String,
+        pub quantity: i32,
+        #[serde(serialize_with = "serialize_amount")]
+        #[schema(value_type = f64)]
+        pub unit_price: Decimal,
+        #[serde(serialize_with = "serialize_amount")]
+        #[schema(value_type = f64)]
+        pub subtotal: Decimal,
+    }
 }
 
 /// A page of orders.
@@ -76,57 +82,26 @@ pub struct OrderFilter {
     pub to: Option<OffsetDateTime>,
 }
 
-fn summary(row: &Row) -> OrderSummary {
-    OrderSummary {
-        order_id: row.get("order_id"),
-        customer_id: row.get("customer_id"),
-        customer_name: row.get("customer_name"),
-        customer_email: row.get("customer_email"),
-        item_count: row.get("item_count"),
-        total: row.get("total"),
-        status: row.get("status"),
-        status_display: row.get("status_display"),
-        cancel_reason: row.get("cancel_reason"),
-        version: row.get("version"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-        items: None,
-    }
-}
-
 /// The order `id` with its lines.
 #[tracing::instrument(skip(pool))]
 pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary, QueryError> {
     let client = pool.get().await?;
-    let summary_stmt = client
-        .prepare_cached(include_str!("../../sql/queries/get_order_summary.sql"))
-        .await?;
-    let lines_stmt = client
-        .prepare_cached(include_str!("../../sql/queries/get_order_lines.sql"))
-        .await?;
+    let (summary, lines) = tokio::try_join!(
+        client.prepare_cached(include_str!("../../sql/queries/get_order_summary.sql")),
+        client.prepare_cached(include_str!("../../sql/queries/get_order_lines.sql")),
+    )?;
     // Pipelined: both statements go out before either answer comes back.
     let params: [&(dyn ToSql + Sync); 1] = [&id];
     let (head, lines) = tokio::try_join!(
-        client.query_opt(&summary_stmt, &params),
-        client.query(&lines_stmt, &params),
+        client.query_opt(&summary, &params),
+        client.query(&lines, &params),
     )?;
     let head = head.ok_or_else(|| QueryError::NotFound {
         what: "order",
         id: id.to_owned(),
     })?;
-    let mut order = summary(&head);
-    order.items = Some(
-        lines
-            .iter()
-            .map(|r| OrderLine {
-                product_id: r.get("product_id"),
-                product_name: r.get("product_name"),
-                quantity: r.get("quantity"),
-                unit_price: r.get("unit_price"),
-                subtotal: r.get("subtotal"),
-            })
-            .collect(),
-    );
+    let mut order = OrderSummary::from_row(&head)?;
+    order.items = Some(OrderLine::from_rows(&lines)?);
     Ok(order)
 }
 
@@ -171,7 +146,7 @@ pub async fn list_customer_orders(
             .map_err(QueryError::from)
     };
     let (exists, page) = tokio::try_join!(check, list_with(&client, &filter, page, page_size))?;
-    if page.total == 0 && !exists.try_get::<_, bool>(0)? {
+    if page.total == 0 && !column::<bool>(&exists, 0)? {
         return Err(QueryError::NotFound {
             what: "customer",
             id: customer_id.to_owned(),
@@ -186,12 +161,10 @@ async fn list_with(
     page: i64,
     page_size: i64,
 ) -> Result<OrderPage, QueryError> {
-    let list = client
-        .prepare_cached(include_str!("../../sql/queries/list_orders.sql"))
-        .await?;
-    let count = client
-        .prepare_cached(include_str!("../../sql/queries/count_orders.sql"))
-        .await?;
+    let (list, count) = tokio::try_join!(
+        client.prepare_cached(include_str!("../../sql/queries/list_orders.sql")),
+        client.prepare_cached(include_str!("../../sql/queries/count_orders.sql")),
+    )?;
     let status = filter.status.map(|s| s.as_str());
     let offset = (page - 1).saturating_mul(page_size);
     let list_params: [&(dyn ToSql + Sync); 6] = [
@@ -206,9 +179,9 @@ async fn list_with(
         client.query(&list, &list_params),
         client.query_one(&count, &list_params[..4]),
     )?;
-    let total: i64 = total.get(0);
+    let total: i64 = column(&total, 0)?;
     Ok(OrderPage {
-        orders: rows.iter().map(summary).collect(),
+        orders: OrderSummary::from_rows(&rows)?,
         total,
         page,
         page_size,
@@ -216,16 +189,18 @@ async fn list_with(
     })
 }
 
-/// One event in an order's history.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct HistoryEntry {
-    pub version: i32,
-    pub event_type: String,
-    pub status: Option<String>,
-    pub reason: Option<String>,
-    pub correlation_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub occurred_at: OffsetDateTime,
+row_struct! {
+    /// One event in an order's history.
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct HistoryEntry {
+        pub version: i32,
+        pub event_type: String,
+        pub status: Option<String>,
+        pub reason: Option<String>,
+        pub correlation_id: Option<String>,
+        #[serde(with = "time::serde::rfc3339")]
+        pub occurred_at: OffsetDateTime,
+    }
 }
 
 /// What happened to an order: `read.order_history`, kept by trigger, so
@@ -242,15 +217,5 @@ pub async fn order_history(pool: &Pool, id: &str) -> Result<Vec<HistoryEntry>, Q
             id: id.to_owned(),
         });
     }
-    Ok(rows
-        .iter()
-        .map(|r| HistoryEntry {
-            version: r.get("order_version"),
-            event_type: r.get("event_type"),
-            status: r.get("status"),
-            reason: r.get("reason"),
-            correlation_id: r.get("correlation_id"),
-            occurred_at: r.get("occurred_at"),
-        })
-        .collect())
+    Ok(HistoryEntry::from_rows(&rows)?)
 }
