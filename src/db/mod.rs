@@ -107,6 +107,18 @@ fn build_pool(
         .context("Failed to build the connection pool")
 }
 
+/// Why `pool` gave no connection, in words fit for a client: the server's
+/// own message when it refused one (shutting down, too many connections, a
+/// bad password), else what the pool says.
+pub fn pool_error_message(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.message().to_owned()),
+        other => other.to_string(),
+    }
+}
+
 /// Open one connection outside any pool (migrations, administration).
 pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(url, NoTls)

@@ -50,16 +50,13 @@ pub enum QueryError {
 impl From<PoolError> for QueryError {
     fn from(e: PoolError) -> Self {
         match e {
-            // Opening a connection failed: refused, unreachable, starting
-            // up, too many connections, no such database, bad password.
-            PoolError::Backend(e) => QueryError::Unavailable(
-                e.as_db_error()
-                    .map_or_else(|| e.to_string(), |db| db.message().to_owned()),
-            ),
+            // Every connection of the pool stayed busy for the whole wait.
             e @ PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
                 QueryError::Overloaded(e.to_string())
             }
-            other => QueryError::Unavailable(other.to_string()),
+            // Opening a connection failed: refused, unreachable, starting
+            // up, too many connections, no such database, bad password.
+            other => QueryError::Unavailable(crate::db::pool_error_message(&other)),
         }
     }
 }
