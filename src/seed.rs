@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use time::OffsetDateTime;
 
 use crate::config::ReadModelArgs;
-use crate::db::{self, tokio_postgres};
+use crate::db::{self, tokio_postgres::Transaction};
 use crate::read_models::{Refresher, RefresherSettings, ScheduledModel};
 
 /// What to load.
@@ -117,7 +117,7 @@ fn progress_bar(plan: &SeedPlan) -> ProgressBar {
 }
 
 async fn copy_customers(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     plan: &SeedPlan,
     epoch: OffsetDateTime,
 ) -> anyhow::Result<()> {
@@ -137,7 +137,7 @@ async fn copy_customers(
 
 /// Returns each product's price in cents, product `i` at `i - 1`.
 async fn copy_products(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     plan: &SeedPlan,
     rng: &mut StdRng,
     epoch: OffsetDateTime,
@@ -164,7 +164,7 @@ async fn copy_products(
 /// The orders, their lines, events and history, `ORDERS_PER_CHUNK` orders
 /// to a `COPY`.
 async fn copy_orders(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     plan: &SeedPlan,
     rng: &mut StdRng,
     now: OffsetDateTime,
@@ -318,7 +318,7 @@ impl OrderRows {
         Ok(())
     }
 
-    async fn copy(self, tx: &tokio_postgres::Transaction<'_>) -> anyhow::Result<()> {
+    async fn copy(self, tx: &Transaction<'_>) -> anyhow::Result<()> {
         copy(tx, "write.orders (id, customer_id, status, total, version, created_at, updated_at, cancel_reason)", self.orders).await?;
         copy(
             tx,
@@ -352,11 +352,7 @@ async fn rebuild(url: &str, plan: &SeedPlan) -> anyhow::Result<()> {
     result
 }
 
-async fn copy(
-    tx: &tokio_postgres::Transaction<'_>,
-    target: &str,
-    rows: String,
-) -> anyhow::Result<()> {
+async fn copy(tx: &Transaction<'_>, target: &str, rows: String) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }

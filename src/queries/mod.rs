@@ -14,6 +14,9 @@ use deadpool_postgres::PoolError;
 use crate::db::targets::{Failover, ReadFailure};
 use crate::db::RowError;
 
+/// What a query answers.
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;
+
 /// Why a query could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::QueryError;
+use super::{QueryError, Result};
 use crate::db::{column, row_struct, FromRow};
 use crate::domain::{serialize_amount, OrderStatus};
 
@@ -73,6 +73,13 @@ pub struct OrderPage {
     pub total_pages: i64,
 }
 
+/// Which page of a list, already validated: `number` from 1, `size` from 1.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub number: i64,
+    pub size: i64,
+}
+
 /// Filters of the list query, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
@@ -84,7 +91,7 @@ pub struct OrderFilter {
 
 /// The order `id` with its lines.
 #[tracing::instrument(skip(pool))]
-pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary, QueryError> {
+pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary> {
     let client = pool.get().await?;
     let (summary, lines) = tokio::try_join!(
         client.prepare_cached(include_str!("../../sql/queries/get_order_summary.sql")),
@@ -107,14 +114,8 @@ pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary, QueryError
 
 /// A page of orders, newest first.
 #[tracing::instrument(skip(pool))]
-pub async fn list_orders(
-    pool: &Pool,
-    filter: &OrderFilter,
-    page: i64,
-    page_size: i64,
-) -> Result<OrderPage, QueryError> {
-    let client = pool.get().await?;
-    list_with(&client, filter, page, page_size).await
+pub async fn list_orders(pool: &Pool, filter: &OrderFilter, page: Page) -> Result<OrderPage> {
+    list_with(&pool.get().await?, filter, page).await
 }
 
 /// A customer's orders; 404 if the customer is unknown to the read models.
@@ -124,12 +125,7 @@ pub async fn list_orders(
 /// refreshed on different schedules, and a customer whose orders show in
 /// `/queries/orders` must not be a 404 here.
 #[tracing::instrument(skip(pool))]
-pub async fn list_customer_orders(
-    pool: &Pool,
-    customer_id: &str,
-    page: i64,
-    page_size: i64,
-) -> Result<OrderPage, QueryError> {
+pub async fn list_customer_orders(pool: &Pool, customer_id: &str, page: Page) -> Result<OrderPage> {
     let client = pool.get().await?;
     let exists = client
         .prepare_cached(include_str!("../../sql/queries/customer_exists.sql"))
@@ -145,7 +141,7 @@ pub async fn list_customer_orders(
             .await
             .map_err(QueryError::from)
     };
-    let (exists, page) = tokio::try_join!(check, list_with(&client, &filter, page, page_size))?;
+    let (exists, page) = tokio::try_join!(check, list_with(&client, &filter, page))?;
     if page.total == 0 && !column::<bool>(&exists, 0)? {
         return Err(QueryError::NotFound {
             what: "customer",
@@ -158,21 +154,20 @@ pub async fn list_customer_orders(
 async fn list_with(
     client: &impl GenericClient,
     filter: &OrderFilter,
-    page: i64,
-    page_size: i64,
-) -> Result<OrderPage, QueryError> {
+    Page { number, size }: Page,
+) -> Result<OrderPage> {
     let (list, count) = tokio::try_join!(
         client.prepare_cached(include_str!("../../sql/queries/list_orders.sql")),
         client.prepare_cached(include_str!("../../sql/queries/count_orders.sql")),
     )?;
     let status = filter.status.map(|s| s.as_str());
-    let offset = (page - 1).saturating_mul(page_size);
+    let offset = (number - 1).saturating_mul(size);
     let list_params: [&(dyn ToSql + Sync); 6] = [
         &filter.customer_id,
         &status,
         &filter.from,
         &filter.to,
-        &page_size,
+        &size,
         &offset,
     ];
     let (rows, total) = tokio::try_join!(
@@ -183,9 +178,9 @@ async fn list_with(
     Ok(OrderPage {
         orders: OrderSummary::from_rows(&rows)?,
         total,
-        page,
-        page_size,
-        total_pages: (total + page_size - 1) / page_size,
+        page: number,
+        page_size: size,
+        total_pages: (total + size - 1) / size,
     })
 }
 
@@ -205,7 +200,7 @@ row_struct! {
 
 /// What happened to an order: `read.order_history`, kept by trigger, so
 /// always current.
-pub async fn order_history(pool: &Pool, id: &str) -> Result<Vec<HistoryEntry>, QueryError> {
+pub async fn order_history(pool: &Pool, id: &str) -> Result<Vec<HistoryEntry>> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(include_str!("../../sql/queries/get_order_history.sql"))
