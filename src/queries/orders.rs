@@ -18,8 +18,9 @@ pub const LIST_VIEWS: &[&str] = &["order_summary"];
 /// both, since either can say that the customer exists.
 pub const CUSTOMER_LIST_VIEWS: &[&str] = &["order_summary", "customer_orders"];
 
+// A row of `order_summary`; the lines come from `order_lines`.
 row_struct! {
-    /// One order, denormalized: a row of `order_summary`.
+    /// One order, denormalized.
     #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
     pub struct OrderSummary {
         pub order_id: String,
@@ -41,7 +42,7 @@ row_struct! {
         pub updated_at: OffsetDateTime,
     }
     default {
-        /// Present on the single-order query, from `order_lines`.
+        /// Present on the single-order query.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub items: Option<Vec<OrderLine>>,
     }
