@@ -5,6 +5,30 @@ CREATE SCHEMA pgcqrs;
 
 COMMENT ON SCHEMA pgcqrs IS 'pgcqrs internals: functions the refresher uses. Not for reporting tools.';
 
+CREATE SCHEMA pgcqrs_d1_order_lines;
+
+COMMENT ON SCHEMA pgcqrs_d1_order_lines IS 'pgcqrs: stand-in for write.products while a batch of read model order_lines finds its keys.';
+
+CREATE SCHEMA pgcqrs_d1_order_summary;
+
+COMMENT ON SCHEMA pgcqrs_d1_order_summary IS 'pgcqrs: stand-in for write.customers while a batch of read model order_summary finds its keys.';
+
+CREATE SCHEMA pgcqrs_d2_order_lines;
+
+COMMENT ON SCHEMA pgcqrs_d2_order_lines IS 'pgcqrs: stand-in for write.order_items while a batch of read model order_lines finds its keys.';
+
+CREATE SCHEMA pgcqrs_d2_order_summary;
+
+COMMENT ON SCHEMA pgcqrs_d2_order_summary IS 'pgcqrs: stand-in for write.orders while a batch of read model order_summary finds its keys.';
+
+CREATE SCHEMA pgcqrs_d3_order_summary;
+
+COMMENT ON SCHEMA pgcqrs_d3_order_summary IS 'pgcqrs: stand-in for write.order_items while a batch of read model order_summary finds its keys.';
+
+CREATE SCHEMA pgcqrs_defs;
+
+COMMENT ON SCHEMA pgcqrs_defs IS 'Each read model''s query as a view: read.<name> equals pgcqrs_defs.<name> once refreshed.';
+
 CREATE SCHEMA read;
 
 CREATE SCHEMA write;
@@ -15,6 +39,188 @@ CREATE DOMAIN write.entity_id AS text
 CREATE DOMAIN write.money AS numeric(14,2)
 	CONSTRAINT money_not_negative CHECK ((VALUE >= (0)::numeric));
 
+CREATE FUNCTION pgcqrs.capture(source regclass) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    pk    text[];
+    fname text := (SELECT format('capture_%s', left(md5(n.nspname || '.' || c.relname), 20))
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source);
+    keyx  text;
+    keyo  text;
+    same  text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = source AND tgname = 'pgcqrs_capture_insert') THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY k.i)
+      INTO pk
+      FROM pg_index x
+      CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
+      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+     WHERE x.indrelid = source AND x.indisprimary;
+    IF pk IS NULL THEN
+        keyx := 'NULL::jsonb';
+        keyo := 'NULL::jsonb';
+        same := 'false';
+    ELSE
+        keyx := format('jsonb_build_array(%s)', pgcqrs.ident_list(pk, 'n.'));
+        keyo := format('jsonb_build_array(%s)', pgcqrs.ident_list(pk, 'o.'));
+        same := format('(%s) = (%s)', pgcqrs.ident_list(pk, 'n.'), pgcqrs.ident_list(pk, 'o.'));
+    END IF;
+    EXECUTE format($f$
+        CREATE FUNCTION pgcqrs.%1$I() RETURNS trigger LANGUAGE plpgsql
+        SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', %3$s FROM pgcqrs_new n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', %3$s, to_jsonb(o)
+                  FROM pgcqrs_new n JOIN pgcqrs_old o ON %5$s
+                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                UNION ALL
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(o)
+                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE %5$s)
+                UNION ALL
+                SELECT TG_RELID, 'I', %3$s, NULL
+                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE %5$s);
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(o) FROM pgcqrs_old o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $body$ $f$, fname, source::oid, keyx, keyo, same);
+    EXECUTE format('CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
+    EXECUTE format('CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
+    EXECUTE format('CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
+    EXECUTE format('CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgcqrs_capture_insert, ENABLE ALWAYS TRIGGER pgcqrs_capture_update', source);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgcqrs_capture_delete', source);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate', source);
+END
+$_$;
+
+CREATE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', jsonb_build_array(n.order_id, n.line_no) FROM pgcqrs_new n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', jsonb_build_array(n.order_id, n.line_no), to_jsonb(o)
+                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.order_id, n.line_no) = (o.order_id, o.line_no)
+                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                UNION ALL
+                SELECT TG_RELID, 'D', jsonb_build_array(o.order_id, o.line_no), to_jsonb(o)
+                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.order_id, n.line_no) = (o.order_id, o.line_no))
+                UNION ALL
+                SELECT TG_RELID, 'I', jsonb_build_array(n.order_id, n.line_no), NULL
+                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.order_id, n.line_no) = (o.order_id, o.line_no));
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', jsonb_build_array(o.order_id, o.line_no), to_jsonb(o) FROM pgcqrs_old o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+
+CREATE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
+                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
+                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                UNION ALL
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
+                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                UNION ALL
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
+                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+
+CREATE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
+                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
+                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                UNION ALL
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
+                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                UNION ALL
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
+                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+
+CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
+                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
+                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                UNION ALL
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
+                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                UNION ALL
+                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
+                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+
 CREATE FUNCTION pgcqrs.cluster_id() RETURNS bigint
     LANGUAGE plpgsql STABLE
     AS $$
@@ -23,6 +229,282 @@ BEGIN
 EXCEPTION WHEN insufficient_privilege OR undefined_function THEN
     RETURN NULL;
 END
+$$;
+
+CREATE FUNCTION pgcqrs.define_read_model(name text, query text, key text[], mode text DEFAULT 'auto'::text, schedule text DEFAULT NULL::text, filterable text[] DEFAULT '{}'::text[], description text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    def        regclass;
+    target     text;
+    cols       text[];
+    col        text;
+    direct     regclass[];
+    tables     regclass[];
+    src        regclass;
+    kept       text;
+    why        text;
+    plan       jsonb;
+    schemas    text[];
+    path       text;
+    definition text;
+    taken      pg_snapshot;
+    n          int := 0;
+    updates    text;
+    keyeq      text;
+    keylist    text;
+    old_path   text := current_setting('search_path');
+BEGIN
+    -- The name.
+    IF name IS NULL OR name !~ '^[a-z][a-z0-9_]{0,47}$' THEN
+        RAISE EXCEPTION 'invalid read model name %', coalesce(quote_literal(name), 'NULL')
+            USING ERRCODE = 'invalid_name',
+                  HINT = 'Use lower-case letters, digits and underscores, starting with a letter, at most 48 characters.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pgcqrs.read_models m WHERE m.name = define_read_model.name) THEN
+        RAISE EXCEPTION 'read model % is already defined', name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = format('Drop it first: SELECT pgcqrs.drop_read_model(%L);', name);
+    END IF;
+    IF to_regclass(format('read.%I', name)) IS NOT NULL THEN
+        RAISE EXCEPTION 'relation read.% already exists and is not a declared read model', name
+            USING ERRCODE = 'duplicate_table', HINT = 'Choose another name.';
+    END IF;
+    IF mode IS NULL OR mode NOT IN ('full', 'incremental', 'auto') THEN
+        RAISE EXCEPTION 'invalid mode %', coalesce(quote_literal(mode), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'mode is full, incremental or auto.';
+    END IF;
+    IF key IS NULL OR cardinality(key) = 0 THEN
+        RAISE EXCEPTION 'read model % needs a key', name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the columns that identify a row, e.g. ARRAY[''id''].';
+    END IF;
+    IF schedule IS NOT NULL AND cardinality(regexp_split_to_array(trim(schedule), '\s+')) NOT IN (6, 7) THEN
+        RAISE EXCEPTION 'invalid schedule %', quote_literal(schedule)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A cron schedule with seconds: sec min hour day month weekday, e.g. ''*/5 * * * * *''; NULL refreshes as soon as a source changes.';
+    END IF;
+
+    -- The query: it must plan as a view.
+    BEGIN
+        EXECUTE format('CREATE VIEW pgcqrs_defs.%I AS %s', name, query);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'the query of read model % is not valid: %', name, SQLERRM
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The query is one SELECT (no semicolon) over tables and views of this database, with schema-qualified names.';
+    END;
+    def := format('pgcqrs_defs.%I', name)::regclass;
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a WHERE a.attrelid = def AND a.attnum > 0 AND NOT a.attisdropped;
+    FOREACH col IN ARRAY key LOOP
+        IF NOT col = ANY(cols) THEN
+            RAISE EXCEPTION 'key column % is not a column of the query', quote_ident(col)
+                USING ERRCODE = 'undefined_column', HINT = format('The query''s columns: %s.', array_to_string(cols, ', '));
+        END IF;
+    END LOOP;
+    FOREACH col IN ARRAY coalesce(filterable, '{}') LOOP
+        IF NOT col = ANY(cols) THEN
+            RAISE EXCEPTION 'filterable column % is not a column of the query', quote_ident(col)
+                USING ERRCODE = 'undefined_column', HINT = format('The query''s columns: %s.', array_to_string(cols, ', '));
+        END IF;
+    END LOOP;
+
+    -- Its sources: what the view depends on, views followed to tables.
+    WITH RECURSIVE deps(rel, via_view) AS (
+        SELECT DISTINCT d.refobjid::regclass, false
+          FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+         WHERE r.ev_class = def AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> def
+        UNION
+        SELECT DISTINCT d.refobjid::regclass, true
+          FROM deps JOIN pg_class c ON c.oid = deps.rel AND c.relkind = 'v'
+          JOIN pg_rewrite r ON r.ev_class = c.oid
+          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+         WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid <> c.oid
+    )
+    SELECT array_agg(DISTINCT rel) FILTER (WHERE NOT via_view),
+           array_agg(DISTINCT rel) FILTER (WHERE c.relkind IN ('r', 'p'))
+      INTO direct, tables
+      FROM deps JOIN pg_class c ON c.oid = deps.rel;
+    FOR src IN
+        SELECT d.rel FROM unnest(direct) d(rel) JOIN pg_class c ON c.oid = d.rel
+         WHERE c.relkind NOT IN ('r', 'p', 'v')
+    LOOP
+        RAISE EXCEPTION 'read model % reads %, whose changes cannot be captured', name, src
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Read tables or views over tables; not materialized views, foreign tables or sequences.';
+    END LOOP;
+    IF tables IS NULL THEN
+        RAISE EXCEPTION 'the query of read model % reads no table', name
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'A read model is kept fresh from the tables it reads.';
+    END IF;
+
+    -- How it can be kept: incremental when every relation it reads is a
+    -- table with a primary key, read once, and the rows are not aggregates
+    -- (those are recomputed whole until aggregates are kept by delta).
+    EXECUTE format('EXPLAIN (FORMAT JSON) SELECT * FROM pgcqrs_defs.%I', name) INTO plan;
+    IF EXISTS (SELECT 1 FROM unnest(direct) d(rel) JOIN pg_class c ON c.oid = d.rel WHERE c.relkind = 'v') THEN
+        why := 'it reads a view';
+    ELSIF EXISTS (SELECT 1 FROM unnest(direct) d(rel)
+                   WHERE NOT EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = d.rel AND x.indisprimary)) THEN
+        why := 'a table it reads has no primary key';
+    ELSIF jsonb_path_exists(plan, 'strict $.**."Node Type" ? (@ == "Aggregate" || @ == "WindowAgg" || @ == "SetOp" || @ == "Unique" || @ == "Limit" || @ == "Recursive Union")') THEN
+        why := 'its rows are aggregates';
+    END IF;
+    -- a table read twice (a self-join) cannot be stood in for by its changes
+    IF why IS NULL AND EXISTS (
+        SELECT r FROM jsonb_path_query(plan, 'strict $.**."Relation Name"') r
+        GROUP BY r HAVING count(*) > 1) THEN
+        why := 'it reads a table more than once';
+    END IF;
+    IF mode = 'full' THEN
+        kept := 'full';
+        why := 'declared full';
+    ELSIF why IS NULL THEN
+        kept := 'incremental';
+        why := CASE mode WHEN 'auto' THEN 'keyed rows: changed keys are re-projected' ELSE 'declared incremental' END;
+    ELSIF mode = 'incremental' AND why IN ('its rows are aggregates', 'it reads a table more than once') THEN
+        -- Aggregates: the groups a change touches are recomputed. A table
+        -- read more than once is stood in for by its changed rows at every
+        -- read at once: right when each read is tied to the same key (such
+        -- as a count and an EXISTS over an order's lines), which auto
+        -- cannot tell, so only an explicit declaration gets it.
+        kept := 'incremental';
+        why := 'declared incremental; ' || why;
+    ELSIF mode = 'incremental' THEN
+        RAISE EXCEPTION 'read model % cannot be kept incrementally: %', name, why
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Declare it with mode => ''full'' (or ''auto''), or read the tables directly, each once, each with a primary key.';
+    ELSE
+        kept := 'full';
+        why := 'auto: ' || why;
+    END IF;
+
+    -- Capture changes of every table first, then take the snapshot the
+    -- fill covers: every write after it is captured.
+    FOREACH src IN ARRAY tables LOOP
+        PERFORM pgcqrs.capture(src);
+    END LOOP;
+    taken := pg_current_snapshot();
+    target := format('read.%I', name);
+    keylist := pgcqrs.ident_list(key);
+    BEGIN
+        IF kept = 'full' THEN
+            EXECUTE format('CREATE MATERIALIZED VIEW %s AS SELECT * FROM pgcqrs_defs.%I', target, name);
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s)', name || '_pkey', target, keylist);
+        ELSE
+            EXECUTE format('CREATE TABLE %s AS SELECT * FROM pgcqrs_defs.%I', target, name);
+            FOREACH col IN ARRAY key LOOP
+                EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', target, col);
+            END LOOP;
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', target, name || '_pkey', keylist);
+        END IF;
+    EXCEPTION
+        WHEN unique_violation THEN
+            RAISE EXCEPTION 'the key (%) of read model % is not unique: %', array_to_string(key, ', '), name, SQLERRM
+                USING ERRCODE = 'unique_violation',
+                      HINT = 'The key must identify one row of the query: add columns to it, or group by it.';
+        WHEN not_null_violation THEN
+            RAISE EXCEPTION 'the key (%) of read model % is NULL in some rows', array_to_string(key, ', '), name
+                USING ERRCODE = 'not_null_violation',
+                      HINT = 'Key columns must never be NULL: filter those rows out or coalesce the column.';
+    END;
+    IF kept = 'full' THEN
+        -- key columns of a materialized view cannot be declared NOT NULL
+        EXECUTE format('SELECT count(*) FROM %s WHERE (%s) IS NOT NULL IS NOT TRUE', target,
+                       (SELECT string_agg(format('%I IS NOT NULL', k), ' AND ') FROM unnest(key) k)) INTO n;
+        IF n > 0 THEN
+            RAISE EXCEPTION 'the key (%) of read model % is NULL in % rows', array_to_string(key, ', '), name, n
+                USING ERRCODE = 'not_null_violation',
+                      HINT = 'Key columns must never be NULL: filter those rows out or coalesce the column.';
+        END IF;
+    END IF;
+    EXECUTE format('COMMENT ON %s %s IS %L',
+                   CASE kept WHEN 'full' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, target,
+                   coalesce(description, format('Read model %s, declared in pgcqrs.read_models.', name)));
+    EXECUTE format('GRANT SELECT ON %s TO pgcqrs_reader', target);
+
+    -- Recompute whole, writing only the rows that differ.
+    keyeq := (SELECT string_agg(format('v.%1$I = t.%1$I', k), ' AND ') FROM unnest(key) k);
+    updates := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ')
+                  FROM unnest(cols) c WHERE NOT c = ANY(key));
+    INSERT INTO pgcqrs.read_models (name, query, key, mode, schedule, filterable, description,
+                                    kept, kept_reason, sources, full_sql)
+    VALUES (name, query, key, mode, nullif(trim(schedule), ''), coalesce(filterable, '{}'), description,
+            kept, why, tables,
+            CASE WHEN kept = 'incremental' THEN format($q$
+WITH upserted AS (
+    INSERT INTO %1$s AS t SELECT * FROM pgcqrs_defs.%2$I
+    ON CONFLICT (%3$s) DO %4$s
+    RETURNING 1
+),
+removed AS (
+    DELETE FROM %1$s t WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_defs.%2$I v WHERE %5$s)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows$q$,
+                target, name, keylist,
+                CASE WHEN updates IS NULL THEN 'NOTHING'
+                     ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
+                keyeq) END);
+
+    -- Per table read: its stand-in and the statement that applies its changes.
+    IF kept = 'incremental' THEN
+        SELECT array_agg(DISTINCT n.nspname::text) INTO schemas
+          FROM unnest(direct) d(rel) JOIN pg_class c ON c.oid = d.rel JOIN pg_namespace n ON n.oid = c.relnamespace;
+        path := pgcqrs.ident_list(schemas);
+        PERFORM set_config('search_path', path, true);
+        definition := pg_get_viewdef(def);
+        PERFORM set_config('search_path', old_path, true);
+        n := 0;
+        FOREACH src IN ARRAY direct LOOP
+            n := n + 1;
+            PERFORM pgcqrs.stand_in(name, src, n, path, definition, key, updates, keyeq);
+        END LOOP;
+    END IF;
+
+    INSERT INTO read.read_model_status (view_name, current_as_of, verified_at, cluster_id, backlog)
+    VALUES (name, taken, now(), pgcqrs.cluster_id(), 0);
+    PERFORM pg_notify('pgcqrs_read_models', name);
+END
+$_$;
+
+COMMENT ON FUNCTION pgcqrs.define_read_model(name text, query text, key text[], mode text, schedule text, filterable text[], description text) IS 'Declare a read model: read.<name> kept fresh from query, identified by key. See pgcqrs.read_models.';
+
+CREATE FUNCTION pgcqrs.drop_read_model(name text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    m   pgcqrs.read_models;
+    s   text;
+    src regclass;
+BEGIN
+    SELECT * INTO m FROM pgcqrs.read_models r WHERE r.name = drop_read_model.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'read model % is not defined', coalesce(quote_literal(name), 'NULL')
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT name FROM pgcqrs.read_models lists the defined ones.';
+    END IF;
+    FOR s IN SELECT delta_schema FROM pgcqrs.read_model_sources WHERE model = m.name LOOP
+        EXECUTE format('DROP SCHEMA %I CASCADE', s);
+    END LOOP;
+    DELETE FROM pgcqrs.read_models r WHERE r.name = m.name;
+    EXECUTE format('DROP %s read.%I', CASE m.kept WHEN 'full' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, m.name);
+    EXECUTE format('DROP VIEW pgcqrs_defs.%I', m.name);
+    DELETE FROM read.read_model_status WHERE view_name = m.name;
+    FOREACH src IN ARRAY m.sources LOOP
+        PERFORM pgcqrs.uncapture(src);
+    END LOOP;
+    PERFORM pg_notify('pgcqrs_read_models', m.name);
+END
+$$;
+
+COMMENT ON FUNCTION pgcqrs.drop_read_model(name text) IS 'Remove a declared read model and its relation read.<name>.';
+
+CREATE FUNCTION pgcqrs.ident_list(names text[], prefix text DEFAULT ''::text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT coalesce(string_agg(prefix || quote_ident(n), ', ' ORDER BY i), '')
+    FROM unnest(names) WITH ORDINALITY AS u(n, i)
 $$;
 
 CREATE FUNCTION pgcqrs.snapshot_advance(covered pg_snapshot, now pg_snapshot, upto xid8) RETURNS pg_snapshot
@@ -54,6 +536,101 @@ CREATE FUNCTION pgcqrs.snapshot_trusted(covers pg_snapshot, taken_on bigint) RET
     AS $$
     SELECT taken_on IS NOT DISTINCT FROM pgcqrs.cluster_id()
        AND pg_snapshot_xmax(covers) <= pg_snapshot_xmax(pg_current_snapshot())
+$$;
+
+CREATE FUNCTION pgcqrs.stand_in(model text, source regclass, n integer, path text, definition text, key text[], updates text, keyeq text) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    schema  text := format('pgcqrs_d%s_%s', n, model);
+    relname text;
+    pk      text[];
+    pktypes text[];
+    used    text[];
+    same    text;
+    pkjoin  text;
+    pkeq    text;
+BEGIN
+    SELECT c.relname INTO relname FROM pg_class c WHERE c.oid = source;
+    SELECT array_agg(a.attname::text ORDER BY k.i), array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.i)
+      INTO pk, pktypes
+      FROM pg_index x
+      CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
+      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+     WHERE x.indrelid = source AND x.indisprimary;
+    -- the columns the query reads of it
+    SELECT array_agg(DISTINCT a.attname::text) INTO used
+      FROM pg_rewrite r
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+      JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+     WHERE r.ev_class = format('pgcqrs_defs.%I', model)::regclass
+       AND d.refobjid = source AND d.refobjsubid > 0;
+    same := coalesce((SELECT string_agg(format('(b.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
+                        FROM unnest(used) u), 'true');
+    pkjoin := (SELECT string_agg(format('t.%I = (b.key ->> %s)::%s', p, i - 1, pktypes[i]), ' AND ')
+                 FROM unnest(pk) WITH ORDINALITY AS x(p, i));
+    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(pk) p);
+
+    EXECUTE format('CREATE SCHEMA %I', schema);
+    EXECUTE format('COMMENT ON SCHEMA %I IS %L', schema,
+                   format('pgcqrs: stand-in for %s while a batch of read model %s finds its keys.', source, model));
+    EXECUTE format($v$
+        CREATE VIEW %1$I.%2$I AS
+        SELECT t.* FROM pgcqrs.batch b JOIN %3$s t ON %4$s
+         WHERE b.relid = %5$s AND b.op IN ('I', 'U') AND (b.old IS NULL OR NOT (%6$s))
+        UNION ALL
+        SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%3$s, b.old) r
+         WHERE b.relid = %5$s AND b.old IS NOT NULL
+           AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %7$s AND %8$s))$v$,
+        schema, relname, source, pkjoin, format('%L::regclass', source::text), same, pkeq,
+        replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
+
+    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, apply_sql)
+    VALUES (model, source, pk, coalesce(used, '{}'), schema, format('%I, %s', schema, path), format($q$
+WITH k AS MATERIALIZED (
+    SELECT DISTINCT %1$s FROM (%2$s) q
+),
+upserted AS (
+    INSERT INTO read.%3$I AS t
+    SELECT v.* FROM pgcqrs_defs.%3$I v WHERE (%4$s) IN (SELECT * FROM k)
+    ON CONFLICT (%5$s) DO %6$s
+    RETURNING 1
+),
+removed AS (
+    DELETE FROM read.%3$I t
+     WHERE (%7$s) IN (SELECT * FROM k)
+       AND NOT EXISTS (SELECT 1 FROM pgcqrs_defs.%3$I v WHERE %8$s)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM k) AS keys,
+       (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows$q$,
+        pgcqrs.ident_list(key, 'q.'),
+        regexp_replace(definition, ';\s*$', ''),
+        model,
+        pgcqrs.ident_list(key, 'v.'),
+        pgcqrs.ident_list(key),
+        CASE WHEN updates IS NULL THEN 'NOTHING'
+             ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
+        pgcqrs.ident_list(key, 't.'),
+        keyeq));
+END
+$_$;
+
+CREATE FUNCTION pgcqrs.uncapture(source regclass) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    fn regprocedure;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pgcqrs.read_models WHERE source = ANY(sources)) THEN
+        RETURN;
+    END IF;
+    FOR fn IN SELECT t.tgfoid::regprocedure FROM pg_trigger t
+               WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert' LOOP
+        EXECUTE format('DROP FUNCTION %s CASCADE', fn);
+    END LOOP;
+    DELETE FROM pgcqrs.changes WHERE relid = source::oid;
+END
 $$;
 
 CREATE FUNCTION write.bump_version() RETURNS trigger
@@ -212,34 +789,127 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION write.record_catalog_change() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    changed text[];
-BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        SELECT array_agg(n.key ORDER BY n.key)
-          INTO changed
-          FROM jsonb_each(to_jsonb(NEW)) n
-          JOIN jsonb_each(to_jsonb(OLD)) o USING (key)
-         WHERE n.value IS DISTINCT FROM o.value;
-        IF changed IS NULL THEN
-            RETURN NULL;
-        END IF;
-    END IF;
-    INSERT INTO write.catalog_changes (source, key, columns)
-    VALUES (TG_TABLE_NAME, CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END, changed);
-    RETURN NULL;
-END
-$$;
+CREATE UNLOGGED TABLE pgcqrs.batch (
+    relid oid NOT NULL,
+    op "char" NOT NULL,
+    key jsonb,
+    old jsonb
+)
+WITH (autovacuum_enabled='true');
 
-CREATE TABLE public.refinery_schema_history (
-    version integer NOT NULL,
-    name character varying(255),
-    applied_on character varying(255),
-    checksum character varying(255)
+COMMENT ON TABLE pgcqrs.batch IS 'Working table of a batch; always empty outside one.';
+
+CREATE TABLE pgcqrs.changes (
+    txid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    seq bigint NOT NULL,
+    relid oid NOT NULL,
+    op "char" NOT NULL,
+    key jsonb,
+    old jsonb,
+    at timestamp with time zone DEFAULT statement_timestamp() NOT NULL
 );
+
+COMMENT ON TABLE pgcqrs.changes IS 'Captured changes of every table a read model reads, until every model reading it has applied them.';
+
+ALTER TABLE pgcqrs.changes ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME pgcqrs.changes_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE pgcqrs.read_model_sources (
+    model text NOT NULL,
+    source regclass NOT NULL,
+    key text[] NOT NULL,
+    columns text[] NOT NULL,
+    delta_schema text NOT NULL,
+    search_path text NOT NULL,
+    apply_sql text NOT NULL
+);
+
+COMMENT ON TABLE pgcqrs.read_model_sources IS 'For each incrementally kept read model, the tables it reads and how their changes are applied.';
+
+CREATE TABLE pgcqrs.read_models (
+    name text NOT NULL,
+    query text NOT NULL,
+    key text[] NOT NULL,
+    mode text DEFAULT 'auto'::text NOT NULL,
+    schedule text,
+    filterable text[] DEFAULT '{}'::text[] NOT NULL,
+    description text,
+    defined_at timestamp with time zone DEFAULT now() NOT NULL,
+    defined_by text DEFAULT CURRENT_USER NOT NULL,
+    kept text DEFAULT 'full'::text NOT NULL,
+    kept_reason text,
+    sources regclass[] DEFAULT '{}'::regclass[] NOT NULL,
+    timeout_ms integer DEFAULT 120000 NOT NULL,
+    full_sql text,
+    CONSTRAINT read_models_kept_check CHECK ((kept = ANY (ARRAY['full'::text, 'incremental'::text]))),
+    CONSTRAINT read_models_mode_check CHECK ((mode = ANY (ARRAY['full'::text, 'incremental'::text, 'auto'::text]))),
+    CONSTRAINT read_models_name_check CHECK ((name ~ '^[a-z][a-z0-9_]{0,62}$'::text))
+);
+
+COMMENT ON TABLE pgcqrs.read_models IS 'Declared read models: each is kept fresh as read.<name> by the refresher. Change with pgcqrs.define_read_model and pgcqrs.drop_read_model.';
+
+COMMENT ON COLUMN pgcqrs.read_models.name IS 'The read model: the relation read.<name>.';
+
+COMMENT ON COLUMN pgcqrs.read_models.query IS 'The SELECT that defines the rows, as declared.';
+
+COMMENT ON COLUMN pgcqrs.read_models.key IS 'Columns that identify a row (a unique index on read.<name>).';
+
+COMMENT ON COLUMN pgcqrs.read_models.mode IS 'full (recomputed whole), incremental (changed keys re-projected) or auto.';
+
+COMMENT ON COLUMN pgcqrs.read_models.schedule IS 'Cron schedule with seconds; empty: refreshed as soon as a source changes.';
+
+COMMENT ON COLUMN pgcqrs.read_models.filterable IS 'Columns the HTTP API may filter and order on.';
+
+COMMENT ON COLUMN pgcqrs.read_models.description IS 'What the read model is, for people.';
+
+COMMENT ON COLUMN pgcqrs.read_models.kept IS 'How the model is kept: incremental (a table, changed keys re-projected in batches) or full (a materialized view refreshed whole).';
+
+COMMENT ON COLUMN pgcqrs.read_models.kept_reason IS 'Why a model declared auto is kept this way.';
+
+COMMENT ON COLUMN pgcqrs.read_models.sources IS 'The tables the query reads, found from the query; their changes are captured.';
+
+COMMENT ON COLUMN pgcqrs.read_models.timeout_ms IS 'Statement timeout of one refresh or batch.';
+
+COMMENT ON COLUMN pgcqrs.read_models.full_sql IS 'Generated: recompute the model whole, writing only the rows that differ.';
+
+CREATE TABLE write.products (
+    id write.entity_id NOT NULL,
+    name text NOT NULL,
+    price write.money NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT products_name_not_blank CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
+);
+
+CREATE VIEW pgcqrs_d1_order_lines.products AS
+ SELECT t.id,
+    t.name,
+    t.price,
+    t.version,
+    t.created_at,
+    t.updated_at
+   FROM (pgcqrs.batch b
+     JOIN write.products t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
+UNION ALL
+ SELECT r.id,
+    r.name,
+    r.price,
+    r.version,
+    r.created_at,
+    r.updated_at
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.products, b.old) r(id, name, price, version, created_at, updated_at))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.products t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
 CREATE TABLE write.customers (
     id write.entity_id NOT NULL,
@@ -251,6 +921,60 @@ CREATE TABLE write.customers (
     CONSTRAINT customers_email_shape CHECK (((email ~ '^[^@\s]+@[^@\s]+$'::text) AND (length(email) <= 254))),
     CONSTRAINT customers_name_not_blank CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
 );
+
+CREATE VIEW pgcqrs_d1_order_summary.customers AS
+ SELECT t.id,
+    t.name,
+    t.email,
+    t.version,
+    t.created_at,
+    t.updated_at
+   FROM (pgcqrs.batch b
+     JOIN write.customers t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
+UNION ALL
+ SELECT r.id,
+    r.name,
+    r.email,
+    r.version,
+    r.created_at,
+    r.updated_at
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.customers, b.old) r(id, name, email, version, created_at, updated_at))
+  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.customers t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+
+CREATE TABLE write.order_items (
+    order_id text NOT NULL,
+    line_no smallint NOT NULL,
+    product_id text NOT NULL,
+    quantity integer NOT NULL,
+    unit_price write.money NOT NULL,
+    CONSTRAINT order_items_line_no_positive CHECK ((line_no > 0)),
+    CONSTRAINT order_items_quantity_positive CHECK ((quantity > 0))
+);
+
+CREATE VIEW pgcqrs_d2_order_lines.order_items AS
+ SELECT t.order_id,
+    t.line_no,
+    t.product_id,
+    t.quantity,
+    t.unit_price
+   FROM (pgcqrs.batch b
+     JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
+UNION ALL
+ SELECT r.order_id,
+    r.line_no,
+    r.product_id,
+    r.quantity,
+    r.unit_price
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.order_items t
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
 
 CREATE TABLE write.orders (
     id write.entity_id NOT NULL,
@@ -265,7 +989,55 @@ CREATE TABLE write.orders (
     CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text])))
 );
 
-CREATE MATERIALIZED VIEW read.customer_orders AS
+CREATE VIEW pgcqrs_d2_order_summary.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (pgcqrs.batch b
+     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((b.old -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))
+UNION ALL
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((to_jsonb(r.*) -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((to_jsonb(r.*) -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
+
+CREATE VIEW pgcqrs_d3_order_summary.order_items AS
+ SELECT t.order_id,
+    t.line_no,
+    t.product_id,
+    t.quantity,
+    t.unit_price
+   FROM (pgcqrs.batch b
+     JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))))))
+UNION ALL
+ SELECT r.order_id,
+    r.line_no,
+    r.product_id,
+    r.quantity,
+    r.unit_price
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.order_items t
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id)))))))));
+
+CREATE VIEW pgcqrs_defs.customer_orders AS
  SELECT (c.id)::text AS customer_id,
     c.name AS customer_name,
     c.email AS customer_email,
@@ -275,7 +1047,84 @@ CREATE MATERIALIZED VIEW read.customer_orders AS
     max(o.created_at) AS last_order_at
    FROM (write.customers c
      LEFT JOIN write.orders o ON ((o.customer_id = (c.id)::text)))
-  GROUP BY c.id, c.name, c.email
+  GROUP BY c.id, c.name, c.email;
+
+CREATE VIEW pgcqrs_defs.daily_sales AS
+ SELECT ((o.created_at AT TIME ZONE 'UTC'::text))::date AS day,
+    o.status,
+    count(*) AS orders,
+    sum((o.total)::numeric) AS revenue
+   FROM write.orders o
+  GROUP BY (((o.created_at AT TIME ZONE 'UTC'::text))::date), o.status;
+
+CREATE VIEW pgcqrs_defs.order_lines AS
+ SELECT i.order_id,
+    i.line_no,
+    i.product_id,
+    p.name AS product_name,
+    i.quantity,
+    (i.unit_price)::numeric(14,2) AS unit_price,
+    (((i.quantity)::numeric * (i.unit_price)::numeric))::numeric(16,2) AS subtotal
+   FROM (write.order_items i
+     JOIN write.products p ON (((p.id)::text = i.product_id)));
+
+CREATE VIEW pgcqrs_defs.order_summary AS
+ SELECT (o.id)::text AS order_id,
+    o.customer_id,
+    c.name AS customer_name,
+    c.email AS customer_email,
+    i.item_count,
+    (o.total)::numeric(14,2) AS total,
+    o.status,
+        CASE o.status
+            WHEN 'pending'::text THEN 'Pending'::text
+            WHEN 'confirmed'::text THEN 'Confirmed'::text
+            WHEN 'shipped'::text THEN 'Shipped'::text
+            WHEN 'delivered'::text THEN 'Delivered'::text
+            WHEN 'cancelled'::text THEN 'Cancelled'::text
+            ELSE NULL::text
+        END AS status_display,
+    o.cancel_reason,
+    o.version,
+    o.created_at,
+    o.updated_at
+   FROM ((write.orders o
+     JOIN write.customers c ON (((c.id)::text = o.customer_id)))
+     CROSS JOIN LATERAL ( SELECT (count(*))::integer AS item_count
+           FROM write.order_items it
+          WHERE (it.order_id = (o.id)::text)) i)
+  WHERE (EXISTS ( SELECT 1
+           FROM write.order_items x
+          WHERE (x.order_id = (o.id)::text)));
+
+CREATE VIEW pgcqrs_defs.product_sales AS
+ SELECT (p.id)::text AS product_id,
+    p.name AS product_name,
+    (p.price)::numeric(14,2) AS current_price,
+    count(DISTINCT i.order_id) FILTER (WHERE (o.status <> 'cancelled'::text)) AS orders,
+    COALESCE(sum(i.quantity) FILTER (WHERE (o.status <> 'cancelled'::text)), (0)::bigint) AS units,
+    COALESCE(sum(((i.quantity)::numeric * (i.unit_price)::numeric)) FILTER (WHERE (o.status <> 'cancelled'::text)), 0.00) AS revenue
+   FROM ((write.products p
+     LEFT JOIN write.order_items i ON ((i.product_id = (p.id)::text)))
+     LEFT JOIN write.orders o ON (((o.id)::text = i.order_id)))
+  GROUP BY p.id, p.name, p.price;
+
+CREATE TABLE public.refinery_schema_history (
+    version integer NOT NULL,
+    name character varying(255),
+    applied_on character varying(255),
+    checksum character varying(255)
+);
+
+CREATE MATERIALIZED VIEW read.customer_orders AS
+ SELECT customer_orders.customer_id,
+    customer_orders.customer_name,
+    customer_orders.customer_email,
+    customer_orders.order_count,
+    customer_orders.active_order_count,
+    customer_orders.lifetime_value,
+    customer_orders.last_order_at
+   FROM pgcqrs_defs.customer_orders
   WITH NO DATA;
 
 COMMENT ON MATERIALIZED VIEW read.customer_orders IS 'One row per customer: how many orders, what they are worth, when the last was placed.';
@@ -295,12 +1144,11 @@ COMMENT ON COLUMN read.customer_orders.lifetime_value IS 'Sum of the totals of o
 COMMENT ON COLUMN read.customer_orders.last_order_at IS 'When the customer last placed an order (UTC); empty if never.';
 
 CREATE MATERIALIZED VIEW read.daily_sales AS
- SELECT ((o.created_at AT TIME ZONE 'UTC'::text))::date AS day,
-    o.status,
-    count(*) AS orders,
-    sum((o.total)::numeric) AS revenue
-   FROM write.orders o
-  GROUP BY (((o.created_at AT TIME ZONE 'UTC'::text))::date), o.status
+ SELECT daily_sales.day,
+    daily_sales.status,
+    daily_sales.orders,
+    daily_sales.revenue
+   FROM pgcqrs_defs.daily_sales
   WITH NO DATA;
 
 COMMENT ON MATERIALIZED VIEW read.daily_sales IS 'Orders and revenue per UTC day of placement and current status: what the statistics query reads.';
@@ -345,11 +1193,11 @@ COMMENT ON COLUMN read.order_history.occurred_at IS 'When it happened (UTC).';
 CREATE TABLE read.order_lines (
     order_id text NOT NULL,
     line_no smallint NOT NULL,
-    product_id text NOT NULL,
-    product_name text NOT NULL,
-    quantity integer NOT NULL,
-    unit_price numeric(14,2) NOT NULL,
-    subtotal numeric(16,2) NOT NULL
+    product_id text,
+    product_name text,
+    quantity integer,
+    unit_price numeric(14,2),
+    subtotal numeric(16,2)
 );
 
 COMMENT ON TABLE read.order_lines IS 'One row per order line, with the product''s name and the line subtotal. Kept current in small batches by the refresher.';
@@ -370,17 +1218,17 @@ COMMENT ON COLUMN read.order_lines.subtotal IS 'quantity × unit_price, exact.';
 
 CREATE TABLE read.order_summary (
     order_id text NOT NULL,
-    customer_id text NOT NULL,
-    customer_name text NOT NULL,
-    customer_email text NOT NULL,
-    item_count integer NOT NULL,
-    total numeric(14,2) NOT NULL,
-    status text NOT NULL,
-    status_display text NOT NULL,
+    customer_id text,
+    customer_name text,
+    customer_email text,
+    item_count integer,
+    total numeric(14,2),
+    status text,
+    status_display text,
     cancel_reason text,
-    version integer NOT NULL,
-    created_at timestamp with time zone NOT NULL,
-    updated_at timestamp with time zone NOT NULL
+    version integer,
+    created_at timestamp with time zone,
+    updated_at timestamp with time zone
 );
 
 COMMENT ON TABLE read.order_summary IS 'One row per order, with its customer and totals: what an order page or list shows. Kept current in small batches by the refresher.';
@@ -409,37 +1257,14 @@ COMMENT ON COLUMN read.order_summary.created_at IS 'When the order was placed (U
 
 COMMENT ON COLUMN read.order_summary.updated_at IS 'When the order last changed (UTC).';
 
-CREATE TABLE write.order_items (
-    order_id text NOT NULL,
-    line_no smallint NOT NULL,
-    product_id text NOT NULL,
-    quantity integer NOT NULL,
-    unit_price write.money NOT NULL,
-    CONSTRAINT order_items_line_no_positive CHECK ((line_no > 0)),
-    CONSTRAINT order_items_quantity_positive CHECK ((quantity > 0))
-);
-
-CREATE TABLE write.products (
-    id write.entity_id NOT NULL,
-    name text NOT NULL,
-    price write.money NOT NULL,
-    version integer DEFAULT 1 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT products_name_not_blank CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
-);
-
 CREATE MATERIALIZED VIEW read.product_sales AS
- SELECT (p.id)::text AS product_id,
-    p.name AS product_name,
-    (p.price)::numeric(14,2) AS current_price,
-    count(DISTINCT i.order_id) FILTER (WHERE (o.status <> 'cancelled'::text)) AS orders,
-    COALESCE(sum(i.quantity) FILTER (WHERE (o.status <> 'cancelled'::text)), (0)::bigint) AS units,
-    COALESCE(sum(((i.quantity)::numeric * (i.unit_price)::numeric)) FILTER (WHERE (o.status <> 'cancelled'::text)), 0.00) AS revenue
-   FROM ((write.products p
-     LEFT JOIN write.order_items i ON ((i.product_id = (p.id)::text)))
-     LEFT JOIN write.orders o ON (((o.id)::text = i.order_id)))
-  GROUP BY p.id, p.name, p.price
+ SELECT product_sales.product_id,
+    product_sales.product_name,
+    product_sales.current_price,
+    product_sales.orders,
+    product_sales.units,
+    product_sales.revenue
+   FROM pgcqrs_defs.product_sales
   WITH NO DATA;
 
 COMMENT ON MATERIALIZED VIEW read.product_sales IS 'One row per product: units sold and revenue, over orders not cancelled.';
@@ -521,7 +1346,8 @@ CREATE TABLE read.refresh_log (
     changed_rows bigint,
     kind text,
     changes bigint,
-    backlog bigint
+    backlog bigint,
+    mode text
 );
 
 COMMENT ON TABLE read.refresh_log IS 'One row per refresh of a read model.';
@@ -550,28 +1376,10 @@ COMMENT ON COLUMN read.refresh_log.changes IS 'Change records (events, catalog c
 
 COMMENT ON COLUMN read.refresh_log.backlog IS 'Change records still waiting after this refresh.';
 
+COMMENT ON COLUMN read.refresh_log.mode IS 'incremental (the changed keys re-projected) or full (recomputed whole), as chosen for this refresh.';
+
 ALTER TABLE read.refresh_log ALTER COLUMN refresh_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME read.refresh_log_refresh_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-CREATE TABLE write.catalog_changes (
-    change_id bigint NOT NULL,
-    source text NOT NULL,
-    key text NOT NULL,
-    txid xid8 DEFAULT pg_current_xact_id() NOT NULL,
-    changed_at timestamp with time zone DEFAULT now() NOT NULL,
-    columns text[]
-);
-
-COMMENT ON COLUMN write.catalog_changes.columns IS 'Columns the update changed; empty for an insert or delete (every column).';
-
-ALTER TABLE write.catalog_changes ALTER COLUMN change_id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME write.catalog_changes_change_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -609,42 +1417,14 @@ ALTER TABLE write.order_events ALTER COLUMN event_id ADD GENERATED ALWAYS AS IDE
     CACHE 1
 );
 
-CREATE VIEW write.order_lines_projection AS
- SELECT i.order_id,
-    i.line_no,
-    i.product_id,
-    p.name AS product_name,
-    i.quantity,
-    (i.unit_price)::numeric(14,2) AS unit_price,
-    (((i.quantity)::numeric * (i.unit_price)::numeric))::numeric(16,2) AS subtotal
-   FROM (write.order_items i
-     JOIN write.products p ON (((p.id)::text = i.product_id)));
+ALTER TABLE ONLY pgcqrs.changes
+    ADD CONSTRAINT changes_pkey PRIMARY KEY (txid, seq);
 
-CREATE VIEW write.order_summary_projection AS
- SELECT (o.id)::text AS order_id,
-    o.customer_id,
-    c.name AS customer_name,
-    c.email AS customer_email,
-    (i.item_count)::integer AS item_count,
-    (o.total)::numeric(14,2) AS total,
-    o.status,
-        CASE o.status
-            WHEN 'pending'::text THEN 'Pending'::text
-            WHEN 'confirmed'::text THEN 'Confirmed'::text
-            WHEN 'shipped'::text THEN 'Shipped'::text
-            WHEN 'delivered'::text THEN 'Delivered'::text
-            WHEN 'cancelled'::text THEN 'Cancelled'::text
-            ELSE NULL::text
-        END AS status_display,
-    o.cancel_reason,
-    o.version,
-    o.created_at,
-    o.updated_at
-   FROM ((write.orders o
-     JOIN write.customers c ON (((c.id)::text = o.customer_id)))
-     CROSS JOIN LATERAL ( SELECT count(*) AS item_count
-           FROM write.order_items it
-          WHERE (it.order_id = (o.id)::text)) i);
+ALTER TABLE ONLY pgcqrs.read_model_sources
+    ADD CONSTRAINT read_model_sources_pkey PRIMARY KEY (model, source);
+
+ALTER TABLE ONLY pgcqrs.read_models
+    ADD CONSTRAINT read_models_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.refinery_schema_history
     ADD CONSTRAINT refinery_schema_history_pkey PRIMARY KEY (version);
@@ -663,9 +1443,6 @@ ALTER TABLE ONLY read.read_model_status
 
 ALTER TABLE ONLY read.refresh_log
     ADD CONSTRAINT refresh_log_pkey PRIMARY KEY (refresh_id);
-
-ALTER TABLE ONLY write.catalog_changes
-    ADD CONSTRAINT catalog_changes_pkey PRIMARY KEY (change_id);
 
 ALTER TABLE ONLY write.customers
     ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
@@ -708,10 +1485,6 @@ CREATE INDEX refresh_log_view_finished_idx ON read.refresh_log USING btree (view
 
 CREATE INDEX refresh_log_view_idx ON read.refresh_log USING btree (view_name, refresh_id DESC);
 
-CREATE INDEX catalog_changes_source_key_idx ON write.catalog_changes USING btree (source, key);
-
-CREATE INDEX catalog_changes_txid_change_idx ON write.catalog_changes USING btree (txid, change_id);
-
 CREATE INDEX idempotency_keys_created_idx ON write.idempotency_keys USING btree (created_at);
 
 CREATE INDEX order_events_txid_event_idx ON write.order_events USING btree (txid, event_id);
@@ -723,8 +1496,6 @@ CREATE INDEX orders_created_idx ON write.orders USING btree (created_at);
 CREATE INDEX orders_customer_created_idx ON write.orders USING btree (customer_id, created_at DESC);
 
 CREATE TRIGGER customers_bump_version BEFORE UPDATE ON write.customers FOR EACH ROW EXECUTE FUNCTION write.bump_version();
-
-CREATE TRIGGER customers_record_change AFTER INSERT OR DELETE OR UPDATE ON write.customers FOR EACH ROW EXECUTE FUNCTION write.record_catalog_change();
 
 CREATE CONSTRAINT TRIGGER order_created_event AFTER INSERT ON write.orders DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION write.order_created_event();
 
@@ -740,9 +1511,74 @@ CREATE TRIGGER order_status_event AFTER UPDATE ON write.orders FOR EACH ROW EXEC
 
 CREATE TRIGGER orders_guard BEFORE INSERT OR UPDATE ON write.orders FOR EACH ROW EXECUTE FUNCTION write.orders_guard();
 
+CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.customers REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_797c1c68af1e1982682a();
+
+ALTER TABLE write.customers ENABLE ALWAYS TRIGGER pgcqrs_capture_delete;
+
+CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.order_items REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255();
+
+ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_delete;
+
+CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.orders REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a();
+
+ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_delete;
+
+CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON write.products REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0();
+
+ALTER TABLE write.products ENABLE ALWAYS TRIGGER pgcqrs_capture_delete;
+
+CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.customers REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_797c1c68af1e1982682a();
+
+ALTER TABLE write.customers ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;
+
+CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.order_items REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255();
+
+ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;
+
+CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.orders REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a();
+
+ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;
+
+CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON write.products REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0();
+
+ALTER TABLE write.products ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;
+
+CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.customers FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_797c1c68af1e1982682a();
+
+ALTER TABLE write.customers ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate;
+
+CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.order_items FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255();
+
+ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate;
+
+CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.orders FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a();
+
+ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate;
+
+CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON write.products FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0();
+
+ALTER TABLE write.products ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate;
+
+CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.customers REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_797c1c68af1e1982682a();
+
+ALTER TABLE write.customers ENABLE ALWAYS TRIGGER pgcqrs_capture_update;
+
+CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.order_items REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255();
+
+ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_update;
+
+CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.orders REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a();
+
+ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_update;
+
+CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON write.products REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0();
+
+ALTER TABLE write.products ENABLE ALWAYS TRIGGER pgcqrs_capture_update;
+
 CREATE TRIGGER products_bump_version BEFORE UPDATE ON write.products FOR EACH ROW EXECUTE FUNCTION write.bump_version();
 
-CREATE TRIGGER products_record_change AFTER INSERT OR DELETE OR UPDATE ON write.products FOR EACH ROW EXECUTE FUNCTION write.record_catalog_change();
+ALTER TABLE ONLY pgcqrs.read_model_sources
+    ADD CONSTRAINT read_model_sources_model_fkey FOREIGN KEY (model) REFERENCES pgcqrs.read_models(name) ON DELETE CASCADE;
 
 ALTER TABLE ONLY write.order_events
     ADD CONSTRAINT order_events_order_id_fkey FOREIGN KEY (order_id) REFERENCES write.orders(id);

@@ -57,7 +57,8 @@ impl App {
             body_limit: settings.body_limit,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             refresher,
-            models: models.into(),
+            models: Arc::new(models),
+            views: Default::default(),
             tokens: Arc::new(tokens),
             role: settings.role,
         });

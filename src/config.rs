@@ -30,7 +30,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, ValueEnum};
 
-use crate::read_models::{ReadModel, ScheduledModel, CATALOG};
+use std::collections::BTreeMap;
+
+use crate::read_models::{ReadModel, ScheduledModel};
 
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone, Args)]
@@ -186,84 +188,133 @@ impl ReadModelArgs {
         Ok(ReadModelsOnly::try_parse_from(["pgcqrs"])?.args)
     }
 
-    /// Every read model with the schedule, timeout and design configured
-    /// here, validated.
-    pub fn models(&self) -> Result<Vec<ScheduledModel>, ConfigError> {
+    /// The per-view schedules, timeouts and designs configured here, their
+    /// values validated (the names are checked against the catalog when
+    /// the refresher loads it: models are declared in the database).
+    pub fn models(&self) -> Result<ModelConfig, ConfigError> {
         let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         self.models_from(lookup, std::env::vars_os().map(|(k, _)| k))
     }
 
-    /// The catalog's defaults, whatever the environment says.
-    pub fn catalog_defaults() -> Vec<ScheduledModel> {
-        CATALOG
-            .iter()
-            .map(|model| ScheduledModel {
-                model,
-                schedule: model.default_schedule.to_owned(),
-                timeout_ms: model.default_timeout_ms,
-                full_refresh: false,
-            })
-            .collect()
-    }
-
     /// [`models`](Self::models) with the environment given: `lookup` reads
-    /// one variable, `names` lists them all (to catch a misspelt view).
+    /// one variable, `names` lists them all.
     pub fn models_from(
         &self,
         lookup: impl Fn(&str) -> Option<String>,
         names: impl IntoIterator<Item = OsString>,
+    ) -> Result<ModelConfig, ConfigError> {
+        let mut config = ModelConfig {
+            full_refresh: self
+                .full_refresh
+                .iter()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            ..ModelConfig::default()
+        };
+        for var in names.into_iter().filter_map(|n| n.into_string().ok()) {
+            let Some(value) = lookup(&var) else { continue };
+            if let Some(view) = var.strip_prefix(SCHEDULE_PREFIX) {
+                let schedule = parse_schedule(&var, &value)?;
+                config.schedules.insert(view.to_owned(), (var, schedule));
+            } else if let Some(view) = var.strip_prefix(TIMEOUT_PREFIX) {
+                let timeout = parse_timeout(&var, &value)?;
+                config.timeouts.insert(view.to_owned(), (var, timeout));
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Per-view settings of this instance, keyed by the view's name in upper
+/// case (`ORDER_SUMMARY`), each with the variable that set it.
+#[derive(Debug, Clone, Default)]
+pub struct ModelConfig {
+    pub schedules: BTreeMap<String, (String, String)>,
+    pub timeouts: BTreeMap<String, (String, u64)>,
+    /// `all` or read-model names.
+    pub full_refresh: Vec<String>,
+    /// Every model on this schedule unless set per view (tests and tools).
+    pub schedule_all: Option<String>,
+}
+
+impl ModelConfig {
+    /// Give `view` this timeout here (tests and tools).
+    pub fn set_timeout(&mut self, view: &str, ms: u64) {
+        let key = view.to_ascii_uppercase();
+        self.timeouts
+            .insert(key.clone(), (format!("{TIMEOUT_PREFIX}{key}"), ms));
+    }
+
+    /// The catalog's models with this instance's settings. `strict`: a
+    /// setting naming no model is an error (at start); otherwise it is
+    /// ignored (a model dropped while running).
+    pub fn apply(
+        &self,
+        catalog: Vec<ReadModel>,
+        strict: bool,
     ) -> Result<Vec<ScheduledModel>, ConfigError> {
         let known = || {
-            CATALOG
+            catalog
                 .iter()
-                .map(|m| m.name)
+                .map(|m| m.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        for var in names.into_iter().filter_map(|n| n.into_string().ok()) {
-            let view = var
-                .strip_prefix(SCHEDULE_PREFIX)
-                .or_else(|| var.strip_prefix(TIMEOUT_PREFIX));
-            if view.is_some_and(|v| !CATALOG.iter().any(|m| view_var_suffix(m) == v)) {
+        if strict {
+            let names = self.schedules.iter().map(|(k, (var, _))| (k, var));
+            let timeouts = self.timeouts.iter().map(|(k, (var, _))| (k, var));
+            if let Some((_, var)) = names
+                .chain(timeouts)
+                .find(|(view, _)| !catalog.iter().any(|m| view_var_suffix(m) == **view))
+            {
                 return Err(ConfigError::UnknownView {
-                    var,
+                    var: var.clone(),
+                    known: known(),
+                });
+            }
+            if let Some(name) = self
+                .full_refresh
+                .iter()
+                .find(|n| *n != "all" && !catalog.iter().any(|m| m.name == **n))
+            {
+                return Err(ConfigError::UnknownFullRefresh {
+                    name: name.clone(),
                     known: known(),
                 });
             }
         }
-        let full: Vec<&str> = self
-            .full_refresh
-            .iter()
-            .map(|n| n.trim())
-            .filter(|n| !n.is_empty())
-            .collect();
-        if let Some(name) = full
-            .iter()
-            .find(|n| **n != "all" && !CATALOG.iter().any(|m| m.name == **n))
-        {
-            return Err(ConfigError::UnknownFullRefresh {
-                name: (*name).to_owned(),
-                known: known(),
-            });
-        }
-        let mut models = Self::catalog_defaults();
-        for m in &mut models {
-            if let Some(value) = lookup(&m.model.schedule_env_var()) {
-                m.schedule = parse_schedule(&m.model.schedule_env_var(), &value)?;
-            }
-            let var = format!("{TIMEOUT_PREFIX}{}", view_var_suffix(m.model));
-            if let Some(value) = lookup(&var) {
-                m.timeout_ms = parse_timeout(&var, &value)?;
-            }
-            m.full_refresh = full.contains(&"all") || full.contains(&m.model.name);
-        }
-        Ok(models)
+        Ok(catalog
+            .into_iter()
+            .map(|model| {
+                let suffix = view_var_suffix(&model);
+                ScheduledModel {
+                    schedule: self.schedules.get(&suffix).map_or_else(
+                        || {
+                            self.schedule_all
+                                .clone()
+                                .unwrap_or_else(|| model.default_schedule().to_owned())
+                        },
+                        |(_, s)| s.clone(),
+                    ),
+                    timeout_ms: self
+                        .timeouts
+                        .get(&suffix)
+                        .map_or(model.timeout_ms, |(_, t)| *t),
+                    full_refresh: self
+                        .full_refresh
+                        .iter()
+                        .any(|n| n == "all" || *n == model.name),
+                    model: std::sync::Arc::new(model),
+                }
+            })
+            .collect())
     }
 }
 
-/// The read models as the environment configures them: for tools and tests
-/// that parse no command line.
-pub fn read_models_from_env() -> anyhow::Result<Vec<ScheduledModel>> {
+/// The read-model settings as the environment configures them: for tools
+/// and tests that parse no command line.
+pub fn read_models_from_env() -> anyhow::Result<ModelConfig> {
     Ok(ReadModelArgs::from_env()?.models()?)
 }
 
@@ -297,6 +348,23 @@ fn parse_timeout(var: &str, value: &str) -> Result<u64, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read_models::Strategy;
+
+    fn catalog() -> Vec<ReadModel> {
+        ["order_summary", "order_lines", "daily_sales"]
+            .into_iter()
+            .map(|name| ReadModel {
+                name: name.into(),
+                strategy: Strategy::Concurrent,
+                mode: "auto".into(),
+                sources: vec![],
+                source_names: vec![],
+                schedule: (name == "daily_sales").then(|| "*/2 * * * * *".to_owned()),
+                timeout_ms: 60_000,
+                description: String::new(),
+            })
+            .collect()
+    }
 
     fn models(vars: &[(&str, &str)], full: &[&str]) -> Result<Vec<ScheduledModel>, ConfigError> {
         let args = ReadModelArgs {
@@ -307,7 +375,8 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         };
-        args.models_from(lookup, vars.iter().map(|(k, _)| OsString::from(k)))
+        args.models_from(lookup, vars.iter().map(|(k, _)| OsString::from(k)))?
+            .apply(catalog(), true)
     }
 
     fn model<'a>(models: &'a [ScheduledModel], name: &str) -> &'a ScheduledModel {
@@ -320,12 +389,14 @@ mod tests {
     #[test]
     fn without_variables_every_model_runs_with_the_catalog_defaults() {
         let got = models(&[], &[]).expect("valid");
-        assert_eq!(got.len(), CATALOG.len());
-        for (m, c) in got.iter().zip(CATALOG) {
-            assert_eq!(m.schedule, c.default_schedule, "{}", c.name);
-            assert_eq!(m.timeout_ms, c.default_timeout_ms, "{}", c.name);
+        assert_eq!(got.len(), 3);
+        for (m, c) in got.iter().zip(catalog()) {
+            assert_eq!(m.schedule, c.default_schedule(), "{}", c.name);
+            assert_eq!(m.timeout_ms, c.timeout_ms, "{}", c.name);
             assert!(!m.full_refresh, "{}", c.name);
         }
+        assert_eq!(model(&got, "order_lines").schedule, "* * * * * *");
+        assert_eq!(model(&got, "daily_sales").schedule, "*/2 * * * * *");
     }
 
     #[test]
@@ -369,13 +440,25 @@ mod tests {
     }
 
     #[test]
-    fn a_per_view_variable_naming_no_read_model_is_rejected() {
+    fn a_per_view_variable_naming_no_read_model_is_rejected_at_start_only() {
         let err = models(&[("PGCQRS_SCHEDULE_DAILY_SALE", "* * * * * *")], &[]).unwrap_err();
         assert!(
             matches!(err, ConfigError::UnknownView { var, .. } if var == "PGCQRS_SCHEDULE_DAILY_SALE")
         );
         let err = models(&[("PGCQRS_REFRESH_TIMEOUT_MS_ORDERS", "5")], &[]).unwrap_err();
         assert!(matches!(err, ConfigError::UnknownView { .. }));
+        // A model dropped while running: its setting no longer applies.
+        let args = ReadModelArgs::default();
+        let vars = [("PGCQRS_REFRESH_TIMEOUT_MS_ORDERS", "5")];
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        let config = args
+            .models_from(lookup, vars.iter().map(|(k, _)| OsString::from(k)))
+            .expect("valid values");
+        assert_eq!(config.apply(catalog(), false).expect("lenient").len(), 3);
     }
 
     #[test]

@@ -17,9 +17,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use time::OffsetDateTime;
 
-use crate::config::ReadModelArgs;
+use crate::config::ModelConfig;
 use crate::db::{self, tokio_postgres::Transaction};
-use crate::read_models::{Refresher, RefresherSettings, ScheduledModel};
+use crate::read_models::{Refresher, RefresherSettings};
 
 /// What to load.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct SeedPlan {
     pub progress: bool,
     /// The read models rebuilt after loading, as configured (default: the
     /// catalog's settings).
-    pub read_models: Vec<ScheduledModel>,
+    pub read_models: ModelConfig,
 }
 
 impl Default for SeedPlan {
@@ -42,7 +42,7 @@ impl Default for SeedPlan {
             products: 1_000,
             seed: 42,
             progress: true,
-            read_models: ReadModelArgs::catalog_defaults(),
+            read_models: ModelConfig::default(),
         }
     }
 }
@@ -339,9 +339,10 @@ async fn rebuild(url: &str, plan: &SeedPlan) -> anyhow::Result<()> {
         RefresherSettings::new(plan.read_models.clone()),
     );
     let result = async {
+        refresher.load(true).await?;
         for model in refresher.models() {
             refresher
-                .rebuild(model)
+                .rebuild(&model)
                 .await
                 .with_context(|| format!("Failed to rebuild {}", model.model.name))?;
         }

@@ -27,8 +27,8 @@ use std::sync::OnceLock;
 use deadpool_postgres::Pool;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::config::ModelConfig;
 use crate::db::targets::ReadTargets;
-use crate::read_models::ScheduledModel;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -55,7 +55,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 pub async fn scrape(
     write_pool: &Pool,
     reads: &ReadTargets,
-    models: &[ScheduledModel],
+    models: &ModelConfig,
 ) -> Option<String> {
     let handle = handle()?;
     let targets = reads.all().map(|t| (t.name.clone(), &t.pool));

@@ -881,9 +881,10 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
         pool.clone(),
         RefresherSettings::new(pgcqrs::config::read_models_from_env()?),
     );
+    batches.load(true).await?;
     // Catch up first, so that the batch below holds exactly the 1%.
     for model in batches.models() {
-        batches.refresh_once(model, false).await?;
+        batches.refresh_once(&model, false).await?;
     }
     let changed = (orders / 100).max(1) as i64;
     setup
@@ -894,24 +895,23 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
         )
         .await?;
     let mut full_settings = RefresherSettings::new(pgcqrs::config::read_models_from_env()?);
-    for m in &mut full_settings.models {
-        m.full_refresh = true;
-    }
+    full_settings.models.full_refresh = vec!["all".into()];
     let full = Refresher::new(pool.clone(), full_settings);
+    full.load(true).await?;
     let mut rows = Vec::new();
-    for (model, full_model) in batches.models().iter().zip(full.models()) {
-        let view = model.model.name;
+    for (model, full_model) in batches.models().into_iter().zip(full.models()) {
+        let view = model.model.name.clone();
         let t = Instant::now();
-        let outcome = batches.refresh_once(model, false).await?;
+        let outcome = batches.refresh_once(&model, false).await?;
         let first = t.elapsed().as_secs_f64();
         let changed_rows = match outcome {
             RefreshOutcome::Refreshed { rows, .. } => rows,
             _ => 0,
         };
-        let (pgcqrs, baseline, second) = match model.model.strategy {
+        let (pgcqrs, baseline, second) = match &model.model.strategy {
             Strategy::Incremental { .. } => {
                 let t = Instant::now();
-                full.refresh_once(full_model, true).await?;
+                full.refresh_once(&full_model, true).await?;
                 let f = t.elapsed().as_secs_f64();
                 (
                     format!("{first:.3} s batch ({changed_rows} rows)"),
@@ -1000,8 +1000,9 @@ async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
         pool.clone(),
         RefresherSettings::new(pgcqrs::config::read_models_from_env()?),
     );
+    batches.load(true).await?;
     for model in batches.models() {
-        batches.catch_up(model, false, |_| {}).await?;
+        batches.catch_up(&model, false, |_| {}).await?;
     }
     setup
         .batch_execute(&format!(
@@ -1019,20 +1020,19 @@ async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
         ))
         .await?;
     let mut full_settings = RefresherSettings::new(pgcqrs::config::read_models_from_env()?);
-    for m in &mut full_settings.models {
-        m.full_refresh = true;
-    }
+    full_settings.models.full_refresh = vec!["all".into()];
     let full = Refresher::new(pool.clone(), full_settings);
+    full.load(true).await?;
     let mut rows = Vec::new();
-    for (model, full_model) in batches.models().iter().zip(full.models()) {
+    for (model, full_model) in batches.models().into_iter().zip(full.models()) {
         if !matches!(model.model.strategy, Strategy::Incremental { .. }) {
             continue;
         }
-        let view = model.model.name;
+        let view = model.model.name.clone();
         let (mut count, mut largest, mut applied) = (0u64, 0i64, 0i64);
         let t = Instant::now();
         batches
-            .catch_up(model, false, |outcome| {
+            .catch_up(&model, false, |outcome| {
                 if let RefreshOutcome::Refreshed { changes, .. } = outcome {
                     count += 1;
                     largest = largest.max(*changes);
@@ -1042,7 +1042,7 @@ async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
             .await?;
         let caught_up = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        full.refresh_once(full_model, true).await?;
+        full.refresh_once(&full_model, true).await?;
         let whole = t.elapsed().as_secs_f64();
         rows.push(Row {
             scenario: format!("catch up {view} after a bulk import of {imported} orders"),

@@ -3,12 +3,13 @@
 -- transaction: a refresh that rolls back leaves no trace here.
 -- $8: batch, refresh, rebuild or resync; $9: changes applied; $10: changes
 -- still waiting; $11-$14: where a batch stopped inside a transaction it
--- applied in part (NULLs otherwise).
+-- applied in part (NULLs otherwise); $15: incremental or full, how this
+-- refresh was computed.
 WITH logged AS (
     INSERT INTO read.refresh_log (view_name, covers, started_at, finished_at, duration_ms, rows, instance,
-                                  changed_rows, kind, changes, backlog)
+                                  changed_rows, kind, changes, backlog, mode)
     VALUES ($1::text, $2::text::pg_snapshot, $3, clock_timestamp(), $4, $5, $6, $7::bigint,
-            $8::text, $9::bigint, $10::bigint)
+            $8::text, $9::bigint, $10::bigint, $15::text)
     RETURNING refresh_id
 )
 INSERT INTO read.read_model_status

@@ -192,8 +192,9 @@ async fn start_embedded(args: &DatabaseArgs) -> anyhow::Result<LocalCluster> {
     Ok(cluster)
 }
 
-/// Run `work` with a refresher of the configured read models on the
-/// migrated database, once `view` (when given) is known to be one of them.
+/// Run `work` with a refresher of the configured read models (loaded from
+/// the migrated database), once `view` (when given) is known to be one of
+/// them.
 async fn with_refresher(
     args: &DatabaseArgs,
     read_models: &ReadModelArgs,
@@ -202,12 +203,16 @@ async fn with_refresher(
     work: impl AsyncFnOnce(&Refresher) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let models = read_models.models()?;
-    check_view(&models, view)?;
     with_database(args, |url| async move {
         pgcqrs::db::migrate(&url).await?;
         let pool = pgcqrs::db::pool(&url, 2, application_name)?;
         let refresher = Refresher::new(pool.clone(), RefresherSettings::new(models));
-        let result = work(&refresher).await;
+        let result = async {
+            refresher.load(true).await?;
+            check_view(&refresher.models(), view)?;
+            work(&refresher).await
+        }
+        .await;
         pool.close();
         result
     })
@@ -218,7 +223,7 @@ async fn with_refresher(
 fn check_view(models: &[ScheduledModel], view: Option<&str>) -> anyhow::Result<()> {
     let Some(name) = view else { return Ok(()) };
     if !models.iter().any(|m| m.model.name == name) {
-        let known: Vec<&str> = models.iter().map(|m| m.model.name).collect();
+        let known: Vec<&str> = models.iter().map(|m| m.model.name.as_str()).collect();
         anyhow::bail!("no read model named {name:?}; known: {}", known.join(", "));
     }
     Ok(())

@@ -23,7 +23,7 @@ async fn rebuild_all(refresher: &Refresher, view: Option<&str>) -> anyhow::Resul
         if view.is_some_and(|v| v != model.model.name) {
             continue;
         }
-        match refresher.rebuild(model).await? {
+        match refresher.rebuild(&model).await? {
             RefreshOutcome::Refreshed {
                 rows, duration_ms, ..
             } => println!(

@@ -20,7 +20,7 @@ pub async fn run(
             let mut failed = false;
             for model in refresher.models() {
                 if view.is_none_or(|v| v == model.model.name) {
-                    failed |= !catch_up(refresher, model, force).await;
+                    failed |= !catch_up(refresher, &model, force).await;
                 }
             }
             if failed {
@@ -34,7 +34,7 @@ pub async fn run(
 
 /// Catch `model` up and print what happened; false if it failed.
 async fn catch_up(refresher: &Refresher, model: &ScheduledModel, force: bool) -> bool {
-    let name = model.model.name;
+    let name = model.model.name.clone();
     // A backlog is applied in bounded batches: show how it goes down.
     let bar = ProgressBar::hidden();
     bar.set_style(
@@ -43,7 +43,7 @@ async fn catch_up(refresher: &Refresher, model: &ScheduledModel, force: bool) ->
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_prefix(name);
+    bar.set_prefix(name.clone());
     let (mut applied_ms, mut batches) = (0.0, 0u64);
     let outcome = refresher
         .catch_up(model, force, |outcome| {

@@ -35,6 +35,9 @@ pub enum ApiError {
     PreconditionFailed(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The query string (or path) is longer than a route accepts (414).
+    #[error("{0}")]
+    UriTooLong(String),
     /// Try again later: database down, a wait for freshness timed out (503).
     /// `retry_after` (seconds, at least 1) is sent as `Retry-After` and
     /// comes from the reason: see the `RETRY_AFTER_*` constants.
@@ -117,6 +120,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Request body too large",
+            ),
+            UriTooLong(_) => (
+                StatusCode::URI_TOO_LONG,
+                "uri-too-long",
+                "Request URI too long",
             ),
             Unavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -234,7 +242,13 @@ impl From<QueryError> for ApiError {
                     retry_after,
                 }
             }
-            e @ QueryError::UnknownToken(_) => ApiError::BadRequest(e.to_string()),
+            e @ (QueryError::UnknownToken(_) | QueryError::BadParameter(_)) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            e @ QueryError::CatalogChanged(_) => ApiError::Unavailable {
+                detail: format!("{e}; retry shortly"),
+                retry_after: RETRY_AFTER_REPLAY_CONFLICT,
+            },
             e @ QueryError::Overloaded(_) => ApiError::Unavailable {
                 detail: format!("{e}; retry shortly"),
                 retry_after: RETRY_AFTER_OVERLOADED,

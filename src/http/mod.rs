@@ -12,6 +12,7 @@ pub mod fresh;
 pub mod metrics;
 pub mod queries;
 pub mod responses;
+pub mod views;
 
 use std::time::Duration;
 
@@ -28,7 +29,8 @@ use tower_http::trace::TraceLayer;
 
 use error::ApiError;
 
-use crate::read_models::{Refresher, ScheduledModel};
+use crate::config::ModelConfig;
+use crate::read_models::Refresher;
 use std::sync::Arc;
 
 /// What every handler can reach: one shared value, so that the clone each
@@ -66,8 +68,10 @@ pub struct Shared {
     /// The refresher, when this instance runs one: `min_token` waits and the
     /// admin API ask it for immediate refreshes.
     pub refresher: Option<Arc<Refresher>>,
-    /// Read models and their schedules, for `/queries/read-models`.
-    pub models: Arc<[ScheduledModel]>,
+    /// Per-view settings of this instance, for `/queries/read-models`.
+    pub models: Arc<ModelConfig>,
+    /// The declared read models `/queries/views/{name}` serves.
+    pub views: crate::queries::view_catalog::ViewCatalog,
     /// Bearer tokens and their scopes; empty: no authentication.
     pub tokens: Arc<auth::Tokens>,
     /// What this instance serves.
@@ -119,7 +123,9 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(q::get_order_history))
         .routes(routes!(q::list_customer_orders))
         .routes(routes!(q::order_statistics))
-        .routes(routes!(q::list_read_models));
+        .routes(routes!(q::list_read_models))
+        // Documented per declared model, at request time (`/openapi.json`).
+        .route("/queries/views/{name}", get(views::get_view));
     let admin = OpenApiRouter::new().routes(routes!(q::refresh_read_model));
     let mut api = Router::new();
     for (side, routes) in [
@@ -140,9 +146,9 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .route("/metrics", get(metrics::render_metrics))
         .route(
             "/openapi.json",
-            get(move || {
+            get(move |State(state): State<AppState>| {
                 let document = std::sync::Arc::clone(&document);
-                async move { axum::Json(document.as_ref().clone()) }
+                async move { axum::Json(views::openapi_json(&state, &document).await) }
             }),
         )
         .method_not_allowed_fallback(method_not_allowed)

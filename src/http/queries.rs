@@ -321,8 +321,8 @@ pub async fn refresh_read_model(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if crate::read_models::catalog::find(&name).is_none() {
-        let known: Vec<&str> = crate::read_models::CATALOG.iter().map(|m| m.name).collect();
+    let (known_name, known) = read_models::declared(&state.write_pool, &name).await?;
+    if !known_name {
         return Err(ApiError::NotFound(format!(
             "no read model named {name:?}; known: {}",
             known.join(", ")

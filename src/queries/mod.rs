@@ -8,6 +8,8 @@
 pub mod freshness;
 pub mod orders;
 pub mod statistics;
+pub mod view_catalog;
+pub mod views;
 
 use deadpool_postgres::PoolError;
 
@@ -22,6 +24,14 @@ pub type Result<T, E = QueryError> = std::result::Result<T, E>;
 pub enum QueryError {
     #[error("{what} {id:?} does not exist")]
     NotFound { what: &'static str, id: String },
+    /// A value of the request that the database refused (it does not cast
+    /// to the column's type): the client's mistake.
+    #[error("{0}")]
+    BadParameter(String),
+    /// A declared read model's relation is gone or has other columns than
+    /// the cached catalog says: read the catalog again.
+    #[error("the read model changed while it was read: {0}")]
+    CatalogChanged(String),
     /// The views did not cover the token within the wait.
     #[error("the read models {views} have not yet caught up with token {token} after waiting {waited_ms} ms")]
     NotYetFresh {

@@ -1,63 +1,75 @@
-//! The read-model catalog: every materialized view, the write tables it
-//! reads, and its default refresh schedule. Adding a read model is a
-//! migration plus one entry here.
+//! The read-model catalog: every model declared with
+//! `pgcqrs.define_read_model` (the built-in ones by a migration), as the
+//! refresher runs it. The catalog lives in the database
+//! (`pgcqrs.read_models`), so running instances pick up new and dropped
+//! declarations without a restart.
 
-/// A write table a read model depends on, as change detection names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// `write.orders` and `write.order_items` (every change is an event).
-    Orders,
-    Customers,
-    Products,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Orders => "orders",
-            Source::Customers => "customers",
-            Source::Products => "products",
-        }
-    }
-}
+use anyhow::Context;
+use deadpool_postgres::tokio_postgres::Row;
 
 /// How a read model is kept current.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Strategy {
     /// A materialized view, refreshed whole with `REFRESH ... CONCURRENTLY`
-    /// when what it reads changed. For small aggregates: the cost of a
-    /// refresh grows with the view.
+    /// when what it reads changed.
     Concurrent,
-    /// A table kept current in batches: `apply` recomputes the rows of the
-    /// keys changed since the snapshot the table reflects ($1) and returns
-    /// `snapshot, taken_at, changed_keys, changed_rows`; `rebuild` refills
-    /// it from scratch. The cost of a batch grows with what changed.
+    /// A table kept current in batches: each batch takes a bounded slice of
+    /// the captured changes of the tables it reads and re-projects the keys
+    /// they touch (one statement per table read, [`Applier`]). `full`
+    /// recomputes it whole, writing only the rows that differ.
     Incremental {
-        apply: &'static str,
-        /// The full-refresh design of the same table, kept to measure the
-        /// batches against (`PGCQRS_FULL_REFRESH`).
-        full: &'static str,
-        rebuild: &'static str,
+        appliers: Vec<Applier>,
+        full: String,
     },
 }
 
-/// One read model.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadModel {
-    /// The relation `read.<name>`.
-    pub name: &'static str,
-    pub strategy: Strategy,
-    pub sources: &'static [Source],
-    /// Cron with seconds (`sec min hour day month weekday`).
-    pub default_schedule: &'static str,
-    /// Per-refresh statement timeout.
-    pub default_timeout_ms: u64,
-    pub description: &'static str,
+/// How a batch applies the changes of one table a model reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applier {
+    /// The table (`pg_class` oid) whose changes this applies.
+    pub source: u32,
+    /// The search path that puts the table's stand-in (its changed rows)
+    /// first.
+    pub search_path: String,
+    /// Returns `keys, changed_rows`.
+    pub sql: String,
 }
 
+/// One declared read model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadModel {
+    /// The relation `read.<name>` (a plain identifier, checked by the catalog).
+    pub name: String,
+    pub strategy: Strategy,
+    /// The declared mode: full, incremental or auto.
+    pub mode: String,
+    /// The tables it reads (`pg_class` oids), and their names.
+    pub sources: Vec<u32>,
+    pub source_names: Vec<String>,
+    /// Cron with seconds (`sec min hour day month weekday`); `None`: as soon
+    /// as a source changes (checked every second).
+    pub schedule: Option<String>,
+    /// Per-refresh statement timeout.
+    pub timeout_ms: u64,
+    pub description: String,
+}
+
+/// The schedule of a model declared without one: a check every second.
+pub const AS_SOON_AS_CHANGED: &str = "* * * * * *";
+
 impl ReadModel {
-    pub fn source_names(&self) -> Vec<&'static str> {
-        self.sources.iter().map(|s| s.as_str()).collect()
+    pub fn source_names(&self) -> Vec<String> {
+        self.source_names.clone()
+    }
+
+    /// Whether the model is kept in batches.
+    pub fn is_incremental(&self) -> bool {
+        matches!(self.strategy, Strategy::Incremental { .. })
+    }
+
+    /// The schedule it runs on unless configured otherwise.
+    pub fn default_schedule(&self) -> &str {
+        self.schedule.as_deref().unwrap_or(AS_SOON_AS_CHANGED)
     }
 
     /// `PGCQRS_SCHEDULE_ORDER_SUMMARY` and the like.
@@ -66,86 +78,61 @@ impl ReadModel {
     }
 }
 
-use Source::*;
-
-pub const CATALOG: &[ReadModel] = &[
-    ReadModel {
-        name: "order_summary",
-        strategy: Strategy::Incremental {
-            apply: include_str!("../../sql/read_models/apply_order_summary.sql"),
-            full: include_str!("../../sql/read_models/full_order_summary.sql"),
-            rebuild: include_str!("../../sql/read_models/rebuild_order_summary.sql"),
-        },
-        sources: &[Orders, Customers],
-        default_schedule: "* * * * * *",
-        default_timeout_ms: 120_000,
-        description: "one row per order with customer and totals",
-    },
-    ReadModel {
-        name: "order_lines",
-        strategy: Strategy::Incremental {
-            apply: include_str!("../../sql/read_models/apply_order_lines.sql"),
-            full: include_str!("../../sql/read_models/full_order_lines.sql"),
-            rebuild: include_str!("../../sql/read_models/rebuild_order_lines.sql"),
-        },
-        sources: &[Orders, Products],
-        default_schedule: "* * * * * *",
-        default_timeout_ms: 120_000,
-        description: "order lines with product names and subtotals",
-    },
-    ReadModel {
-        name: "customer_orders",
-        strategy: Strategy::Concurrent,
-        sources: &[Orders, Customers],
-        default_schedule: "*/5 * * * * *",
-        default_timeout_ms: 60_000,
-        description: "per customer: order count, lifetime value, last order",
-    },
-    ReadModel {
-        name: "daily_sales",
-        strategy: Strategy::Concurrent,
-        sources: &[Orders],
-        default_schedule: "*/2 * * * * *",
-        default_timeout_ms: 60_000,
-        description: "per UTC day and status: orders and revenue",
-    },
-    ReadModel {
-        name: "product_sales",
-        strategy: Strategy::Concurrent,
-        sources: &[Orders, Products],
-        default_schedule: "*/10 * * * * *",
-        default_timeout_ms: 60_000,
-        description: "per product: units and revenue",
-    },
-];
-
-/// The catalog entry called `name`.
-pub fn find(name: &str) -> Option<&'static ReadModel> {
-    CATALOG.iter().find(|m| m.name == name)
+fn field<'a, T: deadpool_postgres::tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    name: &str,
+) -> anyhow::Result<T> {
+    row.try_get(name)
+        .with_context(|| format!("unexpected column {name} in the read-model catalog"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_read_model_has_a_valid_cron_schedule() {
-        for m in CATALOG {
-            let job =
-                tokio_cron_scheduler::Job::new_async(m.default_schedule, |_, _| Box::pin(async {}));
-            assert!(job.is_ok(), "{}: {}", m.name, m.default_schedule);
-        }
+/// Every declared read model, in declaration order.
+pub async fn load(
+    client: &deadpool_postgres::tokio_postgres::Client,
+) -> anyhow::Result<Vec<ReadModel>> {
+    let models = client
+        .query(include_str!("../../sql/read_models/catalog.sql"), &[])
+        .await
+        .context("Failed to read the read-model catalog (are the migrations applied?)")?;
+    let appliers = client
+        .query(
+            include_str!("../../sql/read_models/catalog_sources.sql"),
+            &[],
+        )
+        .await
+        .context("Failed to read the read-model catalog's sources")?;
+    let mut out = Vec::with_capacity(models.len());
+    for row in &models {
+        let name: String = field(row, "name")?;
+        let strategy = if field::<String>(row, "kept")? == "incremental" {
+            let mut mine = Vec::new();
+            for a in appliers.iter() {
+                if field::<String>(a, "model")? == name {
+                    mine.push(Applier {
+                        source: field(a, "source")?,
+                        search_path: field(a, "search_path")?,
+                        sql: field(a, "apply_sql")?,
+                    });
+                }
+            }
+            Strategy::Incremental {
+                appliers: mine,
+                full: field::<Option<String>>(row, "full_sql")?
+                    .context("an incremental read model without its full statement")?,
+            }
+        } else {
+            Strategy::Concurrent
+        };
+        out.push(ReadModel {
+            strategy,
+            mode: field(row, "mode")?,
+            sources: field(row, "sources")?,
+            source_names: field(row, "source_names")?,
+            schedule: field(row, "schedule")?,
+            timeout_ms: field::<i32>(row, "timeout_ms")?.max(1) as u64,
+            description: field::<Option<String>>(row, "description")?.unwrap_or_default(),
+            name,
+        });
     }
-
-    #[test]
-    fn view_names_are_plain_identifiers() {
-        // They are spliced into REFRESH statements.
-        for m in CATALOG {
-            assert!(
-                m.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{}",
-                m.name
-            );
-        }
-    }
+    Ok(out)
 }

@@ -10,7 +10,7 @@ mod refresher;
 pub mod requests;
 pub mod status;
 
-pub use catalog::{ReadModel, Source, Strategy, CATALOG};
+pub use catalog::{Applier, ReadModel, Strategy};
 pub use refresher::{
     RefreshHook, RefreshOutcome, Refresher, RefresherHandle, RefresherSettings, ScheduledModel,
 };

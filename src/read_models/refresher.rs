@@ -34,16 +34,16 @@ use deadpool_postgres::tokio_postgres::Row;
 use deadpool_postgres::{Pool, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinSet;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
-use super::catalog::{ReadModel, Strategy};
+use super::catalog::{self, Applier, ReadModel, Strategy};
+use crate::config::ModelConfig;
 
 /// A read model with the schedule and timeout it runs with here.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScheduledModel {
-    pub model: &'static ReadModel,
+    pub model: Arc<ReadModel>,
     pub schedule: String,
     pub timeout_ms: u64,
     /// For an incrementally kept model: recompute it whole whenever its
@@ -59,7 +59,9 @@ pub type RefreshHook = Arc<dyn Fn(&str) + Send + Sync>;
 /// How the refresher runs.
 #[derive(Clone)]
 pub struct RefresherSettings {
-    pub models: Vec<ScheduledModel>,
+    /// Per-view schedules, timeouts and designs configured here; the models
+    /// themselves come from the catalog in the database.
+    pub models: ModelConfig,
     /// Names this instance in the refresh log.
     pub instance: String,
     /// Where to listen for refresh requests from instances without a
@@ -81,9 +83,10 @@ impl std::fmt::Debug for RefresherSettings {
 }
 
 impl RefresherSettings {
-    /// Refresh `models` (as [`crate::config::ReadModelArgs::models`]
-    /// configured and validated them), named after this host and process.
-    pub fn new(models: Vec<ScheduledModel>) -> Self {
+    /// Refresh the declared models with `models`' settings (as
+    /// [`crate::config::ReadModelArgs::models`] validated them), named after
+    /// this host and process.
+    pub fn new(models: ModelConfig) -> Self {
         Self {
             models,
             instance: default_instance_name(),
@@ -156,6 +159,10 @@ struct Backoff {
     /// Consecutive timeouts: the next attempt's timeout is 2^n times the
     /// configured one (bounded).
     timeouts: u32,
+    /// What a change cost in recent batches, and the last whole
+    /// recomputation, in ms: how mode `auto` chooses.
+    ms_per_change: Option<f64>,
+    full_ms: Option<f64>,
 }
 
 impl Default for Backoff {
@@ -165,6 +172,8 @@ impl Default for Backoff {
             until: None,
             batch_limit: BATCH_LIMIT,
             timeouts: 0,
+            ms_per_change: None,
+            full_ms: None,
         }
     }
 }
@@ -209,6 +218,8 @@ struct Record<'a> {
     snapshot: &'a str,
     taken_at: OffsetDateTime,
     kind: &'static str,
+    /// incremental or full
+    mode: &'static str,
     duration_ms: f64,
     rows: i64,
     changed_rows: Option<i64>,
@@ -217,55 +228,155 @@ struct Record<'a> {
     resume: Resume,
 }
 
+/// One model's worker: how to wake it, what it is doing, how to stop it.
+#[derive(Clone)]
+struct Slot {
+    model: ScheduledModel,
+    wake: Arc<Notify>,
+    force: Arc<std::sync::atomic::AtomicBool>,
+    activity: Arc<Activity>,
+    /// Stops this model's worker (the model was dropped).
+    stop: CancellationToken,
+    /// Its cron job, once scheduled.
+    job: Option<uuid::Uuid>,
+}
+
+/// What `start` set running, for models declared later.
+struct Running {
+    scheduler: JobScheduler,
+    shutdown: CancellationToken,
+    workers: tokio_util::task::TaskTracker,
+}
+
 /// Runs refreshes; shared by the scheduler, the admin API and `min_token` waits.
 pub struct Refresher {
     pool: Pool,
     settings: RefresherSettings,
-    wake: HashMap<&'static str, Arc<Notify>>,
-    force: HashMap<&'static str, Arc<std::sync::atomic::AtomicBool>>,
-    backoff: std::sync::Mutex<HashMap<&'static str, Backoff>>,
+    /// The declared models, in catalog order.
+    slots: std::sync::RwLock<Vec<Slot>>,
+    backoff: std::sync::Mutex<HashMap<String, Backoff>>,
     /// Bumped after every refresh or verification: waiters re-check then.
     generation: watch::Sender<u64>,
-    activity: HashMap<&'static str, Arc<Activity>>,
     /// Called at the start of every refresh attempt (fault tests).
     before_refresh: Option<RefreshHook>,
+    running: tokio::sync::Mutex<Option<Running>>,
+    /// Itself, for the workers and jobs it starts.
+    me: std::sync::Mutex<std::sync::Weak<Self>>,
 }
 
 impl Refresher {
+    /// A refresher with no model yet: [`load`](Self::load) reads the
+    /// catalog ([`start`](Self::start) does so itself).
     pub fn new(pool: Pool, settings: RefresherSettings) -> Arc<Self> {
-        let names = || settings.models.iter().map(|m| m.model.name);
-        let wake = names().map(|n| (n, Arc::new(Notify::new()))).collect();
-        let force = names().map(|n| (n, Arc::default())).collect();
-        let activity = names().map(|n| (n, Arc::default())).collect();
         let before_refresh = settings.before_refresh.clone();
         Arc::new(Self {
             pool,
-            activity,
             settings,
-            wake,
-            force,
+            slots: Default::default(),
             backoff: Default::default(),
             generation: watch::channel(0).0,
             before_refresh,
+            running: Default::default(),
+            me: Default::default(),
         })
     }
 
-    pub fn models(&self) -> &[ScheduledModel] {
-        &self.settings.models
+    /// Read the catalog and take on its models: new ones get a worker (once
+    /// started), dropped ones lose theirs. `strict` (at start): a setting
+    /// naming no model is an error.
+    pub async fn load(&self, strict: bool) -> anyhow::Result<()> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .context("Failed to get a connection")?;
+        let catalog = catalog::load(&client).await?;
+        drop(client);
+        let models = self.settings.models.apply(catalog, strict)?;
+        let (added, removed) = {
+            let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+            let mut removed = Vec::new();
+            slots.retain(|s| {
+                let keep = models.iter().any(|m| m.model.name == s.model.model.name);
+                if !keep {
+                    removed.push(s.clone());
+                }
+                keep
+            });
+            let mut added = Vec::new();
+            let mut next = Vec::with_capacity(models.len());
+            for model in models {
+                match slots
+                    .iter()
+                    .find(|s| s.model.model.name == model.model.name)
+                {
+                    Some(slot) => {
+                        let mut slot = slot.clone();
+                        // Redefined under the same name: the worker runs the new one.
+                        slot.model = model;
+                        next.push(slot);
+                    }
+                    None => {
+                        let slot = Slot {
+                            model,
+                            wake: Arc::new(Notify::new()),
+                            force: Arc::default(),
+                            activity: Arc::default(),
+                            stop: CancellationToken::new(),
+                            job: None,
+                        };
+                        added.push(slot.model.model.name.clone());
+                        next.push(slot);
+                    }
+                }
+            }
+            *slots = next;
+            (added, removed)
+        };
+        for slot in &removed {
+            tracing::info!(
+                view = slot.model.model.name,
+                "read model dropped; its worker stops"
+            );
+            slot.stop.cancel();
+        }
+        let mut running = self.running.lock().await;
+        if let Some(running) = running.as_mut() {
+            for slot in &removed {
+                if let Some(job) = slot.job {
+                    let _ = running.scheduler.remove(&job).await;
+                }
+            }
+            for name in &added {
+                tracing::info!(view = name, "read model declared; its worker starts");
+                self.spawn_worker(running, name)?;
+                self.request(name, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every declared model, as it runs here.
+    pub fn models(&self) -> Vec<ScheduledModel> {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        slots.iter().map(|s| s.model.clone()).collect()
+    }
+
+    fn slot(&self, name: &str) -> Option<Slot> {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        slots.iter().find(|s| s.model.model.name == name).cloned()
     }
 
     /// Ask for a check of `name` now instead of at its next tick. Refreshes
     /// only if its sources changed, unless `force`.
     pub fn request(&self, name: &str, force: bool) -> bool {
-        let Some(notify) = self.wake.get(name) else {
+        let Some(slot) = self.slot(name) else {
             return false;
         };
         if force {
-            if let Some(flag) = self.force.get(name) {
-                flag.store(true, Ordering::SeqCst);
-            }
+            slot.force.store(true, Ordering::SeqCst);
         }
-        notify.notify_one();
+        slot.wake.notify_one();
         true
     }
 
@@ -316,14 +427,14 @@ impl Refresher {
         self.run_refresh(model, true, false).await
     }
 
-    #[tracing::instrument(skip_all, fields(view = model.model.name))]
+    #[tracing::instrument(skip_all, fields(view = %model.model.name))]
     async fn run_refresh(
         &self,
         model: &ScheduledModel,
         force: bool,
         concurrently: bool,
     ) -> anyhow::Result<RefreshOutcome> {
-        let name = model.model.name;
+        let name = model.model.name.as_str();
         if let Some(hook) = &self.before_refresh {
             hook(name);
         }
@@ -340,15 +451,15 @@ impl Refresher {
         if coverage.as_ref().is_some_and(|c| !c.trusted) {
             return self.resync(tx, model).await;
         }
-        match (model.model.strategy, coverage) {
-            (Strategy::Incremental { rebuild, .. }, _) if !concurrently => {
-                self.refill(tx, model, rebuild).await
+        match (&model.model.strategy, coverage) {
+            (Strategy::Incremental { full, .. }, _) if !concurrently => {
+                self.refill(tx, model, full).await
             }
             (Strategy::Incremental { full, .. }, _) if model.full_refresh => {
                 self.recompute(tx, model, full, force).await
             }
-            (Strategy::Incremental { apply, .. }, Some(coverage)) => {
-                self.batch(tx, model, apply, coverage, force).await
+            (Strategy::Incremental { appliers, full }, Some(coverage)) => {
+                self.batch(tx, model, appliers, full, coverage, force).await
             }
             (Strategy::Incremental { .. }, None) => {
                 anyhow::bail!("read model {name} has no freshness row; are the migrations applied?")
@@ -400,13 +511,13 @@ impl Refresher {
             .backoff
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(model.model.name)
+            .get(&model.model.name)
             .map_or(0, |b| b.timeouts);
         let factor = (1u64 << timeouts.min(8)).min(MAX_TIMEOUT_FACTOR);
         Duration::from_millis(model.timeout_ms.saturating_mul(factor))
     }
 
-    fn batch_limit(&self, name: &'static str) -> i64 {
+    fn batch_limit(&self, name: &str) -> i64 {
         self.backoff
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -417,11 +528,11 @@ impl Refresher {
     /// After a batch timed out: halve the view's batch. False when it is
     /// one change already (nothing smaller to try).
     fn shrink_batch(&self, model: &ScheduledModel) -> bool {
-        if !matches!(model.model.strategy, Strategy::Incremental { .. }) || model.full_refresh {
+        if !model.model.is_incremental() || model.full_refresh {
             return false;
         }
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map.entry(model.model.name).or_default();
+        let entry = map.entry(model.model.name.clone()).or_default();
         if entry.batch_limit <= 1 {
             return false;
         }
@@ -434,68 +545,126 @@ impl Refresher {
         true
     }
 
-    /// After a quick batch: let the next take more.
-    fn grow_batch(&self, name: &'static str, duration_ms: f64, timeout: Duration) {
+    /// After a batch: let the next take more if it was quick, and learn
+    /// what a change costs.
+    fn learn_batch(&self, name: &str, changes: i64, duration_ms: f64, timeout: Duration) {
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = map.get_mut(name) {
-            if duration_ms < timeout.as_secs_f64() * 1000.0 / 4.0 {
-                entry.batch_limit = (entry.batch_limit * 2).min(BATCH_LIMIT);
-            }
+        let entry = map.entry(name.to_owned()).or_default();
+        if duration_ms < timeout.as_secs_f64() * 1000.0 / 4.0 {
+            entry.batch_limit = (entry.batch_limit * 2).min(BATCH_LIMIT);
+        }
+        if changes >= 100 {
+            let per = duration_ms / changes as f64;
+            entry.ms_per_change =
+                Some(entry.ms_per_change.map_or(per, |old| 0.7 * old + 0.3 * per));
+        }
+    }
+
+    /// Mode `auto`: whether recomputing whole is cheaper than applying
+    /// `pending` changes in batches, by what both last cost here (before any
+    /// measurement: when the changes outnumber a quarter of the rows).
+    fn full_is_cheaper(&self, model: &ScheduledModel, pending: i64, rows: i64) -> bool {
+        if model.model.mode != "auto" || pending < BATCH_LIMIT {
+            return false;
+        }
+        let map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match map
+            .get(&model.model.name)
+            .and_then(|b| Some((b.ms_per_change?, b.full_ms?)))
+        {
+            Some((per_change, full_ms)) => pending as f64 * per_change > full_ms,
+            None => pending > rows / 4,
         }
     }
 
     /// One batch of an incrementally kept read model: at most the view's
-    /// batch limit of change records, resuming where the last one stopped.
+    /// batch limit of captured changes, resuming where the last one stopped,
+    /// each table's changes applied by its [`Applier`].
     async fn batch(
         &self,
         tx: Transaction<'_>,
         model: &ScheduledModel,
-        apply: &str,
+        appliers: &[Applier],
+        full: &str,
         coverage: Coverage,
         force: bool,
     ) -> anyhow::Result<RefreshOutcome> {
-        let name = model.model.name;
+        let name = model.model.name.as_str();
         let timeout = self.timeout_for(model);
         Self::set_timeout(&tx, timeout).await?;
         let limit = self.batch_limit(name);
         let started = Instant::now();
-        let stmt = tx.prepare_cached(apply).await?;
-        let (txid, src, seq, key) = &coverage.resume;
+        let stmt = tx
+            .prepare_cached(include_str!("../../sql/read_models/take_batch.sql"))
+            .await?;
+        let (txid, _, seq, _) = &coverage.resume;
         let row = tx
-            .query_one(&stmt, &[&coverage.covers, txid, src, seq, &limit, key])
+            .query_one(
+                &stmt,
+                &[&coverage.covers, txid, seq, &limit, &model.model.sources],
+            )
             .await
-            .with_context(|| format!("batch of read.{name} failed"))?;
+            .with_context(|| format!("taking a batch of read.{name} failed"))?;
         let changes: i64 = col(&row, "changes")?;
         let snapshot: String = col(&row, "snapshot")?;
         let taken_at: OffsetDateTime = col(&row, "taken_at")?;
+        let backlog: i64 = col(&row, "backlog")?;
+        let resume: Resume = (
+            col(&row, "resume_txid")?,
+            None,
+            col(&row, "resume_seq")?,
+            None,
+        );
         if changes == 0 && !force {
             return Self::mark_current(tx, name, &snapshot, taken_at).await;
         }
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let backlog: i64 = col(&row, "backlog")?;
         let rows = Self::count_rows(&tx, name).await?;
+        if col::<bool>(&row, "truncated")? || self.full_is_cheaper(model, changes + backlog, rows) {
+            tx.batch_execute("DELETE FROM pgcqrs.batch").await?;
+            return self.recompute_all(tx, model, full, "refresh").await;
+        }
+        let touched: Vec<u32> = col(&row, "touched")?;
+        let (mut keys, mut changed_rows) = (0i64, 0i64);
+        for applier in appliers.iter().filter(|a| touched.contains(&a.source)) {
+            tx.execute(
+                "SELECT set_config('search_path', $1, true)",
+                &[&applier.search_path],
+            )
+            .await?;
+            let stmt = tx.prepare_cached(&applier.sql).await?;
+            let row = tx
+                .query_one(&stmt, &[])
+                .await
+                .with_context(|| format!("batch of read.{name} failed"))?;
+            keys += col::<i64>(&row, "keys")?;
+            changed_rows += col::<i64>(&row, "changed_rows")?;
+        }
+        tx.batch_execute("DELETE FROM pgcqrs.batch; SET LOCAL search_path TO DEFAULT")
+            .await?;
+        if keys == 0 && changed_rows == 0 && resume.0.is_none() && !force {
+            // What changed is nothing the model shows (a column it does not
+            // read, or an update undone): current, with no refresh to log.
+            return Self::mark_current(tx, name, &snapshot, taken_at).await;
+        }
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let record = Record {
             name,
             snapshot: &snapshot,
             taken_at,
             kind: "batch",
+            mode: "incremental",
             duration_ms,
             rows,
-            changed_rows: Some(col(&row, "changed_rows")?),
+            changed_rows: Some(changed_rows),
             changes: Some(changes),
             backlog,
-            resume: (
-                col(&row, "resume_txid")?,
-                col(&row, "resume_src")?,
-                col(&row, "resume_seq")?,
-                col(&row, "resume_key")?,
-            ),
+            resume,
         };
         self.record(&tx, &record).await?;
         tx.commit().await.context("Failed to commit the batch")?;
-        self.grow_batch(name, duration_ms, timeout);
+        self.learn_batch(name, changes, duration_ms, timeout);
         Ok(RefreshOutcome::Refreshed {
-            rows: record.changed_rows.unwrap_or(0),
+            rows: changed_rows,
             duration_ms,
             changes,
             backlog,
@@ -512,7 +681,7 @@ impl Refresher {
         full: &str,
         force: bool,
     ) -> anyhow::Result<RefreshOutcome> {
-        let name = model.model.name;
+        let name = model.model.name.as_str();
         if !force {
             // The full design refreshes only when a source changed.
             let row = Self::pending_changes(&tx, model).await?;
@@ -525,6 +694,9 @@ impl Refresher {
         self.recompute_all(tx, model, full, "refresh").await
     }
 
+    /// Recompute every row of an incrementally kept table, writing those
+    /// that differ; the snapshot is taken first, so it covers no more than
+    /// the recomputation saw.
     async fn recompute_all(
         &self,
         tx: Transaction<'_>,
@@ -532,23 +704,29 @@ impl Refresher {
         full: &str,
         kind: &'static str,
     ) -> anyhow::Result<RefreshOutcome> {
-        let name = model.model.name;
+        let name = model.model.name.as_str();
         let started = Instant::now();
+        let now = tx
+            .query_one(
+                "SELECT pg_current_snapshot()::text, statement_timestamp()",
+                &[],
+            )
+            .await?;
+        let snapshot: String = now.try_get(0)?;
         let stmt = tx.prepare_cached(full).await?;
-        let covers: Option<String> = None;
         let row = tx
-            .query_one(&stmt, &[&covers])
+            .query_one(&stmt, &[])
             .await
             .with_context(|| format!("recomputing read.{name} failed"))?;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let snapshot: String = col(&row, "snapshot")?;
         let changed_rows: i64 = col(&row, "changed_rows")?;
         let rows = Self::count_rows(&tx, name).await?;
         let record = Record {
             name,
             snapshot: &snapshot,
-            taken_at: col(&row, "taken_at")?,
+            taken_at: now.try_get(1)?,
             kind,
+            mode: "full",
             duration_ms,
             rows,
             changed_rows: Some(changed_rows),
@@ -558,6 +736,12 @@ impl Refresher {
         };
         self.record(&tx, &record).await?;
         tx.commit().await.context("Failed to commit the refresh")?;
+        self.backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .full_ms = Some(duration_ms);
         Ok(RefreshOutcome::Refreshed {
             rows: changed_rows,
             duration_ms,
@@ -572,46 +756,14 @@ impl Refresher {
         &self,
         tx: Transaction<'_>,
         model: &ScheduledModel,
-        rebuild: &str,
+        full: &str,
     ) -> anyhow::Result<RefreshOutcome> {
-        let name = model.model.name;
+        let name = model.model.name.as_str();
         Self::set_timeout(&tx, self.timeout_for(model).max(RESYNC_TIMEOUT)).await?;
-        let started = Instant::now();
-        // Snapshot first: the refill's own snapshot includes all of it.
-        let row = tx
-            .query_one(
-                "SELECT pg_current_snapshot()::text, statement_timestamp()",
-                &[],
-            )
-            .await?;
-        let snapshot: String = row.try_get(0)?;
-        // `name` comes from the catalog, never from a request.
+        // `name` comes from the catalog, which admits plain identifiers only.
         tx.batch_execute(&format!("TRUNCATE read.{name}")).await?;
-        let n = tx
-            .execute(rebuild, &[])
-            .await
-            .with_context(|| format!("rebuild of read.{name} failed"))? as i64;
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let record = Record {
-            name,
-            snapshot: &snapshot,
-            taken_at: row.try_get(1)?,
-            kind: "rebuild",
-            duration_ms,
-            rows: n,
-            changed_rows: Some(n),
-            changes: None,
-            backlog: 0,
-            resume: (None, None, None, None),
-        };
-        self.record(&tx, &record).await?;
-        tx.commit().await.context("Failed to commit the rebuild")?;
-        Ok(RefreshOutcome::Refreshed {
-            rows: n,
-            duration_ms,
-            changes: 0,
-            backlog: 0,
-        })
+        let outcome = self.recompute_all(tx, model, full, "rebuild").await?;
+        Ok(outcome)
     }
 
     /// The view's recorded snapshot comes from another cluster (a restore)
@@ -623,16 +775,16 @@ impl Refresher {
         tx: Transaction<'_>,
         model: &ScheduledModel,
     ) -> anyhow::Result<RefreshOutcome> {
-        let name = model.model.name;
-        if let Some(a) = self.activity.get(name) {
-            a.resyncing.store(true, Ordering::Relaxed);
+        let name = model.model.name.as_str();
+        if let Some(slot) = self.slot(name) {
+            slot.activity.resyncing.store(true, Ordering::Relaxed);
         }
         tracing::warn!(
             view = name,
             "the read model's recorded snapshot is not from this cluster (restored?): recomputing it"
         );
         Self::set_timeout(&tx, self.timeout_for(model).max(RESYNC_TIMEOUT)).await?;
-        match model.model.strategy {
+        match &model.model.strategy {
             Strategy::Incremental { full, .. } => {
                 self.recompute_all(tx, model, full, "resync").await
             }
@@ -649,7 +801,7 @@ impl Refresher {
         concurrently: bool,
         kind: &'static str,
     ) -> anyhow::Result<RefreshOutcome> {
-        let name = model.model.name;
+        let name = model.model.name.as_str();
         let row = Self::pending_changes(&tx, model).await?;
         let snapshot: String = col(&row, "snapshot")?;
         let taken_at: OffsetDateTime = col(&row, "taken_at")?;
@@ -691,6 +843,7 @@ impl Refresher {
             snapshot: &snapshot,
             taken_at,
             kind: if concurrently { kind } else { "rebuild" },
+            mode: "full",
             duration_ms,
             rows,
             changed_rows: None,
@@ -735,8 +888,7 @@ impl Refresher {
         let pending = tx
             .prepare_cached(include_str!("../../sql/read_models/pending_changes.sql"))
             .await?;
-        let sources = model.model.source_names();
-        tx.query_one(&pending, &[&model.model.name, &sources])
+        tx.query_one(&pending, &[&model.model.name, &model.model.sources])
             .await
             .context("Failed to look for changes")
     }
@@ -789,11 +941,12 @@ impl Refresher {
                 &r.resume.1,
                 &r.resume.2,
                 &r.resume.3,
+                &r.mode,
             ],
         )
         .await?;
         if let Some(changes) = r.changes {
-            metrics::counter!("pgcqrs_read_model_changes_applied_total", "view" => r.name.to_owned())
+            metrics::counter!("pgcqrs_read_model_changes_applied_total", "view" => r.name.to_owned(), "mode" => r.mode)
                 .increment(changes.max(0) as u64);
         }
         Ok(())
@@ -819,10 +972,9 @@ impl Refresher {
     /// scheduler stopped ticking a view (stalled), not merely when it is slow.
     pub fn health(&self) -> Result<(), String> {
         let now = now_ms();
-        for m in &self.settings.models {
-            let Some(a) = self.activity.get(m.model.name) else {
-                continue;
-            };
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for slot in &slots {
+            let (m, a) = (&slot.model, &slot.activity);
             let running = a.running_since.load(Ordering::Relaxed);
             let mut timeout = self.timeout_for(m);
             if a.resyncing.load(Ordering::Relaxed) {
@@ -854,22 +1006,18 @@ impl Refresher {
     }
 
     /// One wake-up of a view's worker: refresh unless backing off.
-    async fn run_once(&self, model: &ScheduledModel) {
-        let name = model.model.name;
-        let activity = self.activity.get(name).cloned().unwrap_or_default();
+    async fn run_once(&self, slot: &Slot) {
+        let activity = &slot.activity;
         activity.running_since.store(now_ms(), Ordering::Relaxed);
-        self.run_once_inner(model).await;
+        self.run_once_inner(slot).await;
         activity.running_since.store(0, Ordering::Relaxed);
         activity.resyncing.store(false, Ordering::Relaxed);
     }
 
-    async fn run_once_inner(&self, model: &ScheduledModel) {
-        let name = model.model.name;
-        let force = self
-            .force
-            .get(name)
-            .map(|f| f.swap(false, Ordering::SeqCst))
-            .unwrap_or(false);
+    async fn run_once_inner(&self, slot: &Slot) {
+        let model = &slot.model;
+        let name = model.model.name.as_str();
+        let force = slot.force.swap(false, Ordering::SeqCst);
         if !force && self.backing_off(name) {
             return;
         }
@@ -887,6 +1035,7 @@ impl Refresher {
                 Err(anyhow::anyhow!("the refresh panicked: {what}"))
             }
         };
+        let view = name.to_owned();
         match result {
             Ok(outcome) => {
                 let label = match &outcome {
@@ -897,7 +1046,7 @@ impl Refresher {
                         ..
                     } => {
                         tracing::debug!(view = name, rows, duration_ms, backlog, "refreshed");
-                        metrics::histogram!("pgcqrs_refresh_duration_seconds", "view" => name)
+                        metrics::histogram!("pgcqrs_refresh_duration_seconds", "view" => view.clone())
                             .record(duration_ms / 1000.0);
                         if *backlog > 0 {
                             // More waiting: the next batch right away.
@@ -908,15 +1057,15 @@ impl Refresher {
                     RefreshOutcome::Current => "current",
                     RefreshOutcome::Busy => "busy",
                 };
-                metrics::counter!("pgcqrs_refreshes_total", "view" => name, "outcome" => label)
+                metrics::counter!("pgcqrs_refreshes_total", "view" => view, "outcome" => label)
                     .increment(1);
                 self.clear_backoff(name);
                 self.generation.send_modify(|g| *g += 1);
             }
             Err(error) => {
-                metrics::counter!("pgcqrs_refreshes_total", "view" => name, "outcome" => "failed")
+                metrics::counter!("pgcqrs_refreshes_total", "view" => view.clone(), "outcome" => "failed")
                     .increment(1);
-                metrics::counter!("pgcqrs_refresh_failures_total", "view" => name).increment(1);
+                metrics::counter!("pgcqrs_refresh_failures_total", "view" => view).increment(1);
                 let timed_out = is_timeout(&error);
                 let delay = if timed_out && self.shrink_batch(model) {
                     // A smaller batch may well fit: try it now.
@@ -936,7 +1085,7 @@ impl Refresher {
         }
     }
 
-    fn backing_off(&self, name: &'static str) -> bool {
+    fn backing_off(&self, name: &str) -> bool {
         let map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         map.get(name)
             .and_then(|b| b.until)
@@ -944,7 +1093,7 @@ impl Refresher {
     }
 
     /// A success: no more backoff; the batch limit stays as learnt.
-    fn clear_backoff(&self, name: &'static str) {
+    fn clear_backoff(&self, name: &str) {
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = map.get_mut(name) {
             entry.failures = 0;
@@ -955,9 +1104,9 @@ impl Refresher {
 
     /// Exponential backoff: 1, 2, 4 ... 60 s after consecutive failures. A
     /// timeout also doubles the next attempt's timeout (bounded).
-    fn note_failure(&self, name: &'static str, timed_out: bool) -> Duration {
+    fn note_failure(&self, name: &str, timed_out: bool) -> Duration {
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map.entry(name).or_default();
+        let entry = map.entry(name.to_owned()).or_default();
         entry.failures = entry.failures.saturating_add(1);
         if timed_out {
             entry.timeouts = entry.timeouts.saturating_add(1);
@@ -967,80 +1116,147 @@ impl Refresher {
         delay
     }
 
+    /// Schedule `name`'s cron job and start its worker, which runs until
+    /// the model is dropped or the refresher stops.
+    fn spawn_worker(&self, running: &mut Running, name: &str) -> anyhow::Result<()> {
+        let Some(slot) = self.slot(name) else {
+            return Ok(());
+        };
+        // Every per-view series exists from the start, failures at 0.
+        metrics::counter!("pgcqrs_refresh_failures_total", "view" => name.to_owned()).increment(0);
+        let (tick, activity) = (Arc::clone(&slot.wake), Arc::clone(&slot.activity));
+        let job = Job::new_async(slot.model.schedule.as_str(), move |_, _| {
+            let (tick, activity) = (tick.clone(), Arc::clone(&activity));
+            Box::pin(async move {
+                let now = now_ms();
+                let last = activity.last_tick.swap(now, Ordering::Relaxed);
+                if last > 0 {
+                    activity.interval.store(now - last, Ordering::Relaxed);
+                }
+                tick.notify_one()
+            })
+        })
+        .with_context(|| {
+            format!(
+                "invalid refresh schedule {:?} for {name}",
+                slot.model.schedule
+            )
+        })?;
+        let id = job.guid();
+        {
+            let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = slots.iter_mut().find(|s| s.model.model.name == name) {
+                s.job = Some(id);
+            }
+        }
+        let scheduler = running.scheduler.clone();
+        running.workers.spawn(async move {
+            if let Err(e) = scheduler.add(job).await {
+                tracing::error!(error = %e, "could not schedule a read model");
+            }
+        });
+        let this = self.arc()?;
+        let stop = running.shutdown.clone();
+        let name = name.to_owned();
+        running.workers.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = slot.wake.notified() => {}
+                    _ = stop.cancelled() => break,
+                    _ = slot.stop.cancelled() => break,
+                }
+                if stop.is_cancelled() || slot.stop.is_cancelled() {
+                    break;
+                }
+                // The model as declared now (it may have been redefined).
+                let Some(current) = this.slot(&name) else {
+                    break;
+                };
+                this.run_once(&current).await;
+            }
+        });
+        Ok(())
+    }
+
     /// Start a worker per view and the cron scheduler that wakes them; both
     /// stop when `shutdown` is cancelled (a running refresh finishes first).
+    /// The catalog is read again every two seconds and on `NOTIFY
+    /// pgcqrs_read_models`: models declared or dropped meanwhile gain or
+    /// lose their worker.
     pub async fn start(
         self: &Arc<Self>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<RefresherHandle> {
-        // Every per-view series exists from the start, failures at 0.
-        for m in &self.settings.models {
-            metrics::counter!("pgcqrs_refresh_failures_total", "view" => m.model.name).increment(0);
-        }
+        self.load(true).await?;
         let scheduler = JobScheduler::new()
             .await
             .context("Failed to create the refresh scheduler")?;
-        let mut workers = JoinSet::new();
-        for model in self.settings.models.iter().cloned() {
-            let name = model.model.name;
-            let notify = self.wake.get(name).cloned().context("no worker for view")?;
-            let tick = notify.clone();
-            let activity = self.activity.get(name).cloned().unwrap_or_default();
-            let job = Job::new_async(model.schedule.as_str(), move |_, _| {
-                let (tick, activity) = (tick.clone(), Arc::clone(&activity));
-                Box::pin(async move {
-                    let now = now_ms();
-                    let last = activity.last_tick.swap(now, Ordering::Relaxed);
-                    if last > 0 {
-                        activity.interval.store(now - last, Ordering::Relaxed);
-                    }
-                    tick.notify_one()
-                })
-            })
-            .with_context(|| format!("invalid refresh schedule {:?} for {name}", model.schedule))?;
-            scheduler
-                .add(job)
-                .await
-                .context("Failed to schedule a refresh")?;
-
-            let this = Arc::clone(self);
-            let stop = shutdown.clone();
-            workers.spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = notify.notified() => {}
-                        _ = stop.cancelled() => break,
-                    }
-                    if stop.is_cancelled() {
-                        break;
-                    }
-                    this.run_once(&model).await;
-                }
-            });
+        let mut running = Running {
+            scheduler: scheduler.clone(),
+            shutdown: shutdown.clone(),
+            workers: tokio_util::task::TaskTracker::new(),
+        };
+        *self.me.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(self);
+        for model in self.models() {
+            self.spawn_worker(&mut running, &model.model.name)?;
         }
         scheduler
             .add(self.housekeeping()?)
             .await
             .context("Failed to schedule housekeeping")?;
         scheduler
+            .add(self.catalog_watch()?)
+            .await
+            .context("Failed to schedule the catalog watch")?;
+        scheduler
             .start()
             .await
             .context("Failed to start the refresh scheduler")?;
         if let Some(url) = self.settings.listen_url.clone() {
-            workers.spawn(super::requests::listen(
+            running.workers.spawn(super::requests::listen(
                 url,
                 Arc::clone(self),
                 shutdown.clone(),
             ));
         }
+        let workers = running.workers.clone();
+        *self.running.lock().await = Some(running);
         // A first check at start-up rather than at the first tick.
-        for m in &self.settings.models {
-            self.request(m.model.name, false);
+        for m in self.models() {
+            self.request(&m.model.name, false);
         }
         Ok(RefresherHandle { scheduler, workers })
     }
 
-    /// Housekeeping, every minute: idempotency keys are kept for a day.
+    fn arc(&self) -> anyhow::Result<Arc<Self>> {
+        self.me
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .upgrade()
+            .context("the refresher is gone")
+    }
+
+    /// Every two seconds: take on models declared or dropped meanwhile.
+    fn catalog_watch(&self) -> anyhow::Result<Job> {
+        let this = self.me.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Job::new_async("*/2 * * * * *", move |_, _| {
+            let this = this.clone();
+            Box::pin(async move {
+                if let Some(this) = this.upgrade() {
+                    if let Err(e) = this.load(false).await {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "could not read the read-model catalog"
+                        );
+                    }
+                }
+            })
+        })
+        .context("invalid catalog watch schedule")
+    }
+
+    /// Housekeeping, every minute: idempotency keys are kept for a day, and
+    /// captured changes until every model has applied them.
     fn housekeeping(&self) -> anyhow::Result<Job> {
         let pool = self.pool.clone();
         Job::new_async("0 * * * * *", move |_, _| {
@@ -1054,22 +1270,39 @@ impl Refresher {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "could not prune idempotency keys"),
                 }
+                match prune_changes(&pool).await {
+                    Ok(n) if n > 0 => tracing::debug!(changes = n, "forgot applied changes"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "could not prune captured changes")
+                    }
+                }
             })
         })
         .context("invalid housekeeping schedule")
     }
 }
 
+/// Forget captured changes every read model has applied.
+pub async fn prune_changes(pool: &Pool) -> anyhow::Result<i64> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(include_str!("../../sql/read_models/prune_changes.sql"))
+        .await?;
+    Ok(client.query_one(&stmt, &[]).await?.try_get(0)?)
+}
+
 /// The running scheduler and workers.
 pub struct RefresherHandle {
     scheduler: JobScheduler,
-    workers: JoinSet<()>,
+    workers: tokio_util::task::TaskTracker,
 }
 
 impl RefresherHandle {
     /// Wait for the workers to stop (after shutdown was cancelled) and stop the scheduler.
     pub async fn stopped(mut self) {
-        while self.workers.join_next().await.is_some() {}
+        self.workers.close();
+        self.workers.wait().await;
         let _ = self.scheduler.shutdown().await;
     }
 }

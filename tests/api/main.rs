@@ -20,3 +20,4 @@ mod query_errors;
 mod roles;
 mod schema;
 mod status_page;
+mod views;

@@ -25,7 +25,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/admin/read-models/{name}/refresh"),
 ];
 
-async fn document(app: &TestApp) -> Value {
+pub(crate) async fn document(app: &TestApp) -> Value {
     let r = app.get("/openapi.json").await;
     assert_eq!(r.status(), 200);
     r.json().await.expect("openapi.json is JSON")
@@ -51,11 +51,14 @@ async fn the_document_is_openapi_3_1_and_lists_every_route_of_the_contract() {
             "{method} {path}: no problem response"
         );
     }
+    // Declared read models have a route each (see views.rs); the service's
+    // own routes are the contract's.
     let documented: usize = doc["paths"]
         .as_object()
         .unwrap()
-        .values()
-        .map(|item| item.as_object().unwrap().len())
+        .iter()
+        .filter(|(path, _)| !path.starts_with("/queries/views/"))
+        .map(|(_, item)| item.as_object().unwrap().len())
         .sum();
     assert_eq!(
         documented,
@@ -71,7 +74,7 @@ async fn the_document_is_openapi_3_1_and_lists_every_route_of_the_contract() {
 }
 
 /// Check `body` against the schema the document gives for this answer.
-fn assert_matches(doc: &Value, method: &str, path: &str, status: u16, body: &Value) {
+pub(crate) fn assert_matches(doc: &Value, method: &str, path: &str, status: u16, body: &Value) {
     let response = &doc["paths"][path][method]["responses"][status.to_string()];
     assert!(
         response.is_object(),

@@ -430,11 +430,11 @@ async fn a_customer_whose_orders_show_is_never_404_while_customer_orders_lags() 
     let refresher = app.refresher.as_ref().expect("refresher");
     let summary = refresher
         .models()
-        .iter()
+        .into_iter()
         .find(|m| m.model.name == "order_summary")
         .expect("order_summary is scheduled");
     refresher
-        .refresh_once(summary, false)
+        .refresh_once(&summary, false)
         .await
         .expect("refresh order_summary");
     let client = app.db.client().await;

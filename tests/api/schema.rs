@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use pgcqrs::db::embedded::LocalCluster;
-use pgcqrs::read_models::{Strategy, CATALOG};
+use pgcqrs::read_models::Strategy;
 
 use crate::support::*;
 
@@ -83,7 +83,11 @@ async fn the_schema_file_is_what_the_migrations_build() {
 async fn every_read_model_of_the_catalog_is_a_relation_with_a_unique_index_on_plain_columns() {
     let db = TestDb::create().await;
     let client = db.client().await;
-    for m in CATALOG {
+    let catalog = pgcqrs::read_models::catalog::load(&client)
+        .await
+        .expect("the catalog");
+    assert_eq!(catalog.len(), 5, "the built-in models are declared");
+    for m in &catalog {
         // A unique index on columns only (no expression) over every row (no
         // predicate) is what REFRESH ... CONCURRENTLY and the batches' upserts
         // need; `not_null` says its columns are also declared NOT NULL,
@@ -109,7 +113,7 @@ async fn every_read_model_of_the_catalog_is_a_relation_with_a_unique_index_on_pl
             .unwrap_or_else(|| panic!("read.{} does not exist", m.name));
         let (kind, unique, not_null): (String, Option<bool>, Option<bool>) =
             (row.get(0), row.get(1), row.get(2));
-        match m.strategy {
+        match &m.strategy {
             Strategy::Concurrent => {
                 assert_eq!(kind, "m", "read.{} is not a materialized view", m.name);
                 assert_eq!(
@@ -143,7 +147,7 @@ async fn every_read_model_of_the_catalog_is_a_relation_with_a_unique_index_on_pl
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let declared: BTreeSet<String> = CATALOG.iter().map(|m| m.name.to_owned()).collect();
+    let declared: BTreeSet<String> = catalog.iter().map(|m| m.name.clone()).collect();
     let undeclared: Vec<_> = views.difference(&declared).collect();
     assert!(
         undeclared.is_empty(),

@@ -116,7 +116,7 @@ async fn assert_views_match_their_definitions(client: &tokio_postgres::Client) {
         definitions.push((view, text.trim().trim_end_matches(';').to_owned()));
     }
     for view in ["order_summary", "order_lines"] {
-        definitions.push((view, format!("SELECT * FROM write.{view}_projection")));
+        definitions.push((view, format!("SELECT * FROM pgcqrs_defs.{view}")));
     }
     for (view, definition) in definitions {
         let sql = format!(
@@ -275,12 +275,12 @@ async fn the_largest_amounts_at_volume_go_through_every_read_model() {
     let refresher = app.refresher.as_ref().expect("refresher");
     let mut failed = Vec::new();
     for m in refresher.models() {
-        let name = m.model.name;
+        let name = m.model.name.clone();
         let outcome = poll_until(
             &format!("{name} to be free to refresh"),
             Duration::from_secs(30),
             || async {
-                match refresher.refresh_once(m, true).await {
+                match refresher.refresh_once(&m, true).await {
                     Ok(RefreshOutcome::Busy) => None,
                     other => Some(other),
                 }

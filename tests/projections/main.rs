@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod declared;
 mod extreme_values;
 mod freshness;
 mod projection_edges;

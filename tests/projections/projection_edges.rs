@@ -75,11 +75,8 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
     // Each batch of the per-order models may run for 3 s at most: the whole
     // backlog in one statement would not fit.
     let mut settings = RefresherSettings::new(read_models_from_env().expect("read-model settings"));
-    for m in &mut settings.models {
-        if matches!(m.model.name, "order_summary" | "order_lines") {
-            m.timeout_ms = 3_000;
-        }
-    }
+    settings.models.set_timeout("order_summary", 3_000);
+    settings.models.set_timeout("order_lines", 3_000);
     let app = TestApp::builder()
         .on(db)
         .refreshing(Refreshing::With(settings))
@@ -99,7 +96,8 @@ async fn a_backlog_of_300k_orders_in_one_transaction_is_caught_up_in_bounded_bat
         (backlog > 0).then_some(backlog)
     })
     .await;
-    assert!(seen_backlog <= ORDERS, "backlog {seen_backlog}");
+    // A change is a captured row: an order and its line each.
+    assert!(seen_backlog <= 2 * ORDERS, "backlog {seen_backlog}");
 
     // Every bulk order is visible through a min_token read of the import's
     // own token, once caught up. (About two minutes on two idle cores; the
@@ -208,38 +206,46 @@ async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_don
     let refresher = app.refresher.as_ref().expect("refresher");
     let model = refresher
         .models()
-        .iter()
+        .into_iter()
         .find(|m| m.model.name == "order_summary")
         .expect("order_summary");
-    let first = refresher.refresh_once(model, false).await.expect("batch");
+    let first = refresher.refresh_once(&model, false).await.expect("batch");
     let RefreshOutcome::Refreshed {
         backlog, changes, ..
     } = first
     else {
         panic!("expected a batch: {first:?}")
     };
+    // A change is a captured row: 30,000 orders and their 30,000 lines.
     assert_eq!(changes, 20_000, "the first batch takes the limit");
-    assert_eq!(backlog, 10_000);
-    assert!(
-        !covered("order_summary").await,
-        "a transaction applied in part must not count as covered"
-    );
-    // The cursor inside the transaction: the next batch takes the rest only.
-    let second = refresher.refresh_once(model, false).await.expect("batch");
-    assert!(
-        matches!(
-            second,
+    assert_eq!(backlog, 40_000);
+    // The cursor inside the transaction: each next batch takes from there,
+    // and the transaction is covered only once its last change is in.
+    let mut backlog = backlog;
+    let mut taken = changes;
+    while backlog > 0 {
+        assert!(
+            !covered("order_summary").await,
+            "a transaction applied in part must not count as covered ({backlog} left)"
+        );
+        match refresher.refresh_once(&model, false).await.expect("batch") {
             RefreshOutcome::Refreshed {
-                changes: 10_000,
-                backlog: 0,
+                changes,
+                backlog: b,
                 ..
+            } => {
+                assert!(changes <= 20_000 && changes > 0, "{changes}");
+                assert_eq!(b, backlog - changes, "the backlog goes down by the batch");
+                taken += changes;
+                backlog = b;
             }
-        ),
-        "{second:?}"
-    );
+            other => panic!("expected a batch: {other:?}"),
+        }
+    }
+    assert_eq!(taken, 60_000, "every change taken once");
     assert!(covered("order_summary").await);
     assert_eq!(
-        refresher.refresh_once(model, false).await.expect("check"),
+        refresher.refresh_once(&model, false).await.expect("check"),
         RefreshOutcome::Current
     );
     assert_eq!(
@@ -338,12 +344,12 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
     let refresher = app.refresher.as_ref().expect("refresher");
     let lines = refresher
         .models()
-        .iter()
+        .into_iter()
         .find(|m| m.model.name == "order_lines")
         .expect("order_lines");
     let summary = refresher
         .models()
-        .iter()
+        .into_iter()
         .find(|m| m.model.name == "order_summary")
         .expect("order_summary");
 
@@ -356,7 +362,7 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         .await;
     assert_eq!(r.status(), 202);
     assert_eq!(
-        refresher.refresh_once(lines, false).await.expect("batch"),
+        refresher.refresh_once(&lines, false).await.expect("batch"),
         RefreshOutcome::Current,
         "a price change must not re-project order lines"
     );
@@ -370,14 +376,17 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         .await
         .expect("no-op update");
     assert_eq!(
-        refresher.refresh_once(summary, false).await.expect("batch"),
+        refresher
+            .refresh_once(&summary, false)
+            .await
+            .expect("batch"),
         RefreshOutcome::Current,
         "an update that changed nothing must not re-project orders"
     );
 
-    // A rename and its undo before the next batch: the product's orders are
-    // looked at (two changes of five orders each), but no row is rewritten,
-    // since none differs.
+    // A rename and its undo before the next batch: two captured changes; the
+    // product's lines are looked at, but no row is rewritten, since none
+    // differs.
     client
         .batch_execute(
             "UPDATE write.products SET name = 'Renamed' WHERE id = 'p-1';
@@ -385,12 +394,12 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         )
         .await
         .expect("rename twice");
-    let outcome = refresher.refresh_once(lines, false).await.expect("batch");
+    let outcome = refresher.refresh_once(&lines, false).await.expect("batch");
     assert!(
         matches!(outcome, RefreshOutcome::Refreshed { rows: 0, .. }),
         "{outcome:?}"
     );
-    assert_eq!(last_batch("order_lines").await, Some((Some(10), Some(0))));
+    assert_eq!(last_batch("order_lines").await, Some((Some(2), Some(0))));
 
     // A real rename re-projects exactly the lines of that product.
     client
@@ -400,8 +409,8 @@ async fn catalog_changes_re_project_only_the_rows_that_show_what_changed() {
         )
         .await
         .expect("rename");
-    refresher.refresh_once(lines, false).await.expect("batch");
-    assert_eq!(last_batch("order_lines").await, Some((Some(5), Some(5))));
+    refresher.refresh_once(&lines, false).await.expect("batch");
+    assert_eq!(last_batch("order_lines").await, Some((Some(1), Some(5))));
     assert_eq!(
         scalar_i64(
             client,

@@ -10,11 +10,7 @@ async fn a_refresh_that_times_out_leaves_the_old_view_readable_and_is_reported()
     let db = TestDb::create().await;
     // product_sales may run for 1 ms only: every refresh of it times out.
     let mut settings = on_request();
-    for m in &mut settings.models {
-        if m.model.name == "product_sales" {
-            m.timeout_ms = 1;
-        }
-    }
+    settings.models.set_timeout("product_sales", 1);
     let app = TestApp::builder()
         .on(db)
         .refreshing(Refreshing::With(settings))
@@ -27,7 +23,7 @@ async fn a_refresh_that_times_out_leaves_the_old_view_readable_and_is_reported()
     let refresher = app.refresher.clone().expect("refresher");
     let model = refresher
         .models()
-        .iter()
+        .into_iter()
         .find(|m| m.model.name == "product_sales")
         .expect("product_sales")
         .clone();

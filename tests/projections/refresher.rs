@@ -20,11 +20,11 @@ const VIEWS: [&str; 5] = [
     "product_sales",
 ];
 
-fn refreshed(outcomes: &[(&'static str, RefreshOutcome)]) -> BTreeSet<&'static str> {
+fn refreshed(outcomes: &[(String, RefreshOutcome)]) -> BTreeSet<&str> {
     outcomes
         .iter()
         .filter(|(_, o)| matches!(o, RefreshOutcome::Refreshed { .. }))
-        .map(|(v, _)| *v)
+        .map(|(v, _)| v.as_str())
         .collect()
 }
 
@@ -200,7 +200,7 @@ async fn a_view_is_refreshed_only_when_its_sources_changed() {
             }
         }
         for (view, outcome) in &outcomes {
-            if !done.contains(view) {
+            if !done.contains(view.as_str()) {
                 assert_eq!(*outcome, RefreshOutcome::Current, "{view} after {case}");
             }
         }
@@ -376,7 +376,7 @@ async fn concurrent_refreshes_of_one_view_refresh_it_once_per_change() {
                 tokio::spawn(async move {
                     let model = refresher
                         .models()
-                        .iter()
+                        .into_iter()
                         .find(|m| m.model.name == view)
                         .expect("a view of the catalog")
                         .clone();

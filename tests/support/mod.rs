@@ -300,9 +300,7 @@ impl TestAppBuilder {
 /// schedule set to once a year. A base for `Refreshing::With`.
 pub fn on_request() -> RefresherSettings {
     let mut r = RefresherSettings::new(read_models_from_env().expect("read-model settings"));
-    for m in &mut r.models {
-        m.schedule = "0 0 0 1 1 *".into();
-    }
+    r.models.schedule_all = Some("0 0 0 1 1 *".into());
     r
 }
 
@@ -452,7 +450,7 @@ impl TestApp {
     }
 
     /// Refresh every read model whose sources changed, now, in this task.
-    pub async fn refresh(&self) -> Vec<(&'static str, RefreshOutcome)> {
+    pub async fn refresh(&self) -> Vec<(String, RefreshOutcome)> {
         let refresher = self.refresher.as_ref().expect("this app has no refresher");
         let mut outcomes = Vec::new();
         for m in refresher.models() {
@@ -463,14 +461,14 @@ impl TestApp {
                 std::time::Duration::from_secs(10),
                 || async {
                     let outcome = refresher
-                        .refresh_once(m, false)
+                        .refresh_once(&m, false)
                         .await
                         .expect("refresh failed");
                     (outcome != RefreshOutcome::Busy).then_some(outcome)
                 },
             )
             .await;
-            outcomes.push((m.model.name, outcome));
+            outcomes.push((m.model.name.clone(), outcome));
         }
         outcomes
     }

@@ -18,7 +18,7 @@ pub const WRITE_TABLES: [&str; 7] = [
     "write.order_items",
     "write.order_events",
     "write.idempotency_keys",
-    "write.catalog_changes",
+    "pgcqrs.changes",
 ];
 
 /// Row counts of [`WRITE_TABLES`], taken in one statement (one snapshot).

@@ -1,0 +1,641 @@
+//! Read models declared in SQL on a team's own table, written with plain
+//! SQL: validated when declared, kept fresh with exact tokens from any
+//! transaction, served over HTTP, listed, readable by a reporting login,
+//! picked up and dropped by a running service; and every model, built-in or
+//! declared, equal to its query after random writes of every kind.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+
+use crate::support::{poll_until, Refreshing, TestApp, TestDb};
+
+const TEAM_TABLE: &str = "
+    CREATE SCHEMA logistics;
+    CREATE TABLE logistics.shipments (
+        id         bigint PRIMARY KEY,
+        order_ref  text NOT NULL,
+        carrier    text NOT NULL,
+        weight_kg  numeric(10, 3) NOT NULL,
+        shipped_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE logistics.carriers (
+        code text PRIMARY KEY,
+        name text NOT NULL
+    );
+    INSERT INTO logistics.carriers VALUES ('DHL', 'DHL Express'), ('UPS', 'United Parcel'), ('GLS', 'GLS');";
+
+const KEYED: &str = "SELECT pgcqrs.define_read_model(
+    name        => 'shipment_details',
+    query       => $$SELECT s.id, s.order_ref, s.carrier, c.name AS carrier_name, s.weight_kg, s.shipped_at
+                     FROM logistics.shipments s JOIN logistics.carriers c ON c.code = s.carrier$$,
+    key         => ARRAY['id'],
+    filterable  => ARRAY['carrier', 'weight_kg'],
+    description => 'One row per shipment with its carrier''s name.')";
+
+const AGGREGATE: &str = "SELECT pgcqrs.define_read_model(
+    name        => 'carrier_weights',
+    query       => $$SELECT carrier, count(*) AS shipments, sum(weight_kg) AS weight_kg
+                     FROM logistics.shipments GROUP BY carrier$$,
+    key         => ARRAY['carrier'],
+    filterable  => ARRAY['carrier'])";
+
+/// Every declared model equals its query, both ways (`EXCEPT ALL`).
+async fn assert_models_equal_their_queries(client: &tokio_postgres::Client, after: &str) {
+    let names: Vec<String> = client
+        .query("SELECT name FROM pgcqrs.read_models ORDER BY name", &[])
+        .await
+        .expect("catalog")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM (SELECT * FROM read.{name} EXCEPT ALL SELECT * FROM pgcqrs_defs.{name}) a),
+                            (SELECT count(*) FROM (SELECT * FROM pgcqrs_defs.{name} EXCEPT ALL SELECT * FROM read.{name}) b)"
+                ),
+                &[],
+            )
+            .await
+            .expect("compare");
+        let (extra, missing): (i64, i64) = (row.get(0), row.get(1));
+        assert_eq!(
+            (extra, missing),
+            (0, 0),
+            "after {after}: read.{name} has {extra} rows its query does not give and lacks {missing}"
+        );
+    }
+}
+
+async fn sql_error(client: &tokio_postgres::Client, sql: &str) -> (SqlState, String, String) {
+    let e = client
+        .batch_execute(sql)
+        .await
+        .expect_err(&format!("{sql} must fail"));
+    let db = e.as_db_error().unwrap_or_else(|| panic!("{e:?}"));
+    (
+        db.code().clone(),
+        db.message().to_owned(),
+        db.hint().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
+    let db = TestDb::create().await;
+    let client = db.client().await;
+    client.batch_execute(TEAM_TABLE).await.expect("team table");
+    client
+        .batch_execute("INSERT INTO logistics.shipments (id, order_ref, carrier, weight_kg) VALUES (1, 'a', 'DHL', 1), (2, 'b', 'DHL', 2)")
+        .await
+        .expect("rows");
+    let define = |name: &str, query: &str, key: &str, extra: &str| {
+        format!(
+            "SELECT pgcqrs.define_read_model(name => '{name}', query => $q${query}$q$, key => ARRAY[{key}]{extra})"
+        )
+    };
+    let cases = [
+        (
+            define("Bad-Name", "SELECT 1 AS id", "'id'", ""),
+            "invalid read model name",
+        ),
+        (define("x", "SELEC 1", "'id'", ""), "is not valid"),
+        (
+            define(
+                "x",
+                "SELECT 1 AS id; DROP TABLE logistics.shipments",
+                "'id'",
+                "",
+            ),
+            "is not valid",
+        ),
+        (
+            define("x", "SELECT id FROM logistics.nowhere", "'id'", ""),
+            "is not valid",
+        ),
+        (
+            define("x", "SELECT id FROM logistics.shipments", "'nope'", ""),
+            "key column",
+        ),
+        (
+            define(
+                "x",
+                "SELECT carrier FROM logistics.shipments",
+                "'carrier'",
+                "",
+            ),
+            "is not unique",
+        ),
+        (
+            define(
+                "x",
+                "SELECT id, NULLIF(id, 1) AS k FROM logistics.shipments",
+                "'k'",
+                "",
+            ),
+            "NULL",
+        ),
+        (
+            define(
+                "x",
+                "SELECT id FROM logistics.shipments",
+                "'id'",
+                ", filterable => ARRAY['weight']",
+            ),
+            "filterable column",
+        ),
+        (
+            define(
+                "x",
+                "SELECT id FROM logistics.shipments",
+                "'id'",
+                ", mode => 'sometimes'",
+            ),
+            "invalid mode",
+        ),
+        (
+            define(
+                "x",
+                "SELECT id FROM logistics.shipments",
+                "'id'",
+                ", schedule => 'hourly'",
+            ),
+            "invalid schedule",
+        ),
+        (
+            define(
+                "order_history",
+                "SELECT id FROM logistics.shipments",
+                "'id'",
+                "",
+            ),
+            "already exists",
+        ),
+        (define("x", "SELECT 1 AS id", "'id'", ""), "reads no table"),
+    ];
+    for (sql, expected) in cases {
+        let (_, message, hint) = sql_error(&client, &sql).await;
+        assert!(message.contains(expected), "{sql}: {message}");
+        assert!(!hint.is_empty(), "{sql}: no HINT for {message}");
+    }
+    // Nothing was left behind by the failed declarations.
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM pgcqrs.read_models),
+                    (SELECT count(*) FROM pg_class WHERE relnamespace = 'pgcqrs_defs'::regnamespace),
+                    (SELECT count(*) FROM logistics.shipments)",
+            &[],
+        )
+        .await
+        .expect("counts");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(2)), (5, 2));
+    assert_eq!(row.get::<_, i64>(1), 5, "only the built-in definitions");
+
+    // Incremental is refused where it cannot work, with the reason.
+    client
+        .batch_execute(
+            "CREATE VIEW logistics.heavy AS SELECT * FROM logistics.shipments WHERE weight_kg > 1",
+        )
+        .await
+        .expect("view");
+    let (code, message, hint) = sql_error(
+        &client,
+        &define(
+            "x",
+            "SELECT id FROM logistics.heavy",
+            "'id'",
+            ", mode => 'incremental'",
+        ),
+    )
+    .await;
+    assert_eq!(code, SqlState::FEATURE_NOT_SUPPORTED);
+    assert!(message.contains("reads a view"), "{message}");
+    assert!(hint.contains("full"), "{hint}");
+    // ... and auto keeps it whole instead.
+    client
+        .batch_execute(&define(
+            "heavy",
+            "SELECT id, weight_kg FROM logistics.heavy",
+            "'id'",
+            "",
+        ))
+        .await
+        .expect("auto over a view");
+    let kept: String = client
+        .query_one(
+            "SELECT kept FROM pgcqrs.read_models WHERE name = 'heavy'",
+            &[],
+        )
+        .await
+        .expect("kept")
+        .get(0);
+    assert_eq!(kept, "full");
+
+    // Neither the writer nor the reader may declare.
+    for role in ["pgcqrs_reader", "pgcqrs_writer"] {
+        let (code, _, _) = sql_error(
+            &client,
+            &format!(
+                "SET ROLE {role}; {}",
+                define("y", "SELECT id FROM logistics.shipments", "'id'", "")
+            ),
+        )
+        .await;
+        assert_eq!(code, SqlState::INSUFFICIENT_PRIVILEGE, "{role}");
+        client.batch_execute("RESET ROLE").await.expect("reset");
+    }
+}
+
+#[tokio::test]
+async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_tokens() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::Scheduled)
+        .start()
+        .await;
+    let client = app.client().await;
+    client.batch_execute(TEAM_TABLE).await.expect("team table");
+    // Declared while the service runs.
+    client.batch_execute(KEYED).await.expect("keyed model");
+    client
+        .batch_execute(AGGREGATE)
+        .await
+        .expect("aggregate model");
+    let kinds = client
+        .query(
+            "SELECT name, kept FROM pgcqrs.read_models WHERE name IN ('shipment_details', 'carrier_weights') ORDER BY name",
+            &[],
+        )
+        .await
+        .expect("kinds");
+    let kinds: Vec<(String, String)> = kinds.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("carrier_weights".to_owned(), "full".to_owned()),
+            ("shipment_details".to_owned(), "incremental".to_owned())
+        ]
+    );
+    // The running service lists them within seconds.
+    poll_until("the new models listed", Duration::from_secs(15), || async {
+        let r = app.get("/queries/read-models").await;
+        let body: Value = r.json().await.ok()?;
+        let names: Vec<&str> = body["read_models"]
+            .as_array()?
+            .iter()
+            .filter_map(|m| m["name"].as_str())
+            .collect();
+        (names.contains(&"shipment_details") && names.contains(&"carrier_weights")).then_some(())
+    })
+    .await;
+
+    // A psql session's own transaction: its token is honoured.
+    let token: String = {
+        client.batch_execute("BEGIN").await.expect("begin");
+        client
+            .batch_execute(
+                "INSERT INTO logistics.shipments (id, order_ref, carrier, weight_kg)
+                 SELECT g, 'o-' || g, (ARRAY['DHL', 'UPS', 'GLS'])[1 + g % 3], g * 0.125
+                 FROM generate_series(1, 30) g",
+            )
+            .await
+            .expect("insert");
+        let t: String = client
+            .query_one("SELECT pg_current_xact_id()::text", &[])
+            .await
+            .expect("token")
+            .get(0);
+        client.batch_execute("COMMIT").await.expect("commit");
+        t
+    };
+    // Over HTTP, with the psql session's token: filtered, ordered, paged.
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("carrier", "eq.DHL".to_owned()),
+            ("order", "weight_kg.desc".to_owned()),
+            ("limit", "4".to_owned()),
+            ("min_token", token.clone()),
+        ];
+        if let Some(a) = &after {
+            query.push(("after", a.clone()));
+        }
+        let r = app
+            .http
+            .get(app.url("/queries/views/shipment_details"))
+            .query(&query)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        assert!(r.headers().get("x-read-model-refreshed-at").is_some());
+        let page: Value = r.json().await.expect("json");
+        let rows = page["rows"].as_array().expect("rows");
+        assert!(rows.len() <= 4);
+        ids.extend(rows.iter().map(|row| row["id"].as_i64().expect("id")));
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        ids,
+        [30, 27, 24, 21, 18, 15, 12, 9, 6, 3],
+        "DHL by weight, heaviest first"
+    );
+    let r = app
+        .get(&format!(
+            "/queries/views/carrier_weights?carrier=in.(DHL,UPS)&order=carrier.asc&min_token={token}"
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.expect("json");
+    let carriers: Vec<&str> = page["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|row| row["carrier"].as_str())
+        .collect();
+    assert_eq!(carriers, ["DHL", "UPS"]);
+    let r = app.get("/queries/views/shipment_details?weight=gt.1").await;
+    assert_eq!(
+        r.status(),
+        400,
+        "a filter on a column not declared filterable"
+    );
+    let openapi: Value = app
+        .get("/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("openapi");
+    for model in ["shipment_details", "carrier_weights"] {
+        assert!(
+            openapi["paths"][format!("/queries/views/{model}")].is_object(),
+            "{model} is in /openapi.json"
+        );
+    }
+
+    for model in ["shipment_details", "carrier_weights"] {
+        poll_until(
+            &format!("{model} to cover the psql token"),
+            Duration::from_secs(20),
+            || async {
+                client
+                    .query_one(
+                        "SELECT pg_visible_in_snapshot($1::text::xid8, current_as_of) FROM read.read_model_status WHERE view_name = $2",
+                        &[&token, &model],
+                    )
+                    .await
+                    .ok()?
+                    .get::<_, bool>(0)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    assert_models_equal_their_queries(client, "the first insert").await;
+    let dhl: (i64, String) = {
+        let r = client
+            .query_one(
+                "SELECT shipments, weight_kg::text FROM read.carrier_weights WHERE carrier = 'DHL'",
+                &[],
+            )
+            .await
+            .expect("aggregate");
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(dhl, (10, "20.625".to_owned()));
+
+    // Moves between groups, a rename of a joined row, a delete.
+    client
+        .batch_execute(
+            "UPDATE logistics.shipments SET carrier = 'UPS' WHERE id IN (3, 6);
+             UPDATE logistics.carriers SET name = 'DHL Parcel' WHERE code = 'DHL';
+             DELETE FROM logistics.shipments WHERE id = 9;",
+        )
+        .await
+        .expect("changes");
+    let token: String = client
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await
+        .expect("token")
+        .get(0);
+    for model in ["shipment_details", "carrier_weights"] {
+        poll_until(&format!("{model} to cover the changes"), Duration::from_secs(20), || async {
+            client
+                .query_one(
+                    "SELECT pg_visible_in_snapshot($1::text::xid8, current_as_of) FROM read.read_model_status WHERE view_name = $2",
+                    &[&token, &model],
+                )
+                .await
+                .ok()?
+                .get::<_, bool>(0)
+                .then_some(())
+        })
+        .await;
+    }
+    assert_models_equal_their_queries(client, "moves, a rename and a delete").await;
+    let renamed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM read.shipment_details WHERE carrier_name = 'DHL Parcel'",
+            &[],
+        )
+        .await
+        .expect("renamed")
+        .get(0);
+    assert_eq!(renamed, 7, "the rename reached every DHL shipment");
+    let modes: Vec<String> = client
+        .query(
+            "SELECT DISTINCT mode FROM read.refresh_log WHERE view_name = 'shipment_details' AND kind = 'batch'",
+            &[],
+        )
+        .await
+        .expect("modes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(modes, ["incremental"]);
+
+    // A reporting login in the reader role reads them without a GRANT.
+    client
+        .batch_execute("CREATE ROLE team_reporting LOGIN IN ROLE pgcqrs_reader")
+        .await
+        .ok();
+    let (reporting, conn) =
+        tokio_postgres::connect(&app.db.url_as("team_reporting"), tokio_postgres::NoTls)
+            .await
+            .expect("reporting login");
+    tokio::spawn(conn);
+    let n: i64 = reporting
+        .query_one("SELECT count(*) FROM read.shipment_details", &[])
+        .await
+        .expect("the reporting login reads the model")
+        .get(0);
+    assert_eq!(n, 29);
+    let e = reporting
+        .query_one("SELECT count(*) FROM logistics.shipments", &[])
+        .await
+        .expect_err("but not the team's table");
+    assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+
+    // Dropped cleanly: relation, definition, stand-ins, triggers, status.
+    client
+        .batch_execute(
+            "SELECT pgcqrs.drop_read_model('shipment_details'); SELECT pgcqrs.drop_read_model('carrier_weights');",
+        )
+        .await
+        .expect("drop");
+    let row = client
+        .query_one(
+            "SELECT to_regclass('read.shipment_details') IS NULL AND to_regclass('read.carrier_weights') IS NULL,
+                    to_regclass('pgcqrs_defs.shipment_details') IS NULL,
+                    (SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pgcqrs_d%_shipment_details'),
+                    (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'logistics.shipments'::regclass AND NOT tgisinternal),
+                    (SELECT count(*) FROM read.read_model_status WHERE view_name IN ('shipment_details', 'carrier_weights'))",
+            &[],
+        )
+        .await
+        .expect("after drop");
+    assert!(row.get::<_, bool>(0) && row.get::<_, bool>(1));
+    assert_eq!(
+        (
+            row.get::<_, i64>(2),
+            row.get::<_, i64>(3),
+            row.get::<_, i64>(4)
+        ),
+        (0, 0, 0)
+    );
+    client
+        .batch_execute("INSERT INTO logistics.shipments (id, order_ref, carrier, weight_kg) VALUES (100, 'x', 'DHL', 1)")
+        .await
+        .expect("the table still takes writes");
+    poll_until(
+        "the dropped models unlisted",
+        Duration::from_secs(15),
+        || async {
+            let r = app.get("/queries/read-models").await;
+            let body: Value = r.json().await.ok()?;
+            let names: Vec<String> = body["read_models"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m["name"].as_str().map(String::from))
+                .collect();
+            (!names.iter().any(|n| n == "shipment_details")).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    app.seed_catalog().await;
+    let client = app.client().await;
+    client.batch_execute(TEAM_TABLE).await.expect("team table");
+    client.batch_execute(KEYED).await.expect("keyed");
+    client.batch_execute(AGGREGATE).await.expect("aggregate");
+    client
+        .batch_execute(
+            "SELECT pgcqrs.define_read_model(
+                 name => 'shipment_orders',
+                 query => $$SELECT s.id, s.carrier, o.id::text AS order_id, o.status, o.total
+                           FROM logistics.shipments s JOIN write.orders o ON o.id = s.order_ref$$,
+                 key => ARRAY['id'])",
+        )
+        .await
+        .expect("a model across a team table and the write schema");
+    let refresher = app.refresher.as_ref().expect("refresher");
+    refresher.load(false).await.expect("reload the catalog");
+    let mut rng = StdRng::seed_from_u64(20261130);
+    let mut next_id = 1i64;
+    for round in 0..12 {
+        for _ in 0..rng.random_range(5..25) {
+            let sql = match rng.random_range(0..9) {
+                0..=2 => {
+                    next_id += 1;
+                    format!(
+                        "INSERT INTO logistics.shipments (id, order_ref, carrier, weight_kg) VALUES ({next_id}, 'o-{}', '{}', {}.{})",
+                        rng.random_range(0..8),
+                        ["DHL", "UPS", "GLS"][rng.random_range(0..3)],
+                        rng.random_range(0..50),
+                        rng.random_range(0..1000)
+                    )
+                }
+                3 => format!(
+                    "UPDATE logistics.shipments SET carrier = '{}' WHERE id % 7 = {}",
+                    ["DHL", "UPS", "GLS"][rng.random_range(0..3)],
+                    rng.random_range(0..7)
+                ),
+                4 => format!(
+                    "UPDATE logistics.shipments SET weight_kg = weight_kg + 1, order_ref = 'o-{}' WHERE id = {}",
+                    rng.random_range(0..8),
+                    rng.random_range(1..=next_id)
+                ),
+                5 => format!(
+                    "DELETE FROM logistics.shipments WHERE id = {}",
+                    rng.random_range(1..=next_id)
+                ),
+                6 => format!(
+                    "UPDATE logistics.carriers SET name = name || '{}' WHERE code = '{}'",
+                    rng.random_range(0..9),
+                    ["DHL", "UPS", "GLS"][rng.random_range(0..3)]
+                ),
+                7 => format!(
+                    "UPDATE write.customers SET name = 'Customer {}' WHERE id = 'c-1'",
+                    rng.random_range(0..1000)
+                ),
+                _ => {
+                    let id = format!("o-{}", rng.random_range(0..8));
+                    let exists = client
+                        .query_opt("SELECT 1 FROM write.orders WHERE id = $1", &[&id])
+                        .await
+                        .expect("order")
+                        .is_some();
+                    if exists {
+                        let r = app.post(&format!("/commands/orders/{id}/cancel"), serde_json::json!({"reason": "changed mind"})).await;
+                        assert!(r.status().is_success() || r.status() == 409, "{}", r.status());
+                        continue;
+                    }
+                    app.place_simple_order(&id).await;
+                    continue;
+                }
+            };
+            client
+                .batch_execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        if rng.random_bool(0.2) {
+            client
+                .batch_execute("TRUNCATE logistics.shipments")
+                .await
+                .expect("truncate");
+        }
+        // Catch every model up, then compare.
+        for m in refresher.models() {
+            poll_until(
+                &format!("{} caught up in round {round}", m.model.name),
+                Duration::from_secs(60),
+                || async {
+                    let outcome = refresher
+                        .catch_up(&m, false, |_| {})
+                        .await
+                        .unwrap_or_else(|e| panic!("{} round {round}: {e:#}", m.model.name));
+                    (outcome != pgcqrs::read_models::RefreshOutcome::Busy).then_some(())
+                },
+            )
+            .await;
+        }
+        assert_models_equal_their_queries(client, &format!("round {round}")).await;
+    }
+}
