@@ -5,6 +5,10 @@ CREATE SCHEMA pgcqrs;
 
 COMMENT ON SCHEMA pgcqrs IS 'pgcqrs internals: functions the refresher uses. Not for reporting tools.';
 
+CREATE SCHEMA pgcqrs_d1_daily_sales;
+
+COMMENT ON SCHEMA pgcqrs_d1_daily_sales IS 'pgcqrs: stand-in for write.orders while a batch of read model daily_sales finds its keys.';
+
 CREATE SCHEMA pgcqrs_d1_order_lines;
 
 COMMENT ON SCHEMA pgcqrs_d1_order_lines IS 'pgcqrs: stand-in for write.products while a batch of read model order_lines finds its keys.';
@@ -285,7 +289,22 @@ BEGIN
                   HINT = 'A cron schedule with seconds: sec min hour day month weekday, e.g. ''*/5 * * * * *''; NULL refreshes as soon as a source changes.';
     END IF;
 
-    -- The query: it must plan as a view.
+    -- The query: one SELECT that writes nothing. Run first in a read-only
+    -- subtransaction, always rolled back: a second statement smuggled in
+    -- after a semicolon, or a data-modifying WITH, fails there and never
+    -- runs (the whole string is parsed before any of it runs).
+    BEGIN
+        PERFORM set_config('transaction_read_only', 'on', true);
+        EXECUTE format('SELECT 1 FROM (%s) AS q LIMIT 0', query);
+        RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'pgcqrs: query checked';
+    EXCEPTION WHEN OTHERS THEN
+        IF SQLERRM <> 'pgcqrs: query checked' THEN
+            RAISE EXCEPTION 'the query of read model % is not valid: %', name, SQLERRM
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The query is one SELECT (no semicolon, no data-modifying WITH) over tables and views of this database, with schema-qualified names.';
+        END IF;
+    END;
+    -- It must plan as a view.
     BEGIN
         EXECUTE format('CREATE VIEW pgcqrs_defs.%I AS %s', name, query);
     EXCEPTION WHEN OTHERS THEN
@@ -460,6 +479,43 @@ SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS chang
             n := n + 1;
             PERFORM pgcqrs.stand_in(name, src, n, path, definition, key, updates, keyeq);
         END LOOP;
+        -- The touched keys, each recomputed on its own (OFFSET 0 keeps the
+        -- lookup per key, so a grouped query computes just that group,
+        -- through its indexes); rows that did not change are not rewritten.
+        UPDATE pgcqrs.read_models m SET apply_sql = format($q$
+WITH k AS MATERIALIZED (
+    SELECT DISTINCT %1$s FROM pgcqrs.batch_keys
+),
+fresh AS MATERIALIZED (
+    SELECT v.* FROM k CROSS JOIN LATERAL (
+        SELECT * FROM pgcqrs_defs.%2$I v WHERE %3$s OFFSET 0) v
+),
+upserted AS (
+    INSERT INTO %4$s AS t
+    SELECT * FROM fresh
+    ON CONFLICT (%5$s) DO %6$s
+    RETURNING 1
+),
+removed AS (
+    DELETE FROM %4$s t
+     WHERE (%7$s) IN (SELECT * FROM k)
+       AND NOT EXISTS (SELECT 1 FROM fresh v WHERE %8$s)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM k) AS keys,
+       (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows$q$,
+            (SELECT string_agg(format('(key ->> %s)::%s AS %I', x.i - 1, format_type(a.atttypid, a.atttypmod), x.k), ', ' ORDER BY x.i)
+               FROM unnest(define_read_model.key) WITH ORDINALITY AS x(k, i)
+               JOIN pg_attribute a ON a.attrelid = def AND a.attname = x.k),
+            define_read_model.name,
+            (SELECT string_agg(format('v.%1$I = k.%1$I', x), ' AND ') FROM unnest(define_read_model.key) x),
+            target,
+            keylist,
+            CASE WHEN updates IS NULL THEN 'NOTHING'
+                 ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
+            pgcqrs.ident_list(define_read_model.key, 't.'),
+            keyeq)
+        WHERE m.name = define_read_model.name;
     END IF;
 
     INSERT INTO read.read_model_status (view_name, current_as_of, verified_at, cluster_id, backlog)
@@ -585,34 +641,12 @@ BEGIN
         schema, relname, source, pkjoin, format('%L::regclass', source::text), same, pkeq,
         replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
 
-    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, apply_sql)
+    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, keys_sql)
     VALUES (model, source, pk, coalesce(used, '{}'), schema, format('%I, %s', schema, path), format($q$
-WITH k AS MATERIALIZED (
-    SELECT DISTINCT %1$s FROM (%2$s) q
-),
-upserted AS (
-    INSERT INTO read.%3$I AS t
-    SELECT v.* FROM pgcqrs_defs.%3$I v WHERE (%4$s) IN (SELECT * FROM k)
-    ON CONFLICT (%5$s) DO %6$s
-    RETURNING 1
-),
-removed AS (
-    DELETE FROM read.%3$I t
-     WHERE (%7$s) IN (SELECT * FROM k)
-       AND NOT EXISTS (SELECT 1 FROM pgcqrs_defs.%3$I v WHERE %8$s)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM k) AS keys,
-       (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows$q$,
+INSERT INTO pgcqrs.batch_keys (key)
+SELECT DISTINCT jsonb_build_array(%1$s) FROM (%2$s) q$q$,
         pgcqrs.ident_list(key, 'q.'),
-        regexp_replace(definition, ';\s*$', ''),
-        model,
-        pgcqrs.ident_list(key, 'v.'),
-        pgcqrs.ident_list(key),
-        CASE WHEN updates IS NULL THEN 'NOTHING'
-             ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
-        pgcqrs.ident_list(key, 't.'),
-        keyeq));
+        regexp_replace(definition, ';\s*$', '')));
 END
 $_$;
 
@@ -799,6 +833,12 @@ WITH (autovacuum_enabled='true');
 
 COMMENT ON TABLE pgcqrs.batch IS 'Working table of a batch; always empty outside one.';
 
+CREATE UNLOGGED TABLE pgcqrs.batch_keys (
+    key jsonb NOT NULL
+);
+
+COMMENT ON TABLE pgcqrs.batch_keys IS 'Working table of a batch; always empty outside one.';
+
 CREATE TABLE pgcqrs.changes (
     txid xid8 DEFAULT pg_current_xact_id() NOT NULL,
     seq bigint NOT NULL,
@@ -827,7 +867,7 @@ CREATE TABLE pgcqrs.read_model_sources (
     columns text[] NOT NULL,
     delta_schema text NOT NULL,
     search_path text NOT NULL,
-    apply_sql text NOT NULL
+    keys_sql text NOT NULL
 );
 
 COMMENT ON TABLE pgcqrs.read_model_sources IS 'For each incrementally kept read model, the tables it reads and how their changes are applied.';
@@ -847,6 +887,7 @@ CREATE TABLE pgcqrs.read_models (
     sources regclass[] DEFAULT '{}'::regclass[] NOT NULL,
     timeout_ms integer DEFAULT 120000 NOT NULL,
     full_sql text,
+    apply_sql text,
     CONSTRAINT read_models_kept_check CHECK ((kept = ANY (ARRAY['full'::text, 'incremental'::text]))),
     CONSTRAINT read_models_mode_check CHECK ((mode = ANY (ARRAY['full'::text, 'incremental'::text, 'auto'::text]))),
     CONSTRAINT read_models_name_check CHECK ((name ~ '^[a-z][a-z0-9_]{0,62}$'::text))
@@ -877,6 +918,48 @@ COMMENT ON COLUMN pgcqrs.read_models.sources IS 'The tables the query reads, fou
 COMMENT ON COLUMN pgcqrs.read_models.timeout_ms IS 'Statement timeout of one refresh or batch.';
 
 COMMENT ON COLUMN pgcqrs.read_models.full_sql IS 'Generated: recompute the model whole, writing only the rows that differ.';
+
+COMMENT ON COLUMN pgcqrs.read_models.apply_sql IS 'Generated: re-project the keys a batch touched, writing only the rows that differ.';
+
+CREATE TABLE write.orders (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    total write.money NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancel_reason text,
+    CONSTRAINT orders_cancel_reason_only_when_cancelled CHECK (((cancel_reason IS NULL) OR (status = 'cancelled'::text))),
+    CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text])))
+);
+
+CREATE VIEW pgcqrs_d1_daily_sales.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (pgcqrs.batch b
+     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
+UNION ALL
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
 
 CREATE TABLE write.products (
     id write.entity_id NOT NULL,
@@ -975,19 +1058,6 @@ UNION ALL
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
-
-CREATE TABLE write.orders (
-    id write.entity_id NOT NULL,
-    customer_id text NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    total write.money NOT NULL,
-    version integer DEFAULT 1 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    cancel_reason text,
-    CONSTRAINT orders_cancel_reason_only_when_cancelled CHECK (((cancel_reason IS NULL) OR (status = 'cancelled'::text))),
-    CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text])))
-);
 
 CREATE VIEW pgcqrs_d2_order_summary.orders AS
  SELECT t.id,
@@ -1143,15 +1213,14 @@ COMMENT ON COLUMN read.customer_orders.lifetime_value IS 'Sum of the totals of o
 
 COMMENT ON COLUMN read.customer_orders.last_order_at IS 'When the customer last placed an order (UTC); empty if never.';
 
-CREATE MATERIALIZED VIEW read.daily_sales AS
- SELECT daily_sales.day,
-    daily_sales.status,
-    daily_sales.orders,
-    daily_sales.revenue
-   FROM pgcqrs_defs.daily_sales
-  WITH NO DATA;
+CREATE TABLE read.daily_sales (
+    day date NOT NULL,
+    status text NOT NULL,
+    orders bigint,
+    revenue numeric
+);
 
-COMMENT ON MATERIALIZED VIEW read.daily_sales IS 'Orders and revenue per UTC day of placement and current status: what the statistics query reads.';
+COMMENT ON TABLE read.daily_sales IS 'Orders and revenue per UTC day of placement and current status: what the statistics query reads.';
 
 COMMENT ON COLUMN read.daily_sales.day IS 'The UTC calendar day the orders were placed.';
 
@@ -1429,6 +1498,9 @@ ALTER TABLE ONLY pgcqrs.read_models
 ALTER TABLE ONLY public.refinery_schema_history
     ADD CONSTRAINT refinery_schema_history_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY read.daily_sales
+    ADD CONSTRAINT daily_sales_pkey PRIMARY KEY (day, status);
+
 ALTER TABLE ONLY read.order_history
     ADD CONSTRAINT order_history_pkey PRIMARY KEY (order_id, order_version);
 
@@ -1467,8 +1539,6 @@ ALTER TABLE ONLY write.products
 
 CREATE UNIQUE INDEX customer_orders_pkey ON read.customer_orders USING btree (customer_id);
 
-CREATE UNIQUE INDEX daily_sales_pkey ON read.daily_sales USING btree (day, status);
-
 CREATE INDEX order_lines_product_idx ON read.order_lines USING btree (product_id);
 
 CREATE INDEX order_summary_created_cover_idx ON read.order_summary USING btree (created_at) INCLUDE (status, total);
@@ -1490,6 +1560,8 @@ CREATE INDEX idempotency_keys_created_idx ON write.idempotency_keys USING btree 
 CREATE INDEX order_events_txid_event_idx ON write.order_events USING btree (txid, event_id);
 
 CREATE INDEX order_items_product_idx ON write.order_items USING btree (product_id);
+
+CREATE INDEX orders_created_day_idx ON write.orders USING btree ((((created_at AT TIME ZONE 'UTC'::text))::date));
 
 CREATE INDEX orders_created_idx ON write.orders USING btree (created_at);
 

@@ -664,17 +664,27 @@ async fn scenarios(
         warm,
     ));
     let (mut pg, mut with, mut without) = (Vec::new(), Vec::new(), Vec::new());
+    let mut uncaptured = Vec::new();
     for round in 0..ROUNDS {
         let w = if round == 0 { warm } else { rewarm };
         pg.push(http_create(&http, &base, &catalog, c, w, part).await);
         with.push(raw_create_load(&raw, &catalog, c, rewarm, part).await);
+        // The same inserts with only the change capture off.
+        setup
+            .batch_execute("ALTER TABLE write.orders DISABLE TRIGGER pgcqrs_capture_insert; ALTER TABLE write.order_items DISABLE TRIGGER pgcqrs_capture_insert;")
+            .await?;
+        uncaptured.push(raw_create_load(&raw, &catalog, c, rewarm, part).await);
+        setup
+            .batch_execute("ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_insert; ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;")
+            .await?;
         // The same inserts with our triggers off (foreign keys still checked).
         setup
             .batch_execute("ALTER TABLE write.orders DISABLE TRIGGER USER; ALTER TABLE write.order_items DISABLE TRIGGER USER;")
             .await?;
         without.push(raw_create_load(&raw, &catalog, c, rewarm, part).await);
         setup
-            .batch_execute("ALTER TABLE write.orders ENABLE TRIGGER USER; ALTER TABLE write.order_items ENABLE TRIGGER USER;")
+            .batch_execute("ALTER TABLE write.orders ENABLE TRIGGER USER; ALTER TABLE write.order_items ENABLE TRIGGER USER; \
+                            ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_insert; ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;")
             .await?;
     }
     probe_stop.store(true, Ordering::Relaxed);
@@ -690,6 +700,13 @@ async fn scenarios(
         "write-path cost of triggers (SQL with vs without)",
         &with,
         &without,
+        "cmd",
+        "≥ 0.85",
+    ));
+    rows.push(paired_row(
+        "write-path cost of change capture (SQL with vs without it)",
+        &with,
+        &uncaptured,
         "cmd",
         "≥ 0.85",
     ));
@@ -747,6 +764,35 @@ async fn scenarios(
         &sql,
         "read",
         "≥ 0.7",
+    ));
+
+    // ------------------------------------- keyed lookup through a declared view
+    eprintln!("   keyed lookup through /queries/views");
+    let (mut view, mut dedicated) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let w = if round == 0 { warm } else { rewarm };
+        view.push(
+            http_get(&http, &base, c, w, part, move |w, i| {
+                format!(
+                    "/queries/views/order_summary?order_id=eq.{}",
+                    seed::order_id(pick(w, i, n))
+                )
+            })
+            .await,
+        );
+        dedicated.push(
+            http_get(&http, &base, c, rewarm, part, move |w, i| {
+                format!("/queries/orders/{}", seed::order_id(pick(w, i, n)))
+            })
+            .await,
+        );
+    }
+    rows.push(paired_row(
+        "keyed lookup: /queries/views/order_summary vs /queries/orders/{id} (HTTP)",
+        &view,
+        &dedicated,
+        "read",
+        "≥ 0.9",
     ));
 
     // -------------------------------------------------- customer's 20 newest

@@ -1,4 +1,4 @@
 -- How a batch applies the changes of each table an incremental model reads.
-SELECT s.model, s.source::oid AS source, s.search_path, s.apply_sql
+SELECT s.model, s.source::oid AS source, s.search_path, s.keys_sql
 FROM pgcqrs.read_model_sources s
 ORDER BY s.model, s.source

@@ -14,16 +14,18 @@ pub enum Strategy {
     /// when what it reads changed.
     Concurrent,
     /// A table kept current in batches: each batch takes a bounded slice of
-    /// the captured changes of the tables it reads and re-projects the keys
-    /// they touch (one statement per table read, [`Applier`]). `full`
-    /// recomputes it whole, writing only the rows that differ.
+    /// the captured changes of the tables it reads, finds the keys they
+    /// touch (one statement per table read, [`Applier`]) and re-projects
+    /// them (`apply`, returning `keys, changed_rows`). `full` recomputes it
+    /// whole, writing only the rows that differ.
     Incremental {
         appliers: Vec<Applier>,
+        apply: String,
         full: String,
     },
 }
 
-/// How a batch applies the changes of one table a model reads.
+/// How a batch finds the keys the changes of one table a model reads touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applier {
     /// The table (`pg_class` oid) whose changes this applies.
@@ -31,7 +33,7 @@ pub struct Applier {
     /// The search path that puts the table's stand-in (its changed rows)
     /// first.
     pub search_path: String,
-    /// Returns `keys, changed_rows`.
+    /// Adds those keys to `pgcqrs.batch_keys`.
     pub sql: String,
 }
 
@@ -111,12 +113,14 @@ pub async fn load(
                     mine.push(Applier {
                         source: field(a, "source")?,
                         search_path: field(a, "search_path")?,
-                        sql: field(a, "apply_sql")?,
+                        sql: field(a, "keys_sql")?,
                     });
                 }
             }
             Strategy::Incremental {
                 appliers: mine,
+                apply: field::<Option<String>>(row, "apply_sql")?
+                    .context("an incremental read model without its apply statement")?,
                 full: field::<Option<String>>(row, "full_sql")?
                     .context("an incremental read model without its full statement")?,
             }

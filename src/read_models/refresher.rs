@@ -212,6 +212,13 @@ struct Coverage {
     resume: Resume,
 }
 
+/// The generated statements of a model kept in batches.
+struct Statements<'a> {
+    appliers: &'a [Applier],
+    apply: &'a str,
+    full: &'a str,
+}
+
 /// One refresh to log (`record_refresh.sql`).
 struct Record<'a> {
     name: &'a str,
@@ -458,8 +465,20 @@ impl Refresher {
             (Strategy::Incremental { full, .. }, _) if model.full_refresh => {
                 self.recompute(tx, model, full, force).await
             }
-            (Strategy::Incremental { appliers, full }, Some(coverage)) => {
-                self.batch(tx, model, appliers, full, coverage, force).await
+            (
+                Strategy::Incremental {
+                    appliers,
+                    apply,
+                    full,
+                },
+                Some(coverage),
+            ) => {
+                let statements = Statements {
+                    appliers,
+                    apply,
+                    full,
+                };
+                self.batch(tx, model, statements, coverage, force).await
             }
             (Strategy::Incremental { .. }, None) => {
                 anyhow::bail!("read model {name} has no freshness row; are the migrations applied?")
@@ -584,11 +603,15 @@ impl Refresher {
         &self,
         tx: Transaction<'_>,
         model: &ScheduledModel,
-        appliers: &[Applier],
-        full: &str,
+        statements: Statements<'_>,
         coverage: Coverage,
         force: bool,
     ) -> anyhow::Result<RefreshOutcome> {
+        let Statements {
+            appliers,
+            apply,
+            full,
+        } = statements;
         let name = model.model.name.as_str();
         let timeout = self.timeout_for(model);
         Self::set_timeout(&tx, timeout).await?;
@@ -624,7 +647,8 @@ impl Refresher {
             return self.recompute_all(tx, model, full, "refresh").await;
         }
         let touched: Vec<u32> = col(&row, "touched")?;
-        let (mut keys, mut changed_rows) = (0i64, 0i64);
+        // The keys each table's changes touch, found with that table's
+        // stand-in first on the search path; then each key re-projected once.
         for applier in appliers.iter().filter(|a| touched.contains(&a.source)) {
             tx.execute(
                 "SELECT set_config('search_path', $1, true)",
@@ -632,14 +656,19 @@ impl Refresher {
             )
             .await?;
             let stmt = tx.prepare_cached(&applier.sql).await?;
-            let row = tx
-                .query_one(&stmt, &[])
+            tx.execute(&stmt, &[])
                 .await
-                .with_context(|| format!("batch of read.{name} failed"))?;
-            keys += col::<i64>(&row, "keys")?;
-            changed_rows += col::<i64>(&row, "changed_rows")?;
+                .with_context(|| format!("finding the keys of a batch of read.{name} failed"))?;
         }
-        tx.batch_execute("DELETE FROM pgcqrs.batch; SET LOCAL search_path TO DEFAULT")
+        tx.batch_execute("SET LOCAL search_path TO DEFAULT").await?;
+        let stmt = tx.prepare_cached(apply).await?;
+        let applied = tx
+            .query_one(&stmt, &[])
+            .await
+            .with_context(|| format!("batch of read.{name} failed"))?;
+        let keys: i64 = col(&applied, "keys")?;
+        let changed_rows: i64 = col(&applied, "changed_rows")?;
+        tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
             .await?;
         if keys == 0 && changed_rows == 0 && resume.0.is_none() && !force {
             // What changed is nothing the model shows (a column it does not

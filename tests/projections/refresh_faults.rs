@@ -110,8 +110,8 @@ async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() 
         let row = admin
             .query_one(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND query LIKE 'REFRESH MATERIALIZED VIEW CONCURRENTLY read.daily_sales%' \
-                   AND wait_event_type = 'Lock'",
+                 WHERE datname = current_database() AND query LIKE '%read.daily_sales%' \
+                   AND query NOT LIKE '%pg_stat_activity%' AND wait_event_type = 'Lock'",
                 &[],
             )
             .await

@@ -450,7 +450,7 @@ async fn a_broken_view_fails_alone_and_reports_its_error() {
     .await;
 
     client
-        .batch_execute("DROP INDEX read.daily_sales_pkey")
+        .batch_execute("ALTER TABLE read.daily_sales DROP CONSTRAINT daily_sales_pkey")
         .await
         .expect("break daily_sales");
     let before = refresh_counts(client).await;
@@ -535,7 +535,7 @@ async fn a_broken_view_fails_alone_and_reports_its_error() {
 
     // Repaired, and asked to refresh now (despite its back-off), it recovers.
     client
-        .batch_execute("CREATE UNIQUE INDEX daily_sales_pkey ON read.daily_sales (day, status)")
+        .batch_execute("ALTER TABLE read.daily_sales ADD CONSTRAINT daily_sales_pkey PRIMARY KEY (day, status)")
         .await
         .expect("repair daily_sales");
     let reply = Reply::read(
