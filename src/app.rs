@@ -12,8 +12,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeArgs;
+use crate::db::targets::ReadTargets;
 use crate::http::{self, AppState, Shared};
-use crate::queries::targets::ReadTargets;
+use crate::queries::freshness::{FreshnessGate, Refreshes};
 use crate::read_models::{RefreshRequests, Refresher, RefresherSettings};
 
 /// A service bound to its port, ready to run.
@@ -47,9 +48,11 @@ impl App {
         };
         let tokens = crate::http::auth::Tokens::parse(&settings.auth_tokens)
             .map_err(|e| anyhow::anyhow!(e))?;
+        let freshness = FreshnessGate::new(&reads, write_pool.clone(), Arc::new(requests.clone()));
         let state = AppState::new(Shared {
             write_pool,
             reads,
+            freshness,
             requests,
             body_limit: settings.body_limit,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
@@ -96,6 +99,18 @@ impl App {
         }
         let _ = monitor.await;
         served
+    }
+}
+
+/// A `min_token` wait asks this instance's refresher, or the refreshers
+/// elsewhere, for a refresh of the views behind its token (never forced).
+impl Refreshes for RefreshRequests {
+    fn ask(&self, views: &[String]) {
+        RefreshRequests::ask(self, views, false);
+    }
+
+    fn subscribe(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        RefreshRequests::subscribe(self)
     }
 }
 

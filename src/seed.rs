@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use time::OffsetDateTime;
 
 use crate::config::ModelConfig;
-use crate::db::{self, tokio_postgres};
+use crate::db::{self, tokio_postgres::Transaction};
 use crate::read_models::{Refresher, RefresherSettings};
 
 /// What to load.
@@ -73,30 +73,54 @@ pub fn order_id(i: u64) -> String {
 pub async fn seed(url: &str, plan: &SeedPlan) -> anyhow::Result<SeedReport> {
     let started = Instant::now();
     let mut client = db::connect(url).await?;
-    let mut rng = StdRng::seed_from_u64(plan.seed);
-    let now = OffsetDateTime::now_utc();
-    let epoch = now - time::Duration::days(100);
-
-    let bar = if plan.progress {
-        let bar = ProgressBar::new(plan.orders);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:>10} [{bar:40}] {pos}/{len} orders ({per_sec}, {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_message("loading");
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-
+    let bar = progress_bar(plan);
     let tx = client.transaction().await?;
     tx.batch_execute("SET LOCAL session_replication_role = replica")
         .await
         .context("Seeding needs a superuser (or the table owner) to bypass triggers")?;
+    let mut rng = StdRng::seed_from_u64(plan.seed);
+    let now = OffsetDateTime::now_utc();
+    let epoch = now - time::Duration::days(100);
+    copy_customers(&tx, plan, epoch).await?;
+    let prices = copy_products(&tx, plan, &mut rng, epoch).await?;
+    copy_orders(&tx, plan, &mut rng, now, &prices, &bar).await?;
+    tx.commit()
+        .await
+        .context("Failed to commit the seed data")?;
+    client.batch_execute("ANALYZE").await?;
+    let load = started.elapsed();
 
+    bar.set_message("rebuilding");
+    let rebuild_started = Instant::now();
+    rebuild(url, plan).await?;
+    // VACUUM sets the visibility map, so index-only scans need no heap visits.
+    client.batch_execute("VACUUM ANALYZE").await?;
+    bar.finish_with_message("done");
+    Ok(SeedReport {
+        load,
+        rebuild: rebuild_started.elapsed(),
+    })
+}
+
+fn progress_bar(plan: &SeedPlan) -> ProgressBar {
+    if !plan.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(plan.orders);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} orders ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("loading");
+    bar
+}
+
+async fn copy_customers(
+    tx: &Transaction<'_>,
+    plan: &SeedPlan,
+    epoch: OffsetDateTime,
+) -> anyhow::Result<()> {
     let mut customers = String::new();
     for i in 1..=plan.customers {
         writeln!(
@@ -107,13 +131,17 @@ pub async fn seed(url: &str, plan: &SeedPlan) -> anyhow::Result<SeedReport> {
             ts(epoch)
         )?;
     }
-    copy(
-        &tx,
-        "write.customers (id, name, email, version, created_at, updated_at)",
-        customers,
-    )
-    .await?;
+    let target = "write.customers (id, name, email, version, created_at, updated_at)";
+    copy(tx, target, customers).await
+}
 
+/// Returns each product's price in cents, product `i` at `i - 1`.
+async fn copy_products(
+    tx: &Transaction<'_>,
+    plan: &SeedPlan,
+    rng: &mut StdRng,
+    epoch: OffsetDateTime,
+) -> anyhow::Result<Vec<i64>> {
     let mut prices = Vec::with_capacity(plan.products as usize);
     let mut products = String::new();
     for i in 1..=plan.products {
@@ -128,150 +156,204 @@ pub async fn seed(url: &str, plan: &SeedPlan) -> anyhow::Result<SeedReport> {
             ts(epoch)
         )?;
     }
-    copy(
-        &tx,
-        "write.products (id, name, price, version, created_at, updated_at)",
-        products,
-    )
-    .await?;
+    let target = "write.products (id, name, price, version, created_at, updated_at)";
+    copy(tx, target, products).await?;
+    Ok(prices)
+}
 
-    let span_secs = 90 * 24 * 3600;
+/// The orders, their lines, events and history, `ORDERS_PER_CHUNK` orders
+/// to a `COPY`.
+async fn copy_orders(
+    tx: &Transaction<'_>,
+    plan: &SeedPlan,
+    rng: &mut StdRng,
+    now: OffsetDateTime,
+    prices: &[i64],
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
     let mut next = 1u64;
     while next <= plan.orders {
         let end = (next + ORDERS_PER_CHUNK - 1).min(plan.orders);
-        let (mut orders, mut items, mut events, mut history) =
-            (String::new(), String::new(), String::new(), String::new());
+        let mut chunk = OrderRows::default();
         for i in next..=end {
-            let id = order_id(i);
-            let customer = customer_id(rng.random_range(1..=plan.customers));
-            let created = now - time::Duration::seconds(rng.random_range(60..span_secs));
-            let lines = rng.random_range(1..=5u32);
-            let mut total = 0i64;
-            let mut used = Vec::with_capacity(lines as usize);
-            for line in 1..=lines {
-                let mut p = rng.random_range(1..=plan.products);
-                while used.contains(&p) {
-                    p = rng.random_range(1..=plan.products);
-                }
-                used.push(p);
-                let qty: i64 = rng.random_range(1..=5);
-                let price = prices[(p - 1) as usize];
-                total += qty * price;
-                writeln!(
-                    items,
-                    "{id}\t{line}\t{}\t{qty}\t{}",
-                    product_id(p),
-                    money(price)
-                )?;
-            }
-            // Status mix: 15% pending, 15% confirmed, 20% shipped, 40% delivered, 10% cancelled.
-            let path: &[&str] = match rng.random_range(0..100) {
-                0..15 => &["pending"],
-                15..30 => &["pending", "confirmed"],
-                30..50 => &["pending", "confirmed", "shipped"],
-                50..90 => &["pending", "confirmed", "shipped", "delivered"],
-                _ => &["pending", "cancelled"],
-            };
-            let mut at = created;
-            for (v, status) in path.iter().enumerate() {
-                let version = v + 1;
-                if v > 0 {
-                    at += time::Duration::minutes(rng.random_range(5..3000));
-                }
-                let (kind, payload, reason) = match (v, *status) {
-                    (0, _) => (
-                        "OrderCreated",
-                        format!(
-                            r#"{{"customer_id": "{customer}", "total": {}}}"#,
-                            money(total)
-                        ),
-                        "\\N",
-                    ),
-                    (_, "cancelled") => (
-                        "OrderCancelled",
-                        r#"{"from": "pending", "to": "cancelled", "reason": "changed my mind"}"#
-                            .to_string(),
-                        "changed my mind",
-                    ),
-                    (_, to) => (
-                        "OrderStatusChanged",
-                        format!(r#"{{"from": "{}", "to": "{to}"}}"#, path[v - 1]),
-                        "\\N",
-                    ),
-                };
-                writeln!(
-                    events,
-                    "{id}\t{version}\t{kind}\t{payload}\tseed\t{}",
-                    ts(at)
-                )?;
-                writeln!(
-                    history,
-                    "{id}\t{version}\t{kind}\t{status}\t{reason}\t{payload}\tseed\t{}",
-                    ts(at)
-                )?;
-            }
-            let status = path[path.len() - 1];
-            let cancel_reason = if status == "cancelled" {
-                "changed my mind"
-            } else {
-                "\\N"
-            };
-            writeln!(
-                orders,
-                "{id}\t{customer}\t{status}\t{}\t{}\t{}\t{}\t{cancel_reason}",
-                money(total),
-                path.len(),
-                ts(created),
-                ts(at)
-            )?;
+            chunk.push(i, plan, rng, now, prices)?;
         }
-        copy(&tx, "write.orders (id, customer_id, status, total, version, created_at, updated_at, cancel_reason)", orders).await?;
-        copy(
-            &tx,
-            "write.order_items (order_id, line_no, product_id, quantity, unit_price)",
-            items,
-        )
-        .await?;
-        copy(&tx, "write.order_events (order_id, order_version, event_type, payload, correlation_id, occurred_at)", events).await?;
-        copy(&tx, "read.order_history (order_id, order_version, event_type, status, reason, payload, correlation_id, occurred_at)", history).await?;
+        chunk.copy(tx).await?;
         bar.set_position(end);
         next = end + 1;
     }
-    tx.commit()
-        .await
-        .context("Failed to commit the seed data")?;
-    client.batch_execute("ANALYZE").await?;
-    let load = started.elapsed();
+    Ok(())
+}
 
-    bar.set_message("rebuilding");
-    let rebuild_started = Instant::now();
+/// A chunk of orders as `COPY` text, one buffer per table.
+#[derive(Default)]
+struct OrderRows {
+    orders: String,
+    items: String,
+    events: String,
+    history: String,
+}
+
+/// Status mix: 15% pending, 15% confirmed, 20% shipped, 40% delivered, 10%
+/// cancelled; each order goes through every status of its path.
+fn status_path(rng: &mut StdRng) -> &'static [&'static str] {
+    match rng.random_range(0..100) {
+        0..15 => &["pending"],
+        15..30 => &["pending", "confirmed"],
+        30..50 => &["pending", "confirmed", "shipped"],
+        50..90 => &["pending", "confirmed", "shipped", "delivered"],
+        _ => &["pending", "cancelled"],
+    }
+}
+
+impl OrderRows {
+    /// Order `i`: its customer, lines, and a path through the statuses, each
+    /// step an event.
+    fn push(
+        &mut self,
+        i: u64,
+        plan: &SeedPlan,
+        rng: &mut StdRng,
+        now: OffsetDateTime,
+        prices: &[i64],
+    ) -> anyhow::Result<()> {
+        const SPAN_SECS: i64 = 90 * 24 * 3600;
+        let id = order_id(i);
+        let customer = customer_id(rng.random_range(1..=plan.customers));
+        let created = now - time::Duration::seconds(rng.random_range(60..SPAN_SECS));
+        let total = self.push_lines(&id, plan, rng, prices)?;
+        let path = status_path(rng);
+        let created_payload = format!(
+            r#"{{"customer_id": "{customer}", "total": {}}}"#,
+            money(total)
+        );
+        let mut at = created;
+        for v in 0..path.len() {
+            if v > 0 {
+                at += time::Duration::minutes(rng.random_range(5..3000));
+            }
+            self.push_event(&id, path, v, &created_payload, at)?;
+        }
+        let status = path[path.len() - 1];
+        let cancel_reason = if status == "cancelled" {
+            "changed my mind"
+        } else {
+            "\\N"
+        };
+        writeln!(
+            self.orders,
+            "{id}\t{customer}\t{status}\t{}\t{}\t{}\t{}\t{cancel_reason}",
+            money(total),
+            path.len(),
+            ts(created),
+            ts(at)
+        )?;
+        Ok(())
+    }
+
+    /// One to five lines of distinct products; returns the total in cents.
+    fn push_lines(
+        &mut self,
+        id: &str,
+        plan: &SeedPlan,
+        rng: &mut StdRng,
+        prices: &[i64],
+    ) -> anyhow::Result<i64> {
+        let lines = rng.random_range(1..=5u32);
+        let mut total = 0i64;
+        let mut used = Vec::with_capacity(lines as usize);
+        for line in 1..=lines {
+            let mut p = rng.random_range(1..=plan.products);
+            while used.contains(&p) {
+                p = rng.random_range(1..=plan.products);
+            }
+            used.push(p);
+            let qty: i64 = rng.random_range(1..=5);
+            let price = prices[(p - 1) as usize];
+            total += qty * price;
+            writeln!(
+                self.items,
+                "{id}\t{line}\t{}\t{qty}\t{}",
+                product_id(p),
+                money(price)
+            )?;
+        }
+        Ok(total)
+    }
+
+    /// Step `v` of `path` at `at`: the event and the history row.
+    fn push_event(
+        &mut self,
+        id: &str,
+        path: &[&str],
+        v: usize,
+        created_payload: &str,
+        at: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        let (version, status) = (v + 1, path[v]);
+        let (kind, payload, reason) = match (v, status) {
+            (0, _) => ("OrderCreated", created_payload.to_owned(), "\\N"),
+            (_, "cancelled") => (
+                "OrderCancelled",
+                r#"{"from": "pending", "to": "cancelled", "reason": "changed my mind"}"#
+                    .to_string(),
+                "changed my mind",
+            ),
+            (_, to) => (
+                "OrderStatusChanged",
+                format!(r#"{{"from": "{}", "to": "{to}"}}"#, path[v - 1]),
+                "\\N",
+            ),
+        };
+        writeln!(
+            self.events,
+            "{id}\t{version}\t{kind}\t{payload}\tseed\t{}",
+            ts(at)
+        )?;
+        writeln!(
+            self.history,
+            "{id}\t{version}\t{kind}\t{status}\t{reason}\t{payload}\tseed\t{}",
+            ts(at)
+        )?;
+        Ok(())
+    }
+
+    async fn copy(self, tx: &Transaction<'_>) -> anyhow::Result<()> {
+        copy(tx, "write.orders (id, customer_id, status, total, version, created_at, updated_at, cancel_reason)", self.orders).await?;
+        copy(
+            tx,
+            "write.order_items (order_id, line_no, product_id, quantity, unit_price)",
+            self.items,
+        )
+        .await?;
+        copy(tx, "write.order_events (order_id, order_version, event_type, payload, correlation_id, occurred_at)", self.events).await?;
+        copy(tx, "read.order_history (order_id, order_version, event_type, status, reason, payload, correlation_id, occurred_at)", self.history).await
+    }
+}
+
+/// Rebuild every read model from the loaded tables.
+async fn rebuild(url: &str, plan: &SeedPlan) -> anyhow::Result<()> {
     let pool = db::pool(url, 2, "pgcqrs-seed")?;
     let refresher = Refresher::new(
         pool.clone(),
         RefresherSettings::new(plan.read_models.clone()),
     );
-    refresher.load(true).await?;
-    for model in refresher.models() {
-        refresher
-            .rebuild(&model)
-            .await
-            .with_context(|| format!("Failed to rebuild {}", model.model.name))?;
+    let result = async {
+        refresher.load(true).await?;
+        for model in refresher.models() {
+            refresher
+                .rebuild(&model)
+                .await
+                .with_context(|| format!("Failed to rebuild {}", model.model.name))?;
+        }
+        anyhow::Ok(())
     }
-    // VACUUM sets the visibility map, so index-only scans need no heap visits.
-    client.batch_execute("VACUUM ANALYZE").await?;
+    .await;
     pool.close();
-    bar.finish_with_message("done");
-    Ok(SeedReport {
-        load,
-        rebuild: rebuild_started.elapsed(),
-    })
+    result
 }
 
-async fn copy(
-    tx: &tokio_postgres::Transaction<'_>,
-    target: &str,
-    rows: String,
-) -> anyhow::Result<()> {
+async fn copy(tx: &Transaction<'_>, target: &str, rows: String) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }

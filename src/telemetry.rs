@@ -28,7 +28,7 @@ use deadpool_postgres::Pool;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::ModelConfig;
-use crate::queries::targets::ReadTargets;
+use crate::db::targets::ReadTargets;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -15,5 +15,5 @@ lines AS (
              AS l (line_no, product_id, quantity, unit_price)
     WHERE EXISTS (SELECT 1 FROM new_order)
 )
-SELECT status, version, created_at, pg_current_xact_id()::text AS token
+SELECT status, version, created_at AS updated_at, pg_current_xact_id()::text AS token
 FROM new_order

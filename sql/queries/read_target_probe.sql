@@ -1,5 +1,5 @@
 -- Is this read target a standby, is it streaming from its primary, and how
--- far is its replay behind? The lag is zero for a primary, and for a
+-- far is its replay behind? Streaming is NULL for a primary. The lag is zero for a primary, and for a
 -- streaming standby that has replayed all it received (an idle primary
 -- makes the last replayed transaction old without the standby being
 -- behind; after a restart the receive position restarts at a segment
@@ -14,7 +14,7 @@ WITH receiver AS (
     WHERE pid IS NOT NULL
 )
 SELECT pg_is_in_recovery() AS standby,
-       receiver.streaming,
+       CASE WHEN pg_is_in_recovery() THEN receiver.streaming END AS streaming,
        CASE
            WHEN NOT pg_is_in_recovery() THEN 0::float8
            WHEN receiver.streaming

@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pgcqrs::config::{DatabaseArgs, LogFormat, ReadModelArgs, ServeArgs};
 use pgcqrs::db::embedded::{self, LocalCluster};
-use pgcqrs::read_models::ScheduledModel;
+use pgcqrs::read_models::{Refresher, RefresherSettings, ScheduledModel};
 
 /// Single-database CQRS on PostgreSQL: validated commands, materialized-view
 /// read models, bounded and visible staleness.
@@ -190,6 +190,33 @@ async fn start_embedded(args: &DatabaseArgs) -> anyhow::Result<LocalCluster> {
         "embedded PostgreSQL is up"
     );
     Ok(cluster)
+}
+
+/// Run `work` with a refresher of the configured read models (loaded from
+/// the migrated database), once `view` (when given) is known to be one of
+/// them.
+async fn with_refresher(
+    args: &DatabaseArgs,
+    read_models: &ReadModelArgs,
+    view: Option<&str>,
+    application_name: &str,
+    work: impl AsyncFnOnce(&Refresher) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let models = read_models.models()?;
+    with_database(args, |url| async move {
+        pgcqrs::db::migrate(&url).await?;
+        let pool = pgcqrs::db::pool(&url, 2, application_name)?;
+        let refresher = Refresher::new(pool.clone(), RefresherSettings::new(models));
+        let result = async {
+            refresher.load(true).await?;
+            check_view(&refresher.models(), view)?;
+            work(&refresher).await
+        }
+        .await;
+        pool.close();
+        result
+    })
+    .await
 }
 
 /// Fail unless `view` (when given) is a read model of `models`.

@@ -1,28 +1,20 @@
 //! `pgcqrs rebuild [VIEW]`: recompute read models from the write tables.
 
 use pgcqrs::config::{DatabaseArgs, ReadModelArgs};
-use pgcqrs::db;
-use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings};
+use pgcqrs::read_models::{RefreshOutcome, Refresher};
 
 pub async fn run(
     args: &DatabaseArgs,
     read_models: &ReadModelArgs,
     view: Option<&str>,
 ) -> anyhow::Result<()> {
-    let models = read_models.models()?;
-    super::with_database(args, |url| async move {
-        db::migrate(&url).await?;
-        let pool = db::pool(&url, 2, "pgcqrs-rebuild")?;
-        let refresher = Refresher::new(pool.clone(), RefresherSettings::new(models));
-        let result = async {
-            refresher.load(true).await?;
-            super::check_view(&refresher.models(), view)?;
-            rebuild_all(&refresher, view).await
-        }
-        .await;
-        pool.close();
-        result
-    })
+    super::with_refresher(
+        args,
+        read_models,
+        view,
+        "pgcqrs-rebuild",
+        async |refresher| rebuild_all(refresher, view).await,
+    )
     .await
 }
 

@@ -3,8 +3,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pgcqrs::config::{DatabaseArgs, ReadModelArgs};
-use pgcqrs::db;
-use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings, ScheduledModel};
+use pgcqrs::read_models::{RefreshOutcome, Refresher, ScheduledModel};
 
 pub async fn run(
     args: &DatabaseArgs,
@@ -12,25 +11,24 @@ pub async fn run(
     view: Option<&str>,
     force: bool,
 ) -> anyhow::Result<()> {
-    let models = read_models.models()?;
-    super::with_database(args, |url| async move {
-        db::migrate(&url).await?;
-        let pool = db::pool(&url, 2, "pgcqrs-refresh")?;
-        let refresher = Refresher::new(pool.clone(), RefresherSettings::new(models));
-        refresher.load(true).await?;
-        super::check_view(&refresher.models(), view)?;
-        let mut failed = false;
-        for model in refresher.models() {
-            if view.is_none_or(|v| v == model.model.name) {
-                failed |= !catch_up(&refresher, &model, force).await;
+    super::with_refresher(
+        args,
+        read_models,
+        view,
+        "pgcqrs-refresh",
+        async |refresher| {
+            let mut failed = false;
+            for model in refresher.models() {
+                if view.is_none_or(|v| v == model.model.name) {
+                    failed |= !catch_up(refresher, &model, force).await;
+                }
             }
-        }
-        pool.close();
-        if failed {
-            anyhow::bail!("some read models could not be refreshed");
-        }
-        Ok(())
-    })
+            if failed {
+                anyhow::bail!("some read models could not be refreshed");
+            }
+            Ok(())
+        },
+    )
     .await
 }
 

@@ -4,7 +4,7 @@
 use pgcqrs::app::{shutdown_signal, App};
 use pgcqrs::config::{DatabaseArgs, ServeArgs};
 use pgcqrs::db;
-use pgcqrs::queries::targets::ReadTargets;
+use pgcqrs::db::targets::ReadTargets;
 use pgcqrs::read_models::RefresherSettings;
 
 pub async fn run(args: &DatabaseArgs, serve: &ServeArgs) -> anyhow::Result<()> {

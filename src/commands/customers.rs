@@ -1,9 +1,8 @@
 //! Customers: `RegisterCustomer`, `ChangeCustomerDetails`.
 
 use deadpool_postgres::Transaction;
-use serde::Serialize;
 
-use super::{check_version, CommandError};
+use super::{CommandError, Entity, EntityAccepted};
 use crate::domain::{Email, EntityId, PersonName};
 
 /// `POST /commands/customers`.
@@ -22,39 +21,20 @@ pub struct ChangeCustomerDetails {
     pub email: Option<Email>,
 }
 
-/// What a command on a customer or product answers.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct EntityAccepted {
-    pub id: String,
-    /// The entity's version after the command; send it back in `If-Match`.
-    pub version: i32,
-    /// The command's transaction id: pass it as `min_token` to read your write.
-    pub token: String,
-}
+const CUSTOMER: Entity = Entity {
+    what: "customer",
+    insert: include_str!("../../sql/commands/insert_customer.sql"),
+    lock: include_str!("../../sql/commands/lock_customer.sql"),
+    update: include_str!("../../sql/commands/change_customer_details.sql"),
+};
 
 #[tracing::instrument(skip_all, fields(customer_id = %cmd.id))]
 pub async fn register(
     tx: &Transaction<'_>,
     cmd: RegisterCustomer,
 ) -> Result<EntityAccepted, CommandError> {
-    let stmt = tx
-        .prepare_cached(include_str!("../../sql/commands/insert_customer.sql"))
-        .await?;
-    let row = tx
-        .query_opt(
-            &stmt,
-            &[&cmd.id.as_str(), &cmd.name.as_str(), &cmd.email.as_str()],
-        )
-        .await?
-        .ok_or_else(|| CommandError::AlreadyExists {
-            what: "customer",
-            id: cmd.id.to_string(),
-        })?;
-    Ok(EntityAccepted {
-        id: cmd.id.to_string(),
-        version: row.get(0),
-        token: row.get(1),
-    })
+    let (name, email) = (cmd.name.as_str(), cmd.email.as_str());
+    CUSTOMER.create(tx, &cmd.id, &[&name, &email]).await
 }
 
 #[tracing::instrument(skip_all, fields(customer_id = %cmd.id))]
@@ -63,35 +43,9 @@ pub async fn change_details(
     cmd: ChangeCustomerDetails,
     expected_version: Option<i32>,
 ) -> Result<EntityAccepted, CommandError> {
-    let lock = tx
-        .prepare_cached(include_str!("../../sql/commands/lock_customer.sql"))
-        .await?;
-    let current = tx
-        .query_opt(&lock, &[&cmd.id.as_str()])
-        .await?
-        .ok_or_else(|| CommandError::NotFound {
-            what: "customer",
-            id: cmd.id.to_string(),
-        })?;
-    check_version(expected_version, current.get(0))?;
-    let stmt = tx
-        .prepare_cached(include_str!(
-            "../../sql/commands/change_customer_details.sql"
-        ))
-        .await?;
-    let row = tx
-        .query_one(
-            &stmt,
-            &[
-                &cmd.id.as_str(),
-                &cmd.name.as_ref().map(PersonName::as_str),
-                &cmd.email.as_ref().map(Email::as_str),
-            ],
-        )
-        .await?;
-    Ok(EntityAccepted {
-        id: cmd.id.to_string(),
-        version: row.get(0),
-        token: row.get(1),
-    })
+    let name = cmd.name.as_ref().map(PersonName::as_str);
+    let email = cmd.email.as_ref().map(Email::as_str);
+    CUSTOMER
+        .change(tx, &cmd.id, expected_version, &[&name, &email])
+        .await
 }

@@ -52,19 +52,20 @@ impl CommandError {
     }
 }
 
+/// A row not of the shape its statement promises is ours (500).
+impl From<crate::db::RowError> for CommandError {
+    fn from(e: crate::db::RowError) -> Self {
+        CommandError::Internal(anyhow::Error::new(e))
+    }
+}
+
+/// Opening a connection failed (refused, shutting down, too many
+/// connections, the database closed to connections, a bad password):
+/// whatever the SQLSTATE, the database is not there for this command, and
+/// nothing was written.
 impl From<PoolError> for CommandError {
     fn from(e: PoolError) -> Self {
-        match e {
-            // Opening a connection failed (refused, shutting down, too many
-            // connections, the database closed to connections, a bad
-            // password): whatever the SQLSTATE, the database is not there
-            // for this command, and nothing was written.
-            PoolError::Backend(e) => CommandError::Unavailable(
-                e.as_db_error()
-                    .map_or_else(|| e.to_string(), |db| db.message().to_owned()),
-            ),
-            other => CommandError::Unavailable(other.to_string()),
-        }
+        CommandError::Unavailable(crate::db::pool_error_message(&e))
     }
 }
 

@@ -5,6 +5,7 @@ use deadpool_postgres::{Pool, Transaction};
 use sha2::{Digest, Sha256};
 
 use super::{CommandError, Outcome};
+use crate::db::{row_struct, FromRow};
 
 /// SHA-256 over method, path and body: what makes two requests "the same".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,16 @@ impl Fingerprint {
         h.update([0]);
         h.update(body);
         Self(h.finalize().into())
+    }
+}
+
+row_struct! {
+    /// A claimed key: the fingerprint of the request that claimed it and,
+    /// once that request committed, its answer.
+    struct Stored {
+        request_fingerprint: Vec<u8>,
+        status_code: Option<i16>,
+        response_body: Option<serde_json::Value>,
     }
 }
 
@@ -37,17 +48,11 @@ pub(super) async fn claim(
     let read = tx
         .prepare_cached(include_str!("../../sql/commands/read_idempotency_key.sql"))
         .await?;
-    let row = tx
-        .query_one(&read, &[&key])
-        .await
-        .map_err(CommandError::from)?;
-    let stored: Vec<u8> = row.get(0);
-    if stored != fingerprint.0 {
+    let stored = Stored::from_row(&tx.query_one(&read, &[&key]).await?)?;
+    if stored.request_fingerprint != fingerprint.0 {
         return Err(CommandError::IdempotencyKeyReused);
     }
-    let status: Option<i16> = row.get(1);
-    let body: Option<serde_json::Value> = row.get(2);
-    match (status, body) {
+    match (stored.status_code, stored.response_body) {
         (Some(status), Some(body)) => Ok(Some(Outcome {
             status: u16::try_from(status).unwrap_or(200),
             body,

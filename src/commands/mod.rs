@@ -12,11 +12,15 @@ pub mod idempotency;
 pub mod orders;
 pub mod products;
 
+use deadpool_postgres::tokio_postgres::types::ToSql;
 use deadpool_postgres::{Pool, Transaction};
 use serde::Serialize;
 
 pub use error::{CommandError, FieldError};
 pub use idempotency::Fingerprint;
+
+use crate::db::{row_struct, FromRow};
+use crate::domain::EntityId;
 
 /// What every command carries besides its body.
 #[derive(Debug, Clone, Default)]
@@ -100,5 +104,150 @@ fn check_version(expected: Option<i32>, actual: i32) -> Result<(), CommandError>
             Err(CommandError::VersionMismatch { expected, actual })
         }
         _ => Ok(()),
+    }
+}
+
+/// A statement's parameters.
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// Run `sql`, an `INSERT ... ON CONFLICT (id) DO NOTHING RETURNING ...`
+/// creating `what` `id`: no row back means the id is taken.
+async fn insert_new<T: FromRow>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &Params<'_>,
+    what: &'static str,
+    id: &EntityId,
+) -> Result<T, CommandError> {
+    let stmt = tx.prepare_cached(sql).await?;
+    match tx.query_opt(&stmt, params).await? {
+        Some(row) => Ok(T::from_row(&row)?),
+        None => Err(CommandError::AlreadyExists {
+            what,
+            id: id.to_string(),
+        }),
+    }
+}
+
+/// A row locked for a change: what `If-Match` is checked against.
+trait Locked: FromRow {
+    fn version(&self) -> i32;
+}
+
+/// Lock `what` `id` with `sql` (a `SELECT ... FOR UPDATE` by id) and check
+/// `If-Match` against its version.
+async fn lock<T: Locked>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    what: &'static str,
+    id: &EntityId,
+    expected_version: Option<i32>,
+) -> Result<T, CommandError> {
+    let stmt = tx.prepare_cached(sql).await?;
+    let Some(row) = tx.query_opt(&stmt, &[&id.as_str()]).await? else {
+        return Err(CommandError::NotFound {
+            what,
+            id: id.to_string(),
+        });
+    };
+    let locked = T::from_row(&row)?;
+    check_version(expected_version, locked.version())?;
+    Ok(locked)
+}
+
+/// Run `sql`, which answers exactly one row.
+async fn query_one<T: FromRow>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<T, CommandError> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(T::from_row(&tx.query_one(&stmt, params).await?)?)
+}
+
+/// A customer or a product: created under a new id, changed under
+/// `If-Match`. Its statements take the id first.
+struct Entity {
+    what: &'static str,
+    /// `INSERT ... ON CONFLICT (id) DO NOTHING RETURNING version, token`.
+    insert: &'static str,
+    /// `SELECT version ... FOR UPDATE`.
+    lock: &'static str,
+    /// `UPDATE ... RETURNING version, token`.
+    update: &'static str,
+}
+
+/// `id` first, then `params`: how an entity's statements take them.
+fn id_first<'a>(id: &'a &'a str, params: &Params<'a>) -> Vec<&'a (dyn ToSql + Sync)> {
+    std::iter::once(id as &(dyn ToSql + Sync))
+        .chain(params.iter().copied())
+        .collect()
+}
+
+row_struct! {
+    /// The version of a customer or product, locked for a change.
+    struct Version {
+        version: i32,
+    }
+}
+
+impl Locked for Version {
+    fn version(&self) -> i32 {
+        self.version
+    }
+}
+
+row_struct! {
+    /// What a statement writing a customer or product returns.
+    struct Written {
+        version: i32,
+        token: String,
+    }
+}
+
+/// What a command on a customer or product answers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EntityAccepted {
+    pub id: String,
+    /// The entity's version after the command; send it back in `If-Match`.
+    pub version: i32,
+    /// The command's transaction id: pass it as `min_token` to read your write.
+    pub token: String,
+}
+
+impl Entity {
+    /// Create `id` with the other columns `params`.
+    async fn create(
+        &self,
+        tx: &Transaction<'_>,
+        id: &EntityId,
+        params: &Params<'_>,
+    ) -> Result<EntityAccepted, CommandError> {
+        let id_param = id.as_str();
+        let params = id_first(&id_param, params);
+        let written = insert_new(tx, self.insert, &params, self.what, id).await?;
+        Ok(self.accepted(id, written))
+    }
+
+    /// Lock `id`, check `If-Match`, then update it with `params`.
+    async fn change(
+        &self,
+        tx: &Transaction<'_>,
+        id: &EntityId,
+        expected_version: Option<i32>,
+        params: &Params<'_>,
+    ) -> Result<EntityAccepted, CommandError> {
+        lock::<Version>(tx, self.lock, self.what, id, expected_version).await?;
+        let id_param = id.as_str();
+        let written = query_one(tx, self.update, &id_first(&id_param, params)).await?;
+        Ok(self.accepted(id, written))
+    }
+
+    fn accepted(&self, id: &EntityId, written: Written) -> EntityAccepted {
+        EntityAccepted {
+            id: id.to_string(),
+            version: written.version,
+            token: written.token,
+        }
     }
 }

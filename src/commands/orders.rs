@@ -9,7 +9,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{check_version, CommandError, FieldError};
+use super::{insert_new, lock, query_one, CommandError, FieldError, Locked};
+use crate::db::{column, row_struct, FromRow};
 use crate::domain::{CancelReason, EntityId, Money, OrderStatus, Quantity};
 
 /// One line of a new order.
@@ -56,40 +57,117 @@ pub struct OrderAccepted {
     pub updated_at: OffsetDateTime,
 }
 
+row_struct! {
+    /// What a statement writing an order returns.
+    struct OrderWritten {
+        status: String,
+        version: i32,
+        updated_at: OffsetDateTime,
+        token: String,
+    }
+}
+
+impl OrderAccepted {
+    fn new(order_id: &EntityId, total: Option<Money>, written: OrderWritten) -> Self {
+        OrderAccepted {
+            order_id: order_id.to_string(),
+            status: written.status,
+            total,
+            version: written.version,
+            token: written.token,
+            updated_at: written.updated_at,
+        }
+    }
+}
+
+row_struct! {
+    /// A product's price in the catalog now.
+    struct CatalogPrice {
+        id: String,
+        price: Decimal,
+    }
+}
+
+/// An order's lines at catalog prices, as `place_order.sql` takes them.
+#[derive(Default)]
+struct PricedLines {
+    total: Money,
+    line_nos: Vec<i16>,
+    quantities: Vec<i32>,
+    unit_prices: Vec<Decimal>,
+}
+
 #[tracing::instrument(skip_all, fields(order_id = %cmd.order_id))]
 pub async fn place(tx: &Transaction<'_>, cmd: PlaceOrder) -> Result<OrderAccepted, CommandError> {
-    let customer_exists = tx
-        .prepare_cached(include_str!("../../sql/commands/customer_exists.sql"))
-        .await?;
-    let prices = tx
-        .prepare_cached(include_str!("../../sql/commands/catalog_prices.sql"))
-        .await?;
     let product_ids: Vec<&str> = cmd.lines.iter().map(|l| l.product_id.as_str()).collect();
-    // Both lookups go out together: one round trip instead of two.
-    let customer_id = cmd.customer_id.as_str();
+    let (customer_exists, catalog) = look_up(tx, cmd.customer_id.as_str(), &product_ids).await?;
+    let mut errors = Vec::new();
+    if !customer_exists {
+        errors.push(FieldError::new(
+            "customer_id",
+            format!("customer {:?} does not exist", cmd.customer_id.as_str()),
+        ));
+    }
+    let priced = price_lines(&cmd.lines, &catalog, &mut errors)?;
+    if !errors.is_empty() {
+        return Err(CommandError::Invalid(errors));
+    }
+    let written = insert_new(
+        tx,
+        include_str!("../../sql/commands/place_order.sql"),
+        &[
+            &cmd.order_id.as_str(),
+            &cmd.customer_id.as_str(),
+            &priced.total.amount(),
+            &priced.line_nos,
+            &product_ids,
+            &priced.quantities,
+            &priced.unit_prices,
+        ],
+        "order",
+        &cmd.order_id,
+    )
+    .await?;
+    Ok(OrderAccepted::new(
+        &cmd.order_id,
+        Some(priced.total),
+        written,
+    ))
+}
+
+/// Whether the customer exists, and the catalog price of each product that
+/// does: both lookups go out together, one round trip instead of two.
+async fn look_up(
+    tx: &Transaction<'_>,
+    customer_id: &str,
+    product_ids: &[&str],
+) -> Result<(bool, HashMap<String, Decimal>), CommandError> {
+    let (customer_exists, prices) = tokio::try_join!(
+        tx.prepare_cached(include_str!("../../sql/commands/customer_exists.sql")),
+        tx.prepare_cached(include_str!("../../sql/commands/catalog_prices.sql")),
+    )?;
     let customer_params: [&(dyn ToSql + Sync); 1] = [&customer_id];
     let price_params: [&(dyn ToSql + Sync); 1] = [&product_ids];
     let (customer, catalog) = tokio::try_join!(
         tx.query_one(&customer_exists, &customer_params),
         tx.query(&prices, &price_params),
     )?;
-    let catalog: HashMap<String, Decimal> = catalog
+    let catalog = CatalogPrice::from_rows(&catalog)?
         .into_iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, Decimal>(1)))
+        .map(|p| (p.id, p.price))
         .collect();
+    Ok((column(&customer, 0)?, catalog))
+}
 
-    let mut errors = Vec::new();
-    if !customer.get::<_, bool>(0) {
-        errors.push(FieldError::new(
-            "customer_id",
-            format!("customer {:?} does not exist", cmd.customer_id.as_str()),
-        ));
-    }
-    let mut total = Money::ZERO;
-    let mut line_nos = Vec::with_capacity(cmd.lines.len());
-    let mut quantities = Vec::with_capacity(cmd.lines.len());
-    let mut unit_prices = Vec::with_capacity(cmd.lines.len());
-    for (i, line) in cmd.lines.iter().enumerate() {
+/// Price each line at `catalog`, adding a field error for each unknown
+/// product, price the client expected in vain, or total out of range.
+fn price_lines(
+    lines: &[OrderLine],
+    catalog: &HashMap<String, Decimal>,
+    errors: &mut Vec<FieldError>,
+) -> Result<PricedLines, CommandError> {
+    let mut priced = PricedLines::default();
+    for (i, line) in lines.iter().enumerate() {
         let Some(price) = catalog.get(line.product_id.as_str()) else {
             errors.push(FieldError::new(
                 format!("items[{i}].product_id"),
@@ -99,65 +177,45 @@ pub async fn place(tx: &Transaction<'_>, cmd: PlaceOrder) -> Result<OrderAccepte
         };
         let price = Money::from_decimal(*price)
             .map_err(|e| anyhow::anyhow!("catalog price out of range: {e}"))?;
-        if let Some(expected) = line.expected_price {
-            if expected != price {
-                errors.push(FieldError::new(
-                    format!("items[{i}].price"),
-                    format!(
-                        "product {:?} costs {price}, not {expected}; the catalog price at order time applies",
-                        line.product_id.as_str()
-                    ),
-                ));
-            }
+        if let Some(expected) = line.expected_price.filter(|e| *e != price) {
+            errors.push(FieldError::new(
+                format!("items[{i}].price"),
+                format!(
+                    "product {:?} costs {price}, not {expected}; the catalog price at order time applies",
+                    line.product_id.as_str()
+                ),
+            ));
         }
         match price
             .times(line.quantity.get())
-            .and_then(|subtotal| total.checked_add(subtotal))
+            .and_then(|subtotal| priced.total.checked_add(subtotal))
         {
-            Some(t) => total = t,
+            Some(t) => priced.total = t,
             None => errors.push(FieldError::new(
                 format!("items[{i}].quantity"),
                 "the order total would exceed 999999999999.99",
             )),
         }
         // At most MAX_LINES lines (checked when parsed), so this fits.
-        line_nos.push(i as i16 + 1);
-        quantities.push(line.quantity.get());
-        unit_prices.push(price.amount());
+        priced.line_nos.push(i as i16 + 1);
+        priced.quantities.push(line.quantity.get());
+        priced.unit_prices.push(price.amount());
     }
-    if !errors.is_empty() {
-        return Err(CommandError::Invalid(errors));
-    }
+    Ok(priced)
+}
 
-    let stmt = tx
-        .prepare_cached(include_str!("../../sql/commands/place_order.sql"))
-        .await?;
-    let row = tx
-        .query_opt(
-            &stmt,
-            &[
-                &cmd.order_id.as_str(),
-                &cmd.customer_id.as_str(),
-                &total.amount(),
-                &line_nos,
-                &product_ids,
-                &quantities,
-                &unit_prices,
-            ],
-        )
-        .await?
-        .ok_or_else(|| CommandError::AlreadyExists {
-            what: "order",
-            id: cmd.order_id.to_string(),
-        })?;
-    Ok(OrderAccepted {
-        order_id: cmd.order_id.to_string(),
-        status: row.get(0),
-        total: Some(total),
-        version: row.get(1),
-        updated_at: row.get(2),
-        token: row.get(3),
-    })
+row_struct! {
+    /// An order locked for a change of status.
+    struct CurrentOrder {
+        status: String,
+        version: i32,
+    }
+}
+
+impl Locked for CurrentOrder {
+    fn version(&self) -> i32 {
+        self.version
+    }
 }
 
 #[tracing::instrument(skip_all, fields(order_id = %cmd.order_id, to = %cmd.to))]
@@ -166,19 +224,10 @@ pub async fn change_status(
     cmd: ChangeOrderStatus,
     expected_version: Option<i32>,
 ) -> Result<OrderAccepted, CommandError> {
-    let lock = tx
-        .prepare_cached(include_str!("../../sql/commands/lock_order.sql"))
-        .await?;
-    let current = tx
-        .query_opt(&lock, &[&cmd.order_id.as_str()])
-        .await?
-        .ok_or_else(|| CommandError::NotFound {
-            what: "order",
-            id: cmd.order_id.to_string(),
-        })?;
-    let status: String = current.get(0);
-    check_version(expected_version, current.get(1))?;
-    let from = OrderStatus::parse(&status)
+    let lock_sql = include_str!("../../sql/commands/lock_order.sql");
+    let current: CurrentOrder =
+        lock(tx, lock_sql, "order", &cmd.order_id, expected_version).await?;
+    let from = OrderStatus::parse(&current.status)
         .map_err(|e| anyhow::anyhow!("order {} has an unknown status: {e}", cmd.order_id))?;
     let to = from
         .transition(cmd.to)
@@ -187,18 +236,11 @@ pub async fn change_status(
         OrderStatus::Cancelled => cmd.reason.as_ref().map(CancelReason::as_str),
         _ => None,
     };
-    let stmt = tx
-        .prepare_cached(include_str!("../../sql/commands/change_order_status.sql"))
-        .await?;
-    let row = tx
-        .query_one(&stmt, &[&cmd.order_id.as_str(), &to.as_str(), &reason])
-        .await?;
-    Ok(OrderAccepted {
-        order_id: cmd.order_id.to_string(),
-        status: row.get(0),
-        total: None,
-        version: row.get(1),
-        updated_at: row.get(2),
-        token: row.get(3),
-    })
+    let written = query_one(
+        tx,
+        include_str!("../../sql/commands/change_order_status.sql"),
+        &[&cmd.order_id.as_str(), &to.as_str(), &reason],
+    )
+    .await?;
+    Ok(OrderAccepted::new(&cmd.order_id, None, written))
 }

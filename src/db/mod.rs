@@ -1,7 +1,11 @@
-//! Database plumbing: connection pools, migrations, and the embedded local
-//! cluster used when no `DATABASE_URL` is given.
+//! Database plumbing: connection pools, migrations, typed result rows
+//! ([`rows`]), where queries read ([`targets`]: replicas and the fallback to
+//! the primary), and the embedded local cluster used when no `DATABASE_URL`
+//! is given.
 
 pub mod embedded;
+pub mod rows;
+pub mod targets;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,6 +14,9 @@ use anyhow::Context;
 pub use deadpool_postgres::tokio_postgres;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use tokio_postgres::NoTls;
+
+pub(crate) use rows::row_struct;
+pub use rows::{column, FromRow, RowError};
 
 refinery::embed_migrations!("migrations");
 
@@ -98,6 +105,18 @@ fn build_pool(
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .context("Failed to build the connection pool")
+}
+
+/// Why `pool` gave no connection, in words fit for a client: the server's
+/// own message when it refused one (shutting down, too many connections, a
+/// bad password), else what the pool says.
+pub fn pool_error_message(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.message().to_owned()),
+        other => other.to_string(),
+    }
 }
 
 /// Open one connection outside any pool (migrations, administration).

@@ -11,8 +11,8 @@ use super::error::ApiError;
 use super::extract::{path_id, CommandHeaders, CommandInput, IfMatch};
 use super::responses::{ChangeProblems, CreateProblems, TransitionProblems};
 use super::AppState;
-use crate::commands::customers::EntityAccepted;
 use crate::commands::orders::OrderAccepted;
+use crate::commands::EntityAccepted;
 use crate::commands::{self, customers, orders, products, CommandError, FieldError, Outcome};
 use crate::domain::{
     CancelReason, Email, EntityId, Invalid, Money, OrderStatus, PersonName, ProductName, Quantity,

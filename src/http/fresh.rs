@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::queries::freshness::{self, Freshness, Token, DEFAULT_WAIT, MAX_WAIT};
+use crate::queries::freshness::{Freshness, Token, DEFAULT_WAIT, MAX_WAIT};
 use crate::queries::QueryError;
 
 pub const MIN_TOKEN_HEADER: &str = "x-min-token";
@@ -125,7 +125,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ReadQuery<T> {
 
 /// Read on a read target once `views` there include the request's
 /// `min_token` (waiting at most until its deadline, see
-/// `ReadTargets::read`), and answer `query`'s result as JSON with its
+/// [`ReadTargets::read`](crate::db::targets::ReadTargets::read)), and answer `query`'s result as JSON with its
 /// staleness headers. Views kept by triggers need no wait: name none.
 pub async fn fresh_read<T, F, Fut>(
     state: &AppState,
@@ -139,23 +139,21 @@ where
     Fut: Future<Output = Result<T, QueryError>>,
 {
     let query = &query;
+    let started = Instant::now();
     let (freshness, body) = state
         .reads
         .read(fresh.deadline(), |target, until| async move {
-            let freshness = freshness::await_views(
-                &target,
-                &state.write_pool,
-                &state.requests,
-                views,
-                fresh.token,
-                until
-                    .unwrap_or(fresh.until)
-                    .saturating_duration_since(Instant::now()),
-            )
-            .await?;
+            let wait = until
+                .unwrap_or(fresh.until)
+                .saturating_duration_since(Instant::now());
+            let freshness = state
+                .freshness
+                .await_views(&target, views, fresh.token, wait)
+                .await?;
             Ok((freshness, query(target.pool.clone()).await?))
         })
-        .await?;
+        .await
+        .map_err(|e: QueryError| e.waited_since(started))?;
     Ok(fresh_json(freshness, body))
 }
 

@@ -57,7 +57,9 @@ pub struct Shared {
     /// Commands (and refreshes) use the primary.
     pub write_pool: Pool,
     /// Where queries read the read models: replicas, else the primary.
-    pub reads: Arc<crate::queries::targets::ReadTargets>,
+    pub reads: Arc<crate::db::targets::ReadTargets>,
+    /// Each read target's freshness, and the wait for `min_token`.
+    pub freshness: crate::queries::freshness::FreshnessGate,
     /// How `min_token` waits and the admin API ask for a refresh: this
     /// instance's refresher, or the refreshers elsewhere.
     pub requests: crate::read_models::RefreshRequests,
@@ -303,7 +305,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 &[],
             )
             .await?;
-        anyhow::Ok(row.get::<_, i32>(0))
+        anyhow::Ok(crate::db::column::<i32>(&row, 0)?)
     };
     if let Some(Err(stalled)) = state.refresher.as_ref().map(|r| r.health()) {
         return ApiError::Unavailable {

@@ -15,7 +15,7 @@ use super::fresh::{fresh_read, FreshnessParams, ReadQuery};
 use super::responses::{QueryByIdProblems, QueryProblems, StatusProblems, UnknownReadModel};
 use super::AppState;
 use crate::domain::OrderStatus;
-use crate::queries::orders::{OrderPage, OrderSummary};
+use crate::queries::orders::{OrderPage, OrderSummary, Page};
 use crate::queries::statistics::OrderStatistics;
 use crate::queries::{orders, statistics};
 use crate::read_models::status as read_models;
@@ -45,22 +45,21 @@ fn ceil_to_microsecond(t: OffsetDateTime) -> OffsetDateTime {
     }
 }
 
-fn parse_page(raw: Option<&str>) -> Result<i64, ApiError> {
-    let Some(raw) = raw else { return Ok(1) };
-    match raw.trim().parse::<i64>() {
-        Ok(p) if (1..=MAX_PAGE).contains(&p) => Ok(p),
-        _ => Err(ApiError::BadRequest(format!(
-            "page must be a whole number from 1 to {MAX_PAGE}, got {raw:?}"
-        ))),
-    }
+/// `page` (default 1) and `page_size` (default 20) from the query string.
+fn parse_page(page: Option<&str>, page_size: Option<&str>) -> Result<Page, ApiError> {
+    Ok(Page {
+        number: bounded("page", page, 1, MAX_PAGE)?,
+        size: bounded("page_size", page_size, 20, MAX_PAGE_SIZE)?,
+    })
 }
 
-fn parse_page_size(raw: Option<&str>) -> Result<i64, ApiError> {
-    let Some(raw) = raw else { return Ok(20) };
+/// A whole number from 1 to `max`, `default` when absent.
+fn bounded(name: &str, raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let Some(raw) = raw else { return Ok(default) };
     match raw.trim().parse::<i64>() {
-        Ok(p) if (1..=MAX_PAGE_SIZE).contains(&p) => Ok(p),
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::BadRequest(format!(
-            "page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {raw:?}"
+            "{name} must be a whole number from 1 to {max}, got {raw:?}"
         ))),
     }
 }
@@ -187,10 +186,9 @@ pub async fn list_orders(
     ReadQuery { params, fresh }: ReadQuery<ListOrdersParams>,
 ) -> Result<Response, ApiError> {
     let filter = &params.filter()?;
-    let page = parse_page(params.page.as_deref())?;
-    let page_size = parse_page_size(params.page_size.as_deref())?;
+    let page = parse_page(params.page.as_deref(), params.page_size.as_deref())?;
     fresh_read(&state, fresh, orders::LIST_VIEWS, |pool| async move {
-        orders::list_orders(&pool, filter, page, page_size).await
+        orders::list_orders(&pool, filter, page).await
     })
     .await
 }
@@ -217,13 +215,12 @@ pub async fn list_customer_orders(
 ) -> Result<Response, ApiError> {
     let id = path_id("customer", &id)?;
     let id = id.as_str();
-    let page = parse_page(params.page.as_deref())?;
-    let page_size = parse_page_size(params.page_size.as_deref())?;
+    let page = parse_page(params.page.as_deref(), params.page_size.as_deref())?;
     fresh_read(
         &state,
         fresh,
         orders::CUSTOMER_LIST_VIEWS,
-        |pool| async move { orders::list_customer_orders(&pool, id, page, page_size).await },
+        |pool| async move { orders::list_customer_orders(&pool, id, page).await },
     )
     .await
 }
@@ -359,14 +356,14 @@ mod tests {
 
     #[test]
     fn page_and_page_size_are_bounded() {
-        assert_eq!(parse_page(None).unwrap(), 1);
-        assert_eq!(parse_page_size(None).unwrap(), 20);
+        let defaults = parse_page(None, None).unwrap();
+        assert_eq!((defaults.number, defaults.size), (1, 20));
         for bad in ["0", "-1", "x", "1000001", "99999999999999999999"] {
-            assert!(parse_page(Some(bad)).is_err(), "page {bad}");
+            assert!(parse_page(Some(bad), None).is_err(), "page {bad}");
         }
         for bad in ["0", "101", "-5", "ten"] {
-            assert!(parse_page_size(Some(bad)).is_err(), "page_size {bad}");
+            assert!(parse_page(None, Some(bad)).is_err(), "page_size {bad}");
         }
-        assert_eq!(parse_page_size(Some("100")).unwrap(), 100);
+        assert_eq!(parse_page(None, Some("100")).unwrap().size, 100);
     }
 }

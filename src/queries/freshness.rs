@@ -5,15 +5,19 @@
 //! when `pg_visible_in_snapshot(token, current_as_of)`: exact even when
 //! transactions commit out of order, which a max-sequence watermark is not.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use deadpool_postgres::tokio_postgres::types::{FromSql, Type};
+use deadpool_postgres::tokio_postgres::Row;
 use deadpool_postgres::Pool;
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
-use super::targets::ReadTarget;
 use super::QueryError;
-use crate::read_models::RefreshRequests;
+use crate::db::targets::{ReadTarget, ReadTargets};
+use crate::db::{column, FromRow, RowError};
 
 /// A command's transaction id, as returned in `token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +87,21 @@ impl Snapshot {
     }
 }
 
+/// A snapshot read as text (`pg_snapshot::text`).
+impl<'a> FromSql<'a> for Snapshot {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let text = <&str as FromSql>::from_sql(ty, raw)?;
+        Snapshot::parse(text).ok_or_else(|| format!("unreadable snapshot {text:?}").into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as FromSql>::accepts(ty)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct ViewState {
     covers: Snapshot,
@@ -107,28 +126,51 @@ impl ViewState {
     }
 }
 
+/// One row of `read_model_freshness.sql`: a view's state, and the
+/// database's snapshot when read (the same on every row).
+struct FreshnessRow {
+    view: String,
+    state: ViewState,
+    now: Snapshot,
+}
+
+impl FromRow for FreshnessRow {
+    fn from_row(row: &Row) -> Result<Self, RowError> {
+        let last_duration_ms: Option<f64> = row.try_get("last_duration_ms")?;
+        Ok(FreshnessRow {
+            view: row.try_get("view_name")?,
+            state: ViewState {
+                covers: row.try_get("current_as_of")?,
+                verified_at: row.try_get("verified_at")?,
+                last_duration: last_duration_ms
+                    .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                    .map(|ms| Duration::from_secs_f64(ms.min(86_400_000.0) / 1000.0)),
+                consecutive_failures: row.try_get("consecutive_failures")?,
+            },
+            now: row.try_get("now_snapshot")?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
-pub(crate) struct Reading {
+struct Reading {
     at: Instant,
-    views: std::collections::HashMap<String, ViewState>,
+    views: HashMap<String, ViewState>,
     /// The database's snapshot when read: a token at or past its xmax names
     /// no transaction yet.
     now: Snapshot,
 }
 
-/// The latest reading of every read model's freshness, shared by requests.
+/// The latest reading of every read model's freshness on one read target,
+/// shared by requests.
 #[derive(Default)]
-pub struct FreshnessCache {
+struct FreshnessCache {
     reading: tokio::sync::Mutex<Option<Arc<Reading>>>,
 }
 
 impl FreshnessCache {
     /// A reading no older than `max_age`.
-    pub(crate) async fn read(
-        &self,
-        pool: &Pool,
-        max_age: Duration,
-    ) -> Result<Arc<Reading>, QueryError> {
+    async fn read(&self, pool: &Pool, max_age: Duration) -> Result<Arc<Reading>, QueryError> {
         let mut slot = self.reading.lock().await;
         if let Some(r) = slot.as_ref().filter(|r| r.at.elapsed() <= max_age) {
             return Ok(Arc::clone(r));
@@ -137,149 +179,211 @@ impl FreshnessCache {
         let stmt = client
             .prepare_cached(include_str!("../../sql/queries/read_model_freshness.sql"))
             .await?;
-        let rows = client.query(&stmt, &[]).await?;
-        let bad = |what: &str| QueryError::Internal(anyhow::anyhow!("unreadable snapshot {what}"));
-        let mut views = std::collections::HashMap::new();
-        let mut now = None;
-        for row in &rows {
-            let covers: String = row.get("current_as_of");
-            views.insert(
-                row.get::<_, String>("view_name"),
-                ViewState {
-                    covers: Snapshot::parse(&covers).ok_or_else(|| bad(&covers))?,
-                    verified_at: row.get("verified_at"),
-                    last_duration: row
-                        .get::<_, Option<f64>>("last_duration_ms")
-                        .filter(|ms| ms.is_finite() && *ms >= 0.0)
-                        .map(|ms| Duration::from_secs_f64(ms.min(86_400_000.0) / 1000.0)),
-                    consecutive_failures: row.get("consecutive_failures"),
-                },
-            );
-            let text: String = row.get("now_snapshot");
-            now = Some(Snapshot::parse(&text).ok_or_else(|| bad(&text))?);
-        }
+        let rows = FreshnessRow::from_rows(&client.query(&stmt, &[]).await?)?;
+        let now = rows.last().map(|r| r.now.clone()).ok_or_else(|| {
+            QueryError::Internal(anyhow::anyhow!(
+                "no freshness recorded; are the migrations applied?"
+            ))
+        })?;
         let reading = Arc::new(Reading {
             at: Instant::now(),
-            views,
-            now: now.ok_or_else(|| {
-                QueryError::Internal(anyhow::anyhow!(
-                    "no freshness recorded; are the migrations applied?"
-                ))
-            })?,
+            views: rows.into_iter().map(|r| (r.view, r.state)).collect(),
+            now,
         });
         *slot = Some(Arc::clone(&reading));
         Ok(reading)
     }
 }
 
-/// Wait until every view in `views` covers `token` (if any), for at most
-/// `wait`, asking for an immediate refresh of the views that do not. With
-/// no views, wait until `target` itself has the token's transaction (a
-/// replica that has not replayed it yet). Returns how fresh the views are.
-pub async fn await_views(
-    target: &ReadTarget,
-    primary: &Pool,
-    requests: &RefreshRequests,
-    views: &[&str],
-    token: Option<Token>,
-    wait: Duration,
-) -> Result<Freshness, QueryError> {
-    let started = Instant::now();
-    let mut generation = requests.subscribe();
-    // When we last asked for a refresh: ask again now and then, since a
-    // request can land while another instance holds the view (Busy).
-    let mut asked: Option<Instant> = None;
-    // With less time than the cache lives, read afresh: a stale reading
-    // would answer "not yet" for a token already covered.
-    let mut max_age = CACHE_FOR.min(wait);
-    // Whether the primary was asked about a token past the target's
-    // horizon: one it has not assigned yet is a 400 at once, not after
-    // the whole wait.
-    let mut token_checked = false;
-    loop {
-        let reading = target.freshness.read(&target.pool, max_age).await?;
-        let mut oldest: Option<OffsetDateTime> = None;
-        let mut behind = Vec::new();
-        // When a retry is likely to find the lagging views caught up.
-        let mut retry_after = Duration::ZERO;
+/// How a wait asks for refreshes and hears that one happened. The
+/// read-model machinery provides it; the read side only names what it needs.
+pub trait Refreshes: Send + Sync {
+    /// Ask for a check of `views` now (a refresh if their sources changed).
+    fn ask(&self, views: &[String]);
+    /// A receiver that changes after every refresh here, if this instance
+    /// refreshes.
+    fn subscribe(&self) -> Option<watch::Receiver<u64>>;
+}
+
+/// How often a wait asks again for a refresh of the views still behind: a
+/// request can land while another instance holds the view.
+const ASK_EVERY: Duration = Duration::from_millis(250);
+/// The longest pause between two looks at the views' freshness.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
+
+/// Lets a read through once the views it names cover its token: keeps each
+/// read target's freshness reading (each replica has replayed its own amount
+/// of the primary's history), asks for refreshes, and tells a token no
+/// transaction has had from one not yet covered.
+pub struct FreshnessGate {
+    caches: HashMap<String, FreshnessCache>,
+    /// Asked whether it has assigned a token a replica does not know yet.
+    primary: Pool,
+    refreshes: Arc<dyn Refreshes>,
+}
+
+/// The views that do not cover a token yet, in one reading.
+struct Lag {
+    /// The oldest `verified_at` of the views named.
+    oldest: Option<OffsetDateTime>,
+    behind: Vec<String>,
+    /// When a retry is likely to find the lagging views caught up.
+    retry_after: Duration,
+}
+
+impl Lag {
+    fn of(reading: &Reading, views: &[&str], token: Option<Token>) -> Result<Self, QueryError> {
+        let mut lag = Lag {
+            oldest: None,
+            behind: Vec::new(),
+            retry_after: Duration::ZERO,
+        };
         for view in views {
             let state = reading.views.get(*view).ok_or_else(|| {
                 QueryError::Internal(anyhow::anyhow!("no freshness recorded for {view}"))
             })?;
-            oldest = Some(oldest.map_or(state.verified_at, |o| o.min(state.verified_at)));
+            lag.oldest = Some(
+                lag.oldest
+                    .map_or(state.verified_at, |o| o.min(state.verified_at)),
+            );
             if token.is_some_and(|t| !state.covers.sees(t.0)) {
-                behind.push(view.to_string());
-                retry_after = retry_after.max(state.expected_refresh());
+                lag.behind.push(view.to_string());
+                lag.retry_after = lag.retry_after.max(state.expected_refresh());
             }
         }
-        let replayed = token.is_none_or(|t| reading.now.sees(t.0));
-        let freshness = Freshness {
-            // Views are as fresh as their last verification (on a replica,
-            // as replayed); tables kept by triggers as the target itself.
-            refreshed_at: oldest.unwrap_or_else(|| {
-                OffsetDateTime::now_utc()
-                    - time::Duration::saturating_seconds_f64(target.replay_lag().as_secs_f64())
-            }),
-        };
-        if behind.is_empty() && replayed {
-            return Ok(freshness);
-        }
-        // From here on, only a reading taken after this point can tell.
-        max_age = Duration::ZERO;
-        if let Some(t) = token.filter(|t| !token_checked && t.0 >= reading.now.xmax) {
-            token_checked = true;
-            if !primary_has_had(primary, t.0).await {
-                return Err(QueryError::UnknownToken(t.0.to_string()));
-            }
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= wait {
-            let token = token.map(|t| t.0).unwrap_or_default();
-            if token >= reading.now.xmax && !primary_has_had(primary, token).await {
-                return Err(QueryError::UnknownToken(token.to_string()));
-            }
-            if behind.is_empty() {
-                behind.push(format!("{} (replay)", target.name));
-                retry_after = target.replay_lag();
-            }
-            return Err(QueryError::NotYetFresh {
-                views: behind.join(", "),
-                token: token.to_string(),
-                waited_ms: elapsed.as_millis(),
-                retry_after,
-            });
-        }
-        if !behind.is_empty() && asked.is_none_or(|at| at.elapsed() >= Duration::from_millis(250)) {
-            requests.ask(&behind, false);
-            asked = Some(Instant::now());
-        }
-        // Re-check after the next refresh here, or soon in any case (the
-        // refresh may run on another instance, the view on a replica).
-        let pause = Duration::from_millis(50).min(wait - elapsed);
-        match generation.as_mut() {
-            Some(rx) => {
-                let _ = tokio::time::timeout(pause, rx.changed()).await;
-            }
-            None => tokio::time::sleep(pause).await,
-        }
+        Ok(lag)
     }
 }
 
-/// Whether the primary has assigned `token` (a replica that is behind does
-/// not know the newest transaction ids). If the primary cannot tell, assume
-/// it has: "not yet" is the answer that asks the client to retry.
-async fn primary_has_had(primary: &Pool, token: u64) -> bool {
-    let check = async {
-        let client = primary.get().await.ok()?;
-        let row = client
-            .query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", &[])
-            .await
-            .ok()?;
-        row.get::<_, String>(0).parse::<u64>().ok()
-    };
-    match tokio::time::timeout(Duration::from_secs(1), check).await {
-        Ok(Some(xmax)) => token < xmax,
-        _ => true,
+impl FreshnessGate {
+    /// A gate for every target of `targets`, asking `primary` about tokens
+    /// and `refreshes` for refreshes.
+    pub fn new(targets: &ReadTargets, primary: Pool, refreshes: Arc<dyn Refreshes>) -> Self {
+        Self {
+            caches: targets
+                .all()
+                .map(|t| (t.name.clone(), FreshnessCache::default()))
+                .collect(),
+            primary,
+            refreshes,
+        }
+    }
+
+    /// Wait until every view in `views` covers `token` (if any), for at
+    /// most `wait`, asking for an immediate refresh of the views that do
+    /// not. With no views, wait until `target` itself has the token's
+    /// transaction (a replica that has not replayed it yet). Returns how
+    /// fresh the views are.
+    pub async fn await_views(
+        &self,
+        target: &ReadTarget,
+        views: &[&str],
+        token: Option<Token>,
+        wait: Duration,
+    ) -> Result<Freshness, QueryError> {
+        let cache = self.caches.get(&target.name).ok_or_else(|| {
+            QueryError::Internal(anyhow::anyhow!("no freshness kept for {}", target.name))
+        })?;
+        let started = Instant::now();
+        let mut generation = self.refreshes.subscribe();
+        // When we last asked for a refresh.
+        let mut asked: Option<Instant> = None;
+        // With less time than the cache lives, read afresh: a stale reading
+        // would answer "not yet" for a token already covered.
+        let mut max_age = CACHE_FOR.min(wait);
+        // Whether the primary was asked about a token past the target's
+        // horizon: one it has not assigned yet is a 400 at once, not after
+        // the whole wait.
+        let mut token_checked = false;
+        loop {
+            let reading = cache.read(&target.pool, max_age).await?;
+            let lag = Lag::of(&reading, views, token)?;
+            let replayed = token.is_none_or(|t| reading.now.sees(t.0));
+            if lag.behind.is_empty() && replayed {
+                return Ok(Freshness {
+                    // Views are as fresh as their last verification (on a
+                    // replica, as replayed); tables kept by triggers as the
+                    // target itself.
+                    refreshed_at: lag.oldest.unwrap_or_else(|| {
+                        OffsetDateTime::now_utc()
+                            - time::Duration::saturating_seconds_f64(
+                                target.replay_lag().as_secs_f64(),
+                            )
+                    }),
+                });
+            }
+            // From here on, only a reading taken after this point can tell.
+            max_age = Duration::ZERO;
+            if let Some(t) = token.filter(|t| !token_checked && t.0 >= reading.now.xmax) {
+                token_checked = true;
+                if !self.primary_has_had(t.0).await {
+                    return Err(QueryError::UnknownToken(t.0.to_string()));
+                }
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= wait {
+                return Err(self.gave_up(target, &reading, lag, token, elapsed).await);
+            }
+            if !lag.behind.is_empty() && asked.is_none_or(|at| at.elapsed() >= ASK_EVERY) {
+                self.refreshes.ask(&lag.behind);
+                asked = Some(Instant::now());
+            }
+            // Look again after the next refresh here, or soon in any case
+            // (the refresh may run on another instance, the view on a
+            // replica).
+            let pause = LOOK_EVERY.min(wait - elapsed);
+            match generation.as_mut() {
+                Some(rx) => {
+                    let _ = tokio::time::timeout(pause, rx.changed()).await;
+                }
+                None => tokio::time::sleep(pause).await,
+            }
+        }
+    }
+
+    /// The error of a wait that ran out: the token is unknown, or names the
+    /// views (or the target's replay) still behind it.
+    async fn gave_up(
+        &self,
+        target: &ReadTarget,
+        reading: &Reading,
+        mut lag: Lag,
+        token: Option<Token>,
+        elapsed: Duration,
+    ) -> QueryError {
+        let token = token.map(|t| t.0).unwrap_or_default();
+        if token >= reading.now.xmax && !self.primary_has_had(token).await {
+            return QueryError::UnknownToken(token.to_string());
+        }
+        if lag.behind.is_empty() {
+            lag.behind.push(format!("{} (replay)", target.name));
+            lag.retry_after = target.replay_lag();
+        }
+        QueryError::NotYetFresh {
+            views: lag.behind.join(", "),
+            token: token.to_string(),
+            waited_ms: elapsed.as_millis(),
+            retry_after: lag.retry_after,
+        }
+    }
+
+    /// Whether the primary has assigned `token` (a replica that is behind
+    /// does not know the newest transaction ids). If the primary cannot
+    /// tell, assume it has: "not yet" is the answer that asks the client to
+    /// retry.
+    async fn primary_has_had(&self, token: u64) -> bool {
+        let check = async {
+            let client = self.primary.get().await.ok()?;
+            let row = client
+                .query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", &[])
+                .await
+                .ok()?;
+            column::<String>(&row, 0).ok()?.parse::<u64>().ok()
+        };
+        match tokio::time::timeout(Duration::from_secs(1), check).await {
+            Ok(Some(xmax)) => token < xmax,
+            _ => true,
+        }
     }
 }
 

@@ -8,11 +8,16 @@
 pub mod freshness;
 pub mod orders;
 pub mod statistics;
-pub mod targets;
 pub mod view_catalog;
 pub mod views;
 
 use deadpool_postgres::PoolError;
+
+use crate::db::targets::{Failover, ReadFailure};
+use crate::db::RowError;
+
+/// What a query answers.
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;
 
 /// Why a query could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -58,16 +63,13 @@ pub enum QueryError {
 impl From<PoolError> for QueryError {
     fn from(e: PoolError) -> Self {
         match e {
-            // Opening a connection failed: refused, unreachable, starting
-            // up, too many connections, no such database, bad password.
-            PoolError::Backend(e) => QueryError::Unavailable(
-                e.as_db_error()
-                    .map_or_else(|| e.to_string(), |db| db.message().to_owned()),
-            ),
+            // Every connection of the pool stayed busy for the whole wait.
             e @ PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
                 QueryError::Overloaded(e.to_string())
             }
-            other => QueryError::Unavailable(other.to_string()),
+            // Opening a connection failed: refused, unreachable, starting
+            // up, too many connections, no such database, bad password.
+            other => QueryError::Unavailable(crate::db::pool_error_message(&other)),
         }
     }
 }
@@ -89,6 +91,47 @@ impl From<deadpool_postgres::tokio_postgres::Error> for QueryError {
             // standby reports a conflict with replay.
             Some("40001" | "40P01") => QueryError::ReplayConflict(e.to_string()),
             Some(_) => QueryError::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<RowError> for QueryError {
+    fn from(e: RowError) -> Self {
+        QueryError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl ReadFailure for QueryError {
+    fn failover(&self) -> Failover {
+        match self {
+            QueryError::Unavailable(e) => Failover::SetAside(e.clone()),
+            QueryError::ReplayConflict(_) | QueryError::NotYetFresh { .. } => Failover::TryNext,
+            _ => Failover::Answer,
+        }
+    }
+
+    fn no_target() -> Self {
+        QueryError::Unavailable("no read target answers".into())
+    }
+}
+
+impl QueryError {
+    /// A wait that ran out says how long the request waited in all (since
+    /// `started`), not how long its last attempt did.
+    pub fn waited_since(self, started: std::time::Instant) -> Self {
+        match self {
+            QueryError::NotYetFresh {
+                views,
+                token,
+                retry_after,
+                ..
+            } => QueryError::NotYetFresh {
+                views,
+                token,
+                waited_ms: started.elapsed().as_millis(),
+                retry_after,
+            },
+            other => other,
         }
     }
 }

@@ -1,13 +1,13 @@
 //! Orders as the read models show them: `order_summary` and `order_lines`.
 
 use deadpool_postgres::tokio_postgres::types::ToSql;
-use deadpool_postgres::tokio_postgres::Row;
 use deadpool_postgres::{GenericClient, Pool};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::QueryError;
+use super::{QueryError, Result};
+use crate::db::{column, row_struct, FromRow};
 use crate::domain::{serialize_amount, OrderStatus};
 
 /// Views the single-order query reads.
@@ -18,43 +18,50 @@ pub const LIST_VIEWS: &[&str] = &["order_summary"];
 /// both, since either can say that the customer exists.
 pub const CUSTOMER_LIST_VIEWS: &[&str] = &["order_summary", "customer_orders"];
 
-/// One order, denormalized.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OrderSummary {
-    pub order_id: String,
-    pub customer_id: String,
-    pub customer_name: String,
-    pub customer_email: String,
-    /// Number of lines.
-    pub item_count: i32,
-    #[serde(serialize_with = "serialize_amount")]
-    #[schema(value_type = f64)]
-    pub total: Decimal,
-    pub status: String,
-    pub status_display: String,
-    pub cancel_reason: Option<String>,
-    pub version: i32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// Present on the single-order query.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub items: Option<Vec<OrderLine>>,
+// A row of `order_summary`; the lines come from `order_lines`.
+row_struct! {
+    /// One order, denormalized.
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct OrderSummary {
+        pub order_id: String,
+        pub customer_id: String,
+        pub customer_name: String,
+        pub customer_email: String,
+        /// Number of lines.
+        pub item_count: i32,
+        #[serde(serialize_with = "serialize_amount")]
+        #[schema(value_type = f64)]
+        pub total: Decimal,
+        pub status: String,
+        pub status_display: String,
+        pub cancel_reason: Option<String>,
+        pub version: i32,
+        #[serde(with = "time::serde::rfc3339")]
+        pub created_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        pub updated_at: OffsetDateTime,
+    }
+    default {
+        /// Present on the single-order query.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub items: Option<Vec<OrderLine>>,
+    }
 }
 
-/// One line of an order.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OrderLine {
-    pub product_id: String,
-    pub product_name: String,
-    pub quantity: i32,
-    #[serde(serialize_with = "serialize_amount")]
-    #[schema(value_type = f64)]
-    pub unit_price: Decimal,
-    #[serde(serialize_with = "serialize_amount")]
-    #[schema(value_type = f64)]
-    pub subtotal: Decimal,
+row_struct! {
+    /// One line of an order.
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct OrderLine {
+        pub product_id: String,
+        pub product_name: String,
+        pub quantity: i32,
+        #[serde(serialize_with = "serialize_amount")]
+        #[schema(value_type = f64)]
+        pub unit_price: Decimal,
+        #[serde(serialize_with = "serialize_amount")]
+        #[schema(value_type = f64)]
+        pub subtotal: Decimal,
+    }
 }
 
 /// A page of orders.
@@ -67,6 +74,13 @@ pub struct OrderPage {
     pub total_pages: i64,
 }
 
+/// Which page of a list, already validated: `number` from 1, `size` from 1.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub number: i64,
+    pub size: i64,
+}
+
 /// Filters of the list query, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
@@ -76,70 +90,33 @@ pub struct OrderFilter {
     pub to: Option<OffsetDateTime>,
 }
 
-fn summary(row: &Row) -> OrderSummary {
-    OrderSummary {
-        order_id: row.get("order_id"),
-        customer_id: row.get("customer_id"),
-        customer_name: row.get("customer_name"),
-        customer_email: row.get("customer_email"),
-        item_count: row.get("item_count"),
-        total: row.get("total"),
-        status: row.get("status"),
-        status_display: row.get("status_display"),
-        cancel_reason: row.get("cancel_reason"),
-        version: row.get("version"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-        items: None,
-    }
-}
-
 /// The order `id` with its lines.
 #[tracing::instrument(skip(pool))]
-pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary, QueryError> {
+pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary> {
     let client = pool.get().await?;
-    let summary_stmt = client
-        .prepare_cached(include_str!("../../sql/queries/get_order_summary.sql"))
-        .await?;
-    let lines_stmt = client
-        .prepare_cached(include_str!("../../sql/queries/get_order_lines.sql"))
-        .await?;
+    let (summary, lines) = tokio::try_join!(
+        client.prepare_cached(include_str!("../../sql/queries/get_order_summary.sql")),
+        client.prepare_cached(include_str!("../../sql/queries/get_order_lines.sql")),
+    )?;
     // Pipelined: both statements go out before either answer comes back.
     let params: [&(dyn ToSql + Sync); 1] = [&id];
     let (head, lines) = tokio::try_join!(
-        client.query_opt(&summary_stmt, &params),
-        client.query(&lines_stmt, &params),
+        client.query_opt(&summary, &params),
+        client.query(&lines, &params),
     )?;
     let head = head.ok_or_else(|| QueryError::NotFound {
         what: "order",
         id: id.to_owned(),
     })?;
-    let mut order = summary(&head);
-    order.items = Some(
-        lines
-            .iter()
-            .map(|r| OrderLine {
-                product_id: r.get("product_id"),
-                product_name: r.get("product_name"),
-                quantity: r.get("quantity"),
-                unit_price: r.get("unit_price"),
-                subtotal: r.get("subtotal"),
-            })
-            .collect(),
-    );
+    let mut order = OrderSummary::from_row(&head)?;
+    order.items = Some(OrderLine::from_rows(&lines)?);
     Ok(order)
 }
 
 /// A page of orders, newest first.
 #[tracing::instrument(skip(pool))]
-pub async fn list_orders(
-    pool: &Pool,
-    filter: &OrderFilter,
-    page: i64,
-    page_size: i64,
-) -> Result<OrderPage, QueryError> {
-    let client = pool.get().await?;
-    list_with(&client, filter, page, page_size).await
+pub async fn list_orders(pool: &Pool, filter: &OrderFilter, page: Page) -> Result<OrderPage> {
+    list_with(&pool.get().await?, filter, page).await
 }
 
 /// A customer's orders; 404 if the customer is unknown to the read models.
@@ -149,12 +126,7 @@ pub async fn list_orders(
 /// refreshed on different schedules, and a customer whose orders show in
 /// `/queries/orders` must not be a 404 here.
 #[tracing::instrument(skip(pool))]
-pub async fn list_customer_orders(
-    pool: &Pool,
-    customer_id: &str,
-    page: i64,
-    page_size: i64,
-) -> Result<OrderPage, QueryError> {
+pub async fn list_customer_orders(pool: &Pool, customer_id: &str, page: Page) -> Result<OrderPage> {
     let client = pool.get().await?;
     let exists = client
         .prepare_cached(include_str!("../../sql/queries/customer_exists.sql"))
@@ -170,8 +142,8 @@ pub async fn list_customer_orders(
             .await
             .map_err(QueryError::from)
     };
-    let (exists, page) = tokio::try_join!(check, list_with(&client, &filter, page, page_size))?;
-    if page.total == 0 && !exists.try_get::<_, bool>(0)? {
+    let (exists, page) = tokio::try_join!(check, list_with(&client, &filter, page))?;
+    if page.total == 0 && !column::<bool>(&exists, 0)? {
         return Err(QueryError::NotFound {
             what: "customer",
             id: customer_id.to_owned(),
@@ -183,54 +155,53 @@ pub async fn list_customer_orders(
 async fn list_with(
     client: &impl GenericClient,
     filter: &OrderFilter,
-    page: i64,
-    page_size: i64,
-) -> Result<OrderPage, QueryError> {
-    let list = client
-        .prepare_cached(include_str!("../../sql/queries/list_orders.sql"))
-        .await?;
-    let count = client
-        .prepare_cached(include_str!("../../sql/queries/count_orders.sql"))
-        .await?;
+    Page { number, size }: Page,
+) -> Result<OrderPage> {
+    let (list, count) = tokio::try_join!(
+        client.prepare_cached(include_str!("../../sql/queries/list_orders.sql")),
+        client.prepare_cached(include_str!("../../sql/queries/count_orders.sql")),
+    )?;
     let status = filter.status.map(|s| s.as_str());
-    let offset = (page - 1).saturating_mul(page_size);
+    let offset = (number - 1).saturating_mul(size);
     let list_params: [&(dyn ToSql + Sync); 6] = [
         &filter.customer_id,
         &status,
         &filter.from,
         &filter.to,
-        &page_size,
+        &size,
         &offset,
     ];
     let (rows, total) = tokio::try_join!(
         client.query(&list, &list_params),
         client.query_one(&count, &list_params[..4]),
     )?;
-    let total: i64 = total.get(0);
+    let total: i64 = column(&total, 0)?;
     Ok(OrderPage {
-        orders: rows.iter().map(summary).collect(),
+        orders: OrderSummary::from_rows(&rows)?,
         total,
-        page,
-        page_size,
-        total_pages: (total + page_size - 1) / page_size,
+        page: number,
+        page_size: size,
+        total_pages: (total + size - 1) / size,
     })
 }
 
-/// One event in an order's history.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct HistoryEntry {
-    pub version: i32,
-    pub event_type: String,
-    pub status: Option<String>,
-    pub reason: Option<String>,
-    pub correlation_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub occurred_at: OffsetDateTime,
+row_struct! {
+    /// One event in an order's history.
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct HistoryEntry {
+        pub version: i32,
+        pub event_type: String,
+        pub status: Option<String>,
+        pub reason: Option<String>,
+        pub correlation_id: Option<String>,
+        #[serde(with = "time::serde::rfc3339")]
+        pub occurred_at: OffsetDateTime,
+    }
 }
 
 /// What happened to an order: `read.order_history`, kept by trigger, so
 /// always current.
-pub async fn order_history(pool: &Pool, id: &str) -> Result<Vec<HistoryEntry>, QueryError> {
+pub async fn order_history(pool: &Pool, id: &str) -> Result<Vec<HistoryEntry>> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(include_str!("../../sql/queries/get_order_history.sql"))
@@ -242,15 +213,5 @@ pub async fn order_history(pool: &Pool, id: &str) -> Result<Vec<HistoryEntry>, Q
             id: id.to_owned(),
         });
     }
-    Ok(rows
-        .iter()
-        .map(|r| HistoryEntry {
-            version: r.get("order_version"),
-            event_type: r.get("event_type"),
-            status: r.get("status"),
-            reason: r.get("reason"),
-            correlation_id: r.get("correlation_id"),
-            occurred_at: r.get("occurred_at"),
-        })
-        .collect())
+    Ok(HistoryEntry::from_rows(&rows)?)
 }

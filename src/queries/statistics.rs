@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::QueryError;
+use crate::db::{row_struct, FromRow};
 use crate::domain::{serialize_amount, OrderStatus};
 
 pub const STATISTICS_VIEWS: &[&str] = &["daily_sales", "order_summary"];
@@ -31,6 +32,15 @@ pub struct OrderStatistics {
     pub from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub to: OffsetDateTime,
+}
+
+row_struct! {
+    /// One row of `order_statistics.sql`: the orders in range of one status.
+    struct StatusTotals {
+        status: String,
+        orders: i64,
+        revenue: Decimal,
+    }
 }
 
 #[tracing::instrument(skip(pool))]
@@ -58,10 +68,12 @@ pub async fn order_statistics(
     let out_of_range = || anyhow::anyhow!("the revenue is out of the range of a Decimal");
     let mut total_orders = 0i64;
     let mut total_revenue = Decimal::ZERO;
-    for row in &rows {
-        let status: String = row.try_get("status").map_err(anyhow::Error::new)?;
-        let orders: i64 = row.try_get("orders").map_err(anyhow::Error::new)?;
-        let revenue: Decimal = row.try_get("revenue").map_err(anyhow::Error::new)?;
+    for StatusTotals {
+        status,
+        orders,
+        revenue,
+    } in StatusTotals::from_rows(&rows)?
+    {
         total_orders = total_orders
             .checked_add(orders)
             .ok_or_else(|| anyhow::anyhow!("the order count is out of range"))?;

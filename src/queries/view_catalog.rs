@@ -17,9 +17,9 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::targets::ReadTargets;
 use super::views::{Column, Model, Param, Plan};
 use super::QueryError;
+use crate::db::targets::ReadTargets;
 
 /// The longest the cache serves without reading the catalog again.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(5);

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use pgcqrs::config::read_models_from_env;
 use pgcqrs::config::ServeArgs;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
+use pgcqrs::db::targets::ReadTargets;
 use pgcqrs::db::{self, tokio_postgres};
-use pgcqrs::queries::targets::ReadTargets;
 use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings};
 
 struct Server {

@@ -7,9 +7,11 @@
 //! (`DATABASE_URL`) until one comes back. A monitor probes every listed
 //! target each second: it brings targets back and measures replay lag.
 //!
-//! Each target keeps its own freshness reading, because each replica has
-//! replayed its own amount of the primary's history: a `min_token` wait and
-//! the read it guards always run on the same target.
+//! A read runs on one target from start to end: each replica has replayed
+//! its own amount of the primary's history, so a `min_token` wait and the
+//! read it guards run on the same target. What a failed read means for the
+//! target (set it aside, try the next, or answer) is the reader's to say
+//! ([`ReadFailure`]).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,9 +23,7 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::freshness::FreshnessCache;
-use super::QueryError;
-use crate::db;
+use crate::db::{self, row_struct, FromRow};
 
 /// How often the monitor probes each listed target.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -40,7 +40,6 @@ pub struct ReadTarget {
     /// The monitor's own connection, so that a busy pool is not taken for
     /// a dead server (and probes are not counted as reads).
     probe_pool: Pool,
-    pub freshness: FreshnessCache,
     /// The primary is the last resort: never set aside.
     fallback: bool,
     up: AtomicBool,
@@ -50,19 +49,24 @@ pub struct ReadTarget {
     health: Mutex<Health>,
 }
 
-/// What the last probe (or failed request) found.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Health {
-    /// Whether the target is a standby (`pg_is_in_recovery()`).
-    pub standby: Option<bool>,
-    /// For a standby: whether it is streaming from its primary now. One that
-    /// is not falls behind without limit; its replay lag says by how much.
-    pub streaming: Option<bool>,
-    /// How far a standby's replay is behind what it has received, in
-    /// seconds (0 when it has replayed everything).
-    pub replay_lag_seconds: Option<f64>,
-    /// Why it was set aside, if it was.
-    pub error: Option<String>,
+row_struct! {
+    /// What the last probe (or failed request) found.
+    #[derive(Debug, Clone, Default, Serialize)]
+    pub struct Health {
+        /// Whether the target is a standby (`pg_is_in_recovery()`).
+        pub standby: Option<bool>,
+        /// For a standby: whether it is streaming from its primary now. One
+        /// that is not falls behind without limit; its replay lag says by
+        /// how much.
+        pub streaming: Option<bool>,
+        /// How far a standby's replay is behind what it has received, in
+        /// seconds (0 when it has replayed everything).
+        pub replay_lag_seconds: Option<f64>,
+    }
+    default {
+        /// Why it was set aside, if it was.
+        pub error: Option<String>,
+    }
 }
 
 impl ReadTarget {
@@ -72,7 +76,6 @@ impl ReadTarget {
             probe_pool: db::pool(url, 1, "pgcqrs-probe")?,
             url: db::redact(url),
             name,
-            freshness: FreshnessCache::default(),
             fallback,
             up: AtomicBool::new(true),
             set_asides: AtomicUsize::new(0),
@@ -157,13 +160,7 @@ impl ReadTarget {
                 .query_one(include_str!("../../sql/queries/read_target_probe.sql"), &[])
                 .await
                 .map_err(|e| e.to_string())?;
-            let standby: bool = row.get("standby");
-            Ok(Health {
-                standby: Some(standby),
-                streaming: standby.then(|| row.get("streaming")),
-                replay_lag_seconds: row.get("replay_lag_seconds"),
-                error: None,
-            })
+            Health::from_row(&row).map_err(|e| e.to_string())
         };
         tokio::time::timeout(PROBE_TIMEOUT, check)
             .await
@@ -174,6 +171,29 @@ impl ReadTarget {
                 ))
             })
     }
+}
+
+/// What a failed read on a target that is not the last means for the rest
+/// of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failover {
+    /// The target is unavailable: set it aside (for this reason) and read
+    /// on the next one.
+    SetAside(String),
+    /// The target is fine but could not answer this read (a standby's
+    /// replay conflict, a wait it could not satisfy in time): read on the
+    /// next one, keeping this one.
+    TryNext,
+    /// The error is the answer, wherever the read runs.
+    Answer,
+}
+
+/// An error of a read that [`ReadTargets::read`] may retry elsewhere.
+pub trait ReadFailure {
+    /// What the error means for the target it came from.
+    fn failover(&self) -> Failover;
+    /// The error when no target is left to try.
+    fn no_target() -> Self;
 }
 
 /// The read targets of one instance: those listed, then the primary.
@@ -260,23 +280,22 @@ impl ReadTargets {
         out
     }
 
-    /// Run `read` on a target; if the target turns out to be unavailable,
-    /// set it aside and run `read` again on the next one. A read a standby
-    /// cancelled for a replay conflict, or a `min_token` wait a replica could
-    /// not satisfy in time, is also tried on the next target, without
-    /// setting the replica aside. Reads are side-effect free, so a retry is
-    /// always safe.
+    /// Run `read` on a target; if it fails there, do what the error's
+    /// [`ReadFailure::failover`] says: set the target aside and run `read`
+    /// again on the next one, or only run it again there, or answer. The
+    /// last target's answer stands. Reads are side-effect free, so a retry
+    /// is always safe.
     ///
     /// `until` is the end of a `min_token` wait, if the read has one: a
     /// standby that is not streaming is skipped, and every target but the
     /// last gets half of what is left, so the next one still has time. The
     /// read is given the deadline of its attempt.
-    pub async fn read<T, F, Fut>(&self, until: Option<Instant>, read: F) -> Result<T, QueryError>
+    pub async fn read<T, E, F, Fut>(&self, until: Option<Instant>, read: F) -> Result<T, E>
     where
+        E: ReadFailure,
         F: Fn(Arc<ReadTarget>, Option<Instant>) -> Fut,
-        Fut: Future<Output = Result<T, QueryError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
-        let started = Instant::now();
         let mut candidates = self
             .candidates()
             .into_iter()
@@ -284,7 +303,7 @@ impl ReadTargets {
             .peekable();
         loop {
             let Some(target) = candidates.next() else {
-                return Err(QueryError::Unavailable("no read target answers".into()));
+                return Err(E::no_target());
             };
             let last = target.fallback || candidates.peek().is_none();
             let attempt_until = until.map(|until| {
@@ -296,32 +315,18 @@ impl ReadTargets {
                 }
             });
             let result = read(Arc::clone(&target), attempt_until).await;
-            if last {
-                // A wait that ran out says how long the request waited in
-                // all, not how long its last attempt did.
-                return result.map_err(|e| match e {
-                    QueryError::NotYetFresh {
-                        views,
-                        token,
-                        retry_after,
-                        ..
-                    } => QueryError::NotYetFresh {
-                        views,
-                        token,
-                        waited_ms: started.elapsed().as_millis(),
-                        retry_after,
-                    },
-                    other => other,
-                });
-            }
-            match result {
-                Err(QueryError::Unavailable(e)) => {
+            let failover = match &result {
+                Err(e) if !last => e.failover(),
+                _ => Failover::Answer,
+            };
+            match failover {
+                Failover::SetAside(e) => {
                     metrics::counter!("pgcqrs_read_failovers_total", "target" => target.name.clone())
                         .increment(1);
                     target.set_aside(&e);
                 }
-                Err(QueryError::ReplayConflict(_) | QueryError::NotYetFresh { .. }) => {}
-                other => return other,
+                Failover::TryNext => {}
+                Failover::Answer => return result,
             }
             if let Some(next) = candidates.peek() {
                 tracing::debug!(from = %target.name, to = %next.name, "trying a read on the next target");
