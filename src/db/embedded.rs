@@ -288,6 +288,9 @@ impl LocalCluster {
             // then lose acknowledged commits, which the fault tests check for.
             // With fsync off only an operating-system crash can.
             server_opts.push_str(" -c fsync=off -c full_page_writes=off");
+            // Throwaway clusters are shared by many busy tests: keep enough
+            // WAL that a standby being cloned from one still finds it.
+            server_opts.push_str(" -c wal_keep_size=1GB");
         }
         let log = self.datadir.join("server.log");
         let out = self
