@@ -4,8 +4,8 @@
 //! (`pgcqrs.read_models`), so running instances pick up new and dropped
 //! declarations without a restart.
 
+use crate::db::rows::column;
 use anyhow::Context;
-use deadpool_postgres::tokio_postgres::Row;
 
 /// How a read model is kept current.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,14 +80,6 @@ impl ReadModel {
     }
 }
 
-fn field<'a, T: deadpool_postgres::tokio_postgres::types::FromSql<'a>>(
-    row: &'a Row,
-    name: &str,
-) -> anyhow::Result<T> {
-    row.try_get(name)
-        .with_context(|| format!("unexpected column {name} in the read-model catalog"))
-}
-
 /// Every declared read model, in declaration order.
 pub async fn load(
     client: &deadpool_postgres::tokio_postgres::Client,
@@ -105,23 +97,23 @@ pub async fn load(
         .context("Failed to read the read-model catalog's sources")?;
     let mut out = Vec::with_capacity(models.len());
     for row in &models {
-        let name: String = field(row, "name")?;
-        let strategy = if field::<String>(row, "kept")? == "incremental" {
+        let name: String = column(row, "name")?;
+        let strategy = if column::<String>(row, "kept")? == "incremental" {
             let mut mine = Vec::new();
             for a in appliers.iter() {
-                if field::<String>(a, "model")? == name {
+                if column::<String>(a, "model")? == name {
                     mine.push(Applier {
-                        source: field(a, "source")?,
-                        search_path: field(a, "search_path")?,
-                        sql: field(a, "keys_sql")?,
+                        source: column(a, "source")?,
+                        search_path: column(a, "search_path")?,
+                        sql: column(a, "keys_sql")?,
                     });
                 }
             }
             Strategy::Incremental {
                 appliers: mine,
-                apply: field::<Option<String>>(row, "apply_sql")?
+                apply: column::<Option<String>>(row, "apply_sql")?
                     .context("an incremental read model without its apply statement")?,
-                full: field::<Option<String>>(row, "full_sql")?
+                full: column::<Option<String>>(row, "full_sql")?
                     .context("an incremental read model without its full statement")?,
             }
         } else {
@@ -129,12 +121,12 @@ pub async fn load(
         };
         out.push(ReadModel {
             strategy,
-            mode: field(row, "mode")?,
-            sources: field(row, "sources")?,
-            source_names: field(row, "source_names")?,
-            schedule: field(row, "schedule")?,
-            timeout_ms: field::<i32>(row, "timeout_ms")?.max(1) as u64,
-            description: field::<Option<String>>(row, "description")?.unwrap_or_default(),
+            mode: column(row, "mode")?,
+            sources: column(row, "sources")?,
+            source_names: column(row, "source_names")?,
+            schedule: column(row, "schedule")?,
+            timeout_ms: column::<i32>(row, "timeout_ms")?.max(1) as u64,
+            description: column::<Option<String>>(row, "description")?.unwrap_or_default(),
             name,
         });
     }

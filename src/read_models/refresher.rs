@@ -188,6 +188,18 @@ fn col<'a, T: deadpool_postgres::tokio_postgres::types::FromSql<'a>>(
         .with_context(|| format!("unexpected column {name} in a refresher statement's result"))
 }
 
+/// Whether an error is a missing relation (SQLSTATE 42P01): a model
+/// dropped while it was being refreshed.
+fn is_undefined_table(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
+            .and_then(|e| e.code())
+            .is_some_and(|c| {
+                *c == deadpool_postgres::tokio_postgres::error::SqlState::UNDEFINED_TABLE
+            })
+    })
+}
+
 /// Whether an error is a statement timeout (SQLSTATE 57014).
 fn is_timeout(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
@@ -641,8 +653,10 @@ impl Refresher {
         if changes == 0 && !force {
             return Self::mark_current(tx, name, &snapshot, taken_at).await;
         }
-        let rows = Self::count_rows(&tx, name).await?;
-        if col::<bool>(&row, "truncated")? || self.full_is_cheaper(model, changes + backlog, rows) {
+        let rows_before = Self::count_rows(&tx, name).await?;
+        if col::<bool>(&row, "truncated")?
+            || self.full_is_cheaper(model, changes + backlog, rows_before)
+        {
             tx.batch_execute("DELETE FROM pgcqrs.batch").await?;
             return self.recompute_all(tx, model, full, "refresh").await;
         }
@@ -676,6 +690,7 @@ impl Refresher {
             return Self::mark_current(tx, name, &snapshot, taken_at).await;
         }
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let rows = Self::count_rows(&tx, name).await?;
         let record = Record {
             name,
             snapshot: &snapshot,
@@ -1091,6 +1106,10 @@ impl Refresher {
                 self.clear_backoff(name);
                 self.generation.send_modify(|g| *g += 1);
             }
+            Err(error) if is_undefined_table(&error) && self.dropped(name).await => {
+                // Dropped while this refresh ran: not a failure.
+                tracing::info!(view = name, "read model dropped during its refresh");
+            }
             Err(error) => {
                 metrics::counter!("pgcqrs_refreshes_total", "view" => view.clone(), "outcome" => "failed")
                     .increment(1);
@@ -1112,6 +1131,18 @@ impl Refresher {
                 self.record_failure(name, &error).await;
             }
         }
+    }
+
+    /// Read the catalog again; true when `name` is no longer declared.
+    async fn dropped(&self, name: &str) -> bool {
+        if let Err(e) = self.load(false).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not read the read-model catalog"
+            );
+            return false;
+        }
+        self.slot(name).is_none()
     }
 
     fn backing_off(&self, name: &str) -> bool {
