@@ -661,29 +661,7 @@ impl Refresher {
             return self.recompute_all(tx, model, full, "refresh").await;
         }
         let touched: Vec<u32> = col(&row, "touched")?;
-        // The keys each table's changes touch, found with that table's
-        // stand-in first on the search path; then each key re-projected once.
-        for applier in appliers.iter().filter(|a| touched.contains(&a.source)) {
-            tx.execute(
-                "SELECT set_config('search_path', $1, true)",
-                &[&applier.search_path],
-            )
-            .await?;
-            let stmt = tx.prepare_cached(&applier.sql).await?;
-            tx.execute(&stmt, &[])
-                .await
-                .with_context(|| format!("finding the keys of a batch of read.{name} failed"))?;
-        }
-        tx.batch_execute("SET LOCAL search_path TO DEFAULT").await?;
-        let stmt = tx.prepare_cached(apply).await?;
-        let applied = tx
-            .query_one(&stmt, &[])
-            .await
-            .with_context(|| format!("batch of read.{name} failed"))?;
-        let keys: i64 = col(&applied, "keys")?;
-        let changed_rows: i64 = col(&applied, "changed_rows")?;
-        tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
-            .await?;
+        let (keys, changed_rows) = Self::apply_batch(&tx, name, appliers, apply, &touched).await?;
         if keys == 0 && changed_rows == 0 && resume.0.is_none() && !force {
             // What changed is nothing the model shows (a column it does not
             // read, or an update undone): current, with no refresh to log.
@@ -713,6 +691,38 @@ impl Refresher {
             changes,
             backlog,
         })
+    }
+
+    /// Apply the changes in `pgcqrs.batch`: the keys each touched table's
+    /// changes touch, found with that table's stand-in first on the search
+    /// path; then each key re-projected once. Returns keys and rows changed.
+    async fn apply_batch(
+        tx: &Transaction<'_>,
+        name: &str,
+        appliers: &[Applier],
+        apply: &str,
+        touched: &[u32],
+    ) -> anyhow::Result<(i64, i64)> {
+        for applier in appliers.iter().filter(|a| touched.contains(&a.source)) {
+            tx.execute(
+                "SELECT set_config('search_path', $1, true)",
+                &[&applier.search_path],
+            )
+            .await?;
+            let stmt = tx.prepare_cached(&applier.sql).await?;
+            tx.execute(&stmt, &[])
+                .await
+                .with_context(|| format!("finding the keys of a batch of read.{name} failed"))?;
+        }
+        tx.batch_execute("SET LOCAL search_path TO DEFAULT").await?;
+        let stmt = tx.prepare_cached(apply).await?;
+        let applied = tx
+            .query_one(&stmt, &[])
+            .await
+            .with_context(|| format!("batch of read.{name} failed"))?;
+        tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
+            .await?;
+        Ok((col(&applied, "keys")?, col(&applied, "changed_rows")?))
     }
 
     /// The full-refresh design of an incrementally kept table (for
