@@ -30,9 +30,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, ValueEnum};
 
-use std::collections::BTreeMap;
-
-use crate::read_models::{ReadModel, ScheduledModel};
+pub use crate::read_models::settings::{ModelConfig, UnknownModel};
+use crate::read_models::settings::{SCHEDULE_PREFIX, TIMEOUT_PREFIX};
 
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone, Args)]
@@ -153,14 +152,9 @@ pub enum ConfigError {
     Schedule { var: String, value: String },
     #[error("{var}={value:?} is not a timeout in milliseconds (a whole number, 1 or more)")]
     Timeout { var: String, value: String },
-    #[error("{var} names no read model; known: {known}")]
-    UnknownView { var: String, known: String },
-    #[error("PGCQRS_FULL_REFRESH names {name:?}, neither `all` nor a read model; known: {known}")]
-    UnknownFullRefresh { name: String, known: String },
+    #[error(transparent)]
+    Unknown(#[from] UnknownModel),
 }
-
-const SCHEDULE_PREFIX: &str = "PGCQRS_SCHEDULE_";
-const TIMEOUT_PREFIX: &str = "PGCQRS_REFRESH_TIMEOUT_MS_";
 
 /// How the read models are refreshed here: the catalog's schedules and
 /// timeouts, overridden per view by `PGCQRS_SCHEDULE_<VIEW>` and
@@ -226,101 +220,10 @@ impl ReadModelArgs {
     }
 }
 
-/// Per-view settings of this instance, keyed by the view's name in upper
-/// case (`ORDER_SUMMARY`), each with the variable that set it.
-#[derive(Debug, Clone, Default)]
-pub struct ModelConfig {
-    pub schedules: BTreeMap<String, (String, String)>,
-    pub timeouts: BTreeMap<String, (String, u64)>,
-    /// `all` or read-model names.
-    pub full_refresh: Vec<String>,
-    /// Every model on this schedule unless set per view (tests and tools).
-    pub schedule_all: Option<String>,
-}
-
-impl ModelConfig {
-    /// Give `view` this timeout here (tests and tools).
-    pub fn set_timeout(&mut self, view: &str, ms: u64) {
-        let key = view.to_ascii_uppercase();
-        self.timeouts
-            .insert(key.clone(), (format!("{TIMEOUT_PREFIX}{key}"), ms));
-    }
-
-    /// The catalog's models with this instance's settings. `strict`: a
-    /// setting naming no model is an error (at start); otherwise it is
-    /// ignored (a model dropped while running).
-    pub fn apply(
-        &self,
-        catalog: Vec<ReadModel>,
-        strict: bool,
-    ) -> Result<Vec<ScheduledModel>, ConfigError> {
-        let known = || {
-            catalog
-                .iter()
-                .map(|m| m.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if strict {
-            let names = self.schedules.iter().map(|(k, (var, _))| (k, var));
-            let timeouts = self.timeouts.iter().map(|(k, (var, _))| (k, var));
-            if let Some((_, var)) = names
-                .chain(timeouts)
-                .find(|(view, _)| !catalog.iter().any(|m| view_var_suffix(m) == **view))
-            {
-                return Err(ConfigError::UnknownView {
-                    var: var.clone(),
-                    known: known(),
-                });
-            }
-            if let Some(name) = self
-                .full_refresh
-                .iter()
-                .find(|n| *n != "all" && !catalog.iter().any(|m| m.name == **n))
-            {
-                return Err(ConfigError::UnknownFullRefresh {
-                    name: name.clone(),
-                    known: known(),
-                });
-            }
-        }
-        Ok(catalog
-            .into_iter()
-            .map(|model| {
-                let suffix = view_var_suffix(&model);
-                ScheduledModel {
-                    schedule: self.schedules.get(&suffix).map_or_else(
-                        || {
-                            self.schedule_all
-                                .clone()
-                                .unwrap_or_else(|| model.default_schedule().to_owned())
-                        },
-                        |(_, s)| s.clone(),
-                    ),
-                    timeout_ms: self
-                        .timeouts
-                        .get(&suffix)
-                        .map_or(model.timeout_ms, |(_, t)| *t),
-                    full_refresh: self
-                        .full_refresh
-                        .iter()
-                        .any(|n| n == "all" || *n == model.name),
-                    model: std::sync::Arc::new(model),
-                }
-            })
-            .collect())
-    }
-}
-
 /// The read-model settings as the environment configures them: for tools
 /// and tests that parse no command line.
 pub fn read_models_from_env() -> anyhow::Result<ModelConfig> {
     Ok(ReadModelArgs::from_env()?.models()?)
-}
-
-/// `ORDER_SUMMARY` for `order_summary`: how per-view variables name a view.
-fn view_var_suffix(model: &ReadModel) -> String {
-    model.name.to_ascii_uppercase()
 }
 
 /// A cron schedule the refresh scheduler accepts (the scheduler's own parser).
@@ -348,7 +251,7 @@ fn parse_timeout(var: &str, value: &str) -> Result<u64, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read_models::Strategy;
+    use crate::read_models::{ReadModel, ScheduledModel, Strategy};
 
     fn catalog() -> Vec<ReadModel> {
         ["order_summary", "order_lines", "daily_sales"]
@@ -375,8 +278,9 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         };
-        args.models_from(lookup, vars.iter().map(|(k, _)| OsString::from(k)))?
-            .apply(catalog(), true)
+        Ok(args
+            .models_from(lookup, vars.iter().map(|(k, _)| OsString::from(k)))?
+            .apply(catalog(), true)?)
     }
 
     fn model<'a>(models: &'a [ScheduledModel], name: &str) -> &'a ScheduledModel {
@@ -443,10 +347,13 @@ mod tests {
     fn a_per_view_variable_naming_no_read_model_is_rejected_at_start_only() {
         let err = models(&[("PGCQRS_SCHEDULE_DAILY_SALE", "* * * * * *")], &[]).unwrap_err();
         assert!(
-            matches!(err, ConfigError::UnknownView { var, .. } if var == "PGCQRS_SCHEDULE_DAILY_SALE")
+            matches!(err, ConfigError::Unknown(UnknownModel::View { var, .. }) if var == "PGCQRS_SCHEDULE_DAILY_SALE")
         );
         let err = models(&[("PGCQRS_REFRESH_TIMEOUT_MS_ORDERS", "5")], &[]).unwrap_err();
-        assert!(matches!(err, ConfigError::UnknownView { .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Unknown(UnknownModel::View { .. })
+        ));
         // A model dropped while running: its setting no longer applies.
         let args = ReadModelArgs::default();
         let vars = [("PGCQRS_REFRESH_TIMEOUT_MS_ORDERS", "5")];
@@ -469,6 +376,8 @@ mod tests {
         assert!(model(&one, "order_lines").full_refresh);
         assert!(!model(&one, "order_summary").full_refresh);
         let err = models(&[], &["orders"]).unwrap_err();
-        assert!(matches!(err, ConfigError::UnknownFullRefresh { name, .. } if name == "orders"));
+        assert!(
+            matches!(err, ConfigError::Unknown(UnknownModel::FullRefresh { name, .. }) if name == "orders")
+        );
     }
 }

@@ -8,6 +8,7 @@
 pub mod catalog;
 mod refresher;
 pub mod requests;
+pub mod settings;
 pub mod status;
 
 pub use catalog::{Applier, ReadModel, Strategy};

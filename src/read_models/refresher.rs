@@ -38,7 +38,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::{self, Applier, ReadModel, Strategy};
-use crate::config::ModelConfig;
+use super::settings::ModelConfig;
 
 /// A read model with the schedule and timeout it runs with here.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +84,7 @@ impl std::fmt::Debug for RefresherSettings {
 
 impl RefresherSettings {
     /// Refresh the declared models with `models`' settings (as
-    /// [`crate::config::ReadModelArgs::models`] validated them), named after
+    /// `ReadModelArgs::models` in the configuration validated them), named after
     /// this host and process.
     pub fn new(models: ModelConfig) -> Self {
         Self {

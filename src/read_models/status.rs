@@ -9,7 +9,7 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::config::ModelConfig;
+use super::settings::ModelConfig;
 use crate::queries::QueryError;
 
 /// Freshness and health of one read model.
