@@ -134,6 +134,42 @@ fn add_models(doc: &mut Value, models: &Models) {
 
 /// The OpenAPI operation of one model's route.
 fn operation(model: &Model) -> Value {
+    let problem = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        })
+    };
+    let description = model
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("The declared read model {}.", model.name));
+    json!({
+        "tags": ["queries"],
+        "summary": format!("Read {}", model.name),
+        "description": description,
+        "operationId": format!("get_view_{}", model.name),
+        "parameters": parameters(model),
+        "responses": {
+            "200": {
+                "description": "A page of rows",
+                "headers": {
+                    "X-Read-Model-Refreshed-At": {"description": "When the read model was last known current (RFC 3339)", "schema": {"type": "string"}},
+                    "Age": {"description": "Seconds since then", "schema": {"type": "integer", "minimum": 0}},
+                },
+                "content": {"application/json": {"schema": page_schema(model)}},
+            },
+            "400": problem("A filter or order on a column that is not filterable, an unknown operator, a value that is not of the column's type, a cursor from another read"),
+            "404": problem("No read model of that name"),
+            "414": problem("Query string too long"),
+            "503": problem("Database unavailable, or min_token not reached within the wait; see Retry-After"),
+        },
+    })
+}
+
+/// A model's query parameters: its filters, order, limit, cursor and the
+/// freshness parameters.
+fn parameters(model: &Model) -> Vec<Value> {
     let mut parameters: Vec<Value> = model
         .filterable
         .iter()
@@ -186,13 +222,17 @@ fn operation(model: &Model) -> Value {
             .iter()
             .filter_map(|p| serde_json::to_value(p).ok()),
     );
+    parameters
+}
 
+/// A page of a model's rows, each with its columns' JSON types.
+fn page_schema(model: &Model) -> Value {
     let mut properties = Map::new();
     for c in &model.columns {
         properties.insert(c.name.clone(), column_schema(c));
     }
     let required: Vec<&str> = model.columns.iter().map(|c| c.name.as_str()).collect();
-    let page = json!({
+    json!({
         "type": "object",
         "required": ["rows", "next"],
         "properties": {
@@ -202,37 +242,6 @@ fn operation(model: &Model) -> Value {
                 "properties": properties,
             }},
             "next": {"type": ["string", "null"], "description": "Pass as `after` for the next page; null on the last page"},
-        },
-    });
-    let problem = |description: &str| {
-        json!({
-            "description": description,
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        })
-    };
-    let description = model
-        .description
-        .clone()
-        .unwrap_or_else(|| format!("The declared read model {}.", model.name));
-    json!({
-        "tags": ["queries"],
-        "summary": format!("Read {}", model.name),
-        "description": description,
-        "operationId": format!("get_view_{}", model.name),
-        "parameters": parameters,
-        "responses": {
-            "200": {
-                "description": "A page of rows",
-                "headers": {
-                    "X-Read-Model-Refreshed-At": {"description": "When the read model was last known current (RFC 3339)", "schema": {"type": "string"}},
-                    "Age": {"description": "Seconds since then", "schema": {"type": "integer", "minimum": 0}},
-                },
-                "content": {"application/json": {"schema": page}},
-            },
-            "400": problem("A filter or order on a column that is not filterable, an unknown operator, a value that is not of the column's type, a cursor from another read"),
-            "404": problem("No read model of that name"),
-            "414": problem("Query string too long"),
-            "503": problem("Database unavailable, or min_token not reached within the wait; see Retry-After"),
         },
     })
 }
