@@ -255,6 +255,7 @@ DECLARE
     taken      pg_snapshot;
     n          int := 0;
     updates    text;
+    on_conflict text;
     keyeq      text;
     keylist    text;
     old_path   text := current_setting('search_path');
@@ -446,6 +447,9 @@ BEGIN
     keyeq := (SELECT string_agg(format('v.%1$I = t.%1$I', k), ' AND ') FROM unnest(key) k);
     updates := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ')
                   FROM unnest(cols) c WHERE NOT c = ANY(key));
+    -- rows that would not change are not rewritten
+    on_conflict := CASE WHEN updates IS NULL THEN 'NOTHING'
+                        ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END;
     INSERT INTO pgcqrs.read_models (name, query, key, mode, schedule, filterable, description,
                                     kept, kept_reason, sources, full_sql)
     VALUES (name, query, key, mode, nullif(trim(schedule), ''), coalesce(filterable, '{}'), description,
@@ -462,8 +466,7 @@ removed AS (
 )
 SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows$q$,
                 target, name, keylist,
-                CASE WHEN updates IS NULL THEN 'NOTHING'
-                     ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
+                on_conflict,
                 keyeq) END);
 
     -- Per table read: its stand-in and the statement that applies its changes.
@@ -477,7 +480,7 @@ SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS chang
         n := 0;
         FOREACH src IN ARRAY direct LOOP
             n := n + 1;
-            PERFORM pgcqrs.stand_in(name, src, n, path, definition, key, updates, keyeq);
+            PERFORM pgcqrs.stand_in(name, src, n, path, definition, key);
         END LOOP;
         -- The touched keys, each recomputed on its own (OFFSET 0 keeps the
         -- lookup per key, so a grouped query computes just that group,
@@ -511,8 +514,7 @@ SELECT (SELECT count(*) FROM k) AS keys,
             (SELECT string_agg(format('v.%1$I = k.%1$I', x), ' AND ') FROM unnest(define_read_model.key) x),
             target,
             keylist,
-            CASE WHEN updates IS NULL THEN 'NOTHING'
-                 ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END,
+            on_conflict,
             pgcqrs.ident_list(define_read_model.key, 't.'),
             keyeq)
         WHERE m.name = define_read_model.name;
@@ -594,7 +596,7 @@ CREATE FUNCTION pgcqrs.snapshot_trusted(covers pg_snapshot, taken_on bigint) RET
        AND pg_snapshot_xmax(covers) <= pg_snapshot_xmax(pg_current_snapshot())
 $$;
 
-CREATE FUNCTION pgcqrs.stand_in(model text, source regclass, n integer, path text, definition text, key text[], updates text, keyeq text) RETURNS void
+CREATE FUNCTION pgcqrs.stand_in(model text, source regclass, n integer, path text, definition text, key text[]) RETURNS void
     LANGUAGE plpgsql
     AS $_$
 DECLARE

@@ -594,18 +594,25 @@ impl Refresher {
     /// Mode `auto`: whether recomputing whole is cheaper than applying
     /// `pending` changes in batches, by what both last cost here (before any
     /// measurement: when the changes outnumber a quarter of the rows).
-    fn full_is_cheaper(&self, model: &ScheduledModel, pending: i64, rows: i64) -> bool {
+    async fn full_is_cheaper(
+        &self,
+        tx: &Transaction<'_>,
+        model: &ScheduledModel,
+        pending: i64,
+    ) -> anyhow::Result<bool> {
         if model.model.mode != "auto" || pending < BATCH_LIMIT {
-            return false;
+            return Ok(false);
         }
-        let map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        match map
+        let measured = self
+            .backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .get(&model.model.name)
-            .and_then(|b| Some((b.ms_per_change?, b.full_ms?)))
-        {
+            .and_then(|b| Some((b.ms_per_change?, b.full_ms?)));
+        Ok(match measured {
             Some((per_change, full_ms)) => pending as f64 * per_change > full_ms,
-            None => pending > rows / 4,
-        }
+            None => pending > Self::count_rows(tx, &model.model.name).await? / 4,
+        })
     }
 
     /// One batch of an incrementally kept read model: at most the view's
@@ -653,9 +660,8 @@ impl Refresher {
         if changes == 0 && !force {
             return Self::mark_current(tx, name, &snapshot, taken_at).await;
         }
-        let rows_before = Self::count_rows(&tx, name).await?;
         if col::<bool>(&row, "truncated")?
-            || self.full_is_cheaper(model, changes + backlog, rows_before)
+            || self.full_is_cheaper(&tx, model, changes + backlog).await?
         {
             tx.batch_execute("DELETE FROM pgcqrs.batch").await?;
             return self.recompute_all(tx, model, full, "refresh").await;
