@@ -5,6 +5,10 @@ CREATE SCHEMA pgcqrs;
 
 COMMENT ON SCHEMA pgcqrs IS 'pgcqrs internals: functions the refresher uses. Not for reporting tools.';
 
+CREATE SCHEMA pgcqrs_d1_customer_orders;
+
+COMMENT ON SCHEMA pgcqrs_d1_customer_orders IS 'pgcqrs: stand-in for write.customers while a batch of read model customer_orders finds its keys.';
+
 CREATE SCHEMA pgcqrs_d1_daily_sales;
 
 COMMENT ON SCHEMA pgcqrs_d1_daily_sales IS 'pgcqrs: stand-in for write.orders while a batch of read model daily_sales finds its keys.';
@@ -17,6 +21,14 @@ CREATE SCHEMA pgcqrs_d1_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d1_order_summary IS 'pgcqrs: stand-in for write.customers while a batch of read model order_summary finds its keys.';
 
+CREATE SCHEMA pgcqrs_d1_product_sales;
+
+COMMENT ON SCHEMA pgcqrs_d1_product_sales IS 'pgcqrs: stand-in for write.products while a batch of read model product_sales finds its keys.';
+
+CREATE SCHEMA pgcqrs_d2_customer_orders;
+
+COMMENT ON SCHEMA pgcqrs_d2_customer_orders IS 'pgcqrs: stand-in for write.orders while a batch of read model customer_orders finds its keys.';
+
 CREATE SCHEMA pgcqrs_d2_order_lines;
 
 COMMENT ON SCHEMA pgcqrs_d2_order_lines IS 'pgcqrs: stand-in for write.order_items while a batch of read model order_lines finds its keys.';
@@ -25,9 +37,17 @@ CREATE SCHEMA pgcqrs_d2_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d2_order_summary IS 'pgcqrs: stand-in for write.orders while a batch of read model order_summary finds its keys.';
 
+CREATE SCHEMA pgcqrs_d2_product_sales;
+
+COMMENT ON SCHEMA pgcqrs_d2_product_sales IS 'pgcqrs: stand-in for write.orders while a batch of read model product_sales finds its keys.';
+
 CREATE SCHEMA pgcqrs_d3_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d3_order_summary IS 'pgcqrs: stand-in for write.order_items while a batch of read model order_summary finds its keys.';
+
+CREATE SCHEMA pgcqrs_d3_product_sales;
+
+COMMENT ON SCHEMA pgcqrs_d3_product_sales IS 'pgcqrs: stand-in for write.order_items while a batch of read model product_sales finds its keys.';
 
 CREATE SCHEMA pgcqrs_defs;
 
@@ -359,18 +379,25 @@ BEGIN
     END IF;
 
     -- How it can be kept: incremental when every relation it reads is a
-    -- table with a primary key, read once, and the rows are not aggregates
-    -- (those are recomputed whole until aggregates are kept by delta).
+    -- table with a primary key, and a batch can find every key its changes
+    -- touch by running the query over the changed rows (see
+    -- pgcqrs.incremental_obstacle). Grouped rows are kept by recomputing
+    -- the groups a batch touches.
     EXECUTE format('EXPLAIN (FORMAT JSON) SELECT * FROM pgcqrs_defs.%I', name) INTO plan;
     IF EXISTS (SELECT 1 FROM unnest(direct) d(rel) JOIN pg_class c ON c.oid = d.rel WHERE c.relkind = 'v') THEN
         why := 'it reads a view';
     ELSIF EXISTS (SELECT 1 FROM unnest(direct) d(rel)
                    WHERE NOT EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = d.rel AND x.indisprimary)) THEN
         why := 'a table it reads has no primary key';
-    ELSIF jsonb_path_exists(plan, 'strict $.**."Node Type" ? (@ == "Aggregate" || @ == "WindowAgg" || @ == "SetOp" || @ == "Unique" || @ == "Limit" || @ == "Recursive Union")') THEN
-        why := 'its rows are aggregates';
+    ELSIF EXISTS (SELECT 1 FROM unnest(direct) d(rel) JOIN pg_class c ON c.oid = d.rel
+                   GROUP BY c.relname HAVING count(*) > 1) THEN
+        -- a stand-in replaces a table by its name on the search path
+        why := 'it reads two tables of the same name';
+    ELSE
+        why := pgcqrs.incremental_obstacle(def);
     END IF;
-    -- a table read twice (a self-join) cannot be stood in for by its changes
+    -- a table read twice (a self-join) is stood in for by its changed rows
+    -- at every read at once
     IF why IS NULL AND EXISTS (
         SELECT r FROM jsonb_path_query(plan, 'strict $.**."Relation Name"') r
         GROUP BY r HAVING count(*) > 1) THEN
@@ -381,19 +408,22 @@ BEGIN
         why := 'declared full';
     ELSIF why IS NULL THEN
         kept := 'incremental';
-        why := CASE mode WHEN 'auto' THEN 'keyed rows: changed keys are re-projected' ELSE 'declared incremental' END;
-    ELSIF mode = 'incremental' AND why IN ('its rows are aggregates', 'it reads a table more than once') THEN
-        -- Aggregates: the groups a change touches are recomputed. A table
-        -- read more than once is stood in for by its changed rows at every
-        -- read at once: right when each read is tied to the same key (such
-        -- as a count and an EXISTS over an order's lines), which auto
-        -- cannot tell, so only an explicit declaration gets it.
+        why := CASE WHEN jsonb_path_exists(plan, 'strict $.**."Node Type" ? (@ == "Aggregate" || @ == "Unique" || @ == "SetOp")')
+                    THEN 'grouped rows: the groups a change touches are recomputed'
+                    ELSE 'keyed rows: changed keys are re-projected' END;
+        IF mode = 'incremental' THEN
+            why := 'declared incremental; ' || why;
+        END IF;
+    ELSIF mode = 'incremental' AND why = 'it reads a table more than once' THEN
+        -- Right when each read is tied to the same key (such as a count and
+        -- an EXISTS over an order's lines), which auto cannot tell, so only
+        -- an explicit declaration gets it.
         kept := 'incremental';
         why := 'declared incremental; ' || why;
     ELSIF mode = 'incremental' THEN
         RAISE EXCEPTION 'read model % cannot be kept incrementally: %', name, why
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Declare it with mode => ''full'' (or ''auto''), or read the tables directly, each once, each with a primary key.';
+                  HINT = 'Declare it with mode => ''full'' (or ''auto''), or read the tables directly, each with a primary key, without negation, LIMIT, window functions or HAVING.';
     ELSE
         kept := 'full';
         why := 'auto: ' || why;
@@ -565,6 +595,83 @@ CREATE FUNCTION pgcqrs.ident_list(names text[], prefix text DEFAULT ''::text) RE
     FROM unnest(names) WITH ORDINALITY AS u(n, i)
 $$;
 
+CREATE FUNCTION pgcqrs.incremental_obstacle(def regclass) RETURNS text
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    tree  text;
+    plan  jsonb;
+    quals text;
+BEGIN
+    SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
+    IF tree ~ ':hasWindowFuncs true' THEN
+        RETURN 'it uses a window function';
+    ELSIF tree ~ ':limit(Count|Offset) \{' THEN
+        RETURN 'it has LIMIT or OFFSET';
+    ELSIF tree ~ ':hasRecursive true' THEN
+        RETURN 'it is recursive';
+    ELSIF tree ~ ':havingQual \{' THEN
+        RETURN 'it filters groups with HAVING';
+    ELSIF tree ~ '\{SETOPERATIONSTMT :op 3' THEN
+        RETURN 'it uses EXCEPT';
+    END IF;
+    SELECT string_agg(q, ' ') INTO quals FROM pgcqrs.node_fields(tree, 'quals') q;
+    quals := coalesce(quals, '');
+    IF quals ~ ':subLinkType [1345678]' OR (quals ~ ':boolop not' AND quals ~ '\{SUBLINK') THEN
+        RETURN 'a condition negates or compares with a subquery (NOT EXISTS, NOT IN, ALL, a scalar subquery)';
+    END IF;
+    EXECUTE format('EXPLAIN (FORMAT JSON) SELECT * FROM %s', def) INTO plan;
+    IF jsonb_path_exists(plan, 'strict $.**."Join Type" ? (@ like_regex "Anti")') THEN
+        RETURN 'it keeps rows that have no match (an anti-join)';
+    END IF;
+    IF tree ~ '\{JOINEXPR :jointype [123]' AND (
+           quals ~ '\{(NULLTEST|BOOLEANTEST|COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|DISTINCTEXPR|SUBLINK)|:boolop or'
+        OR EXISTS (SELECT 1 FROM regexp_matches(quals, ':(?:op)?funcid (\d+)', 'g') m
+                     JOIN pg_proc p ON p.oid = m[1]::oid WHERE NOT p.proisstrict)) THEN
+        RETURN 'under an outer join, a condition could hold for a missing row (IS NULL, OR, coalesce, CASE, IS DISTINCT FROM)';
+    END IF;
+    RETURN NULL;
+END
+$_$;
+
+CREATE FUNCTION pgcqrs.node_fields(tree text, field text) RETURNS SETOF text
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    AS $$
+DECLARE
+    marker text := ':' || field || ' ';
+    pos    int := 1;
+    found  int;
+    i      int;
+    depth  int;
+    ch     text;
+    len    int := length(tree);
+BEGIN
+    LOOP
+        found := strpos(substr(tree, pos), marker);
+        EXIT WHEN found = 0;
+        i := pos + found - 1 + length(marker);
+        pos := i;
+        ch := substr(tree, i, 1);
+        CONTINUE WHEN ch NOT IN ('{', '(');
+        depth := 0;
+        LOOP
+            ch := substr(tree, i, 1);
+            IF ch = '\' THEN
+                i := i + 1;
+            ELSIF ch IN ('{', '(') THEN
+                depth := depth + 1;
+            ELSIF ch IN ('}', ')') THEN
+                depth := depth - 1;
+            END IF;
+            i := i + 1;
+            EXIT WHEN depth = 0 OR i > len;
+        END LOOP;
+        RETURN NEXT substr(tree, pos, i - pos);
+        pos := i;
+    END LOOP;
+END
+$$;
+
 CREATE FUNCTION pgcqrs.snapshot_advance(covered pg_snapshot, now pg_snapshot, upto xid8) RETURNS pg_snapshot
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -608,6 +715,8 @@ DECLARE
     same    text;
     pkjoin  text;
     pkeq    text;
+    tree    text;
+    relre   text;
 BEGIN
     SELECT c.relname INTO relname FROM pg_class c WHERE c.oid = source;
     SELECT array_agg(a.attname::text ORDER BY k.i), array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.i)
@@ -628,6 +737,17 @@ BEGIN
     pkjoin := (SELECT string_agg(format('t.%I = (b.key ->> %s)::%s', p, i - 1, pktypes[i]), ' AND ')
                  FROM unnest(pk) WITH ORDINALITY AS x(p, i));
     pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(pk) p);
+
+    -- Read once and on the nullable side of an outer join, its missing
+    -- rows show no change of it: joined inner, the stood-in query yields
+    -- only the rows its changes are in, not every row of the other side.
+    SELECT r.ev_action::text INTO tree
+      FROM pg_rewrite r WHERE r.ev_class = format('pgcqrs_defs.%I', model)::regclass;
+    IF regexp_count(tree, format(':relid %s ', source::oid)) = 1 THEN
+        relre := regexp_replace(quote_ident(relname), '([\\.^$*+?()\[\]{}|])', '\\\1', 'g');
+        definition := regexp_replace(definition, format('\mLEFT (JOIN %s )', relre), '\1', 'g');
+        definition := regexp_replace(definition, format('\mFULL (JOIN %s )', relre), 'RIGHT \1', 'g');
+    END IF;
 
     EXECUTE format('CREATE SCHEMA %I', schema);
     EXECUTE format('COMMENT ON SCHEMA %I IS %L', schema,
@@ -923,6 +1043,40 @@ COMMENT ON COLUMN pgcqrs.read_models.full_sql IS 'Generated: recompute the model
 
 COMMENT ON COLUMN pgcqrs.read_models.apply_sql IS 'Generated: re-project the keys a batch touched, writing only the rows that differ.';
 
+CREATE TABLE write.customers (
+    id write.entity_id NOT NULL,
+    name text NOT NULL,
+    email text NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT customers_email_shape CHECK (((email ~ '^[^@\s]+@[^@\s]+$'::text) AND (length(email) <= 254))),
+    CONSTRAINT customers_name_not_blank CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
+);
+
+CREATE VIEW pgcqrs_d1_customer_orders.customers AS
+ SELECT t.id,
+    t.name,
+    t.email,
+    t.version,
+    t.created_at,
+    t.updated_at
+   FROM (pgcqrs.batch b
+     JOIN write.customers t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
+UNION ALL
+ SELECT r.id,
+    r.name,
+    r.email,
+    r.version,
+    r.created_at,
+    r.updated_at
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.customers, b.old) r(id, name, email, version, created_at, updated_at))
+  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.customers t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+
 CREATE TABLE write.orders (
     id write.entity_id NOT NULL,
     customer_id text NOT NULL,
@@ -996,17 +1150,6 @@ UNION ALL
            FROM write.products t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
-CREATE TABLE write.customers (
-    id write.entity_id NOT NULL,
-    name text NOT NULL,
-    email text NOT NULL,
-    version integer DEFAULT 1 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT customers_email_shape CHECK (((email ~ '^[^@\s]+@[^@\s]+$'::text) AND (length(email) <= 254))),
-    CONSTRAINT customers_name_not_blank CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
-);
-
 CREATE VIEW pgcqrs_d1_order_summary.customers AS
  SELECT t.id,
     t.name,
@@ -1029,6 +1172,56 @@ UNION ALL
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+
+CREATE VIEW pgcqrs_d1_product_sales.products AS
+ SELECT t.id,
+    t.name,
+    t.price,
+    t.version,
+    t.created_at,
+    t.updated_at
+   FROM (pgcqrs.batch b
+     JOIN write.products t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((b.old -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))
+UNION ALL
+ SELECT r.id,
+    r.name,
+    r.price,
+    r.version,
+    r.created_at,
+    r.updated_at
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.products, b.old) r(id, name, price, version, created_at, updated_at))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.products t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((to_jsonb(r.*) -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))));
+
+CREATE VIEW pgcqrs_d2_customer_orders.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (pgcqrs.batch b
+     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
+UNION ALL
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
 
 CREATE TABLE write.order_items (
     order_id text NOT NULL,
@@ -1088,6 +1281,33 @@ UNION ALL
            FROM write.orders t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((to_jsonb(r.*) -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((to_jsonb(r.*) -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
 
+CREATE VIEW pgcqrs_d2_product_sales.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (pgcqrs.batch b
+     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))
+UNION ALL
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))));
+
 CREATE VIEW pgcqrs_d3_order_summary.order_items AS
  SELECT t.order_id,
     t.line_no,
@@ -1108,6 +1328,27 @@ UNION ALL
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id)))))))));
+
+CREATE VIEW pgcqrs_d3_product_sales.order_items AS
+ SELECT t.order_id,
+    t.line_no,
+    t.product_id,
+    t.quantity,
+    t.unit_price
+   FROM (pgcqrs.batch b
+     JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
+UNION ALL
+ SELECT r.order_id,
+    r.line_no,
+    r.product_id,
+    r.quantity,
+    r.unit_price
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.order_items t
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
 
 CREATE VIEW pgcqrs_defs.customer_orders AS
  SELECT (c.id)::text AS customer_id,
@@ -1188,18 +1429,17 @@ CREATE TABLE public.refinery_schema_history (
     checksum character varying(255)
 );
 
-CREATE MATERIALIZED VIEW read.customer_orders AS
- SELECT customer_orders.customer_id,
-    customer_orders.customer_name,
-    customer_orders.customer_email,
-    customer_orders.order_count,
-    customer_orders.active_order_count,
-    customer_orders.lifetime_value,
-    customer_orders.last_order_at
-   FROM pgcqrs_defs.customer_orders
-  WITH NO DATA;
+CREATE TABLE read.customer_orders (
+    customer_id text NOT NULL,
+    customer_name text,
+    customer_email text,
+    order_count bigint,
+    active_order_count bigint,
+    lifetime_value numeric,
+    last_order_at timestamp with time zone
+);
 
-COMMENT ON MATERIALIZED VIEW read.customer_orders IS 'One row per customer: how many orders, what they are worth, when the last was placed.';
+COMMENT ON TABLE read.customer_orders IS 'One row per customer: how many orders, what they are worth, when the last was placed.';
 
 COMMENT ON COLUMN read.customer_orders.customer_id IS 'The customer''s id.';
 
@@ -1328,17 +1568,16 @@ COMMENT ON COLUMN read.order_summary.created_at IS 'When the order was placed (U
 
 COMMENT ON COLUMN read.order_summary.updated_at IS 'When the order last changed (UTC).';
 
-CREATE MATERIALIZED VIEW read.product_sales AS
- SELECT product_sales.product_id,
-    product_sales.product_name,
-    product_sales.current_price,
-    product_sales.orders,
-    product_sales.units,
-    product_sales.revenue
-   FROM pgcqrs_defs.product_sales
-  WITH NO DATA;
+CREATE TABLE read.product_sales (
+    product_id text NOT NULL,
+    product_name text,
+    current_price numeric(14,2),
+    orders bigint,
+    units bigint,
+    revenue numeric
+);
 
-COMMENT ON MATERIALIZED VIEW read.product_sales IS 'One row per product: units sold and revenue, over orders not cancelled.';
+COMMENT ON TABLE read.product_sales IS 'One row per product: units sold and revenue, over orders not cancelled.';
 
 COMMENT ON COLUMN read.product_sales.product_id IS 'The product''s id.';
 
@@ -1500,6 +1739,9 @@ ALTER TABLE ONLY pgcqrs.read_models
 ALTER TABLE ONLY public.refinery_schema_history
     ADD CONSTRAINT refinery_schema_history_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY read.customer_orders
+    ADD CONSTRAINT customer_orders_pkey PRIMARY KEY (customer_id);
+
 ALTER TABLE ONLY read.daily_sales
     ADD CONSTRAINT daily_sales_pkey PRIMARY KEY (day, status);
 
@@ -1511,6 +1753,9 @@ ALTER TABLE ONLY read.order_lines
 
 ALTER TABLE ONLY read.order_summary
     ADD CONSTRAINT order_summary_pkey PRIMARY KEY (order_id);
+
+ALTER TABLE ONLY read.product_sales
+    ADD CONSTRAINT product_sales_pkey PRIMARY KEY (product_id);
 
 ALTER TABLE ONLY read.read_model_status
     ADD CONSTRAINT read_model_status_pkey PRIMARY KEY (view_name);
@@ -1539,8 +1784,6 @@ ALTER TABLE ONLY write.orders
 ALTER TABLE ONLY write.products
     ADD CONSTRAINT products_pkey PRIMARY KEY (id);
 
-CREATE UNIQUE INDEX customer_orders_pkey ON read.customer_orders USING btree (customer_id);
-
 CREATE INDEX order_lines_product_idx ON read.order_lines USING btree (product_id);
 
 CREATE INDEX order_summary_created_cover_idx ON read.order_summary USING btree (created_at) INCLUDE (status, total);
@@ -1550,8 +1793,6 @@ CREATE INDEX order_summary_created_idx ON read.order_summary USING btree (create
 CREATE INDEX order_summary_customer_idx ON read.order_summary USING btree (customer_id, created_at DESC, order_id DESC);
 
 CREATE INDEX order_summary_status_idx ON read.order_summary USING btree (status, created_at DESC, order_id DESC);
-
-CREATE UNIQUE INDEX product_sales_pkey ON read.product_sales USING btree (product_id);
 
 CREATE INDEX refresh_log_view_finished_idx ON read.refresh_log USING btree (view_name, finished_at DESC);
 

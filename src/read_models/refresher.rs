@@ -150,6 +150,15 @@ fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// What one batch cost: its changes and keys, all of it and the
+/// re-projection of its keys (ms).
+struct BatchCost {
+    changes: i64,
+    keys: i64,
+    duration_ms: f64,
+    apply_ms: f64,
+}
+
 /// A view's failures and how its attempts adapt to them.
 struct Backoff {
     failures: u32,
@@ -159,9 +168,10 @@ struct Backoff {
     /// Consecutive timeouts: the next attempt's timeout is 2^n times the
     /// configured one (bounded).
     timeouts: u32,
-    /// What a change cost in recent batches, and the last whole
-    /// recomputation, in ms: how mode `auto` chooses.
+    /// What a change and a touched key cost in recent batches, and the
+    /// last whole recomputation, in ms: how mode `auto` chooses.
     ms_per_change: Option<f64>,
+    ms_per_key: Option<f64>,
     full_ms: Option<f64>,
 }
 
@@ -173,6 +183,7 @@ impl Default for Backoff {
             batch_limit: BATCH_LIMIT,
             timeouts: 0,
             ms_per_change: None,
+            ms_per_key: None,
             full_ms: None,
         }
     }
@@ -577,18 +588,47 @@ impl Refresher {
     }
 
     /// After a batch: let the next take more if it was quick, and learn
-    /// what a change costs.
-    fn learn_batch(&self, name: &str, changes: i64, duration_ms: f64, timeout: Duration) {
+    /// what a change and a re-projected key cost.
+    fn learn_batch(&self, name: &str, cost: BatchCost, timeout: Duration) {
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         let entry = map.entry(name.to_owned()).or_default();
-        if duration_ms < timeout.as_secs_f64() * 1000.0 / 4.0 {
+        if cost.duration_ms < timeout.as_secs_f64() * 1000.0 / 4.0 {
             entry.batch_limit = (entry.batch_limit * 2).min(BATCH_LIMIT);
         }
-        if changes >= 100 {
-            let per = duration_ms / changes as f64;
+        let learn = |old: Option<f64>, per: f64| Some(old.map_or(per, |old| 0.7 * old + 0.3 * per));
+        if cost.changes >= 100 {
             entry.ms_per_change =
-                Some(entry.ms_per_change.map_or(per, |old| 0.7 * old + 0.3 * per));
+                learn(entry.ms_per_change, cost.duration_ms / cost.changes as f64);
         }
+        if cost.keys >= 20 {
+            entry.ms_per_key = learn(entry.ms_per_key, cost.apply_ms / cost.keys as f64);
+        }
+    }
+
+    /// Mode `auto`, once a batch has found its keys: whether recomputing
+    /// whole is cheaper than re-projecting `keys`, by what both last cost
+    /// here (before any measurement: when the keys outnumber a quarter of
+    /// the rows). A change that touches most groups of an aggregate costs
+    /// more key by key than all at once.
+    async fn keys_cost_more(
+        &self,
+        tx: &Transaction<'_>,
+        model: &ScheduledModel,
+        keys: i64,
+    ) -> anyhow::Result<bool> {
+        if model.model.mode != "auto" || keys < 20 {
+            return Ok(false);
+        }
+        let measured = self
+            .backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&model.model.name)
+            .and_then(|b| Some((b.ms_per_key?, b.full_ms?)));
+        Ok(match measured {
+            Some((per_key, full_ms)) => keys as f64 * per_key > full_ms,
+            None => keys > Self::count_rows(tx, &model.model.name).await? / 4,
+        })
     }
 
     /// Mode `auto`: whether recomputing whole is cheaper than applying
@@ -667,7 +707,15 @@ impl Refresher {
             return self.recompute_all(tx, model, full, "refresh").await;
         }
         let touched: Vec<u32> = col(&row, "touched")?;
-        let (keys, changed_rows) = Self::apply_batch(&tx, name, appliers, apply, &touched).await?;
+        let found = Self::find_keys(&tx, name, appliers, &touched).await?;
+        if self.keys_cost_more(&tx, model, found).await? {
+            tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
+                .await?;
+            return self.recompute_all(tx, model, full, "refresh").await;
+        }
+        let applying = Instant::now();
+        let (keys, changed_rows) = Self::apply_keys(&tx, name, apply).await?;
+        let apply_ms = applying.elapsed().as_secs_f64() * 1000.0;
         if keys == 0 && changed_rows == 0 && resume.0.is_none() && !force {
             // What changed is nothing the model shows (a column it does not
             // read, or an update undone): current, with no refresh to log.
@@ -690,7 +738,13 @@ impl Refresher {
         };
         self.record(&tx, &record).await?;
         tx.commit().await.context("Failed to commit the batch")?;
-        self.learn_batch(name, changes, duration_ms, timeout);
+        let cost = BatchCost {
+            changes,
+            keys,
+            duration_ms,
+            apply_ms,
+        };
+        self.learn_batch(name, cost, timeout);
         Ok(RefreshOutcome::Refreshed {
             rows: changed_rows,
             duration_ms,
@@ -699,16 +753,15 @@ impl Refresher {
         })
     }
 
-    /// Apply the changes in `pgcqrs.batch`: the keys each touched table's
-    /// changes touch, found with that table's stand-in first on the search
-    /// path; then each key re-projected once. Returns keys and rows changed.
-    async fn apply_batch(
+    /// The keys the changes in `pgcqrs.batch` touch, into
+    /// `pgcqrs.batch_keys`: each touched table's found with its stand-in
+    /// first on the search path. Returns how many keys.
+    async fn find_keys(
         tx: &Transaction<'_>,
         name: &str,
         appliers: &[Applier],
-        apply: &str,
         touched: &[u32],
-    ) -> anyhow::Result<(i64, i64)> {
+    ) -> anyhow::Result<i64> {
         for applier in appliers.iter().filter(|a| touched.contains(&a.source)) {
             tx.execute(
                 "SELECT set_config('search_path', $1, true)",
@@ -721,6 +774,19 @@ impl Refresher {
                 .with_context(|| format!("finding the keys of a batch of read.{name} failed"))?;
         }
         tx.batch_execute("SET LOCAL search_path TO DEFAULT").await?;
+        let found = tx
+            .query_one("SELECT count(DISTINCT key) FROM pgcqrs.batch_keys", &[])
+            .await?;
+        Ok(found.try_get(0)?)
+    }
+
+    /// Re-project each key in `pgcqrs.batch_keys` once. Returns keys and
+    /// rows changed.
+    async fn apply_keys(
+        tx: &Transaction<'_>,
+        name: &str,
+        apply: &str,
+    ) -> anyhow::Result<(i64, i64)> {
         let stmt = tx.prepare_cached(apply).await?;
         let applied = tx
             .query_one(&stmt, &[])

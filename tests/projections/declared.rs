@@ -237,6 +237,71 @@ async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
         .get(0);
     assert_eq!(kept, "full");
 
+    // Queries whose touched keys a batch could not find from the changed
+    // rows alone: refused as incremental with the reason, kept whole by auto.
+    let whole = [
+        (
+            "idle",
+            "SELECT c.code FROM logistics.carriers c WHERE NOT EXISTS (SELECT 1 FROM logistics.shipments s WHERE s.carrier = c.code)",
+            "'code'",
+            "NOT EXISTS",
+        ),
+        (
+            "unshipped",
+            "SELECT c.code FROM logistics.carriers c LEFT JOIN logistics.shipments s ON s.carrier = c.code WHERE s.id IS NULL",
+            "'code'",
+            "outer join",
+        ),
+        (
+            "light",
+            "SELECT c.code, count(s.id) AS n FROM logistics.carriers c LEFT JOIN logistics.shipments s ON s.carrier = c.code WHERE coalesce(s.weight_kg, 0) < 5 GROUP BY c.code",
+            "'code'",
+            "outer join",
+        ),
+        (
+            "busy",
+            "SELECT carrier, count(*) AS n FROM logistics.shipments GROUP BY carrier HAVING count(*) > 1",
+            "'carrier'",
+            "HAVING",
+        ),
+        (
+            "ranked",
+            "SELECT id, rank() OVER (ORDER BY weight_kg) AS r FROM logistics.shipments",
+            "'id'",
+            "window",
+        ),
+        (
+            "top",
+            "SELECT id FROM logistics.shipments ORDER BY weight_kg DESC LIMIT 3",
+            "'id'",
+            "LIMIT",
+        ),
+    ];
+    for (name, query, key, reason) in whole {
+        let (code, message, hint) = sql_error(
+            &client,
+            &define(name, query, key, ", mode => 'incremental'"),
+        )
+        .await;
+        assert_eq!(code, SqlState::FEATURE_NOT_SUPPORTED, "{name}: {message}");
+        assert!(message.contains(reason), "{name}: {message}");
+        assert!(hint.contains("full"), "{name}: {hint}");
+        client
+            .batch_execute(&define(name, query, key, ""))
+            .await
+            .unwrap_or_else(|e| panic!("{name} as auto: {e}"));
+        let row = client
+            .query_one(
+                "SELECT kept, kept_reason FROM pgcqrs.read_models WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .expect("kept");
+        let (kept, why): (String, String) = (row.get(0), row.get(1));
+        assert_eq!(kept, "full", "{name}: {why}");
+        assert!(why.contains(reason), "{name}: {why}");
+    }
+
     // Neither the writer nor the reader may declare.
     for role in ["pgcqrs_reader", "pgcqrs_writer"] {
         let (code, _, _) = sql_error(
@@ -277,7 +342,7 @@ async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_to
     assert_eq!(
         kinds,
         [
-            ("carrier_weights".to_owned(), "full".to_owned()),
+            ("carrier_weights".to_owned(), "incremental".to_owned()),
             ("shipment_details".to_owned(), "incremental".to_owned())
         ]
     );
@@ -554,19 +619,58 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
         )
         .await
         .expect("a model across a team table and the write schema");
+    // Grouped over an outer join, kept in batches; and a negation, kept whole.
+    client
+        .batch_execute(
+            "SELECT pgcqrs.define_read_model(
+                 name => 'carrier_totals',
+                 query => $$SELECT c.code, c.name, count(s.id) AS shipments,
+                                   coalesce(sum(s.weight_kg) FILTER (WHERE s.weight_kg > 10), 0) AS heavy_kg,
+                                   max(s.order_ref) AS last_ref
+                           FROM logistics.carriers c LEFT JOIN logistics.shipments s ON s.carrier = c.code
+                           GROUP BY c.code, c.name$$,
+                 key => ARRAY['code']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'idle_carriers',
+                 query => $$SELECT c.code FROM logistics.carriers c
+                           WHERE NOT EXISTS (SELECT 1 FROM logistics.shipments s WHERE s.carrier = c.code)$$,
+                 key => ARRAY['code'])",
+        )
+        .await
+        .expect("an outer-join aggregate and a negation");
+    let kept: Vec<(String, String)> = client
+        .query(
+            "SELECT name, kept FROM pgcqrs.read_models WHERE name IN ('carrier_totals', 'idle_carriers', 'customer_orders', 'product_sales') ORDER BY name",
+            &[],
+        )
+        .await
+        .expect("kept")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let kept: Vec<(&str, &str)> = kept.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(
+        kept,
+        [
+            ("carrier_totals", "incremental"),
+            ("customer_orders", "incremental"),
+            ("idle_carriers", "full"),
+            ("product_sales", "incremental")
+        ]
+    );
     let refresher = app.refresher.as_ref().expect("refresher");
     refresher.load(false).await.expect("reload the catalog");
     let mut rng = StdRng::seed_from_u64(20261130);
     let mut next_id = 1i64;
     for round in 0..12 {
         for _ in 0..rng.random_range(5..25) {
-            let sql = match rng.random_range(0..9) {
+            let sql = match rng.random_range(0..11) {
                 0..=2 => {
                     next_id += 1;
                     format!(
                         "INSERT INTO logistics.shipments (id, order_ref, carrier, weight_kg) VALUES ({next_id}, 'o-{}', '{}', {}.{})",
                         rng.random_range(0..8),
-                        ["DHL", "UPS", "GLS"][rng.random_range(0..3)],
+                        ["DHL", "UPS", "GLS", "C0", "C1"][rng.random_range(0..5)],
                         rng.random_range(0..50),
                         rng.random_range(0..1000)
                     )
@@ -593,6 +697,14 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
                 7 => format!(
                     "UPDATE write.customers SET name = 'Customer {}' WHERE id = 'c-1'",
                     rng.random_range(0..1000)
+                ),
+                8 => format!(
+                    "INSERT INTO logistics.carriers VALUES ('C{0}', 'Carrier {0}') ON CONFLICT (code) DO UPDATE SET name = 'Renamed {0}'",
+                    rng.random_range(0..4)
+                ),
+                9 => format!(
+                    "DELETE FROM logistics.carriers WHERE code = '{}'",
+                    ["DHL", "UPS", "GLS", "C0", "C1", "C2", "C3"][rng.random_range(0..7)]
                 ),
                 _ => {
                     let id = format!("o-{}", rng.random_range(0..8));
