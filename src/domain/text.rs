@@ -61,13 +61,18 @@ text_type!(
 pub struct Email(String);
 
 impl Email {
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let s = raw.trim();
         if s.is_empty() {
             return Err(Invalid("must not be blank".into()));
         }
-        if s.len() > 254 {
-            return Err(Invalid("must be at most 254 characters".into()));
+        if s.len() > Self::MAX_LEN {
+            return Err(Invalid(format!(
+                "must be at most {} characters",
+                Self::MAX_LEN
+            )));
         }
         let valid = match s.split_once('@') {
             Some((local, domain)) => {

@@ -5,10 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use deadpool_postgres::Transaction;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::{path_id, CommandHeaders, CommandInput, IfMatch};
+use super::fields;
 use super::responses::{ChangeProblems, CreateProblems, TransitionProblems};
 use super::AppState;
 use crate::commands::orders::OrderAccepted;
@@ -56,6 +58,18 @@ fn optional_id(checks: &mut Checks, field: &str, raw: Option<&str>) -> Option<En
     }
 }
 
+/// The request's JSON body `R`, made into a command by `build`, which checks
+/// every field before it gives up (see [`Checks`]).
+fn validated<R: DeserializeOwned, T>(
+    input: &CommandInput,
+    build: impl FnOnce(R, &mut Checks) -> Option<T>,
+) -> Result<T, ApiError> {
+    let req = input.json()?;
+    let mut checks = Checks::default();
+    let value = build(req, &mut checks);
+    checks.finish(|| value)
+}
+
 /// Run a validated command on the write pool and answer with `status`
 /// (or, for a replay, the status stored with the first answer).
 async fn run<T: Serialize>(
@@ -67,6 +81,20 @@ async fn run<T: Serialize>(
     let outcome =
         commands::execute(&state.write_pool, &input.meta, status.as_u16(), command).await?;
     Ok(respond(outcome))
+}
+
+/// Run a command changing an entity at the version `If-Match` names (if
+/// any): 202.
+async fn change<T: Serialize>(
+    state: &AppState,
+    input: &CommandInput,
+    command: impl AsyncFnOnce(&Transaction<'_>, Option<i32>) -> Result<T, CommandError>,
+) -> Result<Response, ApiError> {
+    let expected = input.meta.expected_version;
+    run(state, input, StatusCode::ACCEPTED, async |tx| {
+        command(tx, expected).await
+    })
+    .await
 }
 
 fn respond(outcome: Outcome) -> Response {
@@ -89,19 +117,11 @@ fn respond(outcome: Outcome) -> Response {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCustomerRequest {
-    /// Optional client id; a UUIDv7 is generated when absent.
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
+    #[schema(schema_with = fields::optional_id)]
     pub id: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
-    )]
+    #[schema(schema_with = fields::person_name)]
     pub name: String,
-    #[schema(
-        max_length = 254,
-        pattern = "^[^@\\s\\x00-\\x1F\\x7F]+@[^@\\s\\x00-\\x1F\\x7F]+$"
-    )]
+    #[schema(schema_with = fields::email_address)]
     pub email: String,
 }
 
@@ -109,16 +129,9 @@ pub struct RegisterCustomerRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeCustomerDetailsRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
-    )]
+    #[schema(schema_with = fields::optional_person_name)]
     pub name: Option<String>,
-    #[schema(
-        max_length = 254,
-        pattern = "^[^@\\s\\x00-\\x1F\\x7F]+@[^@\\s\\x00-\\x1F\\x7F]+$"
-    )]
+    #[schema(schema_with = fields::optional_email_address)]
     pub email: Option<String>,
 }
 
@@ -130,12 +143,10 @@ pub async fn register_customer(
     State(state): State<AppState>,
     input: CommandInput,
 ) -> Result<Response, ApiError> {
-    let req: RegisterCustomerRequest = input.json()?;
-    let mut c = Checks::default();
-    let id = optional_id(&mut c, "id", req.id.as_deref());
-    let name = c.check("name", PersonName::parse(&req.name));
-    let email = c.check("email", Email::parse(&req.email));
-    let cmd = c.finish(|| {
+    let cmd = validated(&input, |req: RegisterCustomerRequest, c| {
+        let id = optional_id(c, "id", req.id.as_deref());
+        let name = c.check("name", PersonName::parse(&req.name));
+        let email = c.check("email", Email::parse(&req.email));
         Some(customers::RegisterCustomer {
             id: id?,
             name: name?,
@@ -158,28 +169,25 @@ pub async fn change_customer_details(
     input: CommandInput,
 ) -> Result<Response, ApiError> {
     let id = path_id("customer", &id)?;
-    let req: ChangeCustomerDetailsRequest = input.json()?;
-    let mut c = Checks::default();
-    if req.name.is_none() && req.email.is_none() {
-        c.fail("body", "give a new name, a new email, or both");
-    }
-    let name = req
-        .name
-        .as_deref()
-        .map(|n| c.check("name", PersonName::parse(n)));
-    let email = req
-        .email
-        .as_deref()
-        .map(|e| c.check("email", Email::parse(e)));
-    let cmd = c.finish(|| {
+    let cmd = validated(&input, |req: ChangeCustomerDetailsRequest, c| {
+        if req.name.is_none() && req.email.is_none() {
+            c.fail("body", "give a new name, a new email, or both");
+        }
+        let name = req
+            .name
+            .as_deref()
+            .map(|n| c.check("name", PersonName::parse(n)));
+        let email = req
+            .email
+            .as_deref()
+            .map(|e| c.check("email", Email::parse(e)));
         Some(customers::ChangeCustomerDetails {
             id,
             name: name.flatten(),
             email: email.flatten(),
         })
     })?;
-    let expected = input.meta.expected_version;
-    run(&state, &input, StatusCode::ACCEPTED, async |tx| {
+    change(&state, &input, async |tx, expected| {
         customers::change_details(tx, cmd, expected).await
     })
     .await
@@ -191,17 +199,11 @@ pub async fn change_customer_details(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddProductRequest {
-    /// Optional client id; a UUIDv7 is generated when absent.
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
+    #[schema(schema_with = fields::optional_id)]
     pub id: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
-    )]
+    #[schema(schema_with = fields::product_name)]
     pub name: String,
-    /// Exact amount, at most two decimals, as a number or a string.
-    #[schema(value_type = f64, minimum = 0, maximum = 999999999999.99, multiple_of = 0.01)]
+    #[schema(schema_with = fields::price)]
     pub price: serde_json::Value,
 }
 
@@ -209,7 +211,7 @@ pub struct AddProductRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeProductPriceRequest {
-    #[schema(value_type = f64, minimum = 0, maximum = 999999999999.99, multiple_of = 0.01)]
+    #[schema(schema_with = fields::new_price)]
     pub price: serde_json::Value,
 }
 
@@ -232,12 +234,10 @@ pub async fn add_product(
     State(state): State<AppState>,
     input: CommandInput,
 ) -> Result<Response, ApiError> {
-    let req: AddProductRequest = input.json()?;
-    let mut c = Checks::default();
-    let id = optional_id(&mut c, "id", req.id.as_deref());
-    let name = c.check("name", ProductName::parse(&req.name));
-    let price = money(&mut c, "price", &req.price);
-    let cmd = c.finish(|| {
+    let cmd = validated(&input, |req: AddProductRequest, c| {
+        let id = optional_id(c, "id", req.id.as_deref());
+        let name = c.check("name", ProductName::parse(&req.name));
+        let price = money(c, "price", &req.price);
         Some(products::AddProduct {
             id: id?,
             name: name?,
@@ -260,12 +260,11 @@ pub async fn change_product_price(
     input: CommandInput,
 ) -> Result<Response, ApiError> {
     let id = path_id("product", &id)?;
-    let req: ChangeProductPriceRequest = input.json()?;
-    let mut c = Checks::default();
-    let price = money(&mut c, "price", &req.price);
-    let cmd = c.finish(|| Some(products::ChangeProductPrice { id, price: price? }))?;
-    let expected = input.meta.expected_version;
-    run(&state, &input, StatusCode::ACCEPTED, async |tx| {
+    let cmd = validated(&input, |req: ChangeProductPriceRequest, c| {
+        let price = money(c, "price", &req.price);
+        Some(products::ChangeProductPrice { id, price: price? })
+    })?;
+    change(&state, &input, async |tx, expected| {
         products::change_price(tx, cmd, expected).await
     })
     .await
@@ -277,10 +276,9 @@ pub async fn change_product_price(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
-    /// Optional client id; a UUIDv7 is generated when absent.
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
+    #[schema(schema_with = fields::optional_id)]
     pub order_id: Option<String>,
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
+    #[schema(schema_with = fields::entity_id)]
     pub customer_id: String,
     /// At least one line.
     #[schema(min_items = 1, max_items = 1000)]
@@ -291,12 +289,11 @@ pub struct PlaceOrderRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderLineRequest {
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length = 64)]
+    #[schema(schema_with = fields::entity_id)]
     pub product_id: String,
     #[schema(minimum = 1, maximum = 1000000)]
     pub quantity: i64,
-    /// Optional: the price the client expects; must equal the catalog price.
-    #[schema(value_type = Option<f64>, minimum = 0, maximum = 999999999999.99, multiple_of = 0.01)]
+    #[schema(schema_with = fields::expected_price)]
     pub price: Option<serde_json::Value>,
 }
 
@@ -304,11 +301,7 @@ pub struct OrderLineRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrderRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
-    )]
+    #[schema(schema_with = fields::cancel_reason)]
     pub reason: String,
 }
 
@@ -321,12 +314,7 @@ pub struct ChangeOrderStatusRequest {
         pattern = "^([Pp][Ee][Nn][Dd][Ii][Nn][Gg]|[Cc][Oo][Nn][Ff][Ii][Rr][Mm][Ee][Dd]|[Ss][Hh][Ii][Pp][Pp][Ee][Dd]|[Dd][Ee][Ll][Ii][Vv][Ee][Rr][Ee][Dd]|[Cc][Aa][Nn][Cc][Ee][Ll][Ll][Ee][Dd])$"
     )]
     pub status: String,
-    /// Why, when the target is cancelled.
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = "^[^\\x00-\\x1F\\x7F]*[^\\s\\x00-\\x1F\\x7F][^\\x00-\\x1F\\x7F]*$"
-    )]
+    #[schema(schema_with = fields::reason_if_cancelling)]
     pub reason: Option<String>,
 }
 
@@ -338,47 +326,45 @@ pub async fn place_order(
     State(state): State<AppState>,
     input: CommandInput,
 ) -> Result<Response, ApiError> {
-    let req: PlaceOrderRequest = input.json()?;
-    let mut c = Checks::default();
-    let order_id = optional_id(&mut c, "order_id", req.order_id.as_deref());
-    let customer_id = c.check("customer_id", EntityId::parse(&req.customer_id));
-    if req.items.is_empty() {
-        c.fail("items", "an order needs at least one item");
-    }
-    if req.items.len() > MAX_LINES {
-        c.fail(
-            "items",
-            format!(
-                "an order may have at most {MAX_LINES} items, got {}",
-                req.items.len()
-            ),
-        );
-    }
-    let lines: Vec<Option<orders::OrderLine>> = req
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let product_id = c.check(
-                format!("items[{i}].product_id"),
-                EntityId::parse(&item.product_id),
+    let cmd = validated(&input, |req: PlaceOrderRequest, c| {
+        let order_id = optional_id(c, "order_id", req.order_id.as_deref());
+        let customer_id = c.check("customer_id", EntityId::parse(&req.customer_id));
+        if req.items.is_empty() {
+            c.fail("items", "an order needs at least one item");
+        }
+        if req.items.len() > MAX_LINES {
+            c.fail(
+                "items",
+                format!(
+                    "an order may have at most {MAX_LINES} items, got {}",
+                    req.items.len()
+                ),
             );
-            let quantity = c.check(
-                format!("items[{i}].quantity"),
-                Quantity::parse(item.quantity),
-            );
-            let expected_price = match &item.price {
-                None | Some(serde_json::Value::Null) => Some(None),
-                Some(p) => money(&mut c, &format!("items[{i}].price"), p).map(Some),
-            };
-            Some(orders::OrderLine {
-                product_id: product_id?,
-                quantity: quantity?,
-                expected_price: expected_price?,
+        }
+        let lines: Vec<Option<orders::OrderLine>> = req
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let product_id = c.check(
+                    format!("items[{i}].product_id"),
+                    EntityId::parse(&item.product_id),
+                );
+                let quantity = c.check(
+                    format!("items[{i}].quantity"),
+                    Quantity::parse(item.quantity),
+                );
+                let expected_price = match &item.price {
+                    None | Some(serde_json::Value::Null) => Some(None),
+                    Some(p) => money(c, &format!("items[{i}].price"), p).map(Some),
+                };
+                Some(orders::OrderLine {
+                    product_id: product_id?,
+                    quantity: quantity?,
+                    expected_price: expected_price?,
+                })
             })
-        })
-        .collect();
-    let cmd = c.finish(|| {
+            .collect();
         Some(orders::PlaceOrder {
             order_id: order_id?,
             customer_id: customer_id?,
@@ -403,8 +389,7 @@ async fn transition(
         to,
         reason,
     };
-    let expected = input.meta.expected_version;
-    run(&state, &input, StatusCode::ACCEPTED, async |tx| {
+    change(&state, &input, async |tx, expected| {
         orders::change_status(tx, cmd, expected).await
     })
     .await
@@ -451,11 +436,10 @@ pub async fn cancel_order(
     Path(id): Path<String>,
     input: CommandInput,
 ) -> Result<Response, ApiError> {
-    let req: CancelOrderRequest = input.json()?;
-    let mut c = Checks::default();
-    let reason = c.check("reason", CancelReason::parse(&req.reason));
-    c.finish(|| Some(()))?;
-    transition(state, id, input, OrderStatus::Cancelled, reason).await
+    let reason = validated(&input, |req: CancelOrderRequest, c| {
+        c.check("reason", CancelReason::parse(&req.reason))
+    })?;
+    transition(state, id, input, OrderStatus::Cancelled, Some(reason)).await
 }
 
 /// Move an order to any status the machine allows.
@@ -467,21 +451,21 @@ pub async fn change_order_status(
     Path(id): Path<String>,
     input: CommandInput,
 ) -> Result<Response, ApiError> {
-    let req: ChangeOrderStatusRequest = input.json()?;
-    let mut c = Checks::default();
-    let to = c.check("status", OrderStatus::parse(&req.status));
-    let reason = match (&to, req.reason.as_deref()) {
-        (Some(OrderStatus::Cancelled), Some(r)) => c.check("reason", CancelReason::parse(r)),
-        (Some(OrderStatus::Cancelled), None) => {
-            c.fail("reason", "a cancellation needs a reason");
-            None
-        }
-        (_, Some(_)) => {
-            c.fail("reason", "a reason is only given when cancelling");
-            None
-        }
-        _ => None,
-    };
-    let to = c.finish(|| to)?;
+    let (to, reason) = validated(&input, |req: ChangeOrderStatusRequest, c| {
+        let to = c.check("status", OrderStatus::parse(&req.status));
+        let reason = match (&to, req.reason.as_deref()) {
+            (Some(OrderStatus::Cancelled), Some(r)) => c.check("reason", CancelReason::parse(r)),
+            (Some(OrderStatus::Cancelled), None) => {
+                c.fail("reason", "a cancellation needs a reason");
+                None
+            }
+            (_, Some(_)) => {
+                c.fail("reason", "a reason is only given when cancelling");
+                None
+            }
+            _ => None,
+        };
+        Some((to?, reason))
+    })?;
     transition(state, id, input, to, reason).await
 }

@@ -5,6 +5,7 @@
 //! there, and answers with how fresh the answer is
 //! (`X-Read-Model-Refreshed-At`, `Age`).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,11 @@ use deadpool_postgres::Pool;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::{
+    ContentBuilder, Ref, RefOr, Response as OpenApiResponse, ResponseBuilder, Schema,
+};
+use utoipa::PartialSchema;
 
 use super::error::ApiError;
 use super::AppState;
@@ -211,6 +217,59 @@ impl utoipa::IntoParams for FreshnessParams {
         params
     }
 }
+
+/// The OpenAPI 200 of a fresh read: `body` as JSON, with the staleness
+/// headers [`fresh_read`] sets.
+pub fn fresh_answer(body: &str, description: &str) -> BTreeMap<String, RefOr<OpenApiResponse>> {
+    let header = |description: &str, schema: RefOr<Schema>| {
+        HeaderBuilder::new()
+            .schema(Some(schema))
+            .description(Some(description))
+            .build()
+    };
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(body)))
+                .build(),
+        )
+        .header(
+            "X-Read-Model-Refreshed-At",
+            header(
+                "When the read models behind this answer were last known current (RFC 3339)",
+                String::schema(),
+            ),
+        )
+        .header("Age", header("Seconds since then", u64::schema()))
+        .build();
+    BTreeMap::from([(StatusCode::OK.as_str().to_owned(), response.into())])
+}
+
+/// `pub struct Name;` documenting a query's 200 in OpenAPI (its body and the
+/// staleness headers) beside its problems: `responses(Name, QueryProblems)`.
+/// A route registers the schemas of its `body = ..` only: list the body among
+/// the document's components.
+macro_rules! fresh_answers {
+    ($($(#[$doc:meta])* $name:ident = ($body:ty, $description:literal);)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::Response>,
+            > {
+                $crate::http::fresh::fresh_answer(
+                    &<$body as utoipa::ToSchema>::name(),
+                    $description,
+                )
+            }
+        }
+    )+};
+}
+pub(crate) use fresh_answers;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
+mod fields;
 pub mod fresh;
 pub mod metrics;
 pub mod queries;
@@ -90,7 +91,15 @@ pub struct Shared {
         (name = "queries", description = "The read side: read models with staleness headers and read-your-writes"),
         (name = "operations", description = "Read-model freshness and refreshes"),
     ),
-    components(schemas(error::Problem))
+    // Bodies referred to by responses declared once (`responses.rs`, the
+    // `fresh_answers!` of `queries.rs`), which no route's `body = ..` registers.
+    components(schemas(
+        error::Problem,
+        queries::OrderHistory,
+        crate::queries::orders::OrderPage,
+        crate::queries::orders::OrderSummary,
+        crate::queries::statistics::OrderStatistics,
+    ))
 )]
 struct ApiDoc;
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::error::ApiError;
 use super::extract::{path_id, Query};
-use super::fresh::{fresh_read, FreshnessParams, ReadQuery};
+use super::fresh::{fresh_answers, fresh_read, FreshnessParams, ReadQuery};
 use super::responses::{QueryByIdProblems, QueryProblems, StatusProblems, UnknownReadModel};
 use super::AppState;
 use crate::domain::OrderStatus;
@@ -85,6 +85,19 @@ pub struct RefreshRequested {
     pub refresh: String,
 }
 
+fresh_answers! {
+    /// `GET /queries/orders/{id}`.
+    OrderFound = (OrderSummary, "The order with its lines");
+    /// `GET /queries/orders/{id}/history`.
+    HistoryFound = (OrderHistory, "Every event of the order (always current)");
+    /// `GET /queries/orders`.
+    OrdersFound = (OrderPage, "A page of orders, newest first");
+    /// `GET /queries/customers/{id}/orders`.
+    CustomerOrdersFound = (OrderPage, "A page of the customer's orders, newest first");
+    /// `GET /queries/order-statistics`.
+    StatisticsFound = (OrderStatistics, "Orders created in [from, to)");
+}
+
 /// For routes without parameters: anything given is a mistake worth a 400.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +106,7 @@ pub struct NoParams {}
 /// Get one order with its lines.
 #[utoipa::path(get, path = "/queries/orders/{id}", tag = "queries",
     params(("id" = String, Path, description = "The order"), FreshnessParams),
-    responses((status = 200, description = "The order with its lines", body = OrderSummary, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryByIdProblems))]
+    responses(OrderFound, QueryByIdProblems))]
 pub async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -178,9 +191,13 @@ impl ListOrdersParams {
 }
 
 /// List orders, newest first, with filters and pagination.
-#[utoipa::path(get, path = "/queries/orders", tag = "queries",
+#[utoipa::path(
+    get,
+    path = "/queries/orders",
+    tag = "queries",
     params(ListOrdersParams, FreshnessParams),
-    responses((status = 200, description = "A page of orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryProblems))]
+    responses(OrdersFound, QueryProblems)
+)]
 pub async fn list_orders(
     State(state): State<AppState>,
     ReadQuery { params, fresh }: ReadQuery<ListOrdersParams>,
@@ -207,7 +224,7 @@ pub struct PageParams {
 /// A customer's orders, newest first.
 #[utoipa::path(get, path = "/queries/customers/{id}/orders", tag = "queries",
     params(("id" = String, Path, description = "The customer"), PageParams, FreshnessParams),
-    responses((status = 200, description = "A page of the customer's orders, newest first", body = OrderPage, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryByIdProblems))]
+    responses(CustomerOrdersFound, QueryByIdProblems))]
 pub async fn list_customer_orders(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -228,7 +245,7 @@ pub async fn list_customer_orders(
 /// What happened to an order, event by event (always current).
 #[utoipa::path(get, path = "/queries/orders/{id}/history", tag = "queries",
     params(("id" = String, Path, description = "The order"), FreshnessParams),
-    responses((status = 200, description = "Every event of the order (always current)", body = OrderHistory, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryByIdProblems))]
+    responses(HistoryFound, QueryByIdProblems))]
 pub async fn get_order_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -261,9 +278,13 @@ pub struct StatisticsParams {
 }
 
 /// Orders, revenue and status counts for orders created in [from, to).
-#[utoipa::path(get, path = "/queries/order-statistics", tag = "queries",
+#[utoipa::path(
+    get,
+    path = "/queries/order-statistics",
+    tag = "queries",
     params(StatisticsParams, FreshnessParams),
-    responses((status = 200, description = "Orders created in [from, to)", body = OrderStatistics, headers(("X-Read-Model-Refreshed-At" = String, description = "When the read models behind this answer were last known current (RFC 3339)"), ("Age" = u64, description = "Seconds since then"))), QueryProblems))]
+    responses(StatisticsFound, QueryProblems)
+)]
 pub async fn order_statistics(
     State(state): State<AppState>,
     ReadQuery { params, fresh }: ReadQuery<StatisticsParams>,
