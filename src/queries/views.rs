@@ -72,8 +72,11 @@ impl Model {
         self.columns.iter().find(|c| c.name == name)
     }
 
-    fn is_filterable(&self, name: &str) -> bool {
-        self.filterable.iter().any(|f| f == name) && self.column(name).is_some()
+    /// The filterable column `name`, or a 400 saying `why` not.
+    fn filterable(&self, name: &str, why: impl FnOnce() -> String) -> Result<&Column, ViewError> {
+        self.column(name)
+            .filter(|_| self.filterable.iter().any(|f| f == name))
+            .ok_or_else(|| bad(why()))
     }
 
     /// The filterable columns, as a 400 names them.
@@ -406,33 +409,27 @@ impl<'m> Plan<'m> {
     pub fn new(model: &'m Model, request: &ViewRequest) -> Result<Self, ViewError> {
         let mut filters = Vec::with_capacity(request.filters.len());
         for f in &request.filters {
-            let column = model
-                .column(&f.column)
-                .filter(|_| model.is_filterable(&f.column))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "{} is not a filterable column of {}; filterable: {}; other parameters: order, limit, after, min_token, wait",
-                        shown(&f.column),
-                        model.name,
-                        model.filterable_list()
-                    ))
-                })?;
+            let column = model.filterable(&f.column, || {
+                format!(
+                    "{} is not a filterable column of {}; filterable: {}; other parameters: order, limit, after, min_token, wait",
+                    shown(&f.column),
+                    model.name,
+                    model.filterable_list()
+                )
+            })?;
             filters.push((column, f.op, f.values.clone()));
         }
         let order = match &request.order {
             None => None,
             Some(o) => {
-                let column = model
-                    .column(&o.column)
-                    .filter(|_| model.is_filterable(&o.column))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "order must be a filterable column of {} followed by .asc or .desc; got {}; filterable: {}",
-                            model.name,
-                            shown(&o.column),
-                            model.filterable_list()
-                        ))
-                    })?;
+                let column = model.filterable(&o.column, || {
+                    format!(
+                        "order must be a filterable column of {} followed by .asc or .desc; got {}; filterable: {}",
+                        model.name,
+                        shown(&o.column),
+                        model.filterable_list()
+                    )
+                })?;
                 Some((column, o.direction))
             }
         };

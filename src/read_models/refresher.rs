@@ -605,18 +605,21 @@ impl Refresher {
         }
     }
 
-    /// Mode `auto`, once a batch has found its keys: whether recomputing
-    /// whole is cheaper than re-projecting `keys`, by what both last cost
-    /// here (before any measurement: when the keys outnumber a quarter of
-    /// the rows). A change that touches most groups of an aggregate costs
-    /// more key by key than all at once.
-    async fn keys_cost_more(
+    /// Mode `auto`: whether recomputing whole is cheaper than `work` in
+    /// batches, by what both last cost here (`unit`: the measured cost of
+    /// one change, or of one key re-projected; before any measurement: when
+    /// the work outnumbers a quarter of the rows). Applies from `least`
+    /// units on. Asked of a backlog of changes before a batch is taken, and
+    /// of the keys a batch found: a change that touches most groups of an
+    /// aggregate costs more key by key than all at once.
+    async fn whole_is_cheaper(
         &self,
         tx: &Transaction<'_>,
         model: &ScheduledModel,
-        keys: i64,
+        (work, least): (i64, i64),
+        unit: fn(&Backoff) -> Option<f64>,
     ) -> anyhow::Result<bool> {
-        if model.model.mode != "auto" || keys < 20 {
+        if model.model.mode != "auto" || work < least {
             return Ok(false);
         }
         let measured = self
@@ -624,34 +627,10 @@ impl Refresher {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&model.model.name)
-            .and_then(|b| Some((b.ms_per_key?, b.full_ms?)));
+            .and_then(|b| Some((unit(b)?, b.full_ms?)));
         Ok(match measured {
-            Some((per_key, full_ms)) => keys as f64 * per_key > full_ms,
-            None => keys > Self::count_rows(tx, &model.model.name).await? / 4,
-        })
-    }
-
-    /// Mode `auto`: whether recomputing whole is cheaper than applying
-    /// `pending` changes in batches, by what both last cost here (before any
-    /// measurement: when the changes outnumber a quarter of the rows).
-    async fn full_is_cheaper(
-        &self,
-        tx: &Transaction<'_>,
-        model: &ScheduledModel,
-        pending: i64,
-    ) -> anyhow::Result<bool> {
-        if model.model.mode != "auto" || pending < BATCH_LIMIT {
-            return Ok(false);
-        }
-        let measured = self
-            .backoff
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&model.model.name)
-            .and_then(|b| Some((b.ms_per_change?, b.full_ms?)));
-        Ok(match measured {
-            Some((per_change, full_ms)) => pending as f64 * per_change > full_ms,
-            None => pending > Self::count_rows(tx, &model.model.name).await? / 4,
+            Some((per, full_ms)) => work as f64 * per > full_ms,
+            None => work > Self::count_rows(tx, &model.model.name).await? / 4,
         })
     }
 
@@ -701,14 +680,21 @@ impl Refresher {
             return Self::mark_current(tx, name, &snapshot, taken_at).await;
         }
         if col::<bool>(&row, "truncated")?
-            || self.full_is_cheaper(&tx, model, changes + backlog).await?
+            || self
+                .whole_is_cheaper(&tx, model, (changes + backlog, BATCH_LIMIT), |b| {
+                    b.ms_per_change
+                })
+                .await?
         {
             tx.batch_execute("DELETE FROM pgcqrs.batch").await?;
             return self.recompute_all(tx, model, full, "refresh").await;
         }
         let touched: Vec<u32> = col(&row, "touched")?;
         let found = Self::find_keys(&tx, name, appliers, &touched).await?;
-        if self.keys_cost_more(&tx, model, found).await? {
+        if self
+            .whole_is_cheaper(&tx, model, (found, 20), |b| b.ms_per_key)
+            .await?
+        {
             tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
                 .await?;
             return self.recompute_all(tx, model, full, "refresh").await;
