@@ -7,6 +7,7 @@
 //! scenario in turn. It prints one table of medians and ratios, and with
 //! `--json` writes the same figures for tooling.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,9 +124,9 @@ async fn run_size(
     let mut full = Service::start(&plan.service, &url, &[("PGCQRS_FULL_REFRESH", "all")]).await?;
     let catalog = Arc::new(Catalog::load(&url, orders).await?);
     let http = reqwest::Client::new();
-    let (pg, staleness, waits) = create_phase(
+    let (pg, staleness) = create_phase(
         &http,
-        &full.base,
+        (&full.base, &url),
         &catalog,
         plan.concurrency,
         plan.warmup,
@@ -144,12 +145,17 @@ async fn run_size(
     });
     rows.push(latency_row(
         "full-refresh design: staleness, 202 → visible",
-        &staleness,
+        &staleness.visible,
+        "—",
+    ));
+    rows.extend(covered_rows(
+        "full-refresh design: ",
+        &staleness.covered,
         "—",
     ));
     rows.push(latency_row(
         "full-refresh design: min_token read, 202 → answer",
-        &waits,
+        &staleness.waits,
         "—",
     ));
     rows.extend(refresh_costs(&url, orders).await?);
@@ -658,7 +664,7 @@ async fn scenarios(
     let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let probe = tokio::spawn(staleness_probe(
         http.clone(),
-        base.clone(),
+        (base.clone(), url.to_owned()),
         Arc::clone(&catalog),
         Arc::clone(&probe_stop),
         warm,
@@ -688,7 +694,7 @@ async fn scenarios(
             .await?;
     }
     probe_stop.store(true, Ordering::Relaxed);
-    let (staleness, waits) = probe.await.unwrap_or_default();
+    let staleness = probe.await.unwrap_or_default();
     rows.push(paired_row(
         "create order (3 items): HTTP vs the same inserts in SQL",
         &pg,
@@ -712,12 +718,17 @@ async fn scenarios(
     ));
     rows.push(latency_row(
         "staleness under load: 202 → visible without min_token",
-        &staleness,
+        &staleness.visible,
+        "p99 ≤ 1 s",
+    ));
+    rows.extend(covered_rows(
+        "staleness under load: ",
+        &staleness.covered,
         "p99 ≤ 1 s",
     ));
     rows.push(latency_row(
         "min_token read under load: 202 → answer",
-        &waits,
+        &staleness.waits,
         "p99 ≤ 1 s",
     ));
 
@@ -1109,38 +1120,51 @@ async fn catch_up_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
 
 async fn create_phase(
     http: &reqwest::Client,
-    base: &str,
+    (base, url): (&str, &str),
     catalog: &Arc<Catalog>,
     c: usize,
     warm: Duration,
     win: Duration,
-) -> (Measure, Vec<f64>, Vec<f64>) {
+) -> (Measure, Staleness) {
     let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let probe = tokio::spawn(staleness_probe(
         http.clone(),
-        base.to_owned(),
+        (base.to_owned(), url.to_owned()),
         Arc::clone(catalog),
         Arc::clone(&probe_stop),
         warm,
     ));
     let measure = http_create(http, base, catalog, c, warm, win).await;
     probe_stop.store(true, Ordering::Relaxed);
-    let (staleness, waits) = probe.await.unwrap_or_default();
-    (measure, staleness, waits)
+    (measure, probe.await.unwrap_or_default())
+}
+
+/// What the staleness probe measured: plain reads until the order shows,
+/// `min_token` reads, and per read model the time until its refresh covered
+/// the order's transaction (its status snapshot shows the token).
+#[derive(Default)]
+struct Staleness {
+    visible: Vec<f64>,
+    waits: Vec<f64>,
+    covered: BTreeMap<String, Vec<f64>>,
 }
 
 /// While commands run: every 200 ms place an order and measure how long
-/// until a plain read sees it; alternately, how long a `min_token` read takes.
+/// until a plain read sees it, and until each read model covers it;
+/// alternately, how long a `min_token` read takes.
 async fn staleness_probe(
     http: reqwest::Client,
-    base: String,
+    (base, url): (String, String),
     catalog: Arc<Catalog>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     warmup: Duration,
-) -> (Vec<f64>, Vec<f64>) {
+) -> Staleness {
     tokio::time::sleep(warmup).await;
+    let Ok(status) = db::connect(&url).await else {
+        return Staleness::default();
+    };
     let mut rng = StdRng::seed_from_u64(7);
-    let (mut visible, mut waits) = (Vec::new(), Vec::new());
+    let mut out = Staleness::default();
     let mut use_token = false;
     while !stop.load(Ordering::Relaxed) {
         let (customer, lines, _) = catalog.order_request(&mut rng);
@@ -1161,8 +1185,8 @@ async fn staleness_probe(
         let Ok(body) = r.json::<serde_json::Value>().await else {
             continue;
         };
+        let token = body["token"].as_str().unwrap_or_default().to_owned();
         if use_token {
-            let token = body["token"].as_str().unwrap_or_default().to_owned();
             if let Ok(r) = http
                 .get(format!(
                     "{base}/queries/orders/{id}?min_token={token}&wait=30"
@@ -1171,26 +1195,69 @@ async fn staleness_probe(
                 .await
             {
                 if r.status() == 200 {
-                    waits.push(accepted.elapsed().as_secs_f64());
+                    out.waits.push(accepted.elapsed().as_secs_f64());
                 }
             }
         } else {
-            loop {
-                match http.get(format!("{base}/queries/orders/{id}")).send().await {
-                    Ok(r) if r.status() == 200 => {
-                        visible.push(accepted.elapsed().as_secs_f64());
-                        break;
+            let (mut shown, mut waiting) = (false, None::<Vec<String>>);
+            // Finish the measurement even if the load has stopped.
+            while accepted.elapsed() < Duration::from_secs(60) {
+                if !shown {
+                    let r = http.get(format!("{base}/queries/orders/{id}")).send().await;
+                    if r.is_ok_and(|r| r.status() == 200) {
+                        out.visible.push(accepted.elapsed().as_secs_f64());
+                        shown = true;
                     }
-                    // Finish the measurement even if the load has stopped.
-                    _ if accepted.elapsed() > Duration::from_secs(60) => break,
-                    _ => tokio::time::sleep(Duration::from_millis(10)).await,
                 }
+                if let Ok(rows) = status
+                    .query(
+                        "SELECT view_name, pg_visible_in_snapshot($1::text::xid8, current_as_of)
+                           FROM read.read_model_status",
+                        &[&token],
+                    )
+                    .await
+                {
+                    let left = waiting.get_or_insert_with(|| {
+                        rows.iter().filter_map(|r| r.try_get(0).ok()).collect()
+                    });
+                    for row in &rows {
+                        let (Ok(name), Ok(true)) =
+                            (row.try_get::<_, String>(0), row.try_get::<_, bool>(1))
+                        else {
+                            continue;
+                        };
+                        if let Some(i) = left.iter().position(|n| *n == name) {
+                            left.swap_remove(i);
+                            let at = accepted.elapsed().as_secs_f64();
+                            out.covered.entry(name).or_default().push(at);
+                        }
+                    }
+                }
+                if shown && waiting.as_ref().is_some_and(|w| w.is_empty()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
         use_token = !use_token;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    (visible, waits)
+    out
+}
+
+/// One row per read model: how long after a 202 its refresh covered the
+/// order (p50/p99).
+fn covered_rows(prefix: &str, covered: &BTreeMap<String, Vec<f64>>, goal: &str) -> Vec<Row> {
+    covered
+        .iter()
+        .map(|(name, samples)| {
+            latency_row(
+                &format!("{prefix}202 → covered by {name} without min_token"),
+                samples,
+                goal,
+            )
+        })
+        .collect()
 }
 
 fn latency_row(scenario: &str, samples: &[f64], goal: &str) -> Row {
