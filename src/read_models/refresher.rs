@@ -150,6 +150,19 @@ fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// A batch as taken: how many changes, the snapshot the model reflects once
+/// they are applied, the backlog behind them, where it stopped inside a
+/// transaction, whether a table was truncated, and the tables touched.
+struct Taken {
+    changes: i64,
+    snapshot: String,
+    taken_at: OffsetDateTime,
+    backlog: i64,
+    resume: Resume,
+    truncated: bool,
+    touched: Vec<u32>,
+}
+
 /// What one batch cost: its changes and keys, all of it and the
 /// re-projection of its keys (ms).
 struct BatchCost {
@@ -655,6 +668,85 @@ impl Refresher {
         Self::set_timeout(&tx, timeout).await?;
         let limit = self.batch_limit(name);
         let started = Instant::now();
+        let taken = Self::take(&tx, model, &coverage, limit).await?;
+        if taken.changes == 0 && !force {
+            return Self::mark_current(tx, name, &taken.snapshot, taken.taken_at).await;
+        }
+        let pending = (taken.changes + taken.backlog, BATCH_LIMIT);
+        if taken.truncated
+            || self
+                .whole_is_cheaper(&tx, model, pending, |b| b.ms_per_change)
+                .await?
+        {
+            return self.whole_instead(tx, model, full).await;
+        }
+        let found = Self::find_keys(&tx, name, appliers, &taken.touched).await?;
+        if self
+            .whole_is_cheaper(&tx, model, (found, 20), |b| b.ms_per_key)
+            .await?
+        {
+            return self.whole_instead(tx, model, full).await;
+        }
+        let applying = Instant::now();
+        let (keys, changed_rows) = Self::apply_keys(&tx, name, apply).await?;
+        let apply_ms = applying.elapsed().as_secs_f64() * 1000.0;
+        if keys == 0 && changed_rows == 0 && taken.resume.0.is_none() && !force {
+            // What changed is nothing the model shows (a column it does not
+            // read, or an update undone): current, with no refresh to log.
+            return Self::mark_current(tx, name, &taken.snapshot, taken.taken_at).await;
+        }
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let record = Record {
+            name,
+            snapshot: &taken.snapshot,
+            taken_at: taken.taken_at,
+            kind: "batch",
+            mode: "incremental",
+            duration_ms,
+            rows: Self::count_rows(&tx, name).await?,
+            changed_rows: Some(changed_rows),
+            changes: Some(taken.changes),
+            backlog: taken.backlog,
+            resume: taken.resume,
+        };
+        self.record(&tx, &record).await?;
+        tx.commit().await.context("Failed to commit the batch")?;
+        let cost = BatchCost {
+            changes: taken.changes,
+            keys,
+            duration_ms,
+            apply_ms,
+        };
+        self.learn_batch(name, cost, timeout);
+        Ok(RefreshOutcome::Refreshed {
+            rows: changed_rows,
+            duration_ms,
+            changes: taken.changes,
+            backlog: taken.backlog,
+        })
+    }
+
+    /// Drop the batch taken and recompute the model whole instead.
+    async fn whole_instead(
+        &self,
+        tx: Transaction<'_>,
+        model: &ScheduledModel,
+        full: &str,
+    ) -> anyhow::Result<RefreshOutcome> {
+        tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
+            .await?;
+        self.recompute_all(tx, model, full, "refresh").await
+    }
+
+    /// Copy the next at most `limit` changes of `model`'s tables into
+    /// `pgcqrs.batch` (`take_batch.sql`), resuming where the last batch
+    /// stopped.
+    async fn take(
+        tx: &Transaction<'_>,
+        model: &ScheduledModel,
+        coverage: &Coverage,
+        limit: i64,
+    ) -> anyhow::Result<Taken> {
         let stmt = tx
             .prepare_cached(include_str!("../../sql/read_models/take_batch.sql"))
             .await?;
@@ -665,77 +757,20 @@ impl Refresher {
                 &[&coverage.covers, txid, seq, &limit, &model.model.sources],
             )
             .await
-            .with_context(|| format!("taking a batch of read.{name} failed"))?;
-        let changes: i64 = col(&row, "changes")?;
-        let snapshot: String = col(&row, "snapshot")?;
-        let taken_at: OffsetDateTime = col(&row, "taken_at")?;
-        let backlog: i64 = col(&row, "backlog")?;
-        let resume: Resume = (
-            col(&row, "resume_txid")?,
-            None,
-            col(&row, "resume_seq")?,
-            None,
-        );
-        if changes == 0 && !force {
-            return Self::mark_current(tx, name, &snapshot, taken_at).await;
-        }
-        if col::<bool>(&row, "truncated")?
-            || self
-                .whole_is_cheaper(&tx, model, (changes + backlog, BATCH_LIMIT), |b| {
-                    b.ms_per_change
-                })
-                .await?
-        {
-            tx.batch_execute("DELETE FROM pgcqrs.batch").await?;
-            return self.recompute_all(tx, model, full, "refresh").await;
-        }
-        let touched: Vec<u32> = col(&row, "touched")?;
-        let found = Self::find_keys(&tx, name, appliers, &touched).await?;
-        if self
-            .whole_is_cheaper(&tx, model, (found, 20), |b| b.ms_per_key)
-            .await?
-        {
-            tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
-                .await?;
-            return self.recompute_all(tx, model, full, "refresh").await;
-        }
-        let applying = Instant::now();
-        let (keys, changed_rows) = Self::apply_keys(&tx, name, apply).await?;
-        let apply_ms = applying.elapsed().as_secs_f64() * 1000.0;
-        if keys == 0 && changed_rows == 0 && resume.0.is_none() && !force {
-            // What changed is nothing the model shows (a column it does not
-            // read, or an update undone): current, with no refresh to log.
-            return Self::mark_current(tx, name, &snapshot, taken_at).await;
-        }
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let rows = Self::count_rows(&tx, name).await?;
-        let record = Record {
-            name,
-            snapshot: &snapshot,
-            taken_at,
-            kind: "batch",
-            mode: "incremental",
-            duration_ms,
-            rows,
-            changed_rows: Some(changed_rows),
-            changes: Some(changes),
-            backlog,
-            resume,
-        };
-        self.record(&tx, &record).await?;
-        tx.commit().await.context("Failed to commit the batch")?;
-        let cost = BatchCost {
-            changes,
-            keys,
-            duration_ms,
-            apply_ms,
-        };
-        self.learn_batch(name, cost, timeout);
-        Ok(RefreshOutcome::Refreshed {
-            rows: changed_rows,
-            duration_ms,
-            changes,
-            backlog,
+            .with_context(|| format!("taking a batch of read.{} failed", model.model.name))?;
+        Ok(Taken {
+            changes: col(&row, "changes")?,
+            snapshot: col(&row, "snapshot")?,
+            taken_at: col(&row, "taken_at")?,
+            backlog: col(&row, "backlog")?,
+            resume: (
+                col(&row, "resume_txid")?,
+                None,
+                col(&row, "resume_seq")?,
+                None,
+            ),
+            truncated: col(&row, "truncated")?,
+            touched: col(&row, "touched")?,
         })
     }
 
