@@ -255,6 +255,26 @@ EXCEPTION WHEN insufficient_privilege OR undefined_function THEN
 END
 $$;
 
+CREATE FUNCTION pgcqrs.covers(model text, other text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog'
+    AS $$
+SELECT coalesce((
+    SELECT NOT EXISTS (
+               SELECT 1 FROM pgcqrs.changes c
+                WHERE c.relid = ANY (r.sources::oid[])
+                  AND c.txid >= pg_snapshot_xmin(m.current_as_of)
+                  AND c.txid < pg_snapshot_xmax(o.current_as_of)
+                  AND pg_visible_in_snapshot(c.txid, o.current_as_of)
+                  AND NOT pg_visible_in_snapshot(c.txid, m.current_as_of))
+      FROM read.read_model_status m
+      JOIN pgcqrs.read_models r ON r.name = m.view_name
+      JOIN read.read_model_status o ON o.view_name = other
+     WHERE m.view_name = model), false)
+$$;
+
+COMMENT ON FUNCTION pgcqrs.covers(model text, other text) IS 'Whether read model `model` shows every change to its tables that read model `other` shows.';
+
 CREATE FUNCTION pgcqrs.define_read_model(name text, query text, key text[], mode text DEFAULT 'auto'::text, schedule text DEFAULT NULL::text, filterable text[] DEFAULT '{}'::text[], description text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
     AS $_$

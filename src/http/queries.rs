@@ -15,7 +15,7 @@ use super::fresh::{fresh_answers, fresh_read, FreshnessParams, ReadQuery};
 use super::responses::{QueryByIdProblems, QueryProblems, StatusProblems, UnknownReadModel};
 use super::AppState;
 use crate::domain::OrderStatus;
-use crate::queries::orders::{OrderPage, OrderSummary, Page};
+use crate::queries::orders::{CountMode, Cursor, ListRequest, OrderPage, OrderSummary, Page};
 use crate::queries::statistics::OrderStatistics;
 use crate::queries::{orders, statistics};
 use crate::read_models::status as read_models;
@@ -45,11 +45,43 @@ fn ceil_to_microsecond(t: OffsetDateTime) -> OffsetDateTime {
     }
 }
 
-/// `page` (default 1) and `page_size` (default 20) from the query string.
-fn parse_page(page: Option<&str>, page_size: Option<&str>) -> Result<Page, ApiError> {
-    Ok(Page {
-        number: bounded("page", page, 1, MAX_PAGE)?,
-        size: bounded("page_size", page_size, 20, MAX_PAGE_SIZE)?,
+/// Where a list starts and how it counts, from the query string: `page`
+/// (default 1) or `after` (a cursor from `next`), `page_size` (default
+/// 20), `count` (exact, planned or none; default: exact where a read
+/// model keeps the count, planned elsewhere).
+fn list_request(
+    filter: orders::OrderFilter,
+    [page, page_size, after, count]: [Option<&str>; 4],
+) -> Result<ListRequest, ApiError> {
+    if page.is_some() && after.is_some() {
+        return Err(ApiError::BadRequest(
+            "give page or after, not both: after continues from a page's next cursor".into(),
+        ));
+    }
+    let after = after
+        .map(|a| {
+            Cursor::decode(a).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "after {a:?} is not a cursor: pass the next value of a page"
+                ))
+            })
+        })
+        .transpose()?;
+    let count = count
+        .map(|c| {
+            CountMode::parse(c).ok_or_else(|| {
+                ApiError::BadRequest(format!("count must be exact, planned or none, got {c:?}"))
+            })
+        })
+        .transpose()?;
+    Ok(ListRequest {
+        filter,
+        page: Page {
+            number: bounded("page", page, 1, MAX_PAGE)?,
+            size: bounded("page_size", page_size, 20, MAX_PAGE_SIZE)?,
+        },
+        after,
+        count,
     })
 }
 
@@ -144,6 +176,13 @@ pub struct ListOrdersParams {
     /// 1 to 100 (default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub page_size: Option<String>,
+    /// Continue after this cursor (a page's `next`) instead of a page number.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,200}$")]
+    pub after: Option<String>,
+    /// exact, planned or none (default: exact where a read model keeps the
+    /// count, the planner's estimate elsewhere).
+    #[param(pattern = "^(exact|planned|none)$")]
+    pub count: Option<String>,
 }
 
 impl ListOrdersParams {
@@ -202,10 +241,17 @@ pub async fn list_orders(
     State(state): State<AppState>,
     ReadQuery { params, fresh }: ReadQuery<ListOrdersParams>,
 ) -> Result<Response, ApiError> {
-    let filter = &params.filter()?;
-    let page = parse_page(params.page.as_deref(), params.page_size.as_deref())?;
+    let request = &list_request(
+        params.filter()?,
+        [
+            params.page.as_deref(),
+            params.page_size.as_deref(),
+            params.after.as_deref(),
+            params.count.as_deref(),
+        ],
+    )?;
     fresh_read(&state, fresh, orders::LIST_VIEWS, |pool| async move {
-        orders::list_orders(&pool, filter, page).await
+        orders::list_orders(&pool, request).await
     })
     .await
 }
@@ -219,6 +265,12 @@ pub struct PageParams {
     pub page: Option<String>,
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub page_size: Option<String>,
+    /// Continue after this cursor (a page's `next`) instead of a page number.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,200}$")]
+    pub after: Option<String>,
+    /// exact, planned or none (default: exact, as customer_orders keeps it).
+    #[param(pattern = "^(exact|planned|none)$")]
+    pub count: Option<String>,
 }
 
 /// A customer's orders, newest first.
@@ -230,14 +282,24 @@ pub async fn list_customer_orders(
     Path(id): Path<String>,
     ReadQuery { params, fresh }: ReadQuery<PageParams>,
 ) -> Result<Response, ApiError> {
-    let id = path_id("customer", &id)?;
-    let id = id.as_str();
-    let page = parse_page(params.page.as_deref(), params.page_size.as_deref())?;
+    let filter = orders::OrderFilter {
+        customer_id: Some(path_id("customer", &id)?.to_string()),
+        ..Default::default()
+    };
+    let request = &list_request(
+        filter,
+        [
+            params.page.as_deref(),
+            params.page_size.as_deref(),
+            params.after.as_deref(),
+            params.count.as_deref(),
+        ],
+    )?;
     fresh_read(
         &state,
         fresh,
         orders::CUSTOMER_LIST_VIEWS,
-        |pool| async move { orders::list_customer_orders(&pool, id, page).await },
+        |pool| async move { orders::list_customer_orders(&pool, request).await },
     )
     .await
 }
@@ -377,14 +439,36 @@ mod tests {
 
     #[test]
     fn page_and_page_size_are_bounded() {
-        let defaults = parse_page(None, None).unwrap();
+        let parse = |page, page_size| {
+            list_request(Default::default(), [page, page_size, None, None]).map(|r| r.page)
+        };
+        let defaults = parse(None, None).unwrap();
         assert_eq!((defaults.number, defaults.size), (1, 20));
         for bad in ["0", "-1", "x", "1000001", "99999999999999999999"] {
-            assert!(parse_page(Some(bad), None).is_err(), "page {bad}");
+            assert!(parse(Some(bad), None).is_err(), "page {bad}");
         }
         for bad in ["0", "101", "-5", "ten"] {
-            assert!(parse_page(None, Some(bad)).is_err(), "page_size {bad}");
+            assert!(parse(None, Some(bad)).is_err(), "page_size {bad}");
         }
-        assert_eq!(parse_page(None, Some("100")).unwrap().size, 100);
+        assert_eq!(parse(None, Some("100")).unwrap().size, 100);
+    }
+
+    #[test]
+    fn a_cursor_reads_back_as_made_and_nothing_else_reads_as_one() {
+        let cursor = Cursor {
+            created_at: parse_time("t", "2026-11-30T07:00:00.123456Z").unwrap(),
+            order_id: "o-1".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for bad in [
+            "",
+            "x",
+            "bm9wZQ",
+            "MTIz",
+            "MS5vLTE_",
+            "LTk5OTk5OTk5OTk5OTk5OTk5OTkuby0x",
+        ] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Orders as the read models show them: `order_summary` and `order_lines`.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use deadpool_postgres::tokio_postgres::types::ToSql;
 use deadpool_postgres::{GenericClient, Pool};
 use rust_decimal::Decimal;
@@ -12,7 +14,8 @@ use crate::domain::{serialize_amount, OrderStatus};
 
 /// Views the single-order query reads.
 pub const ORDER_VIEWS: &[&str] = &["order_summary", "order_lines"];
-/// Views the list queries read.
+/// Views the list queries read. A total may come from `customer_orders`
+/// or `daily_sales` too, only when they are as fresh as `order_summary`.
 pub const LIST_VIEWS: &[&str] = &["order_summary"];
 /// Views the customer's-orders query reads: a `min_token` wait covers
 /// both, since either can say that the customer exists.
@@ -68,10 +71,20 @@ row_struct! {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderPage {
     pub orders: Vec<OrderSummary>,
-    pub total: i64,
+    /// Orders matching the filters, counted as `count` says; null with
+    /// `count=none`.
+    pub total: Option<i64>,
     pub page: i64,
     pub page_size: i64,
-    pub total_pages: i64,
+    /// Pages of `page_size` in `total`; null with `count=none`.
+    pub total_pages: Option<i64>,
+    /// How `total` was counted: `exact` (the matching orders counted, or
+    /// the count `customer_orders` or `daily_sales` keeps: those can be a
+    /// refresh apart from the orders, and `min_token` brings both up to
+    /// the token), `planned` (the planner's estimate) or `none`.
+    pub count: &'static str,
+    /// Pass as `after` for the orders following this page; null at the end.
+    pub next: Option<String>,
 }
 
 /// Which page of a list, already validated: `number` from 1, `size` from 1.
@@ -88,6 +101,68 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     pub from: Option<OffsetDateTime>,
     pub to: Option<OffsetDateTime>,
+}
+
+/// How a list's total is counted, as the client asked (`count=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountMode {
+    /// Count the matching rows.
+    Exact,
+    /// The planner's estimate.
+    Planned,
+    /// No total.
+    None,
+}
+
+impl CountMode {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "exact" => Some(Self::Exact),
+            "planned" => Some(Self::Planned),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// A position in the newest-first order of a list: the last order a page
+/// showed. Opaque to clients (URL-safe base64 of its time and id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: OffsetDateTime,
+    pub order_id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let micros = self.created_at.unix_timestamp_nanos() / 1_000;
+        URL_SAFE_NO_PAD.encode(format!("{micros}.{}", self.order_id))
+    }
+
+    /// None for anything `encode` did not make.
+    pub fn decode(raw: &str) -> Option<Self> {
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+        let (micros, id) = text.split_once('.')?;
+        let micros: i128 = micros.parse().ok()?;
+        let created_at =
+            OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?;
+        let order_id = crate::domain::EntityId::parse(id).ok()?.to_string();
+        Some(Self {
+            created_at,
+            order_id,
+        })
+    }
+}
+
+/// A list request, validated: filters, where the page starts (a page
+/// number, or after a cursor), and how to count.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub filter: OrderFilter,
+    pub page: Page,
+    pub after: Option<Cursor>,
+    /// None: exact where a read model keeps the count, planned elsewhere.
+    pub count: Option<CountMode>,
 }
 
 /// The order `id` with its lines.
@@ -115,74 +190,255 @@ pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary> {
 
 /// A page of orders, newest first.
 #[tracing::instrument(skip(pool))]
-pub async fn list_orders(pool: &Pool, filter: &OrderFilter, page: Page) -> Result<OrderPage> {
-    list_with(&pool.get().await?, filter, page).await
+pub async fn list_orders(pool: &Pool, request: &ListRequest) -> Result<OrderPage> {
+    let client = pool.get().await?;
+    let (page, count) = tokio::try_join!(page_of(&client, request), total_of(&client, request))?;
+    Ok(answer(request, page, count))
 }
 
 /// A customer's orders; 404 if the customer is unknown to the read models.
 ///
 /// Known means listed in `customer_orders` (which also has customers
-/// without orders) or with an order in `order_summary`: the two are
-/// refreshed on different schedules, and a customer whose orders show in
-/// `/queries/orders` must not be a 404 here.
+/// without orders) or with an order in `order_summary`. By default the
+/// total is the customer's `order_count` there, read with the page; the
+/// existence check is made only for an empty page otherwise.
 #[tracing::instrument(skip(pool))]
-pub async fn list_customer_orders(pool: &Pool, customer_id: &str, page: Page) -> Result<OrderPage> {
+pub async fn list_customer_orders(pool: &Pool, request: &ListRequest) -> Result<OrderPage> {
     let client = pool.get().await?;
-    let exists = client
-        .prepare_cached(include_str!("../../sql/queries/customer_exists.sql"))
-        .await?;
-    let filter = OrderFilter {
-        customer_id: Some(customer_id.to_owned()),
-        ..Default::default()
-    };
-    // The existence check goes out with the page: one round trip.
-    let check = async {
-        client
-            .query_one(&exists, &[&customer_id])
-            .await
-            .map_err(QueryError::from)
-    };
-    let (exists, page) = tokio::try_join!(check, list_with(&client, &filter, page))?;
-    if page.total == 0 && !column::<bool>(&exists, 0)? {
-        return Err(QueryError::NotFound {
-            what: "customer",
-            id: customer_id.to_owned(),
-        });
+    let (page, count) = tokio::try_join!(page_of(&client, request), total_of(&client, request))?;
+    if page.0.is_empty() {
+        let known = match count {
+            Counted::Maintained(Some(_)) => true,
+            _ => {
+                let exists = client
+                    .prepare_cached(include_str!("../../sql/queries/customer_exists.sql"))
+                    .await?;
+                let row = client
+                    .query_one(&exists, &[&request.filter.customer_id])
+                    .await?;
+                column::<bool>(&row, 0)?
+            }
+        };
+        if !known {
+            return Err(QueryError::NotFound {
+                what: "customer",
+                id: request.filter.customer_id.clone().unwrap_or_default(),
+            });
+        }
     }
-    Ok(page)
+    Ok(answer(request, page, count))
 }
 
-async fn list_with(
+/// A total as counted: by a read model that keeps it (None: the model
+/// has no row for it), exactly, by the planner, or not at all.
+enum Counted {
+    Maintained(Option<i64>),
+    Exact(i64),
+    Planned(i64),
+    Skipped,
+}
+
+fn answer(
+    request: &ListRequest,
+    (orders, next): (Vec<OrderSummary>, Option<String>),
+    count: Counted,
+) -> OrderPage {
+    let size = request.page.size;
+    // What a page with orders proves: the orders before it, on it, and one
+    // more if it has a next. A count kept by another read model can be a
+    // refresh behind the orders; it never says less than the page shows.
+    let before = match request.after {
+        None => (request.page.number - 1).saturating_mul(size),
+        Some(_) => 0,
+    };
+    let shown = match orders.len() as i64 {
+        0 => 0,
+        n => before + n + i64::from(next.is_some()),
+    };
+    let (total, kind) = match count {
+        Counted::Maintained(n) => (Some(n.unwrap_or(0).max(shown)), "exact"),
+        Counted::Exact(n) => (Some(n), "exact"),
+        Counted::Planned(n) => (Some(n), "planned"),
+        Counted::Skipped => (None, "none"),
+    };
+    OrderPage {
+        orders,
+        total,
+        page: request.page.number,
+        page_size: size,
+        total_pages: total.map(|t| (t + size - 1) / size),
+        count: kind,
+        next,
+    }
+}
+
+/// The conditions of a list statement, with their parameters numbered in
+/// order: one statement text per combination of filters, so that each is
+/// planned once and its plan reused (no `IS NULL OR` branches).
+struct Conditions<'a> {
+    sql: String,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+}
+
+impl<'a> Conditions<'a> {
+    fn new(filter: &'a OrderFilter, status: &'a Option<&'static str>) -> Self {
+        let mut c = Self {
+            sql: String::new(),
+            params: Vec::new(),
+        };
+        if let Some(customer) = &filter.customer_id {
+            c.push("customer_id = $::text", &[customer]);
+        }
+        if let Some(status) = status {
+            c.push("status = $::text", &[status]);
+        }
+        if let Some(from) = &filter.from {
+            c.push("created_at >= $::timestamptz", &[from]);
+        }
+        if let Some(to) = &filter.to {
+            c.push("created_at < $::timestamptz", &[to]);
+        }
+        c
+    }
+
+    /// Add `condition`, each `$` in it the next of `values`.
+    fn push(&mut self, condition: &str, values: &[&'a (dyn ToSql + Sync)]) {
+        self.sql.push_str(if self.sql.is_empty() {
+            " WHERE "
+        } else {
+            " AND "
+        });
+        let mut values = values.iter();
+        for (i, part) in condition.split('$').enumerate() {
+            if i > 0 {
+                if let Some(v) = values.next() {
+                    self.params.push(*v);
+                }
+                self.sql.push_str(&format!("${}", self.params.len()));
+            }
+            self.sql.push_str(part);
+        }
+    }
+}
+
+/// One page, newest first, and the cursor of the following one: by page
+/// number (OFFSET) or after a cursor (keyset, stable under inserts).
+async fn page_of(
+    client: &impl GenericClient,
+    request: &ListRequest,
+) -> Result<(Vec<OrderSummary>, Option<String>)> {
+    let status = request.filter.status.map(|s| s.as_str());
+    let mut conditions = Conditions::new(&request.filter, &status);
+    if let Some(after) = &request.after {
+        conditions.push(
+            "(created_at, order_id) < ($::timestamptz, $::text)",
+            &[&after.created_at, &after.order_id],
+        );
+    }
+    // One row more than the page: whether there is a next one.
+    let limit = request.page.size + 1;
+    let offset = (request.page.number - 1).saturating_mul(request.page.size);
+    let mut params = conditions.params;
+    params.push(&limit);
+    let mut sql = format!(
+        "{}{} ORDER BY created_at DESC, order_id DESC LIMIT ${}",
+        include_str!("../../sql/queries/list_orders.sql").trim_end(),
+        conditions.sql,
+        params.len()
+    );
+    if request.after.is_none() && offset > 0 {
+        params.push(&offset);
+        sql.push_str(&format!(" OFFSET ${}", params.len()));
+    }
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client.query(&stmt, &params).await?;
+    let mut orders = OrderSummary::from_rows(&rows)?;
+    let more = orders.len() as i64 > request.page.size;
+    orders.truncate(request.page.size as usize);
+    let next = more.then(|| orders.last()).flatten().map(|o| {
+        Cursor {
+            created_at: o.created_at,
+            order_id: o.order_id.clone(),
+        }
+        .encode()
+    });
+    Ok((orders, next))
+}
+
+/// The total of a list, as asked: by default from the read model that
+/// keeps it where the filters match one (`customer_orders` for a customer
+/// alone, `daily_sales` for a status and whole UTC days) and it is as
+/// fresh as the orders; else exact for a customer (through the customer's
+/// index) and the planner's estimate for the rest.
+async fn total_of(client: &impl GenericClient, request: &ListRequest) -> Result<Counted> {
+    let filter = &request.filter;
+    let status = filter.status.map(|s| s.as_str());
+    let exact = match request.count {
+        Some(CountMode::None) => return Ok(Counted::Skipped),
+        Some(CountMode::Exact) => true,
+        Some(CountMode::Planned) => false,
+        None => match maintained_total(client, filter, status).await? {
+            Some(kept) => return Ok(kept),
+            None => filter.customer_id.is_some(),
+        },
+    };
+    let conditions = Conditions::new(filter, &status);
+    let sql = if exact {
+        format!("SELECT count(*) FROM read.order_summary{}", conditions.sql)
+    } else {
+        format!(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM read.order_summary{}",
+            conditions.sql
+        )
+    };
+    let stmt = client.prepare_cached(&sql).await?;
+    let row = client.query_one(&stmt, &conditions.params).await?;
+    if exact {
+        return Ok(Counted::Exact(column(&row, 0)?));
+    }
+    let plan: serde_json::Value = column(&row, 0)?;
+    let rows = plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0);
+    Ok(Counted::Planned(rows.round() as i64))
+}
+
+/// The count a read model keeps for `filter`, if one does and it is as
+/// fresh as `order_summary`.
+async fn maintained_total(
     client: &impl GenericClient,
     filter: &OrderFilter,
-    Page { number, size }: Page,
-) -> Result<OrderPage> {
-    let (list, count) = tokio::try_join!(
-        client.prepare_cached(include_str!("../../sql/queries/list_orders.sql")),
-        client.prepare_cached(include_str!("../../sql/queries/count_orders.sql")),
-    )?;
-    let status = filter.status.map(|s| s.as_str());
-    let offset = (number - 1).saturating_mul(size);
-    let list_params: [&(dyn ToSql + Sync); 6] = [
-        &filter.customer_id,
-        &status,
-        &filter.from,
-        &filter.to,
-        &size,
-        &offset,
-    ];
-    let (rows, total) = tokio::try_join!(
-        client.query(&list, &list_params),
-        client.query_one(&count, &list_params[..4]),
-    )?;
-    let total: i64 = column(&total, 0)?;
-    Ok(OrderPage {
-        orders: OrderSummary::from_rows(&rows)?,
-        total,
-        page: number,
-        page_size: size,
-        total_pages: (total + size - 1) / size,
-    })
+    status: Option<&str>,
+) -> Result<Option<Counted>> {
+    let whole_day = |t: &Option<OffsetDateTime>| {
+        t.is_none_or(|t| t.to_offset(time::UtcOffset::UTC).time() == time::Time::MIDNIGHT)
+    };
+    if let Some(customer) = &filter.customer_id {
+        if status.is_some() || filter.from.is_some() || filter.to.is_some() {
+            return Ok(None);
+        }
+        let stmt = client
+            .prepare_cached(include_str!("../../sql/queries/count_customer_orders.sql"))
+            .await?;
+        return Ok(match client.query_opt(&stmt, &[customer]).await? {
+            Some(row) if column::<bool>(&row, "current")? => {
+                Some(Counted::Maintained(Some(column(&row, "order_count")?)))
+            }
+            Some(_) => None,
+            None => Some(Counted::Maintained(None)),
+        });
+    }
+    if !whole_day(&filter.from) || !whole_day(&filter.to) {
+        return Ok(None);
+    }
+    let day = |t: &Option<OffsetDateTime>| t.map(|t| t.to_offset(time::UtcOffset::UTC).date());
+    let stmt = client
+        .prepare_cached(include_str!("../../sql/queries/count_orders_by_day.sql"))
+        .await?;
+    let row = client
+        .query_one(&stmt, &[&status, &day(&filter.from), &day(&filter.to)])
+        .await?;
+    Ok(column::<bool>(&row, "current")?
+        .then(|| column(&row, "orders").map(|n| Counted::Maintained(Some(n))))
+        .transpose()?)
 }
 
 row_struct! {

@@ -318,11 +318,14 @@ async fn the_order_list_matches_the_write_tables_for_every_filter_and_page() {
                 let (p, ps) = (page.to_string(), page_size.to_string());
                 params.push(("page", &p));
                 params.push(("page_size", &ps));
+                // exact whatever the filters (the default counts exactly
+                // only where a read model keeps the count)
+                params.push(("count", "exact"));
                 let reply = get_json(&app, "/queries/orders", &params).await;
                 let label = format!("{} (page {page}, page_size {page_size})", case.name);
                 assert_eq!(reply.status, 200, "{label}: {}", reply.text);
                 let expected = expected_page(&all, &case.filter, page, page_size);
-                assert_same(&label, &reply.body, &expected);
+                assert_same_page(&label, &reply.body, &expected);
                 if page > pages {
                     assert_eq!(reply.body["orders"], json!([]), "{label}: beyond the end");
                 }
@@ -342,7 +345,7 @@ async fn the_order_list_matches_the_write_tables_for_every_filter_and_page() {
 
     // Defaults: page 1 of 20.
     let reply = get_json(&app, "/queries/orders", &[]).await;
-    assert_same(
+    assert_same_page(
         "defaults",
         &reply.body,
         &expected_page(&all, &Filter::default(), 1, 20),
@@ -380,7 +383,7 @@ async fn a_customers_orders_match_the_write_tables_and_an_unknown_customer_is_40
             .await;
             let label = format!("customer {customer} page {page}");
             assert_eq!(reply.status, 200, "{label}: {}", reply.text);
-            assert_same(
+            assert_same_page(
                 &label,
                 &reply.body,
                 &expected_page(&all, &filter, page, page_size),
@@ -879,6 +882,223 @@ async fn bounds_finer_than_a_microsecond_keep_the_range_half_open() {
             ids.len(),
             "{case}: statistics [{from}, {to})"
         );
+    }
+    app.stop().await;
+}
+
+/// Follow `next` from the first page to the end; the orders in the order
+/// shown. `between` runs after each page (to write while the walk goes on).
+async fn walk(
+    app: &TestApp,
+    path: &str,
+    params: &[(&str, &str)],
+    mut between: impl AsyncFnMut(usize),
+) -> Vec<Value> {
+    let (mut seen, mut after) = (Vec::new(), None::<String>);
+    for step in 0.. {
+        let mut query = params.to_vec();
+        if let Some(a) = &after {
+            query.push(("after", a));
+        }
+        let reply = get_json(app, path, &query).await;
+        assert_eq!(reply.status, 200, "{path} step {step}: {}", reply.text);
+        seen.extend(reply.body["orders"].as_array().cloned().unwrap_or_default());
+        match reply.body["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+        between(step).await;
+        assert!(step < 1000, "{path}: the walk does not end");
+    }
+    seen
+}
+
+#[tokio::test]
+async fn following_next_lists_every_order_once_even_while_new_orders_arrive() {
+    let app = app_on_request().await;
+    build_world(&app).await;
+    add_historic_orders(&app).await;
+    refresh_settled(&app).await;
+    let cases = [
+        ("/queries/orders", vec![], Filter::default()),
+        (
+            "/queries/orders",
+            vec![("status", "delivered")],
+            Filter {
+                status: Some("delivered".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "/queries/customers/c-1/orders",
+            vec![],
+            Filter {
+                customer_id: Some("c-1".into()),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (case, (path, params, filter)) in cases.iter().enumerate() {
+        // What the write tables hold when the walk starts.
+        let all = write_orders(app.client().await).await;
+        let expected = expected_page(&all, filter, 1, 10_000)["orders"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            expected.len() > 3,
+            "{path} {params:?}: too few orders to page"
+        );
+        let mut params = params.clone();
+        params.push(("page_size", "3"));
+        // While the walk goes on, new orders arrive and the read models
+        // take them: newer than every cursor, they never shift a page.
+        let placed = std::cell::Cell::new(0);
+        let seen = walk(&app, path, &params, async |step| {
+            if step % 2 == 0 {
+                placed.set(placed.get() + 1);
+                let r = app
+                    .post(
+                        "/commands/orders",
+                        json!({"order_id": format!("o-walk-{case}-{}", placed.get()), "customer_id": "c-1",
+                               "items": [{"product_id": "p-2", "quantity": 1}]}),
+                    )
+                    .await;
+                let status = r.status();
+                assert_eq!(status, 202, "{}", r.text().await.unwrap_or_default());
+                refresh_settled(&app).await;
+            }
+        })
+        .await;
+        assert!(
+            placed.get() > 0,
+            "{path}: nothing was written during the walk"
+        );
+        assert_same(
+            &format!("{path} {params:?} by next"),
+            &json!(seen),
+            &json!(expected),
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_list_says_how_its_total_was_counted() {
+    let app = app_on_request().await;
+    build_world(&app).await;
+    add_historic_orders(&app).await;
+    refresh_settled(&app).await;
+    let all = write_orders(app.client().await).await;
+    let exact = |filter: &Filter| expected_page(&all, filter, 1, 20)["total"].clone();
+    let delivered = Filter {
+        status: Some("delivered".into()),
+        ..Default::default()
+    };
+    let c2_delivered = Filter {
+        customer_id: Some("c-2".into()),
+        status: Some("delivered".into()),
+        ..Default::default()
+    };
+
+    // By default: exact where a read model keeps the count (all orders, a
+    // status, whole days; a customer alone) or for one customer's orders,
+    // the planner's estimate else.
+    for (params, filter, how) in [
+        (vec![], Filter::default(), "exact"),
+        (vec![("status", "delivered")], delivered.clone(), "exact"),
+        (
+            vec![("from", "2024-01-01T00:00:00Z")],
+            Filter {
+                from: Some(parse_time("2024-01-01T00:00:00Z")),
+                ..Default::default()
+            },
+            "exact",
+        ),
+        (
+            vec![("from", "2024-01-01T12:00:00Z")],
+            Filter::default(),
+            "planned",
+        ),
+        (
+            vec![("customer_id", "c-2"), ("status", "delivered")],
+            c2_delivered.clone(),
+            "exact",
+        ),
+        (
+            vec![
+                ("count", "exact"),
+                ("customer_id", "c-2"),
+                ("status", "delivered"),
+            ],
+            c2_delivered.clone(),
+            "exact",
+        ),
+        (
+            vec![("count", "planned"), ("status", "delivered")],
+            delivered.clone(),
+            "planned",
+        ),
+    ] {
+        let reply = get_json(&app, "/queries/orders", &params).await;
+        assert_eq!(reply.status, 200, "{params:?}: {}", reply.text);
+        assert_eq!(reply.body["count"], how, "{params:?}: {}", reply.text);
+        if how == "exact" {
+            assert_eq!(reply.body["total"], exact(&filter), "{params:?}");
+        } else {
+            assert!(
+                reply.body["total"].as_i64().is_some_and(|t| t >= 0),
+                "{params:?}: {}",
+                reply.text
+            );
+        }
+    }
+    let mine = get_json(&app, "/queries/customers/c-2/orders", &[]).await;
+    assert_eq!(mine.body["count"], "exact", "{}", mine.text);
+    assert_eq!(
+        mine.body["total"],
+        exact(&Filter {
+            customer_id: Some("c-2".into()),
+            ..Default::default()
+        })
+    );
+
+    // none: no total at all; the page and its cursor are still there.
+    let none = get_json(
+        &app,
+        "/queries/orders",
+        &[("count", "none"), ("page_size", "2")],
+    )
+    .await;
+    assert_eq!(none.status, 200, "{}", none.text);
+    assert_eq!(
+        (
+            &none.body["count"],
+            &none.body["total"],
+            &none.body["total_pages"]
+        ),
+        (&json!("none"), &Value::Null, &Value::Null)
+    );
+    assert!(none.body["next"].is_string(), "{}", none.text);
+    // An unknown customer is a 404 however the total is counted.
+    for count in ["exact", "planned", "none"] {
+        assert_problem(
+            app.get(&format!("/queries/customers/c-999/orders?count={count}"))
+                .await,
+            404,
+        )
+        .await;
+    }
+
+    // Mistakes are 400s that say what to send.
+    for (query, says) in [
+        ("count=some", "exact, planned or none"),
+        ("after=not-a-cursor", "not a cursor"),
+        ("after=bm9wZQ", "not a cursor"),
+        ("page=2&after=MTIz", "page or after"),
+    ] {
+        let problem = assert_problem(app.get(&format!("/queries/orders?{query}")).await, 400).await;
+        let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+        assert!(detail.contains(says), "{query}: {detail}");
     }
     app.stop().await;
 }

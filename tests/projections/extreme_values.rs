@@ -148,7 +148,7 @@ async fn assert_customer_pages(app: &TestApp, all: &[WriteOrder], customer: &str
         .await;
         let label = format!("{customer}'s orders, page {page}");
         assert_eq!(reply.status, 200, "{label}: {}", reply.text);
-        assert_same(
+        assert_same_page(
             &label,
             &reply.body,
             &expected_page(all, &filter, page, page_size),

@@ -511,6 +511,9 @@ pub fn expected_page(all: &[WriteOrder], filter: &Filter, page: i64, page_size: 
         "page": page,
         "page_size": page_size,
         "total_pages": (total + page_size - 1) / page_size,
+        "count": "exact",
+        // whether a cursor to the following orders is due (its text is opaque)
+        "next": total > page * page_size,
     })
 }
 
@@ -648,6 +651,22 @@ pub fn canon(v: &Value) -> Value {
         Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), canon(v))).collect()),
         other => other.clone(),
     }
+}
+
+/// Assert a list page equals [`expected_page`]: every field, and a `next`
+/// cursor exactly when more orders follow.
+#[track_caller]
+pub fn assert_same_page(case: &str, actual: &Value, expected: &Value) {
+    let mut actual = actual.clone();
+    let more = expected["next"].as_bool().unwrap_or(false);
+    assert_eq!(
+        actual["next"].is_string(),
+        more,
+        "{case}: next is {}, yet more orders follow: {more}",
+        actual["next"]
+    );
+    actual["next"] = Value::Bool(more);
+    assert_same(case, &actual, expected);
 }
 
 /// Assert `actual` equals `expected` after [`canon`], naming `case`.
