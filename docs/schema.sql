@@ -953,18 +953,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION write.project_order_history() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    INSERT INTO read.order_history (order_id, order_version, event_type, status, reason, payload, correlation_id, occurred_at)
-    VALUES (NEW.order_id, NEW.order_version, NEW.event_type,
-            CASE WHEN NEW.event_type = 'OrderCreated' THEN 'pending' ELSE NEW.payload ->> 'to' END,
-            NEW.payload ->> 'reason', NEW.payload, NEW.correlation_id, NEW.occurred_at);
-    RETURN NULL;
-END
-$$;
-
 CREATE UNLOGGED TABLE pgcqrs.batch (
     relid oid NOT NULL,
     op "char" NOT NULL,
@@ -1492,18 +1480,34 @@ COMMENT ON COLUMN read.daily_sales.orders IS 'Number of orders placed that day n
 
 COMMENT ON COLUMN read.daily_sales.revenue IS 'Sum of their totals, whatever the status (exact, two decimals, no upper bound).';
 
-CREATE TABLE read.order_history (
+CREATE TABLE write.order_events (
+    event_id bigint NOT NULL,
     order_id text NOT NULL,
     order_version integer NOT NULL,
     event_type text NOT NULL,
-    status text,
-    reason text,
+    schema_version smallint DEFAULT 1 NOT NULL,
     payload jsonb NOT NULL,
     correlation_id text,
-    occurred_at timestamp with time zone NOT NULL
+    txid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT order_events_type_known CHECK ((event_type = ANY (ARRAY['OrderCreated'::text, 'OrderStatusChanged'::text, 'OrderCancelled'::text])))
 );
 
-COMMENT ON TABLE read.order_history IS 'Every event of every order, kept current by trigger: what happened to an order, and when.';
+CREATE VIEW read.order_history WITH (security_barrier='true') AS
+ SELECT e.order_id,
+    e.order_version,
+    e.event_type,
+        CASE
+            WHEN (e.event_type = 'OrderCreated'::text) THEN 'pending'::text
+            ELSE (e.payload ->> 'to'::text)
+        END AS status,
+    (e.payload ->> 'reason'::text) AS reason,
+    e.payload,
+    e.correlation_id,
+    e.occurred_at
+   FROM write.order_events e;
+
+COMMENT ON VIEW read.order_history IS 'Every event of every order, read from the event log: what happened to an order, and when. Always current.';
 
 COMMENT ON COLUMN read.order_history.order_id IS 'The order.';
 
@@ -1725,19 +1729,6 @@ CREATE TABLE write.idempotency_keys (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
-CREATE TABLE write.order_events (
-    event_id bigint NOT NULL,
-    order_id text NOT NULL,
-    order_version integer NOT NULL,
-    event_type text NOT NULL,
-    schema_version smallint DEFAULT 1 NOT NULL,
-    payload jsonb NOT NULL,
-    correlation_id text,
-    txid xid8 DEFAULT pg_current_xact_id() NOT NULL,
-    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT order_events_type_known CHECK ((event_type = ANY (ARRAY['OrderCreated'::text, 'OrderStatusChanged'::text, 'OrderCancelled'::text])))
-);
-
 ALTER TABLE write.order_events ALTER COLUMN event_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME write.order_events_event_id_seq
     START WITH 1
@@ -1764,9 +1755,6 @@ ALTER TABLE ONLY read.customer_orders
 
 ALTER TABLE ONLY read.daily_sales
     ADD CONSTRAINT daily_sales_pkey PRIMARY KEY (day, status);
-
-ALTER TABLE ONLY read.order_history
-    ADD CONSTRAINT order_history_pkey PRIMARY KEY (order_id, order_version);
 
 ALTER TABLE ONLY read.order_lines
     ADD CONSTRAINT order_lines_pkey PRIMARY KEY (order_id, line_no);
@@ -1820,8 +1808,6 @@ CREATE INDEX refresh_log_view_idx ON read.refresh_log USING btree (view_name, re
 
 CREATE INDEX idempotency_keys_created_idx ON write.idempotency_keys USING btree (created_at);
 
-CREATE INDEX order_events_txid_event_idx ON write.order_events USING btree (txid, event_id);
-
 CREATE INDEX order_items_product_idx ON write.order_items USING btree (product_id);
 
 CREATE INDEX orders_created_day_idx ON write.orders USING btree ((((created_at AT TIME ZONE 'UTC'::text))::date));
@@ -1835,8 +1821,6 @@ CREATE TRIGGER customers_bump_version BEFORE UPDATE ON write.customers FOR EACH 
 CREATE CONSTRAINT TRIGGER order_created_event AFTER INSERT ON write.orders DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION write.order_created_event();
 
 CREATE TRIGGER order_events_append_only BEFORE DELETE OR UPDATE ON write.order_events FOR EACH ROW EXECUTE FUNCTION write.order_events_append_only();
-
-CREATE TRIGGER order_events_project_history AFTER INSERT ON write.order_events FOR EACH ROW EXECUTE FUNCTION write.project_order_history();
 
 CREATE TRIGGER order_items_immutable BEFORE DELETE OR UPDATE ON write.order_items FOR EACH ROW EXECUTE FUNCTION write.order_items_immutable();
 

@@ -315,7 +315,7 @@ pub async fn get_order_history(
 ) -> Result<Response, ApiError> {
     let id = path_id("order", &id)?;
     let id = id.as_str();
-    // Kept by triggers: current on the primary; on a replica, once it has
+    // The event log itself: current on the primary; on a replica, once it has
     // replayed the token's transaction. So no view to wait for.
     fresh_read(&state, fresh, &[], |pool| async move {
         Ok(OrderHistory {

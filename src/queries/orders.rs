@@ -455,7 +455,7 @@ row_struct! {
     }
 }
 
-/// What happened to an order: `read.order_history`, kept by trigger, so
+/// What happened to an order: `read.order_history`, a view of the event log, so
 /// always current.
 pub async fn order_history(pool: &Pool, id: &str) -> Result<Vec<HistoryEntry>> {
     let client = pool.get().await?;
