@@ -745,14 +745,17 @@ async fn scenarios(
     eprintln!("   get order by id");
     let n = catalog.orders;
     let (mut pg, mut sql) = (Vec::new(), Vec::new());
+    let mut cpu = Vec::new();
     for round in 0..ROUNDS {
         let w = if round == 0 { warm } else { rewarm };
+        let used = ProcessCpu::start();
         pg.push(
             http_get(&http, &base, c, w, part, move |w, i| {
                 format!("/queries/orders/{}", seed::order_id(pick(w, i, n)))
             })
             .await,
         );
+        cpu.push(used.share());
         sql.push(
             raw_query(
                 &raw,
@@ -774,8 +777,9 @@ async fn scenarios(
         &pg,
         &sql,
         "read",
-        "≥ 0.7",
+        "≥ 0.8",
     ));
+    rows.push(load_generator_row(&cpu, "get order by id"));
 
     // ------------------------------------- keyed lookup through a declared view
     eprintln!("   keyed lookup through /queries/views");
@@ -829,7 +833,7 @@ async fn scenarios(
                 part,
                 &[
                     include_str!("../sql/read_customer_newest.sql"),
-                    include_str!("../sql/read_customer_count.sql"),
+                    include_str!("../../sql/queries/count_customer_orders.sql"),
                 ],
                 move |w, i| seed::customer_id(pick(w, i, n) as u32),
                 None,
@@ -865,6 +869,51 @@ async fn scenarios(
         &join,
         "read",
         "speedup",
+    ));
+    rows.push(paired_row(
+        "customer's 20 newest: HTTP vs the same statements in SQL",
+        &pg,
+        &mv,
+        "read",
+        "≥ 0.6",
+    ));
+
+    // ------------------------------------------- a status's first page
+    eprintln!("   status-filtered first page");
+    let (mut pg, mut sql) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let w = if round == 0 { warm } else { rewarm };
+        pg.push(
+            http_get(&http, &base, c, w, part, move |w, i| {
+                format!(
+                    "/queries/orders?status={}&page_size=20",
+                    STATUSES[pick(w, i, STATUSES.len() as u64) as usize - 1]
+                )
+            })
+            .await,
+        );
+        sql.push(
+            raw_query(
+                &raw,
+                c,
+                rewarm,
+                part,
+                &[
+                    include_str!("../sql/read_status_newest.sql"),
+                    include_str!("../sql/read_status_count.sql"),
+                ],
+                move |w, i| STATUSES[pick(w, i, STATUSES.len() as u64) as usize - 1].to_owned(),
+                None,
+            )
+            .await,
+        );
+    }
+    rows.push(paired_row(
+        "status-filtered first page: HTTP vs the same statements in SQL",
+        &pg,
+        &sql,
+        "read",
+        "≥ 0.5",
     ));
 
     // ----------------------------------------------------- statistics, 30 days
@@ -1258,6 +1307,74 @@ fn covered_rows(prefix: &str, covered: &BTreeMap<String, Vec<f64>>, goal: &str) 
             )
         })
         .collect()
+}
+
+/// The statuses a list is filtered by, in turn.
+const STATUSES: &[&str] = &["pending", "confirmed", "shipped", "delivered", "cancelled"];
+
+/// CPU this process (the load generator) used since `start`, as a share
+/// of the wall time (1.0: one core busy).
+struct ProcessCpu {
+    cpu: Duration,
+    wall: Instant,
+}
+
+impl ProcessCpu {
+    fn start() -> Self {
+        Self {
+            cpu: process_cpu(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn share(&self) -> f64 {
+        (process_cpu().saturating_sub(self.cpu)).as_secs_f64()
+            / self.wall.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
+/// User and system CPU time of this process so far (from /proc; zero
+/// where it cannot be read).
+fn process_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat: 12 and 13 after ')'.
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// How busy the load generator was while it drove the HTTP rounds of
+/// `scenario`: a ratio measures the service only while this stays well
+/// under the cores the machine has.
+fn load_generator_row(shares: &[f64], scenario: &str) -> Row {
+    let mut s = shares.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let median = s.get(s.len() / 2).copied().unwrap_or(f64::NAN);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Row {
+        scenario: format!("load generator CPU during {scenario} over HTTP"),
+        pgcqrs: format!(
+            "{:.0}% of one core (median of {} rounds)",
+            median * 100.0,
+            s.len()
+        ),
+        baseline: format!("{cores} cores in all"),
+        ratio: None,
+        goal: "well under the cores".into(),
+        pgcqrs_measure: None,
+        baseline_measure: None,
+    }
 }
 
 fn latency_row(scenario: &str, samples: &[f64], goal: &str) -> Row {

@@ -9,6 +9,7 @@
 //! - `service`: the service under test as a child process, fresh databases.
 
 mod bench;
+mod chart;
 mod service;
 mod soak;
 
@@ -63,6 +64,10 @@ struct BenchArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// With two sizes or more, also draw the scale series (ratios and
+    /// staleness against size) as an SVG chart to this file.
+    #[arg(long)]
+    chart: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +105,10 @@ async fn main() -> anyhow::Result<()> {
                 bench::run(&admin_base, &plan, cluster.as_ref()).await
             })
             .await?;
+            if let Some(path) = args.chart.filter(|_| reports.len() > 1) {
+                chart::draw(&reports, &path)
+                    .with_context(|| format!("Failed to draw {}", path.display()))?;
+            }
             if let Some(path) = args.json {
                 std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)
                     .with_context(|| format!("Failed to write {}", path.display()))?;

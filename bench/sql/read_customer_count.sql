@@ -1,1 +1,0 @@
-SELECT count(*) FROM read.order_summary WHERE customer_id = $1::text
