@@ -1198,9 +1198,22 @@ struct Staleness {
     covered: BTreeMap<String, Vec<f64>>,
 }
 
-/// While commands run: every 200 ms place an order and measure how long
-/// until a plain read sees it, and until each read model covers it;
-/// alternately, how long a `min_token` read takes.
+/// An order the probe placed, until every read model covers it.
+struct Tracked {
+    id: String,
+    token: String,
+    accepted: Instant,
+    /// Whether a plain read has shown it yet.
+    shown: bool,
+    /// Models that have covered it.
+    covered: Vec<String>,
+}
+
+/// While commands run: every 200 ms place an order. Alternately, measure
+/// how long a `min_token` read of it takes, or track it: how long until a
+/// plain read shows it, and until each read model's refresh covers its
+/// transaction. Tracked orders are watched together, so a slow model does
+/// not hold up the next sample.
 async fn staleness_probe(
     http: reqwest::Client,
     (base, url): (String, String),
@@ -1212,86 +1225,124 @@ async fn staleness_probe(
     let Ok(status) = db::connect(&url).await else {
         return Staleness::default();
     };
+    let models = status
+        .query("SELECT view_name FROM read.read_model_status", &[])
+        .await
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.try_get::<_, String>(0).ok())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
     let mut rng = StdRng::seed_from_u64(7);
     let mut out = Staleness::default();
+    let mut tracked: Vec<Tracked> = Vec::new();
     let mut use_token = false;
-    while !stop.load(Ordering::Relaxed) {
-        let (customer, lines, _) = catalog.order_request(&mut rng);
-        let items: Vec<_> = lines
-            .iter()
-            .map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q}))
-            .collect();
-        let id = new_order_id("probe");
-        let Ok(r) = http
-            .post(format!("{base}/commands/orders"))
-            .json(&serde_json::json!({"order_id": id, "customer_id": customer, "items": items}))
-            .send()
-            .await
-        else {
-            continue;
-        };
-        let accepted = Instant::now();
-        let Ok(body) = r.json::<serde_json::Value>().await else {
-            continue;
-        };
-        let token = body["token"].as_str().unwrap_or_default().to_owned();
-        if use_token {
-            if let Ok(r) = http
-                .get(format!(
-                    "{base}/queries/orders/{id}?min_token={token}&wait=30"
-                ))
-                .send()
-                .await
+    let mut next_order = Instant::now();
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        if stopping && tracked.is_empty() {
+            break;
+        }
+        if !stopping && Instant::now() >= next_order {
+            next_order = Instant::now() + Duration::from_millis(200);
+            if let Some((id, token, accepted)) =
+                place_probe_order(&http, &base, &catalog, &mut rng).await
             {
-                if r.status() == 200 {
-                    out.waits.push(accepted.elapsed().as_secs_f64());
-                }
-            }
-        } else {
-            let (mut shown, mut waiting) = (false, None::<Vec<String>>);
-            // Finish the measurement even if the load has stopped.
-            while accepted.elapsed() < Duration::from_secs(60) {
-                if !shown {
-                    let r = http.get(format!("{base}/queries/orders/{id}")).send().await;
+                if use_token {
+                    let r = http
+                        .get(format!(
+                            "{base}/queries/orders/{id}?min_token={token}&wait=30"
+                        ))
+                        .send()
+                        .await;
                     if r.is_ok_and(|r| r.status() == 200) {
-                        out.visible.push(accepted.elapsed().as_secs_f64());
-                        shown = true;
+                        out.waits.push(accepted.elapsed().as_secs_f64());
                     }
-                }
-                if let Ok(rows) = status
-                    .query(
-                        "SELECT view_name, pg_visible_in_snapshot($1::text::xid8, current_as_of)
-                           FROM read.read_model_status",
-                        &[&token],
-                    )
-                    .await
-                {
-                    let left = waiting.get_or_insert_with(|| {
-                        rows.iter().filter_map(|r| r.try_get(0).ok()).collect()
+                } else {
+                    tracked.push(Tracked {
+                        id,
+                        token,
+                        accepted,
+                        shown: false,
+                        covered: Vec::new(),
                     });
-                    for row in &rows {
-                        let (Ok(name), Ok(true)) =
-                            (row.try_get::<_, String>(0), row.try_get::<_, bool>(1))
-                        else {
-                            continue;
-                        };
-                        if let Some(i) = left.iter().position(|n| *n == name) {
-                            left.swap_remove(i);
-                            let at = accepted.elapsed().as_secs_f64();
-                            out.covered.entry(name).or_default().push(at);
-                        }
-                    }
                 }
-                if shown && waiting.as_ref().is_some_and(|w| w.is_empty()) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                use_token = !use_token;
             }
         }
-        use_token = !use_token;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        for t in tracked.iter_mut().filter(|t| !t.shown) {
+            let r = http
+                .get(format!("{base}/queries/orders/{}", t.id))
+                .send()
+                .await;
+            if r.is_ok_and(|r| r.status() == 200) {
+                out.visible.push(t.accepted.elapsed().as_secs_f64());
+                t.shown = true;
+            }
+        }
+        let tokens: Vec<String> = tracked.iter().map(|t| t.token.clone()).collect();
+        if let Ok(rows) = status
+            .query(
+                "SELECT s.view_name, t.token
+                   FROM read.read_model_status s, unnest($1::text[]) AS t(token)
+                  WHERE pg_visible_in_snapshot(t.token::xid8, s.current_as_of)",
+                &[&tokens],
+            )
+            .await
+        {
+            for row in &rows {
+                let (Ok(name), Ok(token)) =
+                    (row.try_get::<_, String>(0), row.try_get::<_, String>(1))
+                else {
+                    continue;
+                };
+                if let Some(t) = tracked
+                    .iter_mut()
+                    .find(|t| t.token == token && !t.covered.contains(&name))
+                {
+                    out.covered
+                        .entry(name.clone())
+                        .or_default()
+                        .push(t.accepted.elapsed().as_secs_f64());
+                    t.covered.push(name);
+                }
+            }
+        }
+        // Done with an order once it shows and every model covers it; give
+        // up on one after a minute.
+        tracked.retain(|t| {
+            (!t.shown || t.covered.len() < models.len())
+                && t.accepted.elapsed() < Duration::from_secs(60)
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     out
+}
+
+/// Place one order for the probe: its id, token and when it was accepted.
+async fn place_probe_order(
+    http: &reqwest::Client,
+    base: &str,
+    catalog: &Catalog,
+    rng: &mut StdRng,
+) -> Option<(String, String, Instant)> {
+    let (customer, lines, _) = catalog.order_request(rng);
+    let items: Vec<_> = lines
+        .iter()
+        .map(|(p, q, _)| serde_json::json!({"product_id": p, "quantity": q}))
+        .collect();
+    let id = new_order_id("probe");
+    let r = http
+        .post(format!("{base}/commands/orders"))
+        .json(&serde_json::json!({"order_id": id, "customer_id": customer, "items": items}))
+        .send()
+        .await
+        .ok()?;
+    let accepted = Instant::now();
+    let body = r.json::<serde_json::Value>().await.ok()?;
+    let token = body["token"].as_str()?.to_owned();
+    Some((id, token, accepted))
 }
 
 /// One row per read model: how long after a 202 its refresh covered the
