@@ -21,10 +21,6 @@ CREATE SCHEMA pgcqrs_d1_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d1_order_summary IS 'pgcqrs: stand-in for write.customers while a batch of read model order_summary finds its keys.';
 
-CREATE SCHEMA pgcqrs_d1_product_sales;
-
-COMMENT ON SCHEMA pgcqrs_d1_product_sales IS 'pgcqrs: stand-in for write.products while a batch of read model product_sales finds its keys.';
-
 CREATE SCHEMA pgcqrs_d2_customer_orders;
 
 COMMENT ON SCHEMA pgcqrs_d2_customer_orders IS 'pgcqrs: stand-in for write.orders while a batch of read model customer_orders finds its keys.';
@@ -37,17 +33,9 @@ CREATE SCHEMA pgcqrs_d2_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d2_order_summary IS 'pgcqrs: stand-in for write.orders while a batch of read model order_summary finds its keys.';
 
-CREATE SCHEMA pgcqrs_d2_product_sales;
-
-COMMENT ON SCHEMA pgcqrs_d2_product_sales IS 'pgcqrs: stand-in for write.orders while a batch of read model product_sales finds its keys.';
-
 CREATE SCHEMA pgcqrs_d3_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d3_order_summary IS 'pgcqrs: stand-in for write.order_items while a batch of read model order_summary finds its keys.';
-
-CREATE SCHEMA pgcqrs_d3_product_sales;
-
-COMMENT ON SCHEMA pgcqrs_d3_product_sales IS 'pgcqrs: stand-in for write.order_items while a batch of read model product_sales finds its keys.';
 
 CREATE SCHEMA pgcqrs_defs;
 
@@ -254,26 +242,6 @@ EXCEPTION WHEN insufficient_privilege OR undefined_function THEN
     RETURN NULL;
 END
 $$;
-
-CREATE FUNCTION pgcqrs.covers(model text, other text) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog'
-    AS $$
-SELECT coalesce((
-    SELECT NOT EXISTS (
-               SELECT 1 FROM pgcqrs.changes c
-                WHERE c.relid = ANY (r.sources::oid[])
-                  AND c.txid >= pg_snapshot_xmin(m.current_as_of)
-                  AND c.txid < pg_snapshot_xmax(o.current_as_of)
-                  AND pg_visible_in_snapshot(c.txid, o.current_as_of)
-                  AND NOT pg_visible_in_snapshot(c.txid, m.current_as_of))
-      FROM read.read_model_status m
-      JOIN pgcqrs.read_models r ON r.name = m.view_name
-      JOIN read.read_model_status o ON o.view_name = other
-     WHERE m.view_name = model), false)
-$$;
-
-COMMENT ON FUNCTION pgcqrs.covers(model text, other text) IS 'Whether read model `model` shows every change to its tables that read model `other` shows.';
 
 CREATE FUNCTION pgcqrs.define_read_model(name text, query text, key text[], mode text DEFAULT 'auto'::text, schedule text DEFAULT NULL::text, filterable text[] DEFAULT '{}'::text[], description text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
@@ -493,7 +461,7 @@ BEGIN
                    coalesce(description, format('Read model %s, declared in pgcqrs.read_models.', name)));
     EXECUTE format('GRANT SELECT ON %s TO pgcqrs_reader', target);
 
-    -- Recompute whole, writing only the rows that differ.
+    -- Recompute whole, once, writing only the rows that differ.
     keyeq := (SELECT string_agg(format('v.%1$I = t.%1$I', k), ' AND ') FROM unnest(key) k);
     updates := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', c), ', ')
                   FROM unnest(cols) c WHERE NOT c = ANY(key));
@@ -505,13 +473,16 @@ BEGIN
     VALUES (name, query, key, mode, nullif(trim(schedule), ''), coalesce(filterable, '{}'), description,
             kept, why, tables,
             CASE WHEN kept = 'incremental' THEN format($q$
-WITH upserted AS (
-    INSERT INTO %1$s AS t SELECT * FROM pgcqrs_defs.%2$I
+WITH fresh AS MATERIALIZED (
+    SELECT * FROM pgcqrs_defs.%2$I
+),
+upserted AS (
+    INSERT INTO %1$s AS t SELECT * FROM fresh
     ON CONFLICT (%3$s) DO %4$s
     RETURNING 1
 ),
 removed AS (
-    DELETE FROM %1$s t WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_defs.%2$I v WHERE %5$s)
+    DELETE FROM %1$s t WHERE NOT EXISTS (SELECT 1 FROM fresh v WHERE %5$s)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows$q$,
@@ -981,6 +952,13 @@ CREATE TABLE pgcqrs.changes (
 
 COMMENT ON TABLE pgcqrs.changes IS 'Captured changes of every table a read model reads, until every model reading it has applied them.';
 
+CREATE VIEW pgcqrs.change_txids AS
+ SELECT c.txid,
+    c.relid
+   FROM pgcqrs.changes c;
+
+COMMENT ON VIEW pgcqrs.change_txids IS 'Transaction and table of every captured change (no keys, no rows): whether a read model has caught up with another.';
+
 ALTER TABLE pgcqrs.changes ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME pgcqrs.changes_seq_seq
     START WITH 1
@@ -1181,29 +1159,6 @@ UNION ALL
            FROM write.customers t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
-CREATE VIEW pgcqrs_d1_product_sales.products AS
- SELECT t.id,
-    t.name,
-    t.price,
-    t.version,
-    t.created_at,
-    t.updated_at
-   FROM (pgcqrs.batch b
-     JOIN write.products t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
-  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((b.old -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))
-UNION ALL
- SELECT r.id,
-    r.name,
-    r.price,
-    r.version,
-    r.created_at,
-    r.updated_at
-   FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.products, b.old) r(id, name, price, version, created_at, updated_at))
-  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
-           FROM write.products t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((to_jsonb(r.*) -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))));
-
 CREATE VIEW pgcqrs_d2_customer_orders.orders AS
  SELECT t.id,
     t.customer_id,
@@ -1289,33 +1244,6 @@ UNION ALL
            FROM write.orders t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((to_jsonb(r.*) -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((to_jsonb(r.*) -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
 
-CREATE VIEW pgcqrs_d2_product_sales.orders AS
- SELECT t.id,
-    t.customer_id,
-    t.status,
-    t.total,
-    t.version,
-    t.created_at,
-    t.updated_at,
-    t.cancel_reason
-   FROM (pgcqrs.batch b
-     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))
-UNION ALL
- SELECT r.id,
-    r.customer_id,
-    r.status,
-    r.total,
-    r.version,
-    r.created_at,
-    r.updated_at,
-    r.cancel_reason
-   FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
-           FROM write.orders t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))));
-
 CREATE VIEW pgcqrs_d3_order_summary.order_items AS
  SELECT t.order_id,
     t.line_no,
@@ -1336,27 +1264,6 @@ UNION ALL
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id)))))))));
-
-CREATE VIEW pgcqrs_d3_product_sales.order_items AS
- SELECT t.order_id,
-    t.line_no,
-    t.product_id,
-    t.quantity,
-    t.unit_price
-   FROM (pgcqrs.batch b
-     JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
-  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
-UNION ALL
- SELECT r.order_id,
-    r.line_no,
-    r.product_id,
-    r.quantity,
-    r.unit_price
-   FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
-  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
-           FROM write.order_items t
-          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
 
 CREATE VIEW pgcqrs_defs.customer_orders AS
  SELECT (c.id)::text AS customer_id,
@@ -1592,16 +1499,17 @@ COMMENT ON COLUMN read.order_summary.created_at IS 'When the order was placed (U
 
 COMMENT ON COLUMN read.order_summary.updated_at IS 'When the order last changed (UTC).';
 
-CREATE TABLE read.product_sales (
-    product_id text NOT NULL,
-    product_name text,
-    current_price numeric(14,2),
-    orders bigint,
-    units bigint,
-    revenue numeric
-);
+CREATE MATERIALIZED VIEW read.product_sales AS
+ SELECT product_sales.product_id,
+    product_sales.product_name,
+    product_sales.current_price,
+    product_sales.orders,
+    product_sales.units,
+    product_sales.revenue
+   FROM pgcqrs_defs.product_sales
+  WITH NO DATA;
 
-COMMENT ON TABLE read.product_sales IS 'One row per product: units sold and revenue, over orders not cancelled.';
+COMMENT ON MATERIALIZED VIEW read.product_sales IS 'One row per product: units sold and revenue, over orders not cancelled.';
 
 COMMENT ON COLUMN read.product_sales.product_id IS 'The product''s id.';
 
@@ -1762,9 +1670,6 @@ ALTER TABLE ONLY read.order_lines
 ALTER TABLE ONLY read.order_summary
     ADD CONSTRAINT order_summary_pkey PRIMARY KEY (order_id);
 
-ALTER TABLE ONLY read.product_sales
-    ADD CONSTRAINT product_sales_pkey PRIMARY KEY (product_id);
-
 ALTER TABLE ONLY read.read_model_status
     ADD CONSTRAINT read_model_status_pkey PRIMARY KEY (view_name);
 
@@ -1801,6 +1706,8 @@ CREATE INDEX order_summary_created_idx ON read.order_summary USING btree (create
 CREATE INDEX order_summary_customer_idx ON read.order_summary USING btree (customer_id, created_at DESC, order_id DESC);
 
 CREATE INDEX order_summary_status_idx ON read.order_summary USING btree (status, created_at DESC, order_id DESC);
+
+CREATE UNIQUE INDEX product_sales_pkey ON read.product_sales USING btree (product_id);
 
 CREATE INDEX refresh_log_view_finished_idx ON read.refresh_log USING btree (view_name, finished_at DESC);
 
