@@ -67,26 +67,6 @@ row_struct! {
     }
 }
 
-/// A page of orders.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OrderPage {
-    pub orders: Vec<OrderSummary>,
-    /// Orders matching the filters, counted as `count` says; null with
-    /// `count=none`.
-    pub total: Option<i64>,
-    pub page: i64,
-    pub page_size: i64,
-    /// Pages of `page_size` in `total`; null with `count=none`.
-    pub total_pages: Option<i64>,
-    /// How `total` was counted: `exact` (the matching orders counted, or
-    /// the count `customer_orders` or `daily_sales` keeps: those can be a
-    /// refresh apart from the orders, and `min_token` brings both up to
-    /// the token), `planned` (the planner's estimate) or `none`.
-    pub count: &'static str,
-    /// Pass as `after` for the orders following this page; null at the end.
-    pub next: Option<String>,
-}
-
 /// Which page of a list, already validated: `number` from 1, `size` from 1.
 #[derive(Debug, Clone, Copy)]
 pub struct Page {
@@ -163,6 +143,24 @@ pub struct ListRequest {
     pub after: Option<Cursor>,
     /// None: exact where a read model keeps the count, planned elsewhere.
     pub count: Option<CountMode>,
+}
+
+/// A page of orders.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrderPage {
+    pub orders: Vec<OrderSummary>,
+    /// Orders matching the filters, counted as `count` says; null with
+    /// `count=none`.
+    pub total: Option<i64>,
+    pub page: i64,
+    pub page_size: i64,
+    /// Pages of `page_size` in `total`; null with `count=none`.
+    pub total_pages: Option<i64>,
+    /// How `total` was counted: `exact`, `planned` (the planner's estimate)
+    /// or `none` (see docs/decisions/0006-lists-that-cost-a-page.md).
+    pub count: &'static str,
+    /// Pass as `after` for the orders following this page; null at the end.
+    pub next: Option<String>,
 }
 
 /// The order `id` with its lines.

@@ -666,9 +666,8 @@ impl Refresher {
         let name = model.model.name.as_str();
         let timeout = self.timeout_for(model);
         Self::set_timeout(&tx, timeout).await?;
-        let limit = self.batch_limit(name);
         let started = Instant::now();
-        let taken = Self::take(&tx, model, &coverage, limit).await?;
+        let taken = self.take(&tx, model, &coverage).await?;
         if taken.changes == 0 && !force {
             return Self::mark_current(tx, name, &taken.snapshot, taken.taken_at).await;
         }
@@ -678,14 +677,14 @@ impl Refresher {
                 .whole_is_cheaper(&tx, model, pending, |b| b.ms_per_change)
                 .await?
         {
-            return self.whole_instead(tx, model, full).await;
+            return self.recompute_all(tx, model, full, "refresh").await;
         }
         let found = Self::find_keys(&tx, name, appliers, &taken.touched).await?;
         if self
             .whole_is_cheaper(&tx, model, (found, 20), |b| b.ms_per_key)
             .await?
         {
-            return self.whole_instead(tx, model, full).await;
+            return self.recompute_all(tx, model, full, "refresh").await;
         }
         let applying = Instant::now();
         let (keys, changed_rows) = Self::apply_keys(&tx, name, apply).await?;
@@ -726,30 +725,18 @@ impl Refresher {
         })
     }
 
-    /// Drop the batch taken and recompute the model whole instead.
-    async fn whole_instead(
-        &self,
-        tx: Transaction<'_>,
-        model: &ScheduledModel,
-        full: &str,
-    ) -> anyhow::Result<RefreshOutcome> {
-        tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
-            .await?;
-        self.recompute_all(tx, model, full, "refresh").await
-    }
-
-    /// Copy the next at most `limit` changes of `model`'s tables into
-    /// `pgcqrs.batch` (`take_batch.sql`), resuming where the last batch
-    /// stopped.
+    /// Copy the next changes of `model`'s tables (at most its batch
+    /// limit) into `pgcqrs.batch` (`take_batch.sql`), resuming where the
+    /// last batch stopped.
     async fn take(
+        &self,
         tx: &Transaction<'_>,
         model: &ScheduledModel,
         coverage: &Coverage,
-        limit: i64,
     ) -> anyhow::Result<Taken> {
-        let stmt = tx
-            .prepare_cached(include_str!("../../sql/read_models/take_batch.sql"))
-            .await?;
+        let limit = self.batch_limit(&model.model.name);
+        let sql = include_str!("../../sql/read_models/take_batch.sql");
+        let stmt = tx.prepare_cached(sql).await?;
         let (txid, _, seq, _) = &coverage.resume;
         let row = tx
             .query_one(
@@ -852,6 +839,9 @@ impl Refresher {
         kind: &'static str,
     ) -> anyhow::Result<RefreshOutcome> {
         let name = model.model.name.as_str();
+        // What a batch took before it chose this instead.
+        tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
+            .await?;
         let started = Instant::now();
         let now = tx
             .query_one(
