@@ -1,7 +1,7 @@
--- A customer's orders as customer_orders keeps the count, and whether that
--- count shows every order order_summary shows: no change to the tables
--- customer_orders reads is visible in order_summary's snapshot and not in
--- its own. No row: a customer the read models do not know.
+-- A customer's orders as customer_orders keeps the count (NULL: it has no
+-- row for the customer), and whether customer_orders shows every order
+-- order_summary shows: no change to the tables it reads is visible in
+-- order_summary's snapshot and not in its own. Always one row.
 SELECT k.order_count,
        (SELECT NOT EXISTS (
                    SELECT 1 FROM pgcqrs.change_txids c
@@ -14,5 +14,5 @@ SELECT k.order_count,
           JOIN pgcqrs.read_models r ON r.name = m.view_name
           JOIN read.read_model_status o ON o.view_name = 'order_summary'
          WHERE m.view_name = 'customer_orders') IS TRUE AS current
-FROM read.customer_orders k
-WHERE k.customer_id = $1::text
+FROM (SELECT $1::text AS customer_id) asked
+LEFT JOIN read.customer_orders k ON k.customer_id = asked.customer_id

@@ -256,7 +256,7 @@ fn answer(
     let (total, kind) = match count {
         Counted::Maintained(n) => (Some(n.unwrap_or(0).max(shown)), "exact"),
         Counted::Exact(n) => (Some(n), "exact"),
-        Counted::Planned(n) => (Some(n), "planned"),
+        Counted::Planned(n) => (Some(n.max(shown)), "planned"),
         Counted::Skipped => (None, "none"),
     };
     OrderPage {
@@ -416,13 +416,12 @@ async fn maintained_total(
         let stmt = client
             .prepare_cached(include_str!("../../sql/queries/count_customer_orders.sql"))
             .await?;
-        return Ok(match client.query_opt(&stmt, &[customer]).await? {
-            Some(row) if column::<bool>(&row, "current")? => {
-                Some(Counted::Maintained(Some(column(&row, "order_count")?)))
-            }
-            Some(_) => None,
-            None => Some(Counted::Maintained(None)),
-        });
+        let row = client.query_one(&stmt, &[customer]).await?;
+        // Only a count as fresh as the orders; a missing row too (a
+        // customer it has not caught up with yet must not count 0).
+        return Ok(column::<bool>(&row, "current")?
+            .then(|| column(&row, "order_count").map(Counted::Maintained))
+            .transpose()?);
     }
     if !whole_day(&filter.from) || !whole_day(&filter.to) {
         return Ok(None);

@@ -631,6 +631,12 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
                            GROUP BY c.code, c.name$$,
                  key => ARRAY['code']);
              SELECT pgcqrs.define_read_model(
+                 name => 'carrier_or_none',
+                 query => $$SELECT coalesce(s.carrier, 'none') AS carrier, count(*) AS n
+                           FROM logistics.carriers c LEFT JOIN logistics.shipments s ON s.carrier = c.code
+                           GROUP BY 1$$,
+                 key => ARRAY['carrier']);
+             SELECT pgcqrs.define_read_model(
                  name => 'idle_carriers',
                  query => $$SELECT c.code FROM logistics.carriers c
                            WHERE NOT EXISTS (SELECT 1 FROM logistics.shipments s WHERE s.carrier = c.code)$$,
@@ -640,7 +646,7 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
         .expect("an outer-join aggregate and a negation");
     let kept: Vec<(String, String)> = client
         .query(
-            "SELECT name, kept FROM pgcqrs.read_models WHERE name IN ('carrier_totals', 'idle_carriers', 'customer_orders', 'product_sales') ORDER BY name",
+            "SELECT name, kept FROM pgcqrs.read_models WHERE name IN ('carrier_totals', 'carrier_or_none', 'idle_carriers', 'customer_orders', 'product_sales') ORDER BY name",
             &[],
         )
         .await
@@ -652,6 +658,7 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
     assert_eq!(
         kept,
         [
+            ("carrier_or_none", "full"),
             ("carrier_totals", "incremental"),
             ("customer_orders", "incremental"),
             ("idle_carriers", "full"),
