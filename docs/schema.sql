@@ -613,7 +613,7 @@ BEGIN
     ELSIF tree ~ '\{SETOPERATIONSTMT :op 3' THEN
         RETURN 'it uses EXCEPT';
     END IF;
-    SELECT string_agg(q, ' ') INTO quals FROM pgcqrs.node_fields(tree, 'quals') q;
+    SELECT string_agg(q, ' ') INTO quals FROM pgcqrs.node_segments(tree, ':quals ', true) q;
     quals := coalesce(quals, '');
     IF quals ~ ':subLinkType [1345678]' OR (quals ~ ':boolop not' AND quals ~ '\{SUBLINK') THEN
         RETURN 'a condition negates or compares with a subquery (NOT EXISTS, NOT IN, ALL, a scalar subquery)';
@@ -632,45 +632,7 @@ BEGIN
 END
 $_$;
 
-CREATE FUNCTION pgcqrs.node_fields(tree text, field text) RETURNS SETOF text
-    LANGUAGE plpgsql IMMUTABLE STRICT
-    AS $$
-DECLARE
-    marker text := ':' || field || ' ';
-    pos    int := 1;
-    found  int;
-    i      int;
-    depth  int;
-    ch     text;
-    len    int := length(tree);
-BEGIN
-    LOOP
-        found := strpos(substr(tree, pos), marker);
-        EXIT WHEN found = 0;
-        i := pos + found - 1 + length(marker);
-        pos := i;
-        ch := substr(tree, i, 1);
-        CONTINUE WHEN ch NOT IN ('{', '(');
-        depth := 0;
-        LOOP
-            ch := substr(tree, i, 1);
-            IF ch = '\' THEN
-                i := i + 1;
-            ELSIF ch IN ('{', '(') THEN
-                depth := depth + 1;
-            ELSIF ch IN ('}', ')') THEN
-                depth := depth - 1;
-            END IF;
-            i := i + 1;
-            EXIT WHEN depth = 0 OR i > len;
-        END LOOP;
-        RETURN NEXT substr(tree, pos, i - pos);
-        pos := i;
-    END LOOP;
-END
-$$;
-
-CREATE FUNCTION pgcqrs.node_segments(tree text, marker text) RETURNS SETOF text
+CREATE FUNCTION pgcqrs.node_segments(tree text, marker text, value boolean DEFAULT false) RETURNS SETOF text
     LANGUAGE plpgsql IMMUTABLE STRICT
     AS $$
 DECLARE
@@ -684,7 +646,11 @@ BEGIN
     LOOP
         found := strpos(substr(tree, pos), marker);
         EXIT WHEN found = 0;
-        pos := pos + found - 1;
+        pos := pos + found - 1 + CASE WHEN value THEN length(marker) ELSE 0 END;
+        IF substr(tree, pos, 1) NOT IN ('{', '(') THEN
+            pos := pos + 1;
+            CONTINUE;
+        END IF;
         i := pos;
         depth := 0;
         LOOP
@@ -1015,34 +981,6 @@ CREATE TABLE pgcqrs.changes (
 
 COMMENT ON TABLE pgcqrs.changes IS 'Captured changes of every table a read model reads, until every model reading it has applied them.';
 
-CREATE VIEW pgcqrs.change_txids AS
- SELECT c.txid,
-    c.relid
-   FROM pgcqrs.changes c;
-
-COMMENT ON VIEW pgcqrs.change_txids IS 'Transaction and table of every captured change (no keys, no rows): whether a read model has caught up with another.';
-
-ALTER TABLE pgcqrs.changes ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME pgcqrs.changes_seq_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-CREATE TABLE pgcqrs.read_model_sources (
-    model text NOT NULL,
-    source regclass NOT NULL,
-    key text[] NOT NULL,
-    columns text[] NOT NULL,
-    delta_schema text NOT NULL,
-    search_path text NOT NULL,
-    keys_sql text NOT NULL
-);
-
-COMMENT ON TABLE pgcqrs.read_model_sources IS 'For each incrementally kept read model, the tables it reads and how their changes are applied.';
-
 CREATE TABLE pgcqrs.read_models (
     name text NOT NULL,
     query text NOT NULL,
@@ -1091,6 +1029,92 @@ COMMENT ON COLUMN pgcqrs.read_models.timeout_ms IS 'Statement timeout of one ref
 COMMENT ON COLUMN pgcqrs.read_models.full_sql IS 'Generated: recompute the model whole, writing only the rows that differ.';
 
 COMMENT ON COLUMN pgcqrs.read_models.apply_sql IS 'Generated: re-project the keys a batch touched, writing only the rows that differ.';
+
+CREATE TABLE read.read_model_status (
+    view_name text NOT NULL,
+    current_as_of pg_snapshot NOT NULL,
+    verified_at timestamp with time zone NOT NULL,
+    last_refresh_at timestamp with time zone,
+    last_duration_ms double precision,
+    rows bigint,
+    pending_since timestamp with time zone,
+    last_error text,
+    last_error_at timestamp with time zone,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    cluster_id bigint,
+    resume_txid xid8,
+    resume_src smallint,
+    resume_seq bigint,
+    resume_key text,
+    backlog bigint
+);
+
+COMMENT ON TABLE read.read_model_status IS 'Freshness of each read model: how current it is, its last refresh, and its last error.';
+
+COMMENT ON COLUMN read.read_model_status.view_name IS 'The read model (a materialized view in this schema).';
+
+COMMENT ON COLUMN read.read_model_status.current_as_of IS 'Snapshot of the write tables the view is known to reflect.';
+
+COMMENT ON COLUMN read.read_model_status.verified_at IS 'When the view was last known to be current (its data is as of this time).';
+
+COMMENT ON COLUMN read.read_model_status.last_refresh_at IS 'When the view was last refreshed.';
+
+COMMENT ON COLUMN read.read_model_status.last_duration_ms IS 'How long the last refresh took, in milliseconds.';
+
+COMMENT ON COLUMN read.read_model_status.rows IS 'Rows in the view after its last refresh.';
+
+COMMENT ON COLUMN read.read_model_status.pending_since IS 'Time of the oldest change not yet in the view; empty when the view is current.';
+
+COMMENT ON COLUMN read.read_model_status.last_error IS 'Error of the last failed refresh, if the latest attempt failed.';
+
+COMMENT ON COLUMN read.read_model_status.last_error_at IS 'When the last refresh failed.';
+
+COMMENT ON COLUMN read.read_model_status.consecutive_failures IS 'Failed refreshes since the last success.';
+
+COMMENT ON COLUMN read.read_model_status.cluster_id IS 'System identifier of the cluster current_as_of was taken on: a snapshot from another cluster (after a restore) is not trusted.';
+
+COMMENT ON COLUMN read.read_model_status.resume_txid IS 'A transaction the last batch applied only in part (it is not in current_as_of).';
+
+COMMENT ON COLUMN read.read_model_status.resume_src IS 'With resume_txid: the change source (0 orders, 1 catalog) of the last change applied.';
+
+COMMENT ON COLUMN read.read_model_status.resume_seq IS 'With resume_txid: the sequence number of the last change applied.';
+
+COMMENT ON COLUMN read.read_model_status.resume_key IS 'With resume_txid: the key (order) of the last change applied.';
+
+COMMENT ON COLUMN read.read_model_status.backlog IS 'Changes not yet applied when the last batch or refresh finished.';
+
+CREATE VIEW pgcqrs.caught_up AS
+ SELECT m.view_name AS model,
+    o.view_name AS other,
+    (NOT (EXISTS ( SELECT 1
+           FROM pgcqrs.changes c
+          WHERE ((c.relid = ANY ((r.sources)::oid[])) AND (c.txid >= pg_snapshot_xmin(m.current_as_of)) AND (c.txid < pg_snapshot_xmax(o.current_as_of)) AND pg_visible_in_snapshot(c.txid, o.current_as_of) AND (NOT pg_visible_in_snapshot(c.txid, m.current_as_of)))))) AS caught_up
+   FROM ((read.read_model_status m
+     JOIN pgcqrs.read_models r ON ((r.name = m.view_name)))
+     CROSS JOIN read.read_model_status o);
+
+COMMENT ON VIEW pgcqrs.caught_up IS 'Whether read model `model` shows every change to its tables that read model `other` shows.';
+
+ALTER TABLE pgcqrs.changes ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME pgcqrs.changes_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE pgcqrs.read_model_sources (
+    model text NOT NULL,
+    source regclass NOT NULL,
+    key text[] NOT NULL,
+    columns text[] NOT NULL,
+    delta_schema text NOT NULL,
+    search_path text NOT NULL,
+    keys_sql text NOT NULL
+);
+
+COMMENT ON TABLE pgcqrs.read_model_sources IS 'For each incrementally kept read model, the tables it reads and how their changes are applied.';
 
 CREATE TABLE write.customers (
     id write.entity_id NOT NULL,
@@ -1585,59 +1609,6 @@ COMMENT ON COLUMN read.product_sales.orders IS 'Orders (not cancelled) with at l
 COMMENT ON COLUMN read.product_sales.units IS 'Units sold in orders not cancelled.';
 
 COMMENT ON COLUMN read.product_sales.revenue IS 'Revenue from those units at the prices paid (exact, two decimals, no upper bound).';
-
-CREATE TABLE read.read_model_status (
-    view_name text NOT NULL,
-    current_as_of pg_snapshot NOT NULL,
-    verified_at timestamp with time zone NOT NULL,
-    last_refresh_at timestamp with time zone,
-    last_duration_ms double precision,
-    rows bigint,
-    pending_since timestamp with time zone,
-    last_error text,
-    last_error_at timestamp with time zone,
-    consecutive_failures integer DEFAULT 0 NOT NULL,
-    cluster_id bigint,
-    resume_txid xid8,
-    resume_src smallint,
-    resume_seq bigint,
-    resume_key text,
-    backlog bigint
-);
-
-COMMENT ON TABLE read.read_model_status IS 'Freshness of each read model: how current it is, its last refresh, and its last error.';
-
-COMMENT ON COLUMN read.read_model_status.view_name IS 'The read model (a materialized view in this schema).';
-
-COMMENT ON COLUMN read.read_model_status.current_as_of IS 'Snapshot of the write tables the view is known to reflect.';
-
-COMMENT ON COLUMN read.read_model_status.verified_at IS 'When the view was last known to be current (its data is as of this time).';
-
-COMMENT ON COLUMN read.read_model_status.last_refresh_at IS 'When the view was last refreshed.';
-
-COMMENT ON COLUMN read.read_model_status.last_duration_ms IS 'How long the last refresh took, in milliseconds.';
-
-COMMENT ON COLUMN read.read_model_status.rows IS 'Rows in the view after its last refresh.';
-
-COMMENT ON COLUMN read.read_model_status.pending_since IS 'Time of the oldest change not yet in the view; empty when the view is current.';
-
-COMMENT ON COLUMN read.read_model_status.last_error IS 'Error of the last failed refresh, if the latest attempt failed.';
-
-COMMENT ON COLUMN read.read_model_status.last_error_at IS 'When the last refresh failed.';
-
-COMMENT ON COLUMN read.read_model_status.consecutive_failures IS 'Failed refreshes since the last success.';
-
-COMMENT ON COLUMN read.read_model_status.cluster_id IS 'System identifier of the cluster current_as_of was taken on: a snapshot from another cluster (after a restore) is not trusted.';
-
-COMMENT ON COLUMN read.read_model_status.resume_txid IS 'A transaction the last batch applied only in part (it is not in current_as_of).';
-
-COMMENT ON COLUMN read.read_model_status.resume_src IS 'With resume_txid: the change source (0 orders, 1 catalog) of the last change applied.';
-
-COMMENT ON COLUMN read.read_model_status.resume_seq IS 'With resume_txid: the sequence number of the last change applied.';
-
-COMMENT ON COLUMN read.read_model_status.resume_key IS 'With resume_txid: the key (order) of the last change applied.';
-
-COMMENT ON COLUMN read.read_model_status.backlog IS 'Changes not yet applied when the last batch or refresh finished.';
 
 CREATE TABLE read.refresh_log (
     refresh_id bigint NOT NULL,

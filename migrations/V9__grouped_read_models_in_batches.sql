@@ -11,49 +11,12 @@
 -- for it, so a batch finds just the groups its rows are in.
 -- See docs/decisions/0003-incremental-aggregates.md.
 
--- The values of one field wherever it appears in a node tree (the text form
--- of a parsed query, as pg_rewrite.ev_action stores it): each value whole,
--- its braces and parentheses balanced.
-CREATE FUNCTION pgcqrs.node_fields(tree text, field text) RETURNS SETOF text
-LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
-DECLARE
-    marker text := ':' || field || ' ';
-    pos    int := 1;
-    found  int;
-    i      int;
-    depth  int;
-    ch     text;
-    len    int := length(tree);
-BEGIN
-    LOOP
-        found := strpos(substr(tree, pos), marker);
-        EXIT WHEN found = 0;
-        i := pos + found - 1 + length(marker);
-        pos := i;
-        ch := substr(tree, i, 1);
-        CONTINUE WHEN ch NOT IN ('{', '(');
-        depth := 0;
-        LOOP
-            ch := substr(tree, i, 1);
-            IF ch = '\' THEN
-                i := i + 1;
-            ELSIF ch IN ('{', '(') THEN
-                depth := depth + 1;
-            ELSIF ch IN ('}', ')') THEN
-                depth := depth - 1;
-            END IF;
-            i := i + 1;
-            EXIT WHEN depth = 0 OR i > len;
-        END LOOP;
-        RETURN NEXT substr(tree, pos, i - pos);
-        pos := i;
-    END LOOP;
-END
-$fn$;
-
--- Each node of a kind (marker: '{AGGREF ', '{COALESCEEXPR ', ...) in a
--- node tree, whole: from its brace to the one that closes it.
-CREATE FUNCTION pgcqrs.node_segments(tree text, marker text) RETURNS SETOF text
+-- Parts of a node tree (the text form of a parsed query, as
+-- pg_rewrite.ev_action stores it), each whole, its braces and parentheses
+-- balanced: every node of a kind (marker '{AGGREF ', '{COALESCEEXPR ',
+-- ...), or with `value`, the value of every field of a name (marker
+-- ':quals ') that is a node or a list.
+CREATE FUNCTION pgcqrs.node_segments(tree text, marker text, value boolean DEFAULT false) RETURNS SETOF text
 LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
 DECLARE
     pos   int := 1;
@@ -66,7 +29,11 @@ BEGIN
     LOOP
         found := strpos(substr(tree, pos), marker);
         EXIT WHEN found = 0;
-        pos := pos + found - 1;
+        pos := pos + found - 1 + CASE WHEN value THEN length(marker) ELSE 0 END;
+        IF substr(tree, pos, 1) NOT IN ('{', '(') THEN
+            pos := pos + 1;
+            CONTINUE;
+        END IF;
         i := pos;
         depth := 0;
         LOOP
@@ -139,7 +106,7 @@ BEGIN
     ELSIF tree ~ '\{SETOPERATIONSTMT :op 3' THEN
         RETURN 'it uses EXCEPT';
     END IF;
-    SELECT string_agg(q, ' ') INTO quals FROM pgcqrs.node_fields(tree, 'quals') q;
+    SELECT string_agg(q, ' ') INTO quals FROM pgcqrs.node_segments(tree, ':quals ', true) q;
     quals := coalesce(quals, '');
     IF quals ~ ':subLinkType [1345678]' OR (quals ~ ':boolop not' AND quals ~ '\{SUBLINK') THEN
         RETURN 'a condition negates or compares with a subquery (NOT EXISTS, NOT IN, ALL, a scalar subquery)';
@@ -614,5 +581,5 @@ COMMENT ON COLUMN read.product_sales.orders IS 'Orders (not cancelled) with at l
 COMMENT ON COLUMN read.product_sales.units IS 'Units sold in orders not cancelled.';
 COMMENT ON COLUMN read.product_sales.revenue IS 'Revenue from those units at the prices paid (exact, two decimals, no upper bound).';
 
-REVOKE EXECUTE ON FUNCTION pgcqrs.node_fields(text, text), pgcqrs.node_segments(text, text), pgcqrs.nulls_shown(text),
+REVOKE EXECUTE ON FUNCTION pgcqrs.node_segments(text, text, boolean), pgcqrs.nulls_shown(text),
                            pgcqrs.incremental_obstacle(regclass) FROM PUBLIC;
