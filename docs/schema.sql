@@ -5,6 +5,22 @@ CREATE SCHEMA pgcqrs;
 
 COMMENT ON SCHEMA pgcqrs IS 'pgcqrs internals: functions the refresher uses. Not for reporting tools.';
 
+CREATE SCHEMA pgcqrs_a1_customer_orders;
+
+CREATE SCHEMA pgcqrs_a1_daily_sales;
+
+CREATE SCHEMA pgcqrs_a1_order_lines;
+
+CREATE SCHEMA pgcqrs_a1_order_summary;
+
+CREATE SCHEMA pgcqrs_a2_customer_orders;
+
+CREATE SCHEMA pgcqrs_a2_order_lines;
+
+CREATE SCHEMA pgcqrs_a2_order_summary;
+
+CREATE SCHEMA pgcqrs_a3_order_summary;
+
 CREATE SCHEMA pgcqrs_d1_customer_orders;
 
 COMMENT ON SCHEMA pgcqrs_d1_customer_orders IS 'pgcqrs: stand-in for write.customers while a batch of read model customer_orders finds its keys.';
@@ -41,6 +57,18 @@ CREATE SCHEMA pgcqrs_defs;
 
 COMMENT ON SCHEMA pgcqrs_defs IS 'Each read model''s query as a view: read.<name> equals pgcqrs_defs.<name> once refreshed.';
 
+CREATE SCHEMA pgcqrs_delta;
+
+COMMENT ON SCHEMA pgcqrs_delta IS 'Working tables of delta batches, one per grouped read model; empty outside a batch.';
+
+CREATE SCHEMA pgcqrs_m1_daily_sales;
+
+CREATE SCHEMA pgcqrs_m2_customer_orders;
+
+CREATE SCHEMA pgcqrs_p1_daily_sales;
+
+CREATE SCHEMA pgcqrs_p2_customer_orders;
+
 CREATE SCHEMA read;
 
 CREATE SCHEMA write;
@@ -50,6 +78,26 @@ CREATE DOMAIN write.entity_id AS text
 
 CREATE DOMAIN write.money AS numeric(14,2)
 	CONSTRAINT money_not_negative CHECK ((VALUE >= (0)::numeric));
+
+CREATE FUNCTION pgcqrs.any_stand_in(model text, source regclass, n integer) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    own     text := format('pgcqrs_a%s_%s', n, model);
+    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+BEGIN
+    EXECUTE format('CREATE SCHEMA %I', own);
+    EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_old_rows (LIKE %s)', own, source);
+    EXECUTE format('CREATE VIEW %I.%I AS SELECT * FROM %s UNION ALL SELECT * FROM %I.pgcqrs_old_rows',
+                   own, relname, source, own);
+    UPDATE pgcqrs.read_model_sources r
+       SET any_schema = quote_ident(own),
+           old_sql = format($q$INSERT INTO %I.pgcqrs_old_rows
+SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, b.old) r
+ WHERE b.relid = %L::regclass AND b.old IS NOT NULL$q$, own, any_stand_in.source, any_stand_in.source::text)
+     WHERE r.model = any_stand_in.model AND r.source = any_stand_in.source;
+END
+$_$;
 
 CREATE FUNCTION pgcqrs.capture(source regclass) RETURNS void
     LANGUAGE plpgsql
@@ -556,6 +604,281 @@ $_$;
 
 COMMENT ON FUNCTION pgcqrs.define_read_model(name text, query text, key text[], mode text, schedule text, filterable text[], description text) IS 'Declare a read model: read.<name> kept fresh from query, identified by key. See pgcqrs.read_models.';
 
+CREATE FUNCTION pgcqrs.delta_kind(entry text, source integer) RETURNS text
+    LANGUAGE plpgsql STABLE
+    AS $_$
+DECLARE
+    e        text := pgcqrs.node_field(entry, ':expr ');
+    args     text[];
+    zeroed   boolean := false;
+    narrowed boolean := false;
+    casted   boolean := false;
+    fname    text;
+    agg_type int;
+BEGIN
+    IF strpos(e, '{AGGREF ') = 0 THEN
+        RETURN 'group';
+    END IF;
+    LOOP
+        IF e LIKE '{RELABELTYPE %' THEN
+            e := pgcqrs.node_field(e, ':arg ');
+        ELSIF e ~ '^\{FUNCEXPR :funcid \d+ :funcresulttype (20|21|23|1700) :funcretset false :funcvariadic false :funcformat [12] ' THEN
+            args := pgcqrs.node_items(pgcqrs.node_field(e, ':args '));
+            EXIT WHEN cardinality(args) <> 1;
+            narrowed := narrowed OR e !~ ':funcresulttype 1700 ';
+            casted := true;
+            e := args[1];
+        ELSIF e LIKE '{COALESCEEXPR %' AND NOT zeroed THEN
+            args := pgcqrs.node_items(pgcqrs.node_field(e, ':args '));
+            -- coalesce(x, 0): an integer zero, or a numeric without digits,
+            -- maybe cast
+            WHILE cardinality(args) = 2 AND args[2] ~ '^\{FUNCEXPR .*:funcformat [12] '
+                  AND cardinality(pgcqrs.node_items(pgcqrs.node_field(args[2], ':args '))) = 1 LOOP
+                args[2] := (pgcqrs.node_items(pgcqrs.node_field(args[2], ':args ')))[1];
+            END LOOP;
+            IF cardinality(args) <> 2 OR NOT (
+                   args[2] ~ '^\{CONST .*:constisnull false .*:constvalue \d+ \[( 0)+ \]\}$'
+                OR args[2] ~ '^\{CONST :consttype 1700 .*:constisnull false .*:constvalue 6 \[ 24 0 0 0 -?\d+ -(9[7-9]|1[01]\d|12[0-8]) \]\}$') THEN
+                RETURN 'other';
+            END IF;
+            zeroed := true;
+            e := args[1];
+        ELSE
+            EXIT;
+        END IF;
+    END LOOP;
+    IF e !~ '^\{AGGREF ' OR e !~ ':aggdistinct <> ' OR e !~ ':aggkind n ' OR e !~ ':agglevelsup 0 ' THEN
+        RETURN 'other';
+    END IF;
+    SELECT p.proname, (regexp_match(e, ':aggtype (\d+) '))[1]::int INTO fname, agg_type
+      FROM pg_proc p WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid;
+    IF source IS NOT NULL AND (
+           e ~ ':aggstar true'
+        OR e ~ '\{(COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|NULLTEST|BOOLEANTEST|DISTINCTEXPR|BOOLEXPR|SUBLINK) '
+        OR EXISTS (SELECT 1 FROM regexp_matches(e, ':(?:op)?funcid (\d+)', 'g') f
+                     JOIN pg_proc p ON p.oid = f[1]::oid WHERE NOT p.proisstrict)
+        OR EXISTS (SELECT 1 FROM regexp_matches(pgcqrs.node_field(e, ':args '), ':varno (\d+) ', 'g') v
+                    WHERE v[1]::int <> source)
+        OR pgcqrs.node_field(e, ':args ') IS NULL) THEN
+        RETURN 'other';
+    END IF;
+    RETURN CASE
+        WHEN fname = 'count' THEN 'count'
+        WHEN fname = 'sum' AND agg_type IN (20, 1700) AND NOT (agg_type = 1700 AND narrowed) THEN
+            CASE WHEN zeroed THEN 'sum0' ELSE 'sum' END
+        WHEN fname IN ('max', 'min') AND NOT zeroed AND NOT casted THEN fname
+        ELSE 'other'
+    END;
+END
+$_$;
+
+CREATE FUNCTION pgcqrs.delta_kinds(def regclass, source regclass) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    tree    text;
+    rtable  text[];
+    idx     int;
+    joins   int[];
+    outer_j boolean;
+    entry   text;
+    kind    text;
+    kinds   text[] := '{}';
+BEGIN
+    SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
+    IF tree !~ ':hasAggs true' OR tree !~ ':groupClause \(' OR tree ~ ':groupingSets \('
+       OR tree ~ ':distinctClause \(' OR tree ~ ':setOperations \{' OR tree ~ ':cteList \('
+       OR tree ~ '\{SUBLINK ' OR tree ~ ':rtekind 1 ' OR tree ~ ':hasTargetSRFs true'
+       OR tree ~ '\{JOINEXPR :jointype [23] ' THEN
+        RETURN NULL;
+    END IF;
+    rtable := pgcqrs.node_items(pgcqrs.node_field(tree, ':rtable '));
+    SELECT array_agg(i::int) FILTER (WHERE r ~ ':rtekind 2 '),
+           min(i) FILTER (WHERE r ~ format(':rtekind 0 :relid %s ', source::oid))
+      INTO joins, idx
+      FROM unnest(rtable) WITH ORDINALITY AS x(r, i);
+    IF (SELECT count(*) FROM unnest(rtable) r WHERE r ~ format(':rtekind 0 :relid %s ', source::oid)) <> 1 THEN
+        RETURN NULL;
+    END IF;
+    outer_j := tree ~ '\{JOINEXPR :jointype 1 ';
+    IF outer_j AND tree !~ format('\{JOINEXPR :jointype 1 [^{]*:larg \{.*:rarg \{RANGETBLREF :rtindex %s\}', idx) THEN
+        RETURN NULL;
+    END IF;
+    FOREACH entry IN ARRAY pgcqrs.node_items(pgcqrs.node_field(tree, ':targetList ')) LOOP
+        CONTINUE WHEN entry ~ ':resjunk true';
+        kind := pgcqrs.delta_kind(entry, CASE WHEN outer_j THEN idx END);
+        IF kind = 'other' THEN
+            RETURN NULL;
+        END IF;
+        -- under an outer join, a group must not hang on the changed table
+        IF outer_j AND kind = 'group' AND EXISTS (
+               SELECT 1 FROM regexp_matches(entry, ':varno (\d+) ', 'g') v
+                WHERE v[1]::int = idx OR v[1]::int = ANY (coalesce(joins, '{}'))) THEN
+            RETURN NULL;
+        END IF;
+        kinds := kinds || kind;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k <> 'group') THEN
+        RETURN NULL;
+    END IF;
+    RETURN kinds;
+END
+$$;
+
+CREATE FUNCTION pgcqrs.delta_merge(model text, cols text[], kinds text[], key text[], outer_j boolean) RETURNS text
+    LANGUAGE plpgsql STABLE
+    AS $_$
+DECLARE
+    c       text;
+    k       text;
+    i       int;
+    sides   text[] := '{}';
+    news    text[] := '{}';
+    unsure  text[] := ARRAY['d.pgcqrs_np > 1', 'd.pgcqrs_nm > 1', 'pgcqrs_absent AND d.pgcqrs_nm > 0'];
+    moved   text[] := '{}';
+    keyeq   text := (SELECT string_agg(format('t.%1$I = d.%1$I', x), ' AND ') FROM unnest(key) x);
+    updates text := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', x), ', ')
+                       FROM unnest(cols) x WHERE NOT x = ANY (key));
+BEGIN
+    FOR i IN 1 .. cardinality(cols) LOOP
+        c := cols[i];
+        k := kinds[i];
+        CONTINUE WHEN c = ANY (key);
+        IF k = 'group' THEN
+            sides := sides || format('(array_agg(%1$I) FILTER (WHERE pgcqrs_sign > 0))[1] AS %1$I', c);
+            news := news || format('CASE WHEN d.pgcqrs_np > 0 THEN d.%1$I ELSE t.%1$I END AS %1$I', c);
+            CONTINUE;
+        END IF;
+        sides := sides || format('%1$s(%2$I) FILTER (WHERE pgcqrs_sign > 0) AS %3$I, %1$s(%2$I) FILTER (WHERE pgcqrs_sign < 0) AS %4$I',
+                                 CASE WHEN k IN ('max', 'min') THEN k ELSE 'sum' END, c, 'p:' || c, 'm:' || c);
+        IF k IN ('count', 'sum0') THEN
+            news := news || format('coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) AS %1$I', c, 'p:' || c, 'm:' || c);
+            moved := moved || format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0)) <> 0', c, 'p:' || c, 'm:' || c);
+        ELSIF k = 'sum' THEN
+            news := news || format('CASE WHEN d.%3$I IS NULL AND t.%1$I IS NULL THEN d.%2$I '
+                                   'ELSE coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) END AS %1$I',
+                                   c, 'p:' || c, 'm:' || c);
+            unsure := unsure || format('(d.%3$I IS NOT NULL AND coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - d.%3$I = 0)',
+                                       c, 'p:' || c, 'm:' || c);
+            moved := moved || format('coalesce(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) <> 0, false)',
+                                     c, 'p:' || c, 'm:' || c);
+        ELSE
+            -- the old extreme stays unless a removed row held it; a new row
+            -- at least as far out settles it either way
+            news := news || format('CASE WHEN coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) THEN %5$s(t.%1$I, d.%2$I) ELSE d.%2$I END AS %1$I',
+                                   c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
+                                   CASE k WHEN 'max' THEN 'greatest' ELSE 'least' END);
+            unsure := unsure || format('NOT coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) AND NOT coalesce(d.%2$I %5$s d.%3$I, false)',
+                                       c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
+                                       CASE k WHEN 'max' THEN '>=' ELSE '<=' END);
+        END IF;
+    END LOOP;
+    IF outer_j THEN
+        -- the groups are the preserved side's rows: a delta neither makes
+        -- nor removes one
+        unsure := unsure || 'pgcqrs_absent'::text;
+    ELSE
+        unsure := unsure || format('(d.pgcqrs_nm > 0 AND NOT (%s))',
+                                   coalesce(nullif(array_to_string(moved, ' OR '), ''), 'false'));
+    END IF;
+    RETURN format($q$
+WITH d AS (
+    SELECT %1$s, count(*) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_np,
+           count(*) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_nm, %2$s
+      FROM pgcqrs_delta.%3$I w
+     WHERE NOT EXISTS (SELECT 1 FROM pgcqrs.batch_keys b WHERE b.key = jsonb_build_array(%4$s))
+     GROUP BY %1$s
+),
+n AS (
+    SELECT %5$s, %6$s, (%7$s) AS pgcqrs_unsure
+      FROM d LEFT JOIN read.%3$I t ON %8$s
+      CROSS JOIN LATERAL (SELECT t IS NULL AS pgcqrs_absent) a
+),
+unsure AS (
+    INSERT INTO pgcqrs.batch_keys (key)
+    SELECT jsonb_build_array(%9$s) FROM n WHERE pgcqrs_unsure
+    RETURNING 1
+),
+upserted AS (
+    INSERT INTO read.%3$I AS t (%10$s)
+    SELECT %10$s FROM n WHERE NOT pgcqrs_unsure
+    ON CONFLICT (%11$s) DO UPDATE SET %12$s WHERE t::text IS DISTINCT FROM EXCLUDED::text
+    RETURNING 1
+),
+emptied AS (
+    DELETE FROM pgcqrs_delta.%3$I
+)
+SELECT (SELECT count(*) FROM d) AS keys,
+       (SELECT count(*) FROM upserted) AS changed_rows,
+       (SELECT count(*) FROM unsure) AS unsure$q$,
+        pgcqrs.ident_list(key), array_to_string(sides, ', '), model,
+        pgcqrs.ident_list(key, 'w.'),
+        pgcqrs.ident_list(key, 'd.'), array_to_string(news, ', '), array_to_string(unsure, ' OR '),
+        keyeq, pgcqrs.ident_list(key, 'n.'), pgcqrs.ident_list(cols), pgcqrs.ident_list(key), updates);
+END
+$_$;
+
+CREATE FUNCTION pgcqrs.delta_stand_in(model text, source regclass, n integer, path text) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    def     regclass := format('pgcqrs_defs.%I', model)::regclass;
+    kinds   text[] := pgcqrs.delta_kinds(def, source);
+    s       pgcqrs.read_model_sources;
+    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+    pktypes text[];
+    pkjoin  text;
+    pkeq    text;
+    same    text;
+    firsts  text;
+    query   text;
+    cols    text[];
+    tree    text;
+BEGIN
+    IF kinds IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
+    SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY x.i) INTO pktypes
+      FROM unnest(s.key) WITH ORDINALITY AS x(k, i) JOIN pg_attribute a ON a.attrelid = source AND a.attname = x.k;
+    pkjoin := (SELECT string_agg(format('t.%I = (f.key ->> %s)::%s', p, i - 1, pktypes[i]), ' AND ')
+                 FROM unnest(s.key) WITH ORDINALITY AS x(p, i));
+    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p);
+    same := coalesce((SELECT string_agg(format('(f.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
+                        FROM unnest(s.columns) u), 'true');
+    firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
+                     source::text);
+    EXECUTE format('CREATE SCHEMA %I', format('pgcqrs_p%s_%s', n, model));
+    EXECUTE format('CREATE SCHEMA %I', format('pgcqrs_m%s_%s', n, model));
+    EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s WHERE f.old IS NULL OR NOT (%s)',
+                   format('pgcqrs_p%s_%s', n, model), relname, firsts, source, pkjoin, same);
+    EXECUTE format($v$CREATE VIEW %I.%I AS
+        SELECT r.* FROM %s CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, f.old) r
+         WHERE f.old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND %s)$v$,
+                   format('pgcqrs_m%s_%s', n, model), relname, firsts, source, source, pkeq, same);
+    -- the query as the key-finding statement runs it (an outer join on
+    -- this table joined inner), which is its tail
+    query := substr(s.keys_sql, strpos(s.keys_sql, ') FROM (') + 8);
+    query := left(query, length(query) - 3);
+    UPDATE pgcqrs.read_model_sources r
+       SET plus_path  = format('%I, %s', format('pgcqrs_p%s_%s', n, delta_stand_in.model), path),
+           minus_path = format('%I, %s', format('pgcqrs_m%s_%s', n, delta_stand_in.model), path),
+           plus_sql   = format('INSERT INTO pgcqrs_delta.%I SELECT 1, q.* FROM (%s) q', delta_stand_in.model, query),
+           minus_sql  = format('INSERT INTO pgcqrs_delta.%I SELECT -1, q.* FROM (%s) q', delta_stand_in.model, query)
+     WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
+
+    IF to_regclass(format('pgcqrs_delta.%I', model)) IS NULL THEN
+        EXECUTE format('CREATE UNLOGGED TABLE pgcqrs_delta.%I AS SELECT 0 AS pgcqrs_sign, * FROM %s WITH NO DATA', model, def);
+        SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
+          FROM pg_attribute a WHERE a.attrelid = def AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
+        UPDATE pgcqrs.read_models m
+           SET delta_sql = pgcqrs.delta_merge(m.name, cols, kinds, m.key, tree ~ '\{JOINEXPR :jointype 1 ')
+         WHERE m.name = delta_stand_in.model;
+    END IF;
+END
+$_$;
+
 CREATE FUNCTION pgcqrs.drop_read_model(name text) RETURNS void
     LANGUAGE plpgsql
     AS $$
@@ -570,9 +893,12 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = 'SELECT name FROM pgcqrs.read_models lists the defined ones.';
     END IF;
-    FOR s IN SELECT delta_schema FROM pgcqrs.read_model_sources WHERE model = m.name LOOP
-        EXECUTE format('DROP SCHEMA %I CASCADE', s);
+    FOR s IN SELECT x FROM pgcqrs.read_model_sources r,
+                    unnest(ARRAY[quote_ident(r.delta_schema), r.any_schema, split_part(r.plus_path, ',', 1), split_part(r.minus_path, ',', 1)]) x
+              WHERE r.model = m.name AND x IS NOT NULL LOOP
+        EXECUTE format('DROP SCHEMA %s CASCADE', s);
     END LOOP;
+    EXECUTE format('DROP TABLE IF EXISTS pgcqrs_delta.%I', m.name);
     DELETE FROM pgcqrs.read_models r WHERE r.name = m.name;
     EXECUTE format('DROP %s read.%I', CASE m.kept WHEN 'full' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, m.name);
     EXECUTE format('DROP VIEW pgcqrs_defs.%I', m.name);
@@ -631,6 +957,112 @@ BEGIN
     RETURN NULL;
 END
 $_$;
+
+CREATE FUNCTION pgcqrs.key_stand_in(model text, source regclass, n integer, path text, definition text, key text[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    schema  text := format('pgcqrs_d%s_%s', n, model);
+    relname text;
+    pk      text[];
+    pktypes text[];
+    used    text[];
+    same    text;
+    pkjoin  text;
+    pkeq    text;
+    tree    text;
+    relre   text;
+BEGIN
+    SELECT c.relname INTO relname FROM pg_class c WHERE c.oid = source;
+    SELECT array_agg(a.attname::text ORDER BY k.i), array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.i)
+      INTO pk, pktypes
+      FROM pg_index x
+      CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
+      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+     WHERE x.indrelid = source AND x.indisprimary;
+    -- the columns the query reads of it
+    SELECT array_agg(DISTINCT a.attname::text) INTO used
+      FROM pg_rewrite r
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+      JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+     WHERE r.ev_class = format('pgcqrs_defs.%I', model)::regclass
+       AND d.refobjid = source AND d.refobjsubid > 0;
+    same := coalesce((SELECT string_agg(format('(b.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
+                        FROM unnest(used) u), 'true');
+    pkjoin := (SELECT string_agg(format('t.%I = (b.key ->> %s)::%s', p, i - 1, pktypes[i]), ' AND ')
+                 FROM unnest(pk) WITH ORDINALITY AS x(p, i));
+    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(pk) p);
+
+    -- Read once and on the nullable side of an outer join, its missing
+    -- rows show no change of it: joined inner, the stood-in query yields
+    -- only the rows its changes are in, not every row of the other side.
+    SELECT r.ev_action::text INTO tree
+      FROM pg_rewrite r WHERE r.ev_class = format('pgcqrs_defs.%I', model)::regclass;
+    IF regexp_count(tree, format(':rtekind 0 :relid %s ', source::oid)) = 1 THEN
+        relre := regexp_replace(quote_ident(relname), '([\\.^$*+?()\[\]{}|])', '\\\1', 'g');
+        definition := regexp_replace(definition, format('\mLEFT (JOIN %s )', relre), '\1', 'g');
+        definition := regexp_replace(definition, format('\mFULL (JOIN %s )', relre), 'RIGHT \1', 'g');
+    END IF;
+
+    EXECUTE format('CREATE SCHEMA %I', schema);
+    EXECUTE format('COMMENT ON SCHEMA %I IS %L', schema,
+                   format('pgcqrs: stand-in for %s while a batch of read model %s finds its keys.', source, model));
+    EXECUTE format($v$
+        CREATE VIEW %1$I.%2$I AS
+        SELECT t.* FROM pgcqrs.batch b JOIN %3$s t ON %4$s
+         WHERE b.relid = %5$s AND b.op IN ('I', 'U') AND (b.old IS NULL OR NOT (%6$s))
+        UNION ALL
+        SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%3$s, b.old) r
+         WHERE b.relid = %5$s AND b.old IS NOT NULL
+           AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %7$s AND %8$s))$v$,
+        schema, relname, source, pkjoin, format('%L::regclass', source::text), same, pkeq,
+        replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
+
+    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, keys_sql)
+    VALUES (model, source, pk, coalesce(used, '{}'), schema, format('%I, %s', schema, path), format($q$
+INSERT INTO pgcqrs.batch_keys (key)
+SELECT DISTINCT jsonb_build_array(%1$s) FROM (%2$s) q$q$,
+        pgcqrs.ident_list(key, 'q.'),
+        regexp_replace(definition, ';\s*$', '')));
+END
+$_$;
+
+CREATE FUNCTION pgcqrs.node_field(node text, name text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$
+    SELECT s FROM pgcqrs.node_segments(node, name, true) s LIMIT 1
+$$;
+
+CREATE FUNCTION pgcqrs.node_items(list text) RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    AS $$
+DECLARE
+    items text[] := '{}';
+    depth int := 0;
+    start int;
+    i     int := 2;
+    ch    text;
+BEGIN
+    WHILE i < length(list) LOOP
+        ch := substr(list, i, 1);
+        IF ch = '\' THEN
+            i := i + 1;
+        ELSIF ch IN ('{', '(') THEN
+            IF depth = 0 THEN
+                start := i;
+            END IF;
+            depth := depth + 1;
+        ELSIF ch IN ('}', ')') THEN
+            depth := depth - 1;
+            IF depth = 0 THEN
+                items := items || substr(list, start, i - start + 1);
+            END IF;
+        END IF;
+        i := i + 1;
+    END LOOP;
+    RETURN items;
+END
+$$;
 
 CREATE FUNCTION pgcqrs.node_segments(tree text, marker text, value boolean DEFAULT false) RETURNS SETOF text
     LANGUAGE plpgsql IMMUTABLE STRICT
@@ -725,72 +1157,13 @@ $$;
 
 CREATE FUNCTION pgcqrs.stand_in(model text, source regclass, n integer, path text, definition text, key text[]) RETURNS void
     LANGUAGE plpgsql
-    AS $_$
-DECLARE
-    schema  text := format('pgcqrs_d%s_%s', n, model);
-    relname text;
-    pk      text[];
-    pktypes text[];
-    used    text[];
-    same    text;
-    pkjoin  text;
-    pkeq    text;
-    tree    text;
-    relre   text;
+    AS $$
 BEGIN
-    SELECT c.relname INTO relname FROM pg_class c WHERE c.oid = source;
-    SELECT array_agg(a.attname::text ORDER BY k.i), array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.i)
-      INTO pk, pktypes
-      FROM pg_index x
-      CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
-      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
-     WHERE x.indrelid = source AND x.indisprimary;
-    -- the columns the query reads of it
-    SELECT array_agg(DISTINCT a.attname::text) INTO used
-      FROM pg_rewrite r
-      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-      JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-     WHERE r.ev_class = format('pgcqrs_defs.%I', model)::regclass
-       AND d.refobjid = source AND d.refobjsubid > 0;
-    same := coalesce((SELECT string_agg(format('(b.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
-                        FROM unnest(used) u), 'true');
-    pkjoin := (SELECT string_agg(format('t.%I = (b.key ->> %s)::%s', p, i - 1, pktypes[i]), ' AND ')
-                 FROM unnest(pk) WITH ORDINALITY AS x(p, i));
-    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(pk) p);
-
-    -- Read once and on the nullable side of an outer join, its missing
-    -- rows show no change of it: joined inner, the stood-in query yields
-    -- only the rows its changes are in, not every row of the other side.
-    SELECT r.ev_action::text INTO tree
-      FROM pg_rewrite r WHERE r.ev_class = format('pgcqrs_defs.%I', model)::regclass;
-    IF regexp_count(tree, format(':rtekind 0 :relid %s ', source::oid)) = 1 THEN
-        relre := regexp_replace(quote_ident(relname), '([\\.^$*+?()\[\]{}|])', '\\\1', 'g');
-        definition := regexp_replace(definition, format('\mLEFT (JOIN %s )', relre), '\1', 'g');
-        definition := regexp_replace(definition, format('\mFULL (JOIN %s )', relre), 'RIGHT \1', 'g');
-    END IF;
-
-    EXECUTE format('CREATE SCHEMA %I', schema);
-    EXECUTE format('COMMENT ON SCHEMA %I IS %L', schema,
-                   format('pgcqrs: stand-in for %s while a batch of read model %s finds its keys.', source, model));
-    EXECUTE format($v$
-        CREATE VIEW %1$I.%2$I AS
-        SELECT t.* FROM pgcqrs.batch b JOIN %3$s t ON %4$s
-         WHERE b.relid = %5$s AND b.op IN ('I', 'U') AND (b.old IS NULL OR NOT (%6$s))
-        UNION ALL
-        SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%3$s, b.old) r
-         WHERE b.relid = %5$s AND b.old IS NOT NULL
-           AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %7$s AND %8$s))$v$,
-        schema, relname, source, pkjoin, format('%L::regclass', source::text), same, pkeq,
-        replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
-
-    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, keys_sql)
-    VALUES (model, source, pk, coalesce(used, '{}'), schema, format('%I, %s', schema, path), format($q$
-INSERT INTO pgcqrs.batch_keys (key)
-SELECT DISTINCT jsonb_build_array(%1$s) FROM (%2$s) q$q$,
-        pgcqrs.ident_list(key, 'q.'),
-        regexp_replace(definition, ';\s*$', '')));
+    PERFORM pgcqrs.key_stand_in(model, source, n, path, definition, key);
+    PERFORM pgcqrs.any_stand_in(model, source, n);
+    PERFORM pgcqrs.delta_stand_in(model, source, n, path);
 END
-$_$;
+$$;
 
 CREATE FUNCTION pgcqrs.uncapture(source regclass) RETURNS void
     LANGUAGE plpgsql
@@ -957,7 +1330,8 @@ CREATE UNLOGGED TABLE pgcqrs.batch (
     relid oid NOT NULL,
     op "char" NOT NULL,
     key jsonb,
-    old jsonb
+    old jsonb,
+    seq bigint
 )
 WITH (autovacuum_enabled='true');
 
@@ -997,6 +1371,7 @@ CREATE TABLE pgcqrs.read_models (
     timeout_ms integer DEFAULT 120000 NOT NULL,
     full_sql text,
     apply_sql text,
+    delta_sql text,
     CONSTRAINT read_models_kept_check CHECK ((kept = ANY (ARRAY['full'::text, 'incremental'::text]))),
     CONSTRAINT read_models_mode_check CHECK ((mode = ANY (ARRAY['full'::text, 'incremental'::text, 'auto'::text]))),
     CONSTRAINT read_models_name_check CHECK ((name ~ '^[a-z][a-z0-9_]{0,62}$'::text))
@@ -1030,6 +1405,8 @@ COMMENT ON COLUMN pgcqrs.read_models.full_sql IS 'Generated: recompute the model
 
 COMMENT ON COLUMN pgcqrs.read_models.apply_sql IS 'Generated: re-project the keys a batch touched, writing only the rows that differ.';
 
+COMMENT ON COLUMN pgcqrs.read_models.delta_sql IS 'Generated: merge the delta in the model''s working table into it, sending the groups it cannot settle to pgcqrs.batch_keys.';
+
 CREATE TABLE read.read_model_status (
     view_name text NOT NULL,
     current_as_of pg_snapshot NOT NULL,
@@ -1046,7 +1423,8 @@ CREATE TABLE read.read_model_status (
     resume_src smallint,
     resume_seq bigint,
     resume_key text,
-    backlog bigint
+    backlog bigint,
+    exact boolean DEFAULT false NOT NULL
 );
 
 COMMENT ON TABLE read.read_model_status IS 'Freshness of each read model: how current it is, its last refresh, and its last error.';
@@ -1083,6 +1461,8 @@ COMMENT ON COLUMN read.read_model_status.resume_key IS 'With resume_txid: the ke
 
 COMMENT ON COLUMN read.read_model_status.backlog IS 'Changes not yet applied when the last batch or refresh finished.';
 
+COMMENT ON COLUMN read.read_model_status.exact IS 'The model equals its query as of current_as_of, neither behind nor ahead (a delta batch needs that).';
+
 CREATE VIEW pgcqrs.caught_up AS
  SELECT m.view_name AS model,
     o.view_name AS other,
@@ -1111,10 +1491,33 @@ CREATE TABLE pgcqrs.read_model_sources (
     columns text[] NOT NULL,
     delta_schema text NOT NULL,
     search_path text NOT NULL,
-    keys_sql text NOT NULL
+    keys_sql text NOT NULL,
+    any_schema text,
+    old_sql text,
+    plus_path text,
+    plus_sql text,
+    minus_path text,
+    minus_sql text
 );
 
 COMMENT ON TABLE pgcqrs.read_model_sources IS 'For each incrementally kept read model, the tables it reads and how their changes are applied.';
+
+COMMENT ON COLUMN pgcqrs.read_model_sources.any_schema IS 'A schema holding a view of this table''s name over its rows now and the old versions of the batch''s changed rows: on the search path while another table''s changes find their keys, so a row that joined two changed rows is found.';
+
+COMMENT ON COLUMN pgcqrs.read_model_sources.old_sql IS 'Generated: copy the old versions of the batch''s changed rows of this table into the any_schema view''s table.';
+
+COMMENT ON COLUMN pgcqrs.read_model_sources.plus_sql IS 'Generated, with plus_path: the query over the batch''s changed rows of this table as they are now, into the working table.';
+
+COMMENT ON COLUMN pgcqrs.read_model_sources.minus_sql IS 'Generated, with minus_path: the query over the same rows as they were before the batch.';
+
+CREATE UNLOGGED TABLE pgcqrs_a1_customer_orders.pgcqrs_old_rows (
+    id write.entity_id NOT NULL,
+    name text NOT NULL,
+    email text NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
 
 CREATE TABLE write.customers (
     id write.entity_id NOT NULL,
@@ -1126,6 +1529,250 @@ CREATE TABLE write.customers (
     CONSTRAINT customers_email_shape CHECK (((email ~ '^[^@\s]+@[^@\s]+$'::text) AND (length(email) <= 254))),
     CONSTRAINT customers_name_not_blank CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
 );
+
+CREATE VIEW pgcqrs_a1_customer_orders.customers AS
+ SELECT customers.id,
+    customers.name,
+    customers.email,
+    customers.version,
+    customers.created_at,
+    customers.updated_at
+   FROM write.customers
+UNION ALL
+ SELECT pgcqrs_old_rows.id,
+    pgcqrs_old_rows.name,
+    pgcqrs_old_rows.email,
+    pgcqrs_old_rows.version,
+    pgcqrs_old_rows.created_at,
+    pgcqrs_old_rows.updated_at
+   FROM pgcqrs_a1_customer_orders.pgcqrs_old_rows;
+
+CREATE UNLOGGED TABLE pgcqrs_a1_daily_sales.pgcqrs_old_rows (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    total write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    cancel_reason text
+);
+
+CREATE TABLE write.orders (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    total write.money NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancel_reason text,
+    CONSTRAINT orders_cancel_reason_only_when_cancelled CHECK (((cancel_reason IS NULL) OR (status = 'cancelled'::text))),
+    CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text])))
+);
+
+CREATE VIEW pgcqrs_a1_daily_sales.orders AS
+ SELECT orders.id,
+    orders.customer_id,
+    orders.status,
+    orders.total,
+    orders.version,
+    orders.created_at,
+    orders.updated_at,
+    orders.cancel_reason
+   FROM write.orders
+UNION ALL
+ SELECT pgcqrs_old_rows.id,
+    pgcqrs_old_rows.customer_id,
+    pgcqrs_old_rows.status,
+    pgcqrs_old_rows.total,
+    pgcqrs_old_rows.version,
+    pgcqrs_old_rows.created_at,
+    pgcqrs_old_rows.updated_at,
+    pgcqrs_old_rows.cancel_reason
+   FROM pgcqrs_a1_daily_sales.pgcqrs_old_rows;
+
+CREATE UNLOGGED TABLE pgcqrs_a1_order_lines.pgcqrs_old_rows (
+    id write.entity_id NOT NULL,
+    name text NOT NULL,
+    price write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE write.products (
+    id write.entity_id NOT NULL,
+    name text NOT NULL,
+    price write.money NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT products_name_not_blank CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
+);
+
+CREATE VIEW pgcqrs_a1_order_lines.products AS
+ SELECT products.id,
+    products.name,
+    products.price,
+    products.version,
+    products.created_at,
+    products.updated_at
+   FROM write.products
+UNION ALL
+ SELECT pgcqrs_old_rows.id,
+    pgcqrs_old_rows.name,
+    pgcqrs_old_rows.price,
+    pgcqrs_old_rows.version,
+    pgcqrs_old_rows.created_at,
+    pgcqrs_old_rows.updated_at
+   FROM pgcqrs_a1_order_lines.pgcqrs_old_rows;
+
+CREATE UNLOGGED TABLE pgcqrs_a1_order_summary.pgcqrs_old_rows (
+    id write.entity_id NOT NULL,
+    name text NOT NULL,
+    email text NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
+CREATE VIEW pgcqrs_a1_order_summary.customers AS
+ SELECT customers.id,
+    customers.name,
+    customers.email,
+    customers.version,
+    customers.created_at,
+    customers.updated_at
+   FROM write.customers
+UNION ALL
+ SELECT pgcqrs_old_rows.id,
+    pgcqrs_old_rows.name,
+    pgcqrs_old_rows.email,
+    pgcqrs_old_rows.version,
+    pgcqrs_old_rows.created_at,
+    pgcqrs_old_rows.updated_at
+   FROM pgcqrs_a1_order_summary.pgcqrs_old_rows;
+
+CREATE UNLOGGED TABLE pgcqrs_a2_customer_orders.pgcqrs_old_rows (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    total write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    cancel_reason text
+);
+
+CREATE VIEW pgcqrs_a2_customer_orders.orders AS
+ SELECT orders.id,
+    orders.customer_id,
+    orders.status,
+    orders.total,
+    orders.version,
+    orders.created_at,
+    orders.updated_at,
+    orders.cancel_reason
+   FROM write.orders
+UNION ALL
+ SELECT pgcqrs_old_rows.id,
+    pgcqrs_old_rows.customer_id,
+    pgcqrs_old_rows.status,
+    pgcqrs_old_rows.total,
+    pgcqrs_old_rows.version,
+    pgcqrs_old_rows.created_at,
+    pgcqrs_old_rows.updated_at,
+    pgcqrs_old_rows.cancel_reason
+   FROM pgcqrs_a2_customer_orders.pgcqrs_old_rows;
+
+CREATE UNLOGGED TABLE pgcqrs_a2_order_lines.pgcqrs_old_rows (
+    order_id text NOT NULL,
+    line_no smallint NOT NULL,
+    product_id text NOT NULL,
+    quantity integer NOT NULL,
+    unit_price write.money NOT NULL
+);
+
+CREATE TABLE write.order_items (
+    order_id text NOT NULL,
+    line_no smallint NOT NULL,
+    product_id text NOT NULL,
+    quantity integer NOT NULL,
+    unit_price write.money NOT NULL,
+    CONSTRAINT order_items_line_no_positive CHECK ((line_no > 0)),
+    CONSTRAINT order_items_quantity_positive CHECK ((quantity > 0))
+);
+
+CREATE VIEW pgcqrs_a2_order_lines.order_items AS
+ SELECT order_items.order_id,
+    order_items.line_no,
+    order_items.product_id,
+    order_items.quantity,
+    order_items.unit_price
+   FROM write.order_items
+UNION ALL
+ SELECT pgcqrs_old_rows.order_id,
+    pgcqrs_old_rows.line_no,
+    pgcqrs_old_rows.product_id,
+    pgcqrs_old_rows.quantity,
+    pgcqrs_old_rows.unit_price
+   FROM pgcqrs_a2_order_lines.pgcqrs_old_rows;
+
+CREATE UNLOGGED TABLE pgcqrs_a2_order_summary.pgcqrs_old_rows (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    total write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    cancel_reason text
+);
+
+CREATE VIEW pgcqrs_a2_order_summary.orders AS
+ SELECT orders.id,
+    orders.customer_id,
+    orders.status,
+    orders.total,
+    orders.version,
+    orders.created_at,
+    orders.updated_at,
+    orders.cancel_reason
+   FROM write.orders
+UNION ALL
+ SELECT pgcqrs_old_rows.id,
+    pgcqrs_old_rows.customer_id,
+    pgcqrs_old_rows.status,
+    pgcqrs_old_rows.total,
+    pgcqrs_old_rows.version,
+    pgcqrs_old_rows.created_at,
+    pgcqrs_old_rows.updated_at,
+    pgcqrs_old_rows.cancel_reason
+   FROM pgcqrs_a2_order_summary.pgcqrs_old_rows;
+
+CREATE UNLOGGED TABLE pgcqrs_a3_order_summary.pgcqrs_old_rows (
+    order_id text NOT NULL,
+    line_no smallint NOT NULL,
+    product_id text NOT NULL,
+    quantity integer NOT NULL,
+    unit_price write.money NOT NULL
+);
+
+CREATE VIEW pgcqrs_a3_order_summary.order_items AS
+ SELECT order_items.order_id,
+    order_items.line_no,
+    order_items.product_id,
+    order_items.quantity,
+    order_items.unit_price
+   FROM write.order_items
+UNION ALL
+ SELECT pgcqrs_old_rows.order_id,
+    pgcqrs_old_rows.line_no,
+    pgcqrs_old_rows.product_id,
+    pgcqrs_old_rows.quantity,
+    pgcqrs_old_rows.unit_price
+   FROM pgcqrs_a3_order_summary.pgcqrs_old_rows;
 
 CREATE VIEW pgcqrs_d1_customer_orders.customers AS
  SELECT t.id,
@@ -1149,19 +1796,6 @@ UNION ALL
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
-
-CREATE TABLE write.orders (
-    id write.entity_id NOT NULL,
-    customer_id text NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    total write.money NOT NULL,
-    version integer DEFAULT 1 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    cancel_reason text,
-    CONSTRAINT orders_cancel_reason_only_when_cancelled CHECK (((cancel_reason IS NULL) OR (status = 'cancelled'::text))),
-    CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'shipped'::text, 'delivered'::text, 'cancelled'::text])))
-);
 
 CREATE VIEW pgcqrs_d1_daily_sales.orders AS
  SELECT t.id,
@@ -1189,16 +1823,6 @@ UNION ALL
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
-
-CREATE TABLE write.products (
-    id write.entity_id NOT NULL,
-    name text NOT NULL,
-    price write.money NOT NULL,
-    version integer DEFAULT 1 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT products_name_not_blank CHECK (((btrim(name) <> ''::text) AND (length(name) <= 200)))
-);
 
 CREATE VIEW pgcqrs_d1_order_lines.products AS
  SELECT t.id,
@@ -1272,16 +1896,6 @@ UNION ALL
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
-
-CREATE TABLE write.order_items (
-    order_id text NOT NULL,
-    line_no smallint NOT NULL,
-    product_id text NOT NULL,
-    quantity integer NOT NULL,
-    unit_price write.money NOT NULL,
-    CONSTRAINT order_items_line_no_positive CHECK ((line_no > 0)),
-    CONSTRAINT order_items_quantity_positive CHECK ((quantity > 0))
-);
 
 CREATE VIEW pgcqrs_d2_order_lines.order_items AS
  SELECT t.order_id,
@@ -1423,6 +2037,97 @@ CREATE VIEW pgcqrs_defs.product_sales AS
      LEFT JOIN write.order_items i ON ((i.product_id = (p.id)::text)))
      LEFT JOIN write.orders o ON (((o.id)::text = i.order_id)))
   GROUP BY p.id, p.name, p.price;
+
+CREATE UNLOGGED TABLE pgcqrs_delta.customer_orders (
+    pgcqrs_sign integer,
+    customer_id text,
+    customer_name text,
+    customer_email text,
+    order_count bigint,
+    active_order_count bigint,
+    lifetime_value numeric,
+    last_order_at timestamp with time zone
+);
+
+CREATE UNLOGGED TABLE pgcqrs_delta.daily_sales (
+    pgcqrs_sign integer,
+    day date,
+    status text,
+    orders bigint,
+    revenue numeric
+);
+
+CREATE VIEW pgcqrs_m1_daily_sales.orders AS
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (( SELECT DISTINCT ON (b.key) b.key,
+            b.old
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)
+          ORDER BY b.key, b.seq) f
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, f.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
+
+CREATE VIEW pgcqrs_m2_customer_orders.orders AS
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (( SELECT DISTINCT ON (b.key) b.key,
+            b.old
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)
+          ORDER BY b.key, b.seq) f
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, f.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
+
+CREATE VIEW pgcqrs_p1_daily_sales.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (( SELECT DISTINCT ON (b.key) b.key,
+            b.old
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)
+          ORDER BY b.key, b.seq) f
+     JOIN write.orders t ON (((t.id)::text = (((f.key ->> 0))::write.entity_id)::text)))
+  WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
+
+CREATE VIEW pgcqrs_p2_customer_orders.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (( SELECT DISTINCT ON (b.key) b.key,
+            b.old
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)
+          ORDER BY b.key, b.seq) f
+     JOIN write.orders t ON (((t.id)::text = (((f.key ->> 0))::write.entity_id)::text)))
+  WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
 
 CREATE TABLE public.refinery_schema_history (
     version integer NOT NULL,

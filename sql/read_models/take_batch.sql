@@ -20,8 +20,8 @@ WITH slice AS MATERIALIZED (
              LIMIT $4::bigint + 1) c
 ),
 taken AS (
-    INSERT INTO pgcqrs.batch (relid, op, key, old)
-    SELECT relid, op, key, old FROM slice WHERE n <= $4::bigint
+    INSERT INTO pgcqrs.batch (relid, op, key, old, seq)
+    SELECT relid, op, key, old, seq FROM slice WHERE n <= $4::bigint
     RETURNING relid, op
 ),
 waiting AS (

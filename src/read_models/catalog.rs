@@ -17,11 +17,15 @@ pub enum Strategy {
     /// the captured changes of the tables it reads, finds the keys they
     /// touch (one statement per table read, [`Applier`]) and re-projects
     /// them (`apply`, returning `keys, changed_rows`). `full` recomputes it
-    /// whole, writing only the rows that differ.
+    /// whole, writing only the rows that differ. `delta`, for a grouped
+    /// model: merges the query's run over one table's changed rows (now and
+    /// before the batch) into it, count and sum columns moved by the
+    /// difference.
     Incremental {
         appliers: Vec<Applier>,
         apply: String,
         full: String,
+        delta: Option<String>,
     },
 }
 
@@ -35,6 +39,24 @@ pub struct Applier {
     pub search_path: String,
     /// Adds those keys to `pgcqrs.batch_keys`.
     pub sql: String,
+    /// The schema whose view of the table's name reads its rows now and
+    /// the old versions of the batch's changed ones, and the statement that
+    /// copies those versions there: when a batch changed several tables,
+    /// each finds its keys with the others read so.
+    pub any_schema: String,
+    pub old_sql: String,
+    /// For a grouped model whose batches of this table's changes can be
+    /// kept by delta: how to run its query over them.
+    pub delta: Option<DeltaRun>,
+}
+
+/// The query over one table's changed rows, into the model's working
+/// table: as they are now (`plus`) and as they were before the batch
+/// (`minus`), each a search path (the stand-in first) and a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaRun {
+    pub plus: (String, String),
+    pub minus: (String, String),
 }
 
 /// One declared read model.
@@ -102,10 +124,21 @@ pub async fn load(
             let mut mine = Vec::new();
             for a in appliers.iter() {
                 if column::<String>(a, "model")? == name {
+                    let plus =
+                        column::<Option<String>>(a, "plus_path")?
+                            .zip(column::<Option<String>>(a, "plus_sql")?);
+                    let minus =
+                        column::<Option<String>>(a, "minus_path")?
+                            .zip(column::<Option<String>>(a, "minus_sql")?);
                     mine.push(Applier {
                         source: column(a, "source")?,
                         search_path: column(a, "search_path")?,
                         sql: column(a, "keys_sql")?,
+                        any_schema: column(a, "any_schema")?,
+                        old_sql: column(a, "old_sql")?,
+                        delta: plus
+                            .zip(minus)
+                            .map(|(plus, minus)| DeltaRun { plus, minus }),
                     });
                 }
             }
@@ -115,6 +148,7 @@ pub async fn load(
                     .context("an incremental read model without its apply statement")?,
                 full: column::<Option<String>>(row, "full_sql")?
                     .context("an incremental read model without its full statement")?,
+                delta: column(row, "delta_sql")?,
             }
         } else {
             Strategy::Concurrent

@@ -11,7 +11,7 @@ pub mod requests;
 pub mod settings;
 pub mod status;
 
-pub use catalog::{Applier, ReadModel, Strategy};
+pub use catalog::{Applier, DeltaRun, ReadModel, Strategy};
 pub use refresher::{
     RefreshHook, RefreshOutcome, Refresher, RefresherHandle, RefresherSettings, ScheduledModel,
 };

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use deadpool_postgres::tokio_postgres::Row;
+use deadpool_postgres::tokio_postgres::{IsolationLevel, Row};
 use deadpool_postgres::{Pool, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
@@ -246,6 +246,8 @@ struct Coverage {
     trusted: bool,
     /// Where the last batch stopped inside a transaction.
     resume: Resume,
+    /// It equals its query as of `covers`: a delta may be added to it.
+    exact: bool,
 }
 
 /// The generated statements of a model kept in batches.
@@ -253,6 +255,8 @@ struct Statements<'a> {
     appliers: &'a [Applier],
     apply: &'a str,
     full: &'a str,
+    /// Merges a delta (grouped models).
+    delta: Option<&'a str>,
 }
 
 /// One refresh to log (`record_refresh.sql`).
@@ -269,6 +273,8 @@ struct Record<'a> {
     changes: Option<i64>,
     backlog: i64,
     resume: Resume,
+    /// The model now equals its query as of `snapshot`.
+    exact: bool,
 }
 
 /// One model's worker: how to wake it, what it is doing, how to stop it.
@@ -486,9 +492,25 @@ impl Refresher {
             .get()
             .await
             .context("Failed to get a connection")?;
-        let tx = client.transaction().await?;
+        // A model kept in batches is read and written in one snapshot: a
+        // delta is exact only against the state that snapshot shows.
+        let tx = if model.model.is_incremental() {
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .start()
+                .await?
+        } else {
+            client.transaction().await?
+        };
         if !Self::lock_view(&tx, name).await? {
             return Ok(RefreshOutcome::Busy);
+        }
+        if model.model.is_incremental() {
+            let lock = tx
+                .prepare_cached(include_str!("../../sql/read_models/lock_status.sql"))
+                .await?;
+            tx.execute(&lock, &[&name]).await?;
         }
         let coverage = Self::coverage(&tx, name).await?;
         if coverage.as_ref().is_some_and(|c| !c.trusted) {
@@ -506,6 +528,7 @@ impl Refresher {
                     appliers,
                     apply,
                     full,
+                    delta,
                 },
                 Some(coverage),
             ) => {
@@ -513,6 +536,7 @@ impl Refresher {
                     appliers,
                     apply,
                     full,
+                    delta: delta.as_deref(),
                 };
                 self.batch(tx, model, statements, coverage, force).await
             }
@@ -544,6 +568,7 @@ impl Refresher {
                 col(&row, "resume_seq")?,
                 col(&row, "resume_key")?,
             ),
+            exact: col(&row, "exact")?,
         }))
     }
 
@@ -649,7 +674,10 @@ impl Refresher {
 
     /// One batch of an incrementally kept read model: at most the view's
     /// batch limit of captured changes, resuming where the last one stopped,
-    /// each table's changes applied by its [`Applier`].
+    /// each table's changes applied by its [`Applier`]. A grouped model
+    /// that equals its query, in a batch that took every change its
+    /// snapshot sees, adds the delta of its most changed table instead of
+    /// recomputing the groups that table's changes touch.
     async fn batch(
         &self,
         tx: Transaction<'_>,
@@ -662,6 +690,7 @@ impl Refresher {
             appliers,
             apply,
             full,
+            delta,
         } = statements;
         let name = model.model.name.as_str();
         let timeout = self.timeout_for(model);
@@ -679,16 +708,38 @@ impl Refresher {
         {
             return self.recompute_all(tx, model, full, "refresh").await;
         }
-        let found = Self::find_keys(&tx, name, appliers, &taken.touched).await?;
+        // Complete: the model will equal its query as of the batch's snapshot.
+        let complete = taken.backlog == 0 && taken.resume.0.is_none();
+        let by_delta = match delta {
+            Some(merge) if complete && coverage.exact && coverage.resume.0.is_none() => {
+                Self::delta_source(&tx, appliers, &taken.touched)
+                    .await?
+                    .map(|applier| (applier, merge))
+            }
+            _ => None,
+        };
+        let keyed = taken
+            .touched
+            .iter()
+            .copied()
+            .filter(|t| by_delta.is_none_or(|(a, _)| a.source != *t))
+            .collect::<Vec<_>>();
+        let found = Self::find_keys(&tx, name, appliers, (&keyed, &taken.touched)).await?;
         if self
             .whole_is_cheaper(&tx, model, (found, 20), |b| b.ms_per_key)
             .await?
         {
             return self.recompute_all(tx, model, full, "refresh").await;
         }
+        let merged = match by_delta {
+            Some((applier, merge)) => Some(Self::apply_delta(&tx, name, applier, merge).await?),
+            None => None,
+        };
         let applying = Instant::now();
         let (keys, changed_rows) = Self::apply_keys(&tx, name, apply).await?;
         let apply_ms = applying.elapsed().as_secs_f64() * 1000.0;
+        let (keys, changed_rows) =
+            merged.map_or((keys, changed_rows), |(k, c)| (keys + k, changed_rows + c));
         if keys == 0 && changed_rows == 0 && taken.resume.0.is_none() && !force {
             // What changed is nothing the model shows (a column it does not
             // read, or an update undone): current, with no refresh to log.
@@ -700,19 +751,25 @@ impl Refresher {
             snapshot: &taken.snapshot,
             taken_at: taken.taken_at,
             kind: "batch",
-            mode: "incremental",
+            mode: if merged.is_some() {
+                "delta"
+            } else {
+                "incremental"
+            },
             duration_ms,
             rows: Self::count_rows(&tx, name).await?,
             changed_rows: Some(changed_rows),
             changes: Some(taken.changes),
             backlog: taken.backlog,
             resume: taken.resume,
+            exact: complete,
         };
         self.record(&tx, &record).await?;
         tx.commit().await.context("Failed to commit the batch")?;
         let cost = BatchCost {
             changes: taken.changes,
-            keys,
+            // a delta's groups cost nothing like a recomputed one's
+            keys: if merged.is_some() { 0 } else { keys },
             duration_ms,
             apply_ms,
         };
@@ -761,31 +818,124 @@ impl Refresher {
         })
     }
 
-    /// The keys the changes in `pgcqrs.batch` touch, into
-    /// `pgcqrs.batch_keys`: each touched table's found with its stand-in
-    /// first on the search path. Returns how many keys.
+    /// The keys the changes in `pgcqrs.batch` of the tables in `keyed`
+    /// touch, into `pgcqrs.batch_keys`: each table's found with its
+    /// stand-in first on the search path. When the batch changed several
+    /// tables, the others are read with the old versions of their changed
+    /// rows besides: a row made of two old versions joins neither table as
+    /// it is now. Returns how many keys.
     async fn find_keys(
         tx: &Transaction<'_>,
         name: &str,
         appliers: &[Applier],
-        touched: &[u32],
+        (keyed, touched): (&[u32], &[u32]),
     ) -> anyhow::Result<i64> {
-        for applier in appliers.iter().filter(|a| touched.contains(&a.source)) {
-            tx.execute(
-                "SELECT set_config('search_path', $1, true)",
-                &[&applier.search_path],
-            )
-            .await?;
+        let several = touched.len() > 1;
+        let changed: Vec<&Applier> = appliers
+            .iter()
+            .filter(|a| touched.contains(&a.source))
+            .collect();
+        if several {
+            for applier in &changed {
+                tx.execute(applier.old_sql.as_str(), &[]).await?;
+            }
+        }
+        for applier in changed.iter().filter(|a| keyed.contains(&a.source)) {
+            let path = if several {
+                let (first, rest) = applier
+                    .search_path
+                    .split_once(", ")
+                    .unwrap_or((applier.search_path.as_str(), ""));
+                let others = changed
+                    .iter()
+                    .filter(|o| o.source != applier.source)
+                    .map(|o| o.any_schema.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{first}, {others}, {rest}")
+            } else {
+                applier.search_path.clone()
+            };
+            tx.execute("SELECT set_config('search_path', $1, true)", &[&path])
+                .await?;
             let stmt = tx.prepare_cached(&applier.sql).await?;
             tx.execute(&stmt, &[])
                 .await
                 .with_context(|| format!("finding the keys of a batch of read.{name} failed"))?;
         }
         tx.batch_execute("SET LOCAL search_path TO DEFAULT").await?;
+        if several {
+            for applier in &changed {
+                tx.batch_execute(&format!(
+                    "DELETE FROM {}.pgcqrs_old_rows",
+                    applier.any_schema
+                ))
+                .await?;
+            }
+        }
         let found = tx
             .query_one("SELECT count(DISTINCT key) FROM pgcqrs.batch_keys", &[])
             .await?;
         Ok(found.try_get(0)?)
+    }
+
+    /// The table whose changes a delta batch adds by delta: of those the
+    /// batch touches and whose changes can be, the one with the most.
+    async fn delta_source<'a>(
+        tx: &Transaction<'_>,
+        appliers: &'a [Applier],
+        touched: &[u32],
+    ) -> anyhow::Result<Option<&'a Applier>> {
+        let counts = tx
+            .query(
+                "SELECT relid::oid AS relid, count(*) AS n FROM pgcqrs.batch GROUP BY relid",
+                &[],
+            )
+            .await?;
+        let mut best: Option<(&Applier, i64)> = None;
+        for row in &counts {
+            let (relid, n): (u32, i64) = (col(row, "relid")?, col(row, "n")?);
+            let Some(applier) = appliers
+                .iter()
+                .find(|a| a.source == relid && a.delta.is_some() && touched.contains(&relid))
+            else {
+                continue;
+            };
+            if best.is_none_or(|(_, most)| n > most) {
+                best = Some((applier, n));
+            }
+        }
+        Ok(best.map(|(applier, _)| applier))
+    }
+
+    /// Run the model's query over `applier`'s table's changed rows, as they
+    /// are now and as they were, and merge the difference into the model
+    /// (`merge`); the groups it cannot settle join `pgcqrs.batch_keys`.
+    /// Returns the groups it touched and the rows it changed.
+    async fn apply_delta(
+        tx: &Transaction<'_>,
+        name: &str,
+        applier: &Applier,
+        merge: &str,
+    ) -> anyhow::Result<(i64, i64)> {
+        let Some(run) = &applier.delta else {
+            return Ok((0, 0));
+        };
+        for (path, sql) in [&run.plus, &run.minus] {
+            tx.execute("SELECT set_config('search_path', $1, true)", &[path])
+                .await?;
+            let stmt = tx.prepare_cached(sql).await?;
+            tx.execute(&stmt, &[])
+                .await
+                .with_context(|| format!("the delta of a batch of read.{name} failed"))?;
+        }
+        tx.batch_execute("SET LOCAL search_path TO DEFAULT").await?;
+        let stmt = tx.prepare_cached(merge).await?;
+        let merged = tx
+            .query_one(&stmt, &[])
+            .await
+            .with_context(|| format!("merging the delta of a batch of read.{name} failed"))?;
+        Ok((col(&merged, "keys")?, col(&merged, "changed_rows")?))
     }
 
     /// Re-project each key in `pgcqrs.batch_keys` once. Returns keys and
@@ -870,6 +1020,7 @@ impl Refresher {
             changes: None,
             backlog: 0,
             resume: (None, None, None, None),
+            exact: true,
         };
         self.record(&tx, &record).await?;
         tx.commit().await.context("Failed to commit the refresh")?;
@@ -987,6 +1138,7 @@ impl Refresher {
             changes: Some(pending),
             backlog: 0,
             resume: (None, None, None, None),
+            exact: false,
         };
         self.record(&tx, &record).await?;
         tx.commit().await.context("Failed to commit the refresh")?;
@@ -1079,6 +1231,7 @@ impl Refresher {
                 &r.resume.2,
                 &r.resume.3,
                 &r.mode,
+                &r.exact,
             ],
         )
         .await?;

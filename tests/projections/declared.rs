@@ -598,6 +598,120 @@ async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_to
     .await;
 }
 
+/// Catch `model` up, waiting while a worker holds it.
+async fn catch_up(
+    refresher: &pgcqrs::read_models::Refresher,
+    model: &pgcqrs::read_models::ScheduledModel,
+    when: &str,
+) {
+    poll_until(
+        &format!("{} caught up ({when})", model.model.name),
+        Duration::from_secs(60),
+        || async {
+            let outcome = refresher
+                .catch_up(model, false, |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{} ({when}): {e:#}", model.model.name));
+            (outcome != pgcqrs::read_models::RefreshOutcome::Busy).then_some(())
+        },
+    )
+    .await;
+}
+
+/// A grouped model kept by delta, through each case a delta cannot settle
+/// alone: a sum back to zero or to no value, a removed max not beaten, a
+/// group emptied, a row moved between groups, changed twice or deleted and
+/// added again in one transaction. After every step the model equals its
+/// query, and the step's batch was a delta.
+#[tokio::test]
+async fn a_grouped_model_kept_by_delta_settles_every_edge() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE public.readings (id int PRIMARY KEY, g text NOT NULL, v numeric, w text);
+             SELECT pgcqrs.define_read_model(
+                 name => 'reading_sums',
+                 query => $$SELECT g, count(*) AS n, count(v) AS nv, sum(v) AS total,
+                                   sum(v) FILTER (WHERE v > 0) AS positive, coalesce(sum(v), 0) AS total0
+                           FROM public.readings GROUP BY g$$,
+                 key => ARRAY['g']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'reading_extremes',
+                 query => $$SELECT g, count(*) AS n, max(v) AS hi, min(w) AS lo FROM public.readings GROUP BY g$$,
+                 key => ARRAY['g'])",
+        )
+        .await
+        .expect("declare");
+    let refresher = app.refresher.as_ref().expect("refresher");
+    refresher.load(false).await.expect("reload the catalog");
+    let models: Vec<_> = refresher
+        .models()
+        .into_iter()
+        .filter(|m| m.model.name.starts_with("reading_"))
+        .collect();
+    assert_eq!(models.len(), 2);
+    let steps = [
+        "INSERT INTO public.readings VALUES (1, 'a', 5, 'x'), (2, 'a', -5, 'y'), (3, 'b', 1, 'z')",
+        "INSERT INTO public.readings VALUES (4, 'a', 7, 'w')",
+        // positive 12 -> 7; total 7 -> 2
+        "DELETE FROM public.readings WHERE id = 1",
+        // total 2 -> -5 ... positive to no value at all
+        "DELETE FROM public.readings WHERE id = 4",
+        // the only value gone: total and positive have none, total0 is 0
+        "UPDATE public.readings SET v = NULL WHERE id = 2",
+        "INSERT INTO public.readings VALUES (5, 'a', 10, 'v'), (6, 'a', 3, 'u')",
+        // the max removed and not beaten
+        "UPDATE public.readings SET v = 1 WHERE id = 5",
+        // the max removed and beaten
+        "UPDATE public.readings SET v = 20 WHERE id = 6",
+        // a row moves to another group; the min of w there moves too
+        "UPDATE public.readings SET g = 'b', w = 'a' WHERE id = 6",
+        // changed twice, deleted and added again, in one transaction
+        "UPDATE public.readings SET v = v + 1 WHERE id = 3;
+         UPDATE public.readings SET v = v * 10, g = 'c' WHERE id = 3;
+         DELETE FROM public.readings WHERE id = 5;
+         INSERT INTO public.readings VALUES (5, 'a', -1, 't')",
+        // a group emptied
+        "DELETE FROM public.readings WHERE g = 'a'",
+        // a group of no values emptied: no sum says it is gone
+        "INSERT INTO public.readings VALUES (8, 'e', NULL, NULL)",
+        "DELETE FROM public.readings WHERE id = 8",
+        // added and removed within the batch
+        "INSERT INTO public.readings VALUES (7, 'd', 1, 's'); DELETE FROM public.readings WHERE id = 7",
+    ];
+    // The first batch makes the model exact; deltas follow.
+    client
+        .batch_execute("INSERT INTO public.readings VALUES (100, 'z', 0, 'z')")
+        .await
+        .expect("first");
+    for model in &models {
+        catch_up(refresher, model, "the first batch").await;
+    }
+    for (i, step) in steps.iter().enumerate() {
+        client
+            .batch_execute(step)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+        for model in &models {
+            catch_up(refresher, model, &format!("step {i}")).await;
+            let mode: String = client
+                .query_one(
+                    "SELECT mode FROM read.refresh_log WHERE view_name = $1 ORDER BY refresh_id DESC LIMIT 1",
+                    &[&model.model.name],
+                )
+                .await
+                .expect("last batch")
+                .get(0);
+            assert_eq!(mode, "delta", "{} step {i}: {step}", model.model.name);
+        }
+        assert_models_equal_their_queries(client, &format!("step {i}: {step}")).await;
+    }
+}
+
 #[tokio::test]
 async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
     let app = TestApp::builder()
@@ -637,6 +751,13 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
                            GROUP BY 1$$,
                  key => ARRAY['carrier']);
              SELECT pgcqrs.define_read_model(
+                 name => 'ref_weights',
+                 query => $$SELECT order_ref, count(*) AS n,
+                                   sum(weight_kg) FILTER (WHERE weight_kg > 40) AS heavy_kg,
+                                   min(weight_kg) AS lightest_kg, max(carrier) AS last_carrier
+                           FROM logistics.shipments GROUP BY order_ref$$,
+                 key => ARRAY['order_ref']);
+             SELECT pgcqrs.define_read_model(
                  name => 'idle_carriers',
                  query => $$SELECT c.code FROM logistics.carriers c
                            WHERE NOT EXISTS (SELECT 1 FROM logistics.shipments s WHERE s.carrier = c.code)$$,
@@ -671,7 +792,7 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
     let mut next_id = 1i64;
     for round in 0..12 {
         for _ in 0..rng.random_range(5..25) {
-            let sql = match rng.random_range(0..11) {
+            let sql = match rng.random_range(0..13) {
                 0..=2 => {
                     next_id += 1;
                     format!(
@@ -713,6 +834,23 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
                     "DELETE FROM logistics.carriers WHERE code = '{}'",
                     ["DHL", "UPS", "GLS", "C0", "C1", "C2", "C3"][rng.random_range(0..7)]
                 ),
+                // sums that come back to zero
+                10 => format!(
+                    "UPDATE logistics.shipments SET weight_kg = -weight_kg WHERE id = {}",
+                    rng.random_range(1..=next_id)
+                ),
+                // one row changed twice, and one deleted and added again,
+                // in one transaction
+                11 => {
+                    let (a, b) = (rng.random_range(1..=next_id), rng.random_range(1..=next_id));
+                    format!(
+                        "UPDATE logistics.shipments SET weight_kg = weight_kg * 2 WHERE id = {a};
+                         UPDATE logistics.shipments SET carrier = 'GLS', order_ref = 'o-1' WHERE id = {a};
+                         DELETE FROM logistics.shipments WHERE id = {b};
+                         INSERT INTO logistics.shipments (id, order_ref, carrier, weight_kg)
+                         VALUES ({b}, 'o-2', 'UPS', 0) ON CONFLICT (id) DO NOTHING"
+                    )
+                }
                 _ => {
                     let id = format!("o-{}", rng.random_range(0..8));
                     let exists = client
@@ -742,19 +880,29 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
         }
         // Catch every model up, then compare.
         for m in refresher.models() {
-            poll_until(
-                &format!("{} caught up in round {round}", m.model.name),
-                Duration::from_secs(60),
-                || async {
-                    let outcome = refresher
-                        .catch_up(&m, false, |_| {})
-                        .await
-                        .unwrap_or_else(|e| panic!("{} round {round}: {e:#}", m.model.name));
-                    (outcome != pgcqrs::read_models::RefreshOutcome::Busy).then_some(())
-                },
-            )
-            .await;
+            catch_up(refresher, &m, &format!("round {round}")).await;
         }
         assert_models_equal_their_queries(client, &format!("round {round}")).await;
     }
+    // The grouped models were kept by delta, not only by recomputation.
+    let by_delta: Vec<String> = client
+        .query(
+            "SELECT DISTINCT view_name FROM read.refresh_log WHERE mode = 'delta' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("delta batches")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        by_delta,
+        [
+            "carrier_totals",
+            "carrier_weights",
+            "customer_orders",
+            "daily_sales",
+            "ref_weights"
+        ]
+    );
 }

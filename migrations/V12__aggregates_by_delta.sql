@@ -1,0 +1,470 @@
+-- Grouped read models kept by delta.
+--
+-- A batch of a grouped model used to recompute every group its changes
+-- touch, which costs as much as the groups are large. Now, for the table
+-- with the most changes in the batch, it runs the model's query over that
+-- table's changed rows twice: once over their versions now (plus) and once
+-- over their versions before the batch (minus). count and sum columns move
+-- by plus minus minus, max and min by the rule below; a group the delta
+-- cannot settle (a sum or every count reaching zero, the max removed, a
+-- new group under an outer join) is recomputed, as are the groups the
+-- other tables' changes touch. The delta is exact only when the batch's
+-- changes are exactly the difference between the snapshot the model shows
+-- and the one the batch reads in, so batches run in REPEATABLE READ and a
+-- delta is used only when the model is exact and the batch took every
+-- change its snapshot sees. See docs/decisions/0003-incremental-aggregates.md.
+
+-- Per key, the first change of a batch holds the row as it was before
+-- the batch: changes are numbered as they are captured, and a change of a
+-- row is captured after the change before it committed.
+ALTER TABLE pgcqrs.batch ADD COLUMN seq bigint;
+
+ALTER TABLE read.read_model_status ADD COLUMN exact boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN read.read_model_status.exact IS
+    'The model equals its query as of current_as_of, neither behind nor ahead (a delta batch needs that).';
+
+ALTER TABLE pgcqrs.read_models ADD COLUMN delta_sql text;
+COMMENT ON COLUMN pgcqrs.read_models.delta_sql IS
+    'Generated: merge the delta in the model''s working table into it, sending the groups it cannot settle to pgcqrs.batch_keys.';
+
+ALTER TABLE pgcqrs.read_model_sources
+    ADD COLUMN any_schema text,
+    ADD COLUMN old_sql    text,
+    ADD COLUMN plus_path  text,
+    ADD COLUMN plus_sql   text,
+    ADD COLUMN minus_path text,
+    ADD COLUMN minus_sql  text;
+COMMENT ON COLUMN pgcqrs.read_model_sources.any_schema IS
+    'A schema holding a view of this table''s name over its rows now and the old versions of the batch''s changed rows: on the search path while another table''s changes find their keys, so a row that joined two changed rows is found.';
+COMMENT ON COLUMN pgcqrs.read_model_sources.old_sql IS
+    'Generated: copy the old versions of the batch''s changed rows of this table into the any_schema view''s table.';
+COMMENT ON COLUMN pgcqrs.read_model_sources.plus_sql IS
+    'Generated, with plus_path: the query over the batch''s changed rows of this table as they are now, into the working table.';
+COMMENT ON COLUMN pgcqrs.read_model_sources.minus_sql IS
+    'Generated, with minus_path: the query over the same rows as they were before the batch.';
+
+CREATE SCHEMA pgcqrs_delta;
+COMMENT ON SCHEMA pgcqrs_delta IS 'Working tables of delta batches, one per grouped read model; empty outside a batch.';
+
+-- The top-level items of a node list as stored in pg_rewrite: '({A} {B})'.
+CREATE FUNCTION pgcqrs.node_items(list text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
+DECLARE
+    items text[] := '{}';
+    depth int := 0;
+    start int;
+    i     int := 2;
+    ch    text;
+BEGIN
+    WHILE i < length(list) LOOP
+        ch := substr(list, i, 1);
+        IF ch = '\' THEN
+            i := i + 1;
+        ELSIF ch IN ('{', '(') THEN
+            IF depth = 0 THEN
+                start := i;
+            END IF;
+            depth := depth + 1;
+        ELSIF ch IN ('}', ')') THEN
+            depth := depth - 1;
+            IF depth = 0 THEN
+                items := items || substr(list, start, i - start + 1);
+            END IF;
+        END IF;
+        i := i + 1;
+    END LOOP;
+    RETURN items;
+END
+$fn$;
+
+-- The value of the first field `name` (':args ', ':expr ') of a node.
+CREATE FUNCTION pgcqrs.node_field(node text, name text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT s FROM pgcqrs.node_segments(node, name, true) s LIMIT 1
+$$;
+
+-- How a delta moves one output column of a grouped query, from its target
+-- entry: group (not an aggregate: taken from the group's new row), count,
+-- sum, sum0 (coalesce(sum(...), 0)), max, min, or other (a group it
+-- touches is recomputed). Casts that keep the value exact are looked
+-- through. Under an outer join (`source` the index of the changed table's
+-- range entry, NULL without one), an aggregate counts only when it reads
+-- that table alone through strict expressions, so the rows the join adds
+-- for a missing match change nothing.
+CREATE FUNCTION pgcqrs.delta_kind(entry text, source int) RETURNS text
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    e        text := pgcqrs.node_field(entry, ':expr ');
+    args     text[];
+    zeroed   boolean := false;
+    narrowed boolean := false;
+    casted   boolean := false;
+    fname    text;
+    agg_type int;
+BEGIN
+    IF strpos(e, '{AGGREF ') = 0 THEN
+        RETURN 'group';
+    END IF;
+    LOOP
+        IF e LIKE '{RELABELTYPE %' THEN
+            e := pgcqrs.node_field(e, ':arg ');
+        ELSIF e ~ '^\{FUNCEXPR :funcid \d+ :funcresulttype (20|21|23|1700) :funcretset false :funcvariadic false :funcformat [12] ' THEN
+            args := pgcqrs.node_items(pgcqrs.node_field(e, ':args '));
+            EXIT WHEN cardinality(args) <> 1;
+            narrowed := narrowed OR e !~ ':funcresulttype 1700 ';
+            casted := true;
+            e := args[1];
+        ELSIF e LIKE '{COALESCEEXPR %' AND NOT zeroed THEN
+            args := pgcqrs.node_items(pgcqrs.node_field(e, ':args '));
+            -- coalesce(x, 0): an integer zero, or a numeric without digits,
+            -- maybe cast
+            WHILE cardinality(args) = 2 AND args[2] ~ '^\{FUNCEXPR .*:funcformat [12] '
+                  AND cardinality(pgcqrs.node_items(pgcqrs.node_field(args[2], ':args '))) = 1 LOOP
+                args[2] := (pgcqrs.node_items(pgcqrs.node_field(args[2], ':args ')))[1];
+            END LOOP;
+            IF cardinality(args) <> 2 OR NOT (
+                   args[2] ~ '^\{CONST .*:constisnull false .*:constvalue \d+ \[( 0)+ \]\}$'
+                OR args[2] ~ '^\{CONST :consttype 1700 .*:constisnull false .*:constvalue 6 \[ 24 0 0 0 -?\d+ -(9[7-9]|1[01]\d|12[0-8]) \]\}$') THEN
+                RETURN 'other';
+            END IF;
+            zeroed := true;
+            e := args[1];
+        ELSE
+            EXIT;
+        END IF;
+    END LOOP;
+    IF e !~ '^\{AGGREF ' OR e !~ ':aggdistinct <> ' OR e !~ ':aggkind n ' OR e !~ ':agglevelsup 0 ' THEN
+        RETURN 'other';
+    END IF;
+    SELECT p.proname, (regexp_match(e, ':aggtype (\d+) '))[1]::int INTO fname, agg_type
+      FROM pg_proc p WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid;
+    IF source IS NOT NULL AND (
+           e ~ ':aggstar true'
+        OR e ~ '\{(COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|NULLTEST|BOOLEANTEST|DISTINCTEXPR|BOOLEXPR|SUBLINK) '
+        OR EXISTS (SELECT 1 FROM regexp_matches(e, ':(?:op)?funcid (\d+)', 'g') f
+                     JOIN pg_proc p ON p.oid = f[1]::oid WHERE NOT p.proisstrict)
+        OR EXISTS (SELECT 1 FROM regexp_matches(pgcqrs.node_field(e, ':args '), ':varno (\d+) ', 'g') v
+                    WHERE v[1]::int <> source)
+        OR pgcqrs.node_field(e, ':args ') IS NULL) THEN
+        RETURN 'other';
+    END IF;
+    RETURN CASE
+        WHEN fname = 'count' THEN 'count'
+        WHEN fname = 'sum' AND agg_type IN (20, 1700) AND NOT (agg_type = 1700 AND narrowed) THEN
+            CASE WHEN zeroed THEN 'sum0' ELSE 'sum' END
+        WHEN fname IN ('max', 'min') AND NOT zeroed AND NOT casted THEN fname
+        ELSE 'other'
+    END;
+END
+$fn$;
+
+-- The delta kind of every column of a model's query, for a batch of
+-- changes to `source`; NULL when such a batch cannot be kept by delta:
+-- the query is not one plain GROUP BY over tables (no subquery, CTE,
+-- DISTINCT, grouping sets or set operation), a column needs its group
+-- recomputed, or, under an outer join, the table is not read once as the
+-- right side of a LEFT JOIN, or a grouped column reads it.
+CREATE FUNCTION pgcqrs.delta_kinds(def regclass, source regclass) RETURNS text[]
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    tree    text;
+    rtable  text[];
+    idx     int;
+    joins   int[];
+    outer_j boolean;
+    entry   text;
+    kind    text;
+    kinds   text[] := '{}';
+BEGIN
+    SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
+    IF tree !~ ':hasAggs true' OR tree !~ ':groupClause \(' OR tree ~ ':groupingSets \('
+       OR tree ~ ':distinctClause \(' OR tree ~ ':setOperations \{' OR tree ~ ':cteList \('
+       OR tree ~ '\{SUBLINK ' OR tree ~ ':rtekind 1 ' OR tree ~ ':hasTargetSRFs true'
+       OR tree ~ '\{JOINEXPR :jointype [23] ' THEN
+        RETURN NULL;
+    END IF;
+    rtable := pgcqrs.node_items(pgcqrs.node_field(tree, ':rtable '));
+    SELECT array_agg(i::int) FILTER (WHERE r ~ ':rtekind 2 '),
+           min(i) FILTER (WHERE r ~ format(':rtekind 0 :relid %s ', source::oid))
+      INTO joins, idx
+      FROM unnest(rtable) WITH ORDINALITY AS x(r, i);
+    IF (SELECT count(*) FROM unnest(rtable) r WHERE r ~ format(':rtekind 0 :relid %s ', source::oid)) <> 1 THEN
+        RETURN NULL;
+    END IF;
+    outer_j := tree ~ '\{JOINEXPR :jointype 1 ';
+    IF outer_j AND tree !~ format('\{JOINEXPR :jointype 1 [^{]*:larg \{.*:rarg \{RANGETBLREF :rtindex %s\}', idx) THEN
+        RETURN NULL;
+    END IF;
+    FOREACH entry IN ARRAY pgcqrs.node_items(pgcqrs.node_field(tree, ':targetList ')) LOOP
+        CONTINUE WHEN entry ~ ':resjunk true';
+        kind := pgcqrs.delta_kind(entry, CASE WHEN outer_j THEN idx END);
+        IF kind = 'other' THEN
+            RETURN NULL;
+        END IF;
+        -- under an outer join, a group must not hang on the changed table
+        IF outer_j AND kind = 'group' AND EXISTS (
+               SELECT 1 FROM regexp_matches(entry, ':varno (\d+) ', 'g') v
+                WHERE v[1]::int = idx OR v[1]::int = ANY (coalesce(joins, '{}'))) THEN
+            RETURN NULL;
+        END IF;
+        kinds := kinds || kind;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k <> 'group') THEN
+        RETURN NULL;
+    END IF;
+    RETURN kinds;
+END
+$fn$;
+
+-- The statement that merges a model's working table (the query over the
+-- changed rows now, sign 1, and before, sign -1) into read.<name>: per
+-- group, counts and sums move by plus minus minus, a max (min) by the
+-- larger (smaller) of the old and the new rows unless the old one was
+-- removed. A group it cannot settle goes to pgcqrs.batch_keys to be
+-- recomputed: one whose sum comes to zero after a removal (zero or
+-- empty?), one whose every count and sum comes to zero (gone?), a removed
+-- max not beaten, a group new under an outer join. Groups already in
+-- pgcqrs.batch_keys (another table's changes touch them) are left to that.
+CREATE FUNCTION pgcqrs.delta_merge(model text, cols text[], kinds text[], key text[], outer_j boolean) RETURNS text
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    c       text;
+    k       text;
+    i       int;
+    sides   text[] := '{}';
+    news    text[] := '{}';
+    unsure  text[] := ARRAY['d.pgcqrs_np > 1', 'd.pgcqrs_nm > 1', 'pgcqrs_absent AND d.pgcqrs_nm > 0'];
+    moved   text[] := '{}';
+    keyeq   text := (SELECT string_agg(format('t.%1$I = d.%1$I', x), ' AND ') FROM unnest(key) x);
+    updates text := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', x), ', ')
+                       FROM unnest(cols) x WHERE NOT x = ANY (key));
+BEGIN
+    FOR i IN 1 .. cardinality(cols) LOOP
+        c := cols[i];
+        k := kinds[i];
+        CONTINUE WHEN c = ANY (key);
+        IF k = 'group' THEN
+            sides := sides || format('(array_agg(%1$I) FILTER (WHERE pgcqrs_sign > 0))[1] AS %1$I', c);
+            news := news || format('CASE WHEN d.pgcqrs_np > 0 THEN d.%1$I ELSE t.%1$I END AS %1$I', c);
+            CONTINUE;
+        END IF;
+        sides := sides || format('%1$s(%2$I) FILTER (WHERE pgcqrs_sign > 0) AS %3$I, %1$s(%2$I) FILTER (WHERE pgcqrs_sign < 0) AS %4$I',
+                                 CASE WHEN k IN ('max', 'min') THEN k ELSE 'sum' END, c, 'p:' || c, 'm:' || c);
+        IF k IN ('count', 'sum0') THEN
+            news := news || format('coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) AS %1$I', c, 'p:' || c, 'm:' || c);
+            moved := moved || format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0)) <> 0', c, 'p:' || c, 'm:' || c);
+        ELSIF k = 'sum' THEN
+            news := news || format('CASE WHEN d.%3$I IS NULL AND t.%1$I IS NULL THEN d.%2$I '
+                                   'ELSE coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) END AS %1$I',
+                                   c, 'p:' || c, 'm:' || c);
+            unsure := unsure || format('(d.%3$I IS NOT NULL AND coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - d.%3$I = 0)',
+                                       c, 'p:' || c, 'm:' || c);
+            moved := moved || format('coalesce(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) <> 0, false)',
+                                     c, 'p:' || c, 'm:' || c);
+        ELSE
+            -- the old extreme stays unless a removed row held it; a new row
+            -- at least as far out settles it either way
+            news := news || format('CASE WHEN coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) THEN %5$s(t.%1$I, d.%2$I) ELSE d.%2$I END AS %1$I',
+                                   c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
+                                   CASE k WHEN 'max' THEN 'greatest' ELSE 'least' END);
+            unsure := unsure || format('NOT coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) AND NOT coalesce(d.%2$I %5$s d.%3$I, false)',
+                                       c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
+                                       CASE k WHEN 'max' THEN '>=' ELSE '<=' END);
+        END IF;
+    END LOOP;
+    IF outer_j THEN
+        -- the groups are the preserved side's rows: a delta neither makes
+        -- nor removes one
+        unsure := unsure || 'pgcqrs_absent'::text;
+    ELSE
+        unsure := unsure || format('(d.pgcqrs_nm > 0 AND NOT (%s))',
+                                   coalesce(nullif(array_to_string(moved, ' OR '), ''), 'false'));
+    END IF;
+    RETURN format($q$
+WITH d AS (
+    SELECT %1$s, count(*) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_np,
+           count(*) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_nm, %2$s
+      FROM pgcqrs_delta.%3$I w
+     WHERE NOT EXISTS (SELECT 1 FROM pgcqrs.batch_keys b WHERE b.key = jsonb_build_array(%4$s))
+     GROUP BY %1$s
+),
+n AS (
+    SELECT %5$s, %6$s, (%7$s) AS pgcqrs_unsure
+      FROM d LEFT JOIN read.%3$I t ON %8$s
+      CROSS JOIN LATERAL (SELECT t IS NULL AS pgcqrs_absent) a
+),
+unsure AS (
+    INSERT INTO pgcqrs.batch_keys (key)
+    SELECT jsonb_build_array(%9$s) FROM n WHERE pgcqrs_unsure
+    RETURNING 1
+),
+upserted AS (
+    INSERT INTO read.%3$I AS t (%10$s)
+    SELECT %10$s FROM n WHERE NOT pgcqrs_unsure
+    ON CONFLICT (%11$s) DO UPDATE SET %12$s WHERE t::text IS DISTINCT FROM EXCLUDED::text
+    RETURNING 1
+),
+emptied AS (
+    DELETE FROM pgcqrs_delta.%3$I
+)
+SELECT (SELECT count(*) FROM d) AS keys,
+       (SELECT count(*) FROM upserted) AS changed_rows,
+       (SELECT count(*) FROM unsure) AS unsure$q$,
+        pgcqrs.ident_list(key), array_to_string(sides, ', '), model,
+        pgcqrs.ident_list(key, 'w.'),
+        pgcqrs.ident_list(key, 'd.'), array_to_string(news, ', '), array_to_string(unsure, ' OR '),
+        keyeq, pgcqrs.ident_list(key, 'n.'), pgcqrs.ident_list(cols), pgcqrs.ident_list(key), updates);
+END
+$fn$;
+
+-- For a grouped model whose batches of `source`'s changes can be kept by
+-- delta: two more stand-ins of the table, each a view of its name in a
+-- schema of its own, holding the rows the batch changed (their first
+-- change per key gives the row before the batch) whose change touches a
+-- column the query reads: as they are now (plus) and as they were
+-- (minus). The statements run the query over each into the working table
+-- pgcqrs_delta.<model>, whose rows delta_sql then merges.
+CREATE FUNCTION pgcqrs.delta_stand_in(model text, source regclass, n int, path text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    def     regclass := format('pgcqrs_defs.%I', model)::regclass;
+    kinds   text[] := pgcqrs.delta_kinds(def, source);
+    s       pgcqrs.read_model_sources;
+    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+    pktypes text[];
+    pkjoin  text;
+    pkeq    text;
+    same    text;
+    firsts  text;
+    query   text;
+    cols    text[];
+    tree    text;
+BEGIN
+    IF kinds IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
+    SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY x.i) INTO pktypes
+      FROM unnest(s.key) WITH ORDINALITY AS x(k, i) JOIN pg_attribute a ON a.attrelid = source AND a.attname = x.k;
+    pkjoin := (SELECT string_agg(format('t.%I = (f.key ->> %s)::%s', p, i - 1, pktypes[i]), ' AND ')
+                 FROM unnest(s.key) WITH ORDINALITY AS x(p, i));
+    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p);
+    same := coalesce((SELECT string_agg(format('(f.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
+                        FROM unnest(s.columns) u), 'true');
+    firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
+                     source::text);
+    EXECUTE format('CREATE SCHEMA %I', format('pgcqrs_p%s_%s', n, model));
+    EXECUTE format('CREATE SCHEMA %I', format('pgcqrs_m%s_%s', n, model));
+    EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s WHERE f.old IS NULL OR NOT (%s)',
+                   format('pgcqrs_p%s_%s', n, model), relname, firsts, source, pkjoin, same);
+    EXECUTE format($v$CREATE VIEW %I.%I AS
+        SELECT r.* FROM %s CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, f.old) r
+         WHERE f.old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND %s)$v$,
+                   format('pgcqrs_m%s_%s', n, model), relname, firsts, source, source, pkeq, same);
+    -- the query as the key-finding statement runs it (an outer join on
+    -- this table joined inner), which is its tail
+    query := substr(s.keys_sql, strpos(s.keys_sql, ') FROM (') + 8);
+    query := left(query, length(query) - 3);
+    UPDATE pgcqrs.read_model_sources r
+       SET plus_path  = format('%I, %s', format('pgcqrs_p%s_%s', n, delta_stand_in.model), path),
+           minus_path = format('%I, %s', format('pgcqrs_m%s_%s', n, delta_stand_in.model), path),
+           plus_sql   = format('INSERT INTO pgcqrs_delta.%I SELECT 1, q.* FROM (%s) q', delta_stand_in.model, query),
+           minus_sql  = format('INSERT INTO pgcqrs_delta.%I SELECT -1, q.* FROM (%s) q', delta_stand_in.model, query)
+     WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
+
+    IF to_regclass(format('pgcqrs_delta.%I', model)) IS NULL THEN
+        EXECUTE format('CREATE UNLOGGED TABLE pgcqrs_delta.%I AS SELECT 0 AS pgcqrs_sign, * FROM %s WITH NO DATA', model, def);
+        SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
+          FROM pg_attribute a WHERE a.attrelid = def AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
+        UPDATE pgcqrs.read_models m
+           SET delta_sql = pgcqrs.delta_merge(m.name, cols, kinds, m.key, tree ~ '\{JOINEXPR :jointype 1 ')
+         WHERE m.name = delta_stand_in.model;
+    END IF;
+END
+$fn$;
+
+-- The table as it is now together with the old versions of the rows the
+-- batch changed, a view of its name in a schema of its own. When a batch
+-- changed two tables a model joins, a row of the model made of two old
+-- versions joins neither table as it is now: each table's changes find
+-- their keys with the other tables read through this view.
+CREATE FUNCTION pgcqrs.any_stand_in(model text, source regclass, n int) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    own     text := format('pgcqrs_a%s_%s', n, model);
+    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+BEGIN
+    EXECUTE format('CREATE SCHEMA %I', own);
+    EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_old_rows (LIKE %s)', own, source);
+    EXECUTE format('CREATE VIEW %I.%I AS SELECT * FROM %s UNION ALL SELECT * FROM %I.pgcqrs_old_rows',
+                   own, relname, source, own);
+    UPDATE pgcqrs.read_model_sources r
+       SET any_schema = quote_ident(own),
+           old_sql = format($q$INSERT INTO %I.pgcqrs_old_rows
+SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, b.old) r
+ WHERE b.relid = %L::regclass AND b.old IS NOT NULL$q$, own, any_stand_in.source, any_stand_in.source::text)
+     WHERE r.model = any_stand_in.model AND r.source = any_stand_in.source;
+END
+$fn$;
+
+-- A source's stand-ins: the one that finds the keys a batch touches (V9),
+-- the table with old versions, and for a grouped model the two a delta
+-- runs over.
+ALTER FUNCTION pgcqrs.stand_in(text, regclass, int, text, text, text[]) RENAME TO key_stand_in;
+CREATE FUNCTION pgcqrs.stand_in(model text, source regclass, n int, path text, definition text,
+                                key text[]) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM pgcqrs.key_stand_in(model, source, n, path, definition, key);
+    PERFORM pgcqrs.any_stand_in(model, source, n);
+    PERFORM pgcqrs.delta_stand_in(model, source, n, path);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION pgcqrs.drop_read_model(name text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    m   pgcqrs.read_models;
+    s   text;
+    src regclass;
+BEGIN
+    SELECT * INTO m FROM pgcqrs.read_models r WHERE r.name = drop_read_model.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'read model % is not defined', coalesce(quote_literal(name), 'NULL')
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT name FROM pgcqrs.read_models lists the defined ones.';
+    END IF;
+    FOR s IN SELECT x FROM pgcqrs.read_model_sources r,
+                    unnest(ARRAY[quote_ident(r.delta_schema), r.any_schema, split_part(r.plus_path, ',', 1), split_part(r.minus_path, ',', 1)]) x
+              WHERE r.model = m.name AND x IS NOT NULL LOOP
+        EXECUTE format('DROP SCHEMA %s CASCADE', s);
+    END LOOP;
+    EXECUTE format('DROP TABLE IF EXISTS pgcqrs_delta.%I', m.name);
+    DELETE FROM pgcqrs.read_models r WHERE r.name = m.name;
+    EXECUTE format('DROP %s read.%I', CASE m.kept WHEN 'full' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, m.name);
+    EXECUTE format('DROP VIEW pgcqrs_defs.%I', m.name);
+    DELETE FROM read.read_model_status WHERE view_name = m.name;
+    FOREACH src IN ARRAY m.sources LOOP
+        PERFORM pgcqrs.uncapture(src);
+    END LOOP;
+    PERFORM pg_notify('pgcqrs_read_models', m.name);
+END
+$fn$;
+
+REVOKE EXECUTE ON FUNCTION pgcqrs.node_items(text), pgcqrs.node_field(text, text), pgcqrs.delta_kind(text, int),
+                           pgcqrs.delta_kinds(regclass, regclass),
+                           pgcqrs.delta_merge(text, text[], text[], text[], boolean),
+                           pgcqrs.delta_stand_in(text, regclass, int, text), pgcqrs.any_stand_in(text, regclass, int),
+                           pgcqrs.stand_in(text, regclass, int, text, text, text[])
+    FROM PUBLIC;
+
+-- The built-in aggregates, declared again to get their delta statements.
+-- Every model kept in batches gets its new stand-ins: the tables with old
+-- versions, and the delta ones where its query allows (the built-in
+-- customer_orders and daily_sales do).
+SELECT pgcqrs.any_stand_in(s.model, s.source, substring(s.delta_schema FROM '^pgcqrs_d(\d+)_')::int),
+       pgcqrs.delta_stand_in(s.model, s.source, substring(s.delta_schema FROM '^pgcqrs_d(\d+)_')::int,
+                             substr(s.search_path, strpos(s.search_path, ', ') + 2))
+  FROM pgcqrs.read_model_sources s
+ ORDER BY s.model, s.source;
