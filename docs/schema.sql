@@ -13,13 +13,19 @@ CREATE SCHEMA pgcqrs_a1_order_lines;
 
 CREATE SCHEMA pgcqrs_a1_order_summary;
 
+CREATE SCHEMA pgcqrs_a1_product_sales;
+
 CREATE SCHEMA pgcqrs_a2_customer_orders;
 
 CREATE SCHEMA pgcqrs_a2_order_lines;
 
 CREATE SCHEMA pgcqrs_a2_order_summary;
 
+CREATE SCHEMA pgcqrs_a2_product_sales;
+
 CREATE SCHEMA pgcqrs_a3_order_summary;
+
+CREATE SCHEMA pgcqrs_a3_product_sales;
 
 CREATE SCHEMA pgcqrs_d1_customer_orders;
 
@@ -37,6 +43,10 @@ CREATE SCHEMA pgcqrs_d1_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d1_order_summary IS 'pgcqrs: stand-in for write.customers while a batch of read model order_summary finds its keys.';
 
+CREATE SCHEMA pgcqrs_d1_product_sales;
+
+COMMENT ON SCHEMA pgcqrs_d1_product_sales IS 'pgcqrs: stand-in for write.products while a batch of read model product_sales finds its keys.';
+
 CREATE SCHEMA pgcqrs_d2_customer_orders;
 
 COMMENT ON SCHEMA pgcqrs_d2_customer_orders IS 'pgcqrs: stand-in for write.orders while a batch of read model customer_orders finds its keys.';
@@ -49,9 +59,17 @@ CREATE SCHEMA pgcqrs_d2_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d2_order_summary IS 'pgcqrs: stand-in for write.orders while a batch of read model order_summary finds its keys.';
 
+CREATE SCHEMA pgcqrs_d2_product_sales;
+
+COMMENT ON SCHEMA pgcqrs_d2_product_sales IS 'pgcqrs: stand-in for write.orders while a batch of read model product_sales finds its keys.';
+
 CREATE SCHEMA pgcqrs_d3_order_summary;
 
 COMMENT ON SCHEMA pgcqrs_d3_order_summary IS 'pgcqrs: stand-in for write.order_items while a batch of read model order_summary finds its keys.';
+
+CREATE SCHEMA pgcqrs_d3_product_sales;
+
+COMMENT ON SCHEMA pgcqrs_d3_product_sales IS 'pgcqrs: stand-in for write.order_items while a batch of read model product_sales finds its keys.';
 
 CREATE SCHEMA pgcqrs_defs;
 
@@ -65,9 +83,25 @@ CREATE SCHEMA pgcqrs_m1_daily_sales;
 
 CREATE SCHEMA pgcqrs_m2_customer_orders;
 
+CREATE SCHEMA pgcqrs_m2_product_sales;
+
+CREATE SCHEMA pgcqrs_m3_product_sales;
+
+CREATE SCHEMA pgcqrs_o1_daily_sales;
+
+CREATE SCHEMA pgcqrs_o2_customer_orders;
+
+CREATE SCHEMA pgcqrs_o2_product_sales;
+
+CREATE SCHEMA pgcqrs_o3_product_sales;
+
 CREATE SCHEMA pgcqrs_p1_daily_sales;
 
 CREATE SCHEMA pgcqrs_p2_customer_orders;
+
+CREATE SCHEMA pgcqrs_p2_product_sales;
+
+CREATE SCHEMA pgcqrs_p3_product_sales;
 
 CREATE SCHEMA read;
 
@@ -604,7 +638,7 @@ $_$;
 
 COMMENT ON FUNCTION pgcqrs.define_read_model(name text, query text, key text[], mode text, schedule text, filterable text[], description text) IS 'Declare a read model: read.<name> kept fresh from query, identified by key. See pgcqrs.read_models.';
 
-CREATE FUNCTION pgcqrs.delta_kind(entry text, source integer) RETURNS text
+CREATE FUNCTION pgcqrs.delta_kind(entry text, rte integer, keyed text[], outer_j boolean) RETURNS text
     LANGUAGE plpgsql STABLE
     AS $_$
 DECLARE
@@ -615,6 +649,8 @@ DECLARE
     casted   boolean := false;
     fname    text;
     agg_type int;
+    arg      text;
+    var      text[];
 BEGIN
     IF strpos(e, '{AGGREF ') = 0 THEN
         RETURN 'group';
@@ -647,20 +683,26 @@ BEGIN
             EXIT;
         END IF;
     END LOOP;
-    IF e !~ '^\{AGGREF ' OR e !~ ':aggdistinct <> ' OR e !~ ':aggkind n ' OR e !~ ':agglevelsup 0 ' THEN
+    IF e !~ '^\{AGGREF ' OR e !~ ':aggkind n ' OR e !~ ':agglevelsup 0 ' THEN
         RETURN 'other';
     END IF;
     SELECT p.proname, (regexp_match(e, ':aggtype (\d+) '))[1]::int INTO fname, agg_type
       FROM pg_proc p WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid;
-    IF source IS NOT NULL AND (
-           e ~ ':aggstar true'
-        OR e ~ '\{(COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|NULLTEST|BOOLEANTEST|DISTINCTEXPR|BOOLEXPR|SUBLINK) '
-        OR EXISTS (SELECT 1 FROM regexp_matches(e, ':(?:op)?funcid (\d+)', 'g') f
-                     JOIN pg_proc p ON p.oid = f[1]::oid WHERE NOT p.proisstrict)
-        OR EXISTS (SELECT 1 FROM regexp_matches(pgcqrs.node_field(e, ':args '), ':varno (\d+) ', 'g') v
-                    WHERE v[1]::int <> source)
-        OR pgcqrs.node_field(e, ':args ') IS NULL) THEN
+    arg := coalesce(pgcqrs.node_field(e, ':args '), '');
+    IF outer_j AND NOT (
+           (e ~ ':aggstar false' AND pgcqrs.null_when_missing(arg, rte)
+            AND NOT EXISTS (SELECT 1 FROM regexp_matches(arg, ':varno (\d+) ', 'g') v WHERE v[1]::int <> rte))
+        OR coalesce(pgcqrs.null_when_missing(pgcqrs.node_field(e, ':aggfilter '), rte), false)) THEN
         RETURN 'other';
+    END IF;
+    IF e !~ ':aggdistinct <> ' THEN
+        -- count(DISTINCT x): a count when x is the table's key
+        args := pgcqrs.node_items(arg);
+        IF fname <> 'count' OR cardinality(args) <> 1 THEN
+            RETURN 'other';
+        END IF;
+        var := regexp_match(args[1], '^\{TARGETENTRY :expr (?:\{RELABELTYPE :arg )?\{VAR :varno (\d+) :varattno (\d+) ');
+        RETURN CASE WHEN var[1] || ':' || var[2] = ANY (keyed) THEN 'count' ELSE 'distinct' END;
     END IF;
     RETURN CASE
         WHEN fname = 'count' THEN 'count'
@@ -681,6 +723,8 @@ DECLARE
     idx     int;
     joins   int[];
     outer_j boolean;
+    keyed   text[];
+    pk      int[];
     entry   text;
     kind    text;
     kinds   text[] := '{}';
@@ -704,9 +748,20 @@ BEGIN
     IF outer_j AND tree !~ format('\{JOINEXPR :jointype 1 [^{]*:larg \{.*:rarg \{RANGETBLREF :rtindex %s\}', idx) THEN
         RETURN NULL;
     END IF;
+    -- its one-column primary key, and the columns a condition equates to it
+    SELECT array_agg(k) INTO pk FROM pg_index x, unnest(x.indkey) k WHERE x.indrelid = source AND x.indisprimary;
+    IF cardinality(pk) = 1 THEN
+        keyed := ARRAY[format('%s:%s', idx, pk[1])];
+        SELECT keyed || coalesce(array_agg(CASE WHEN v[1] = keyed[1] THEN v[2] ELSE v[1] END), '{}') INTO keyed
+          FROM (SELECT ARRAY(SELECT m[1] || ':' || m[2] FROM regexp_matches(q, ':varno (\d+) :varattno (\d+) ', 'g') m) AS v
+                  FROM pgcqrs.node_segments(tree, '{OPEXPR ') q
+                  JOIN pg_operator o ON o.oid = (regexp_match(q, '^\{OPEXPR :opno (\d+) '))[1]::oid
+                 WHERE o.oprname = '=') e
+         WHERE cardinality(v) = 2 AND keyed[1] = ANY (v);
+    END IF;
     FOREACH entry IN ARRAY pgcqrs.node_items(pgcqrs.node_field(tree, ':targetList ')) LOOP
         CONTINUE WHEN entry ~ ':resjunk true';
-        kind := pgcqrs.delta_kind(entry, CASE WHEN outer_j THEN idx END);
+        kind := pgcqrs.delta_kind(entry, idx, coalesce(keyed, '{}'), outer_j);
         IF kind = 'other' THEN
             RETURN NULL;
         END IF;
@@ -718,14 +773,14 @@ BEGIN
         END IF;
         kinds := kinds || kind;
     END LOOP;
-    IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k <> 'group') THEN
+    IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k NOT IN ('group', 'distinct')) THEN
         RETURN NULL;
     END IF;
     RETURN kinds;
 END
 $$;
 
-CREATE FUNCTION pgcqrs.delta_merge(model text, cols text[], kinds text[], key text[], outer_j boolean) RETURNS text
+CREATE FUNCTION pgcqrs.delta_merge(model text, cols text[], kinds text[], distinct_in text[], key text[], outer_j boolean) RETURNS text
     LANGUAGE plpgsql STABLE
     AS $_$
 DECLARE
@@ -734,7 +789,7 @@ DECLARE
     i       int;
     sides   text[] := '{}';
     news    text[] := '{}';
-    unsure  text[] := ARRAY['d.pgcqrs_np > 1', 'd.pgcqrs_nm > 1', 'pgcqrs_absent AND d.pgcqrs_nm > 0'];
+    unsure  text[] := ARRAY['d.pgcqrs_np > d.pgcqrs_tp', 'd.pgcqrs_nm > d.pgcqrs_tm', 'pgcqrs_absent AND d.pgcqrs_nm > 0'];
     moved   text[] := '{}';
     keyeq   text := (SELECT string_agg(format('t.%1$I = d.%1$I', x), ' AND ') FROM unnest(key) x);
     updates text := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', x), ', ')
@@ -745,12 +800,17 @@ BEGIN
         k := kinds[i];
         CONTINUE WHEN c = ANY (key);
         IF k = 'group' THEN
-            sides := sides || format('(array_agg(%1$I) FILTER (WHERE pgcqrs_sign > 0))[1] AS %1$I', c);
+            -- the last term reads every other table as it is now
+            sides := sides || format('(array_agg(%1$I ORDER BY pgcqrs_term DESC) FILTER (WHERE pgcqrs_sign > 0))[1] AS %1$I', c);
             news := news || format('CASE WHEN d.pgcqrs_np > 0 THEN d.%1$I ELSE t.%1$I END AS %1$I', c);
             CONTINUE;
         END IF;
         sides := sides || format('%1$s(%2$I) FILTER (WHERE pgcqrs_sign > 0) AS %3$I, %1$s(%2$I) FILTER (WHERE pgcqrs_sign < 0) AS %4$I',
                                  CASE WHEN k IN ('max', 'min') THEN k ELSE 'sum' END, c, 'p:' || c, 'm:' || c);
+        IF distinct_in[i] IS NOT NULL THEN
+            unsure := unsure || format('d.%I', 'u:' || c);
+            sides := sides || format('count(*) FILTER (WHERE pgcqrs_term = ANY (%L::int[])) > 0 AS %I', distinct_in[i], 'u:' || c);
+        END IF;
         IF k IN ('count', 'sum0') THEN
             news := news || format('coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) AS %1$I', c, 'p:' || c, 'm:' || c);
             moved := moved || format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0)) <> 0', c, 'p:' || c, 'm:' || c);
@@ -768,7 +828,8 @@ BEGIN
             news := news || format('CASE WHEN coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) THEN %5$s(t.%1$I, d.%2$I) ELSE d.%2$I END AS %1$I',
                                    c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
                                    CASE k WHEN 'max' THEN 'greatest' ELSE 'least' END);
-            unsure := unsure || format('NOT coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) AND NOT coalesce(d.%2$I %5$s d.%3$I, false)',
+            unsure := unsure || 'd.pgcqrs_terms > 1'::text
+                             || format('NOT coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) AND NOT coalesce(d.%2$I %5$s d.%3$I, false)',
                                        c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
                                        CASE k WHEN 'max' THEN '>=' ELSE '<=' END);
         END IF;
@@ -784,7 +845,10 @@ BEGIN
     RETURN format($q$
 WITH d AS (
     SELECT %1$s, count(*) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_np,
-           count(*) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_nm, %2$s
+           count(*) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_nm,
+           count(DISTINCT pgcqrs_term) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_tp,
+           count(DISTINCT pgcqrs_term) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_tm,
+           count(DISTINCT pgcqrs_term) AS pgcqrs_terms, %2$s
       FROM pgcqrs_delta.%3$I w
      WHERE NOT EXISTS (SELECT 1 FROM pgcqrs.batch_keys b WHERE b.key = jsonb_build_array(%4$s))
      GROUP BY %1$s
@@ -826,14 +890,14 @@ DECLARE
     kinds   text[] := pgcqrs.delta_kinds(def, source);
     s       pgcqrs.read_model_sources;
     relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+    plus    text := format('pgcqrs_p%s_%s', n, model);
+    minus   text := format('pgcqrs_m%s_%s', n, model);
+    old     text := format('pgcqrs_o%s_%s', n, model);
     pktypes text[];
     pkjoin  text;
     pkeq    text;
     same    text;
     firsts  text;
-    query   text;
-    cols    text[];
-    tree    text;
 BEGIN
     IF kinds IS NULL THEN
         RETURN;
@@ -848,34 +912,105 @@ BEGIN
                         FROM unnest(s.columns) u), 'true');
     firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
                      source::text);
-    EXECUTE format('CREATE SCHEMA %I', format('pgcqrs_p%s_%s', n, model));
-    EXECUTE format('CREATE SCHEMA %I', format('pgcqrs_m%s_%s', n, model));
+    EXECUTE format('CREATE SCHEMA %I', plus);
+    EXECUTE format('CREATE SCHEMA %I', minus);
+    EXECUTE format('CREATE SCHEMA %I', old);
     EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s WHERE f.old IS NULL OR NOT (%s)',
-                   format('pgcqrs_p%s_%s', n, model), relname, firsts, source, pkjoin, same);
+                   plus, relname, firsts, source, pkjoin, same);
     EXECUTE format($v$CREATE VIEW %I.%I AS
         SELECT r.* FROM %s CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, f.old) r
          WHERE f.old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND %s)$v$,
-                   format('pgcqrs_m%s_%s', n, model), relname, firsts, source, source, pkeq, same);
-    -- the query as the key-finding statement runs it (an outer join on
-    -- this table joined inner), which is its tail
-    query := substr(s.keys_sql, strpos(s.keys_sql, ') FROM (') + 8);
-    query := left(query, length(query) - 3);
+                   minus, relname, firsts, source, source, pkeq, same);
+    -- Two parts without conditions of their own, so that a join reaches
+    -- each through its indexes, the condition applied to both.
+    EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_first_rows (LIKE %s)', old, source);
+    EXECUTE format($v$CREATE VIEW %I.%I AS
+        SELECT %s FROM (SELECT t.*, false AS pgcqrs_first FROM %s t
+                        UNION ALL
+                        SELECT f.*, true FROM %I.pgcqrs_first_rows f) u
+         WHERE u.pgcqrs_first
+            OR jsonb_build_array(%s) <> ALL (ARRAY(SELECT b.key FROM pgcqrs.batch b WHERE b.relid = %L::regclass))$v$,
+                   old, relname,
+                   (SELECT pgcqrs.ident_list(array_agg(a.attname::text ORDER BY a.attnum), 'u.')
+                      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
+                   source, old, pgcqrs.ident_list(s.key, 'u.'), source::text);
     UPDATE pgcqrs.read_model_sources r
-       SET plus_path  = format('%I, %s', format('pgcqrs_p%s_%s', n, delta_stand_in.model), path),
-           minus_path = format('%I, %s', format('pgcqrs_m%s_%s', n, delta_stand_in.model), path),
-           plus_sql   = format('INSERT INTO pgcqrs_delta.%I SELECT 1, q.* FROM (%s) q', delta_stand_in.model, query),
-           minus_sql  = format('INSERT INTO pgcqrs_delta.%I SELECT -1, q.* FROM (%s) q', delta_stand_in.model, query)
+       SET term        = delta_stand_in.n,
+           delta_kinds = kinds,
+           plus_path   = format('%I, %s', plus, path),
+           minus_path  = format('%I, %s', minus, path),
+           old_schema  = quote_ident(old),
+           first_sql   = format('INSERT INTO %I.pgcqrs_first_rows SELECT r.* FROM %s CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, f.old) r WHERE f.old IS NOT NULL',
+                                old, firsts, delta_stand_in.source)
      WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
+    PERFORM pgcqrs.delta_statements(model);
+END
+$_$;
 
-    IF to_regclass(format('pgcqrs_delta.%I', model)) IS NULL THEN
-        EXECUTE format('CREATE UNLOGGED TABLE pgcqrs_delta.%I AS SELECT 0 AS pgcqrs_sign, * FROM %s WITH NO DATA', model, def);
-        SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
-          FROM pg_attribute a WHERE a.attrelid = def AND a.attnum > 0 AND NOT a.attisdropped;
-        SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
-        UPDATE pgcqrs.read_models m
-           SET delta_sql = pgcqrs.delta_merge(m.name, cols, kinds, m.key, tree ~ '\{JOINEXPR :jointype 1 ')
-         WHERE m.name = delta_stand_in.model;
+CREATE FUNCTION pgcqrs.delta_statements(model text) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    def        regclass := format('pgcqrs_defs.%I', model)::regclass;
+    s          pgcqrs.read_model_sources;
+    definition text;
+    relre      text;
+    cols       text[];
+    kinds      text[];
+    distinct_in text[];
+    i          int;
+    old_path   text := current_setting('search_path');
+BEGIN
+    -- The terms' order: a table whose distinct count is not a count comes
+    -- first, so the others are new to it (lines of a new order meet no
+    -- old order), and its term has no row for them.
+    UPDATE pgcqrs.read_model_sources r
+       SET term = o.term
+      FROM (SELECT x.source, row_number() OVER (ORDER BY 'distinct' = ANY (x.delta_kinds) DESC, x.term) AS term
+              FROM pgcqrs.read_model_sources x
+             WHERE x.model = delta_statements.model AND x.delta_kinds IS NOT NULL) o
+     WHERE r.model = delta_statements.model AND r.source = o.source;
+    FOR s IN SELECT * FROM pgcqrs.read_model_sources r
+              WHERE r.model = delta_statements.model AND r.delta_kinds IS NOT NULL ORDER BY r.term LOOP
+        IF definition IS NULL THEN
+            PERFORM set_config('search_path', substr(s.search_path, strpos(s.search_path, ', ') + 2), true);
+            definition := regexp_replace(pg_get_viewdef(def), ';\s*$', '');
+            PERFORM set_config('search_path', old_path, true);
+            kinds := s.delta_kinds;
+            distinct_in := array_fill(NULL::text, ARRAY[cardinality(kinds)]);
+        END IF;
+        relre := regexp_replace(quote_ident((SELECT c.relname FROM pg_class c WHERE c.oid = s.source)),
+                                '([\\.^$*+?()\[\]{}|])', '\\\1', 'g');
+        definition := regexp_replace(definition, format('\mLEFT (JOIN %s )', relre), '\1', 'g');
+        FOR i IN 1 .. cardinality(kinds) LOOP
+            IF s.delta_kinds[i] = 'distinct' THEN
+                distinct_in[i] := coalesce(rtrim(distinct_in[i], '}') || ',', '{') || s.term || '}';
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF definition IS NULL THEN
+        RETURN;
     END IF;
+    UPDATE pgcqrs.read_model_sources r
+       SET plus_sql  = format('INSERT INTO pgcqrs_delta.%I SELECT 1, %s, q.* FROM (%s) q', r.model, r.term, definition),
+           minus_sql = format('INSERT INTO pgcqrs_delta.%I SELECT -1, %s, q.* FROM (%s) q', r.model, r.term, definition)
+     WHERE r.model = delta_statements.model AND r.delta_kinds IS NOT NULL;
+    EXECUTE format('DROP TABLE IF EXISTS pgcqrs_delta.%I', model);
+    EXECUTE format('CREATE UNLOGGED TABLE pgcqrs_delta.%I AS SELECT 0 AS pgcqrs_sign, 0 AS pgcqrs_term, * FROM %s WITH NO DATA',
+                   model, def);
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a WHERE a.attrelid = def AND a.attnum > 0 AND NOT a.attisdropped;
+    UPDATE pgcqrs.read_models m
+       SET delta_sql = pgcqrs.delta_merge(m.name, cols,
+                                          ARRAY(SELECT CASE k WHEN 'distinct' THEN 'count' ELSE k END FROM unnest(kinds) k),
+                                          distinct_in, m.key,
+                                          (SELECT r.ev_action::text ~ '\{JOINEXPR :jointype 1 ' FROM pg_rewrite r WHERE r.ev_class = def)),
+           kept_reason = regexp_replace(m.kept_reason, '(; counts and sums of .* kept by delta)?$',
+                                        format('; counts and sums of %s kept by delta',
+                                               (SELECT string_agg(r.source::text, ', ' ORDER BY r.term)
+                                                  FROM pgcqrs.read_model_sources r
+                                                 WHERE r.model = m.name AND r.delta_kinds IS NOT NULL)))
+     WHERE m.name = delta_statements.model;
 END
 $_$;
 
@@ -894,7 +1029,7 @@ BEGIN
                   HINT = 'SELECT name FROM pgcqrs.read_models lists the defined ones.';
     END IF;
     FOR s IN SELECT x FROM pgcqrs.read_model_sources r,
-                    unnest(ARRAY[quote_ident(r.delta_schema), r.any_schema, split_part(r.plus_path, ',', 1), split_part(r.minus_path, ',', 1)]) x
+                    unnest(ARRAY[quote_ident(r.delta_schema), r.any_schema, r.old_schema, split_part(r.plus_path, ',', 1), split_part(r.minus_path, ',', 1)]) x
               WHERE r.model = m.name AND x IS NOT NULL LOOP
         EXECUTE format('DROP SCHEMA %s CASCADE', s);
     END LOOP;
@@ -1101,6 +1236,16 @@ BEGIN
         pos := pos + 1;
     END LOOP;
 END
+$$;
+
+CREATE FUNCTION pgcqrs.null_when_missing(expr text, rte integer) RETURNS boolean
+    LANGUAGE sql STABLE STRICT
+    AS $$
+    SELECT expr ~ format(':varno %s :', rte)
+       AND expr !~ '\{(COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|NULLTEST|BOOLEANTEST|DISTINCTEXPR|SUBLINK|SCALARARRAYOPEXPR|ROWEXPR) '
+       AND expr !~ ':boolop (or|not)'
+       AND NOT EXISTS (SELECT 1 FROM regexp_matches(expr, ':(?:op)?funcid (\d+)', 'g') f
+                         JOIN pg_proc p ON p.oid = f[1]::oid WHERE NOT p.proisstrict)
 $$;
 
 CREATE FUNCTION pgcqrs.nulls_shown(expr text) RETURNS boolean
@@ -1494,6 +1639,10 @@ CREATE TABLE pgcqrs.read_model_sources (
     keys_sql text NOT NULL,
     any_schema text,
     old_sql text,
+    term integer,
+    delta_kinds text[],
+    old_schema text,
+    first_sql text,
     plus_path text,
     plus_sql text,
     minus_path text,
@@ -1505,6 +1654,12 @@ COMMENT ON TABLE pgcqrs.read_model_sources IS 'For each incrementally kept read 
 COMMENT ON COLUMN pgcqrs.read_model_sources.any_schema IS 'A schema holding a view of this table''s name over its rows now and the old versions of the batch''s changed rows: on the search path while another table''s changes find their keys, so a row that joined two changed rows is found.';
 
 COMMENT ON COLUMN pgcqrs.read_model_sources.old_sql IS 'Generated: copy the old versions of the batch''s changed rows of this table into the any_schema view''s table.';
+
+COMMENT ON COLUMN pgcqrs.read_model_sources.term IS 'The table''s place among those the model reads: a delta''s terms run in this order, reading the tables after each as they were.';
+
+COMMENT ON COLUMN pgcqrs.read_model_sources.delta_kinds IS 'How a delta of this table''s changes moves each column of the model (NULL: its changes are not kept by delta).';
+
+COMMENT ON COLUMN pgcqrs.read_model_sources.old_schema IS 'A schema holding a view of this table''s name over its rows as they were before the batch (first_sql copies the first versions).';
 
 COMMENT ON COLUMN pgcqrs.read_model_sources.plus_sql IS 'Generated, with plus_path: the query over the batch''s changed rows of this table as they are now, into the working table.';
 
@@ -1654,6 +1809,32 @@ UNION ALL
     pgcqrs_old_rows.updated_at
    FROM pgcqrs_a1_order_summary.pgcqrs_old_rows;
 
+CREATE UNLOGGED TABLE pgcqrs_a1_product_sales.pgcqrs_old_rows (
+    id write.entity_id NOT NULL,
+    name text NOT NULL,
+    price write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
+CREATE VIEW pgcqrs_a1_product_sales.products AS
+ SELECT products.id,
+    products.name,
+    products.price,
+    products.version,
+    products.created_at,
+    products.updated_at
+   FROM write.products
+UNION ALL
+ SELECT pgcqrs_old_rows.id,
+    pgcqrs_old_rows.name,
+    pgcqrs_old_rows.price,
+    pgcqrs_old_rows.version,
+    pgcqrs_old_rows.created_at,
+    pgcqrs_old_rows.updated_at
+   FROM pgcqrs_a1_product_sales.pgcqrs_old_rows;
+
 CREATE UNLOGGED TABLE pgcqrs_a2_customer_orders.pgcqrs_old_rows (
     id write.entity_id NOT NULL,
     customer_id text NOT NULL,
@@ -1751,6 +1932,38 @@ UNION ALL
     pgcqrs_old_rows.cancel_reason
    FROM pgcqrs_a2_order_summary.pgcqrs_old_rows;
 
+CREATE UNLOGGED TABLE pgcqrs_a2_product_sales.pgcqrs_old_rows (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    total write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    cancel_reason text
+);
+
+CREATE VIEW pgcqrs_a2_product_sales.orders AS
+ SELECT orders.id,
+    orders.customer_id,
+    orders.status,
+    orders.total,
+    orders.version,
+    orders.created_at,
+    orders.updated_at,
+    orders.cancel_reason
+   FROM write.orders
+UNION ALL
+ SELECT pgcqrs_old_rows.id,
+    pgcqrs_old_rows.customer_id,
+    pgcqrs_old_rows.status,
+    pgcqrs_old_rows.total,
+    pgcqrs_old_rows.version,
+    pgcqrs_old_rows.created_at,
+    pgcqrs_old_rows.updated_at,
+    pgcqrs_old_rows.cancel_reason
+   FROM pgcqrs_a2_product_sales.pgcqrs_old_rows;
+
 CREATE UNLOGGED TABLE pgcqrs_a3_order_summary.pgcqrs_old_rows (
     order_id text NOT NULL,
     line_no smallint NOT NULL,
@@ -1773,6 +1986,29 @@ UNION ALL
     pgcqrs_old_rows.quantity,
     pgcqrs_old_rows.unit_price
    FROM pgcqrs_a3_order_summary.pgcqrs_old_rows;
+
+CREATE UNLOGGED TABLE pgcqrs_a3_product_sales.pgcqrs_old_rows (
+    order_id text NOT NULL,
+    line_no smallint NOT NULL,
+    product_id text NOT NULL,
+    quantity integer NOT NULL,
+    unit_price write.money NOT NULL
+);
+
+CREATE VIEW pgcqrs_a3_product_sales.order_items AS
+ SELECT order_items.order_id,
+    order_items.line_no,
+    order_items.product_id,
+    order_items.quantity,
+    order_items.unit_price
+   FROM write.order_items
+UNION ALL
+ SELECT pgcqrs_old_rows.order_id,
+    pgcqrs_old_rows.line_no,
+    pgcqrs_old_rows.product_id,
+    pgcqrs_old_rows.quantity,
+    pgcqrs_old_rows.unit_price
+   FROM pgcqrs_a3_product_sales.pgcqrs_old_rows;
 
 CREATE VIEW pgcqrs_d1_customer_orders.customers AS
  SELECT t.id,
@@ -1870,6 +2106,29 @@ UNION ALL
            FROM write.customers t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
+CREATE VIEW pgcqrs_d1_product_sales.products AS
+ SELECT t.id,
+    t.name,
+    t.price,
+    t.version,
+    t.created_at,
+    t.updated_at
+   FROM (pgcqrs.batch b
+     JOIN write.products t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((b.old -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))
+UNION ALL
+ SELECT r.id,
+    r.name,
+    r.price,
+    r.version,
+    r.created_at,
+    r.updated_at
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.products, b.old) r(id, name, price, version, created_at, updated_at))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.products t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((to_jsonb(r.*) -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))));
+
 CREATE VIEW pgcqrs_d2_customer_orders.orders AS
  SELECT t.id,
     t.customer_id,
@@ -1945,6 +2204,33 @@ UNION ALL
            FROM write.orders t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((to_jsonb(r.*) -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((to_jsonb(r.*) -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
 
+CREATE VIEW pgcqrs_d2_product_sales.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (pgcqrs.batch b
+     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))
+UNION ALL
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))));
+
 CREATE VIEW pgcqrs_d3_order_summary.order_items AS
  SELECT t.order_id,
     t.line_no,
@@ -1965,6 +2251,27 @@ UNION ALL
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id)))))))));
+
+CREATE VIEW pgcqrs_d3_product_sales.order_items AS
+ SELECT t.order_id,
+    t.line_no,
+    t.product_id,
+    t.quantity,
+    t.unit_price
+   FROM (pgcqrs.batch b
+     JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
+UNION ALL
+ SELECT r.order_id,
+    r.line_no,
+    r.product_id,
+    r.quantity,
+    r.unit_price
+   FROM (pgcqrs.batch b
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
+           FROM write.order_items t
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
 
 CREATE VIEW pgcqrs_defs.customer_orders AS
  SELECT (c.id)::text AS customer_id,
@@ -2040,6 +2347,7 @@ CREATE VIEW pgcqrs_defs.product_sales AS
 
 CREATE UNLOGGED TABLE pgcqrs_delta.customer_orders (
     pgcqrs_sign integer,
+    pgcqrs_term integer,
     customer_id text,
     customer_name text,
     customer_email text,
@@ -2051,9 +2359,21 @@ CREATE UNLOGGED TABLE pgcqrs_delta.customer_orders (
 
 CREATE UNLOGGED TABLE pgcqrs_delta.daily_sales (
     pgcqrs_sign integer,
+    pgcqrs_term integer,
     day date,
     status text,
     orders bigint,
+    revenue numeric
+);
+
+CREATE UNLOGGED TABLE pgcqrs_delta.product_sales (
+    pgcqrs_sign integer,
+    pgcqrs_term integer,
+    product_id text,
+    product_name text,
+    current_price numeric(14,2),
+    orders bigint,
+    units bigint,
     revenue numeric
 );
 
@@ -2095,6 +2415,209 @@ CREATE VIEW pgcqrs_m2_customer_orders.orders AS
            FROM write.orders t
           WHERE (((t.id)::text = (r.id)::text) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
 
+CREATE VIEW pgcqrs_m2_product_sales.orders AS
+ SELECT r.id,
+    r.customer_id,
+    r.status,
+    r.total,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.cancel_reason
+   FROM (( SELECT DISTINCT ON (b.key) b.key,
+            b.old
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)
+          ORDER BY b.key, b.seq) f
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, f.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+  WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
+           FROM write.orders t
+          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))))))));
+
+CREATE VIEW pgcqrs_m3_product_sales.order_items AS
+ SELECT r.order_id,
+    r.line_no,
+    r.product_id,
+    r.quantity,
+    r.unit_price
+   FROM (( SELECT DISTINCT ON (b.key) b.key,
+            b.old
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.order_items'::regclass)::oid)
+          ORDER BY b.key, b.seq) f
+     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, f.old) r(order_id, line_no, product_id, quantity, unit_price))
+  WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
+           FROM write.order_items t
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((f.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((f.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((f.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((f.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price))))))));
+
+CREATE UNLOGGED TABLE pgcqrs_o1_daily_sales.pgcqrs_first_rows (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    total write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    cancel_reason text
+);
+
+CREATE VIEW pgcqrs_o1_daily_sales.orders AS
+ SELECT u.id,
+    u.customer_id,
+    u.status,
+    u.total,
+    u.version,
+    u.created_at,
+    u.updated_at,
+    u.cancel_reason
+   FROM ( SELECT t.id,
+            t.customer_id,
+            t.status,
+            t.total,
+            t.version,
+            t.created_at,
+            t.updated_at,
+            t.cancel_reason,
+            false AS pgcqrs_first
+           FROM write.orders t
+        UNION ALL
+         SELECT f.id,
+            f.customer_id,
+            f.status,
+            f.total,
+            f.version,
+            f.created_at,
+            f.updated_at,
+            f.cancel_reason,
+            true
+           FROM pgcqrs_o1_daily_sales.pgcqrs_first_rows f) u
+  WHERE (u.pgcqrs_first OR (jsonb_build_array(u.id) <> ALL (ARRAY( SELECT b.key
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+
+CREATE UNLOGGED TABLE pgcqrs_o2_customer_orders.pgcqrs_first_rows (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    total write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    cancel_reason text
+);
+
+CREATE VIEW pgcqrs_o2_customer_orders.orders AS
+ SELECT u.id,
+    u.customer_id,
+    u.status,
+    u.total,
+    u.version,
+    u.created_at,
+    u.updated_at,
+    u.cancel_reason
+   FROM ( SELECT t.id,
+            t.customer_id,
+            t.status,
+            t.total,
+            t.version,
+            t.created_at,
+            t.updated_at,
+            t.cancel_reason,
+            false AS pgcqrs_first
+           FROM write.orders t
+        UNION ALL
+         SELECT f.id,
+            f.customer_id,
+            f.status,
+            f.total,
+            f.version,
+            f.created_at,
+            f.updated_at,
+            f.cancel_reason,
+            true
+           FROM pgcqrs_o2_customer_orders.pgcqrs_first_rows f) u
+  WHERE (u.pgcqrs_first OR (jsonb_build_array(u.id) <> ALL (ARRAY( SELECT b.key
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+
+CREATE UNLOGGED TABLE pgcqrs_o2_product_sales.pgcqrs_first_rows (
+    id write.entity_id NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    total write.money NOT NULL,
+    version integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    cancel_reason text
+);
+
+CREATE VIEW pgcqrs_o2_product_sales.orders AS
+ SELECT u.id,
+    u.customer_id,
+    u.status,
+    u.total,
+    u.version,
+    u.created_at,
+    u.updated_at,
+    u.cancel_reason
+   FROM ( SELECT t.id,
+            t.customer_id,
+            t.status,
+            t.total,
+            t.version,
+            t.created_at,
+            t.updated_at,
+            t.cancel_reason,
+            false AS pgcqrs_first
+           FROM write.orders t
+        UNION ALL
+         SELECT f.id,
+            f.customer_id,
+            f.status,
+            f.total,
+            f.version,
+            f.created_at,
+            f.updated_at,
+            f.cancel_reason,
+            true
+           FROM pgcqrs_o2_product_sales.pgcqrs_first_rows f) u
+  WHERE (u.pgcqrs_first OR (jsonb_build_array(u.id) <> ALL (ARRAY( SELECT b.key
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+
+CREATE UNLOGGED TABLE pgcqrs_o3_product_sales.pgcqrs_first_rows (
+    order_id text NOT NULL,
+    line_no smallint NOT NULL,
+    product_id text NOT NULL,
+    quantity integer NOT NULL,
+    unit_price write.money NOT NULL
+);
+
+CREATE VIEW pgcqrs_o3_product_sales.order_items AS
+ SELECT u.order_id,
+    u.line_no,
+    u.product_id,
+    u.quantity,
+    u.unit_price
+   FROM ( SELECT t.order_id,
+            t.line_no,
+            t.product_id,
+            t.quantity,
+            t.unit_price,
+            false AS pgcqrs_first
+           FROM write.order_items t
+        UNION ALL
+         SELECT f.order_id,
+            f.line_no,
+            f.product_id,
+            f.quantity,
+            f.unit_price,
+            true
+           FROM pgcqrs_o3_product_sales.pgcqrs_first_rows f) u
+  WHERE (u.pgcqrs_first OR (jsonb_build_array(u.order_id, u.line_no) <> ALL (ARRAY( SELECT b.key
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.order_items'::regclass)::oid)))));
+
 CREATE VIEW pgcqrs_p1_daily_sales.orders AS
  SELECT t.id,
     t.customer_id,
@@ -2128,6 +2651,37 @@ CREATE VIEW pgcqrs_p2_customer_orders.orders AS
           ORDER BY b.key, b.seq) f
      JOIN write.orders t ON (((t.id)::text = (((f.key ->> 0))::write.entity_id)::text)))
   WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
+
+CREATE VIEW pgcqrs_p2_product_sales.orders AS
+ SELECT t.id,
+    t.customer_id,
+    t.status,
+    t.total,
+    t.version,
+    t.created_at,
+    t.updated_at,
+    t.cancel_reason
+   FROM (( SELECT DISTINCT ON (b.key) b.key,
+            b.old
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.orders'::regclass)::oid)
+          ORDER BY b.key, b.seq) f
+     JOIN write.orders t ON (((t.id)::text = (((f.key ->> 0))::write.entity_id)::text)))
+  WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))))));
+
+CREATE VIEW pgcqrs_p3_product_sales.order_items AS
+ SELECT t.order_id,
+    t.line_no,
+    t.product_id,
+    t.quantity,
+    t.unit_price
+   FROM (( SELECT DISTINCT ON (b.key) b.key,
+            b.old
+           FROM pgcqrs.batch b
+          WHERE (b.relid = ('write.order_items'::regclass)::oid)
+          ORDER BY b.key, b.seq) f
+     JOIN write.order_items t ON (((t.order_id = (f.key ->> 0)) AND (t.line_no = ((f.key ->> 1))::smallint))))
+  WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((f.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((f.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((f.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price))))));
 
 CREATE TABLE public.refinery_schema_history (
     version integer NOT NULL,
@@ -2291,17 +2845,16 @@ COMMENT ON COLUMN read.order_summary.created_at IS 'When the order was placed (U
 
 COMMENT ON COLUMN read.order_summary.updated_at IS 'When the order last changed (UTC).';
 
-CREATE MATERIALIZED VIEW read.product_sales AS
- SELECT product_sales.product_id,
-    product_sales.product_name,
-    product_sales.current_price,
-    product_sales.orders,
-    product_sales.units,
-    product_sales.revenue
-   FROM pgcqrs_defs.product_sales
-  WITH NO DATA;
+CREATE TABLE read.product_sales (
+    product_id text NOT NULL,
+    product_name text,
+    current_price numeric(14,2),
+    orders bigint,
+    units bigint,
+    revenue numeric
+);
 
-COMMENT ON MATERIALIZED VIEW read.product_sales IS 'One row per product: units sold and revenue, over orders not cancelled.';
+COMMENT ON TABLE read.product_sales IS 'One row per product: units sold and revenue, over orders not cancelled.';
 
 COMMENT ON COLUMN read.product_sales.product_id IS 'The product''s id.';
 
@@ -2409,6 +2962,9 @@ ALTER TABLE ONLY read.order_lines
 ALTER TABLE ONLY read.order_summary
     ADD CONSTRAINT order_summary_pkey PRIMARY KEY (order_id);
 
+ALTER TABLE ONLY read.product_sales
+    ADD CONSTRAINT product_sales_pkey PRIMARY KEY (product_id);
+
 ALTER TABLE ONLY read.read_model_status
     ADD CONSTRAINT read_model_status_pkey PRIMARY KEY (view_name);
 
@@ -2445,8 +3001,6 @@ CREATE INDEX order_summary_created_idx ON read.order_summary USING btree (create
 CREATE INDEX order_summary_customer_idx ON read.order_summary USING btree (customer_id, created_at DESC, order_id DESC);
 
 CREATE INDEX order_summary_status_idx ON read.order_summary USING btree (status, created_at DESC, order_id DESC);
-
-CREATE UNIQUE INDEX product_sales_pkey ON read.product_sales USING btree (product_id);
 
 CREATE INDEX refresh_log_view_finished_idx ON read.refresh_log USING btree (view_name, finished_at DESC);
 

@@ -30,6 +30,10 @@ COMMENT ON COLUMN pgcqrs.read_models.delta_sql IS
 ALTER TABLE pgcqrs.read_model_sources
     ADD COLUMN any_schema text,
     ADD COLUMN old_sql    text,
+    ADD COLUMN term       int,
+    ADD COLUMN delta_kinds text[],
+    ADD COLUMN old_schema text,
+    ADD COLUMN first_sql  text,
     ADD COLUMN plus_path  text,
     ADD COLUMN plus_sql   text,
     ADD COLUMN minus_path text,
@@ -38,6 +42,12 @@ COMMENT ON COLUMN pgcqrs.read_model_sources.any_schema IS
     'A schema holding a view of this table''s name over its rows now and the old versions of the batch''s changed rows: on the search path while another table''s changes find their keys, so a row that joined two changed rows is found.';
 COMMENT ON COLUMN pgcqrs.read_model_sources.old_sql IS
     'Generated: copy the old versions of the batch''s changed rows of this table into the any_schema view''s table.';
+COMMENT ON COLUMN pgcqrs.read_model_sources.term IS
+    'The table''s place among those the model reads: a delta''s terms run in this order, reading the tables after each as they were.';
+COMMENT ON COLUMN pgcqrs.read_model_sources.delta_kinds IS
+    'How a delta of this table''s changes moves each column of the model (NULL: its changes are not kept by delta).';
+COMMENT ON COLUMN pgcqrs.read_model_sources.old_schema IS
+    'A schema holding a view of this table''s name over its rows as they were before the batch (first_sql copies the first versions).';
 COMMENT ON COLUMN pgcqrs.read_model_sources.plus_sql IS
     'Generated, with plus_path: the query over the batch''s changed rows of this table as they are now, into the working table.';
 COMMENT ON COLUMN pgcqrs.read_model_sources.minus_sql IS
@@ -83,15 +93,31 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
     SELECT s FROM pgcqrs.node_segments(node, name, true) s LIMIT 1
 $$;
 
--- How a delta moves one output column of a grouped query, from its target
--- entry: group (not an aggregate: taken from the group's new row), count,
--- sum, sum0 (coalesce(sum(...), 0)), max, min, or other (a group it
--- touches is recomputed). Casts that keep the value exact are looked
--- through. Under an outer join (`source` the index of the changed table's
--- range entry, NULL without one), an aggregate counts only when it reads
--- that table alone through strict expressions, so the rows the join adds
--- for a missing match change nothing.
-CREATE FUNCTION pgcqrs.delta_kind(entry text, source int) RETURNS text
+-- Whether an expression (node text) is NULL, or not true, whenever the
+-- columns of range entry `rte` are NULL: it reads one of them, through
+-- strict functions and operators and AND only.
+CREATE FUNCTION pgcqrs.null_when_missing(expr text, rte int) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT expr ~ format(':varno %s :', rte)
+       AND expr !~ '\{(COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|NULLTEST|BOOLEANTEST|DISTINCTEXPR|SUBLINK|SCALARARRAYOPEXPR|ROWEXPR) '
+       AND expr !~ ':boolop (or|not)'
+       AND NOT EXISTS (SELECT 1 FROM regexp_matches(expr, ':(?:op)?funcid (\d+)', 'g') f
+                         JOIN pg_proc p ON p.oid = f[1]::oid WHERE NOT p.proisstrict)
+$$;
+
+-- How a delta of one table's changes moves one output column of a grouped
+-- query, from its target entry: group (not an aggregate: taken from the
+-- group's new row), count, sum, sum0 (coalesce(sum(...), 0)), max, min,
+-- distinct (a count(DISTINCT x) whose x is not that table's key: a group
+-- the delta touches is recomputed), or other (not kept by delta). Casts
+-- that keep the value exact are looked through. `rte` is the table's
+-- range entry; `keyed` the columns ('varno:attno') equal to its one-column
+-- primary key, for which a count of distinct values is a count: the rows
+-- of the changed rows and of the others have different values. Under an
+-- outer join (`outer_j`), an aggregate must skip the rows the join adds for
+-- a missing match of the table: its argument reads only the table through
+-- strict expressions, or its FILTER is not true without the table's row.
+CREATE FUNCTION pgcqrs.delta_kind(entry text, rte int, keyed text[], outer_j boolean) RETURNS text
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
     e        text := pgcqrs.node_field(entry, ':expr ');
@@ -101,6 +127,8 @@ DECLARE
     casted   boolean := false;
     fname    text;
     agg_type int;
+    arg      text;
+    var      text[];
 BEGIN
     IF strpos(e, '{AGGREF ') = 0 THEN
         RETURN 'group';
@@ -133,20 +161,26 @@ BEGIN
             EXIT;
         END IF;
     END LOOP;
-    IF e !~ '^\{AGGREF ' OR e !~ ':aggdistinct <> ' OR e !~ ':aggkind n ' OR e !~ ':agglevelsup 0 ' THEN
+    IF e !~ '^\{AGGREF ' OR e !~ ':aggkind n ' OR e !~ ':agglevelsup 0 ' THEN
         RETURN 'other';
     END IF;
     SELECT p.proname, (regexp_match(e, ':aggtype (\d+) '))[1]::int INTO fname, agg_type
       FROM pg_proc p WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid;
-    IF source IS NOT NULL AND (
-           e ~ ':aggstar true'
-        OR e ~ '\{(COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|NULLTEST|BOOLEANTEST|DISTINCTEXPR|BOOLEXPR|SUBLINK) '
-        OR EXISTS (SELECT 1 FROM regexp_matches(e, ':(?:op)?funcid (\d+)', 'g') f
-                     JOIN pg_proc p ON p.oid = f[1]::oid WHERE NOT p.proisstrict)
-        OR EXISTS (SELECT 1 FROM regexp_matches(pgcqrs.node_field(e, ':args '), ':varno (\d+) ', 'g') v
-                    WHERE v[1]::int <> source)
-        OR pgcqrs.node_field(e, ':args ') IS NULL) THEN
+    arg := coalesce(pgcqrs.node_field(e, ':args '), '');
+    IF outer_j AND NOT (
+           (e ~ ':aggstar false' AND pgcqrs.null_when_missing(arg, rte)
+            AND NOT EXISTS (SELECT 1 FROM regexp_matches(arg, ':varno (\d+) ', 'g') v WHERE v[1]::int <> rte))
+        OR coalesce(pgcqrs.null_when_missing(pgcqrs.node_field(e, ':aggfilter '), rte), false)) THEN
         RETURN 'other';
+    END IF;
+    IF e !~ ':aggdistinct <> ' THEN
+        -- count(DISTINCT x): a count when x is the table's key
+        args := pgcqrs.node_items(arg);
+        IF fname <> 'count' OR cardinality(args) <> 1 THEN
+            RETURN 'other';
+        END IF;
+        var := regexp_match(args[1], '^\{TARGETENTRY :expr (?:\{RELABELTYPE :arg )?\{VAR :varno (\d+) :varattno (\d+) ');
+        RETURN CASE WHEN var[1] || ':' || var[2] = ANY (keyed) THEN 'count' ELSE 'distinct' END;
     END IF;
     RETURN CASE
         WHEN fname = 'count' THEN 'count'
@@ -161,9 +195,9 @@ $fn$;
 -- The delta kind of every column of a model's query, for a batch of
 -- changes to `source`; NULL when such a batch cannot be kept by delta:
 -- the query is not one plain GROUP BY over tables (no subquery, CTE,
--- DISTINCT, grouping sets or set operation), a column needs its group
--- recomputed, or, under an outer join, the table is not read once as the
--- right side of a LEFT JOIN, or a grouped column reads it.
+-- DISTINCT, grouping sets or set operation), a column is not kept by
+-- delta, or, under an outer join, the table is not read once as the right
+-- side of a LEFT JOIN, or a grouped column reads it.
 CREATE FUNCTION pgcqrs.delta_kinds(def regclass, source regclass) RETURNS text[]
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
@@ -172,6 +206,8 @@ DECLARE
     idx     int;
     joins   int[];
     outer_j boolean;
+    keyed   text[];
+    pk      int[];
     entry   text;
     kind    text;
     kinds   text[] := '{}';
@@ -195,9 +231,20 @@ BEGIN
     IF outer_j AND tree !~ format('\{JOINEXPR :jointype 1 [^{]*:larg \{.*:rarg \{RANGETBLREF :rtindex %s\}', idx) THEN
         RETURN NULL;
     END IF;
+    -- its one-column primary key, and the columns a condition equates to it
+    SELECT array_agg(k) INTO pk FROM pg_index x, unnest(x.indkey) k WHERE x.indrelid = source AND x.indisprimary;
+    IF cardinality(pk) = 1 THEN
+        keyed := ARRAY[format('%s:%s', idx, pk[1])];
+        SELECT keyed || coalesce(array_agg(CASE WHEN v[1] = keyed[1] THEN v[2] ELSE v[1] END), '{}') INTO keyed
+          FROM (SELECT ARRAY(SELECT m[1] || ':' || m[2] FROM regexp_matches(q, ':varno (\d+) :varattno (\d+) ', 'g') m) AS v
+                  FROM pgcqrs.node_segments(tree, '{OPEXPR ') q
+                  JOIN pg_operator o ON o.oid = (regexp_match(q, '^\{OPEXPR :opno (\d+) '))[1]::oid
+                 WHERE o.oprname = '=') e
+         WHERE cardinality(v) = 2 AND keyed[1] = ANY (v);
+    END IF;
     FOREACH entry IN ARRAY pgcqrs.node_items(pgcqrs.node_field(tree, ':targetList ')) LOOP
         CONTINUE WHEN entry ~ ':resjunk true';
-        kind := pgcqrs.delta_kind(entry, CASE WHEN outer_j THEN idx END);
+        kind := pgcqrs.delta_kind(entry, idx, coalesce(keyed, '{}'), outer_j);
         IF kind = 'other' THEN
             RETURN NULL;
         END IF;
@@ -209,23 +256,28 @@ BEGIN
         END IF;
         kinds := kinds || kind;
     END LOOP;
-    IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k <> 'group') THEN
+    IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k NOT IN ('group', 'distinct')) THEN
         RETURN NULL;
     END IF;
     RETURN kinds;
 END
 $fn$;
 
--- The statement that merges a model's working table (the query over the
--- changed rows now, sign 1, and before, sign -1) into read.<name>: per
--- group, counts and sums move by plus minus minus, a max (min) by the
--- larger (smaller) of the old and the new rows unless the old one was
--- removed. A group it cannot settle goes to pgcqrs.batch_keys to be
--- recomputed: one whose sum comes to zero after a removal (zero or
--- empty?), one whose every count and sum comes to zero (gone?), a removed
--- max not beaten, a group new under an outer join. Groups already in
--- pgcqrs.batch_keys (another table's changes touch them) are left to that.
-CREATE FUNCTION pgcqrs.delta_merge(model text, cols text[], kinds text[], key text[], outer_j boolean) RETURNS text
+-- The statement that merges a model's working table into read.<name>.
+-- The table holds, per changed table (term), the query over its changed
+-- rows now (sign 1) and before the batch (sign -1), the tables after it
+-- read as they were and those before it as they are: the terms add up to
+-- the change of the query. Per group, counts and sums move by plus minus
+-- minus, a max (min) by the larger (smaller) of the old and the new rows
+-- unless the old one was removed. A group it cannot settle goes to
+-- pgcqrs.batch_keys to be recomputed: a sum at zero after a removal (zero
+-- or empty?), every count and sum at zero (gone?), a removed max not
+-- beaten or one from two terms, a distinct count a term touches
+-- (`distinct`: per column, the terms where it is not a count), a group new
+-- under an outer join. Groups already in pgcqrs.batch_keys (another
+-- table's changes touch them) are left to that.
+CREATE FUNCTION pgcqrs.delta_merge(model text, cols text[], kinds text[], distinct_in text[], key text[],
+                                   outer_j boolean) RETURNS text
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
     c       text;
@@ -233,7 +285,7 @@ DECLARE
     i       int;
     sides   text[] := '{}';
     news    text[] := '{}';
-    unsure  text[] := ARRAY['d.pgcqrs_np > 1', 'd.pgcqrs_nm > 1', 'pgcqrs_absent AND d.pgcqrs_nm > 0'];
+    unsure  text[] := ARRAY['d.pgcqrs_np > d.pgcqrs_tp', 'd.pgcqrs_nm > d.pgcqrs_tm', 'pgcqrs_absent AND d.pgcqrs_nm > 0'];
     moved   text[] := '{}';
     keyeq   text := (SELECT string_agg(format('t.%1$I = d.%1$I', x), ' AND ') FROM unnest(key) x);
     updates text := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', x), ', ')
@@ -244,12 +296,17 @@ BEGIN
         k := kinds[i];
         CONTINUE WHEN c = ANY (key);
         IF k = 'group' THEN
-            sides := sides || format('(array_agg(%1$I) FILTER (WHERE pgcqrs_sign > 0))[1] AS %1$I', c);
+            -- the last term reads every other table as it is now
+            sides := sides || format('(array_agg(%1$I ORDER BY pgcqrs_term DESC) FILTER (WHERE pgcqrs_sign > 0))[1] AS %1$I', c);
             news := news || format('CASE WHEN d.pgcqrs_np > 0 THEN d.%1$I ELSE t.%1$I END AS %1$I', c);
             CONTINUE;
         END IF;
         sides := sides || format('%1$s(%2$I) FILTER (WHERE pgcqrs_sign > 0) AS %3$I, %1$s(%2$I) FILTER (WHERE pgcqrs_sign < 0) AS %4$I',
                                  CASE WHEN k IN ('max', 'min') THEN k ELSE 'sum' END, c, 'p:' || c, 'm:' || c);
+        IF distinct_in[i] IS NOT NULL THEN
+            unsure := unsure || format('d.%I', 'u:' || c);
+            sides := sides || format('count(*) FILTER (WHERE pgcqrs_term = ANY (%L::int[])) > 0 AS %I', distinct_in[i], 'u:' || c);
+        END IF;
         IF k IN ('count', 'sum0') THEN
             news := news || format('coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) AS %1$I', c, 'p:' || c, 'm:' || c);
             moved := moved || format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0)) <> 0', c, 'p:' || c, 'm:' || c);
@@ -267,7 +324,8 @@ BEGIN
             news := news || format('CASE WHEN coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) THEN %5$s(t.%1$I, d.%2$I) ELSE d.%2$I END AS %1$I',
                                    c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
                                    CASE k WHEN 'max' THEN 'greatest' ELSE 'least' END);
-            unsure := unsure || format('NOT coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) AND NOT coalesce(d.%2$I %5$s d.%3$I, false)',
+            unsure := unsure || 'd.pgcqrs_terms > 1'::text
+                             || format('NOT coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) AND NOT coalesce(d.%2$I %5$s d.%3$I, false)',
                                        c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
                                        CASE k WHEN 'max' THEN '>=' ELSE '<=' END);
         END IF;
@@ -283,7 +341,10 @@ BEGIN
     RETURN format($q$
 WITH d AS (
     SELECT %1$s, count(*) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_np,
-           count(*) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_nm, %2$s
+           count(*) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_nm,
+           count(DISTINCT pgcqrs_term) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_tp,
+           count(DISTINCT pgcqrs_term) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_tm,
+           count(DISTINCT pgcqrs_term) AS pgcqrs_terms, %2$s
       FROM pgcqrs_delta.%3$I w
      WHERE NOT EXISTS (SELECT 1 FROM pgcqrs.batch_keys b WHERE b.key = jsonb_build_array(%4$s))
      GROUP BY %1$s
@@ -318,12 +379,13 @@ END
 $fn$;
 
 -- For a grouped model whose batches of `source`'s changes can be kept by
--- delta: two more stand-ins of the table, each a view of its name in a
--- schema of its own, holding the rows the batch changed (their first
--- change per key gives the row before the batch) whose change touches a
--- column the query reads: as they are now (plus) and as they were
--- (minus). The statements run the query over each into the working table
--- pgcqrs_delta.<model>, whose rows delta_sql then merges.
+-- delta, three more stand-ins of the table, each a view of its name in a
+-- schema of its own: the rows the batch changed (the first change per key
+-- gives the row before the batch) whose change touches a column the query
+-- reads, as they are now (plus) and as they were (minus); and the whole
+-- table as it was before the batch (old: the rows not changed, and the
+-- first versions of the changed ones, copied by first_sql), read for the
+-- tables after a term's. Then the model's statements are made again.
 CREATE FUNCTION pgcqrs.delta_stand_in(model text, source regclass, n int, path text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -331,14 +393,14 @@ DECLARE
     kinds   text[] := pgcqrs.delta_kinds(def, source);
     s       pgcqrs.read_model_sources;
     relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+    plus    text := format('pgcqrs_p%s_%s', n, model);
+    minus   text := format('pgcqrs_m%s_%s', n, model);
+    old     text := format('pgcqrs_o%s_%s', n, model);
     pktypes text[];
     pkjoin  text;
     pkeq    text;
     same    text;
     firsts  text;
-    query   text;
-    cols    text[];
-    tree    text;
 BEGIN
     IF kinds IS NULL THEN
         RETURN;
@@ -353,34 +415,109 @@ BEGIN
                         FROM unnest(s.columns) u), 'true');
     firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
                      source::text);
-    EXECUTE format('CREATE SCHEMA %I', format('pgcqrs_p%s_%s', n, model));
-    EXECUTE format('CREATE SCHEMA %I', format('pgcqrs_m%s_%s', n, model));
+    EXECUTE format('CREATE SCHEMA %I', plus);
+    EXECUTE format('CREATE SCHEMA %I', minus);
+    EXECUTE format('CREATE SCHEMA %I', old);
     EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s WHERE f.old IS NULL OR NOT (%s)',
-                   format('pgcqrs_p%s_%s', n, model), relname, firsts, source, pkjoin, same);
+                   plus, relname, firsts, source, pkjoin, same);
     EXECUTE format($v$CREATE VIEW %I.%I AS
         SELECT r.* FROM %s CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, f.old) r
          WHERE f.old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND %s)$v$,
-                   format('pgcqrs_m%s_%s', n, model), relname, firsts, source, source, pkeq, same);
-    -- the query as the key-finding statement runs it (an outer join on
-    -- this table joined inner), which is its tail
-    query := substr(s.keys_sql, strpos(s.keys_sql, ') FROM (') + 8);
-    query := left(query, length(query) - 3);
+                   minus, relname, firsts, source, source, pkeq, same);
+    -- Two parts without conditions of their own, so that a join reaches
+    -- each through its indexes, the condition applied to both.
+    EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_first_rows (LIKE %s)', old, source);
+    EXECUTE format($v$CREATE VIEW %I.%I AS
+        SELECT %s FROM (SELECT t.*, false AS pgcqrs_first FROM %s t
+                        UNION ALL
+                        SELECT f.*, true FROM %I.pgcqrs_first_rows f) u
+         WHERE u.pgcqrs_first
+            OR jsonb_build_array(%s) <> ALL (ARRAY(SELECT b.key FROM pgcqrs.batch b WHERE b.relid = %L::regclass))$v$,
+                   old, relname,
+                   (SELECT pgcqrs.ident_list(array_agg(a.attname::text ORDER BY a.attnum), 'u.')
+                      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
+                   source, old, pgcqrs.ident_list(s.key, 'u.'), source::text);
     UPDATE pgcqrs.read_model_sources r
-       SET plus_path  = format('%I, %s', format('pgcqrs_p%s_%s', n, delta_stand_in.model), path),
-           minus_path = format('%I, %s', format('pgcqrs_m%s_%s', n, delta_stand_in.model), path),
-           plus_sql   = format('INSERT INTO pgcqrs_delta.%I SELECT 1, q.* FROM (%s) q', delta_stand_in.model, query),
-           minus_sql  = format('INSERT INTO pgcqrs_delta.%I SELECT -1, q.* FROM (%s) q', delta_stand_in.model, query)
+       SET term        = delta_stand_in.n,
+           delta_kinds = kinds,
+           plus_path   = format('%I, %s', plus, path),
+           minus_path  = format('%I, %s', minus, path),
+           old_schema  = quote_ident(old),
+           first_sql   = format('INSERT INTO %I.pgcqrs_first_rows SELECT r.* FROM %s CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, f.old) r WHERE f.old IS NOT NULL',
+                                old, firsts, delta_stand_in.source)
      WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
+    PERFORM pgcqrs.delta_statements(model);
+END
+$fn$;
 
-    IF to_regclass(format('pgcqrs_delta.%I', model)) IS NULL THEN
-        EXECUTE format('CREATE UNLOGGED TABLE pgcqrs_delta.%I AS SELECT 0 AS pgcqrs_sign, * FROM %s WITH NO DATA', model, def);
-        SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
-          FROM pg_attribute a WHERE a.attrelid = def AND a.attnum > 0 AND NOT a.attisdropped;
-        SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
-        UPDATE pgcqrs.read_models m
-           SET delta_sql = pgcqrs.delta_merge(m.name, cols, kinds, m.key, tree ~ '\{JOINEXPR :jointype 1 ')
-         WHERE m.name = delta_stand_in.model;
+-- A grouped model's delta statements, from the tables whose changes it
+-- keeps by delta: the query with each of them joined inner (under an
+-- outer join its aggregates skip the rows a missing match adds, so the
+-- inner join gives them the same values), run over a term's stand-ins into
+-- the working table pgcqrs_delta.<model>; and the merge.
+CREATE FUNCTION pgcqrs.delta_statements(model text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    def        regclass := format('pgcqrs_defs.%I', model)::regclass;
+    s          pgcqrs.read_model_sources;
+    definition text;
+    relre      text;
+    cols       text[];
+    kinds      text[];
+    distinct_in text[];
+    i          int;
+    old_path   text := current_setting('search_path');
+BEGIN
+    -- The terms' order: a table whose distinct count is not a count comes
+    -- first, so the others are new to it (lines of a new order meet no
+    -- old order), and its term has no row for them.
+    UPDATE pgcqrs.read_model_sources r
+       SET term = o.term
+      FROM (SELECT x.source, row_number() OVER (ORDER BY 'distinct' = ANY (x.delta_kinds) DESC, x.term) AS term
+              FROM pgcqrs.read_model_sources x
+             WHERE x.model = delta_statements.model AND x.delta_kinds IS NOT NULL) o
+     WHERE r.model = delta_statements.model AND r.source = o.source;
+    FOR s IN SELECT * FROM pgcqrs.read_model_sources r
+              WHERE r.model = delta_statements.model AND r.delta_kinds IS NOT NULL ORDER BY r.term LOOP
+        IF definition IS NULL THEN
+            PERFORM set_config('search_path', substr(s.search_path, strpos(s.search_path, ', ') + 2), true);
+            definition := regexp_replace(pg_get_viewdef(def), ';\s*$', '');
+            PERFORM set_config('search_path', old_path, true);
+            kinds := s.delta_kinds;
+            distinct_in := array_fill(NULL::text, ARRAY[cardinality(kinds)]);
+        END IF;
+        relre := regexp_replace(quote_ident((SELECT c.relname FROM pg_class c WHERE c.oid = s.source)),
+                                '([\\.^$*+?()\[\]{}|])', '\\\1', 'g');
+        definition := regexp_replace(definition, format('\mLEFT (JOIN %s )', relre), '\1', 'g');
+        FOR i IN 1 .. cardinality(kinds) LOOP
+            IF s.delta_kinds[i] = 'distinct' THEN
+                distinct_in[i] := coalesce(rtrim(distinct_in[i], '}') || ',', '{') || s.term || '}';
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF definition IS NULL THEN
+        RETURN;
     END IF;
+    UPDATE pgcqrs.read_model_sources r
+       SET plus_sql  = format('INSERT INTO pgcqrs_delta.%I SELECT 1, %s, q.* FROM (%s) q', r.model, r.term, definition),
+           minus_sql = format('INSERT INTO pgcqrs_delta.%I SELECT -1, %s, q.* FROM (%s) q', r.model, r.term, definition)
+     WHERE r.model = delta_statements.model AND r.delta_kinds IS NOT NULL;
+    EXECUTE format('DROP TABLE IF EXISTS pgcqrs_delta.%I', model);
+    EXECUTE format('CREATE UNLOGGED TABLE pgcqrs_delta.%I AS SELECT 0 AS pgcqrs_sign, 0 AS pgcqrs_term, * FROM %s WITH NO DATA',
+                   model, def);
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a WHERE a.attrelid = def AND a.attnum > 0 AND NOT a.attisdropped;
+    UPDATE pgcqrs.read_models m
+       SET delta_sql = pgcqrs.delta_merge(m.name, cols,
+                                          ARRAY(SELECT CASE k WHEN 'distinct' THEN 'count' ELSE k END FROM unnest(kinds) k),
+                                          distinct_in, m.key,
+                                          (SELECT r.ev_action::text ~ '\{JOINEXPR :jointype 1 ' FROM pg_rewrite r WHERE r.ev_class = def)),
+           kept_reason = regexp_replace(m.kept_reason, '(; counts and sums of .* kept by delta)?$',
+                                        format('; counts and sums of %s kept by delta',
+                                               (SELECT string_agg(r.source::text, ', ' ORDER BY r.term)
+                                                  FROM pgcqrs.read_model_sources r
+                                                 WHERE r.model = m.name AND r.delta_kinds IS NOT NULL)))
+     WHERE m.name = delta_statements.model;
 END
 $fn$;
 
@@ -436,7 +573,7 @@ BEGIN
                   HINT = 'SELECT name FROM pgcqrs.read_models lists the defined ones.';
     END IF;
     FOR s IN SELECT x FROM pgcqrs.read_model_sources r,
-                    unnest(ARRAY[quote_ident(r.delta_schema), r.any_schema, split_part(r.plus_path, ',', 1), split_part(r.minus_path, ',', 1)]) x
+                    unnest(ARRAY[quote_ident(r.delta_schema), r.any_schema, r.old_schema, split_part(r.plus_path, ',', 1), split_part(r.minus_path, ',', 1)]) x
               WHERE r.model = m.name AND x IS NOT NULL LOOP
         EXECUTE format('DROP SCHEMA %s CASCADE', s);
     END LOOP;
@@ -452,9 +589,10 @@ BEGIN
 END
 $fn$;
 
-REVOKE EXECUTE ON FUNCTION pgcqrs.node_items(text), pgcqrs.node_field(text, text), pgcqrs.delta_kind(text, int),
+REVOKE EXECUTE ON FUNCTION pgcqrs.node_items(text), pgcqrs.node_field(text, text), pgcqrs.delta_kind(text, int, text[], boolean),
                            pgcqrs.delta_kinds(regclass, regclass),
-                           pgcqrs.delta_merge(text, text[], text[], text[], boolean),
+                           pgcqrs.delta_merge(text, text[], text[], text[], text[], boolean),
+                           pgcqrs.delta_statements(text), pgcqrs.null_when_missing(text, int),
                            pgcqrs.delta_stand_in(text, regclass, int, text), pgcqrs.any_stand_in(text, regclass, int),
                            pgcqrs.stand_in(text, regclass, int, text, text, text[])
     FROM PUBLIC;
@@ -468,3 +606,34 @@ SELECT pgcqrs.any_stand_in(s.model, s.source, substring(s.delta_schema FROM '^pg
                              substr(s.search_path, strpos(s.search_path, ', ') + 2))
   FROM pgcqrs.read_model_sources s
  ORDER BY s.model, s.source;
+
+-- product_sales kept in batches, as soon as a source changes: an order's
+-- lines and its status move a product's counts by delta. Its count of
+-- distinct orders is a count in the orders term (each order is one row
+-- there); a term of line changes that touches a product recomputes it,
+-- and new lines meet no old order, so placing orders touches none.
+SELECT pgcqrs.drop_read_model('product_sales');
+SELECT pgcqrs.define_read_model(
+    name        => 'product_sales',
+    query       => $q$
+SELECT p.id::text                                  AS product_id,
+       p.name                                      AS product_name,
+       p.price::numeric(14, 2)                     AS current_price,
+       count(DISTINCT i.order_id) FILTER (WHERE o.status <> 'cancelled') AS orders,
+       coalesce(sum(i.quantity) FILTER (WHERE o.status <> 'cancelled'), 0)::bigint AS units,
+       coalesce(sum(i.quantity * i.unit_price) FILTER (WHERE o.status <> 'cancelled'), 0.00)::numeric AS revenue
+FROM write.products p
+LEFT JOIN write.order_items i ON i.product_id = p.id
+LEFT JOIN write.orders o ON o.id = i.order_id
+GROUP BY p.id, p.name, p.price
+$q$,
+    key         => ARRAY['product_id'],
+    filterable  => ARRAY['product_id', 'units', 'revenue'],
+    description => 'One row per product: units sold and revenue, over orders not cancelled.');
+
+COMMENT ON COLUMN read.product_sales.product_id IS 'The product''s id.';
+COMMENT ON COLUMN read.product_sales.product_name IS 'The product''s current name.';
+COMMENT ON COLUMN read.product_sales.current_price IS 'The product''s catalog price today.';
+COMMENT ON COLUMN read.product_sales.orders IS 'Orders (not cancelled) with at least one line of this product.';
+COMMENT ON COLUMN read.product_sales.units IS 'Units sold in orders not cancelled.';
+COMMENT ON COLUMN read.product_sales.revenue IS 'Revenue from those units at the prices paid (exact, two decimals, no upper bound).';

@@ -53,10 +53,16 @@ pub struct Applier {
 /// The query over one table's changed rows, into the model's working
 /// table: as they are now (`plus`) and as they were before the batch
 /// (`minus`), each a search path (the stand-in first) and a statement.
+/// Its `term` orders it among the batch's changed tables: the tables of
+/// later terms are read as they were, through `old_schema`, whose table of
+/// first versions `first_sql` fills.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaRun {
+    pub term: i32,
     pub plus: (String, String),
     pub minus: (String, String),
+    pub old_schema: String,
+    pub first_sql: String,
 }
 
 /// One declared read model.
@@ -136,9 +142,16 @@ pub async fn load(
                         sql: column(a, "keys_sql")?,
                         any_schema: column(a, "any_schema")?,
                         old_sql: column(a, "old_sql")?,
-                        delta: plus
-                            .zip(minus)
-                            .map(|(plus, minus)| DeltaRun { plus, minus }),
+                        delta: match (plus.zip(minus), column::<Option<i32>>(a, "term")?) {
+                            (Some((plus, minus)), Some(term)) => Some(DeltaRun {
+                                term,
+                                plus,
+                                minus,
+                                old_schema: column(a, "old_schema")?,
+                                first_sql: column(a, "first_sql")?,
+                            }),
+                            _ => None,
+                        },
                     });
                 }
             }

@@ -37,7 +37,7 @@ use tokio::sync::{watch, Notify};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
-use super::catalog::{self, Applier, ReadModel, Strategy};
+use super::catalog::{self, Applier, DeltaRun, ReadModel, Strategy};
 use super::settings::ModelConfig;
 
 /// A read model with the schedule and timeout it runs with here.
@@ -712,9 +712,8 @@ impl Refresher {
         let complete = taken.backlog == 0 && taken.resume.0.is_none();
         let by_delta = match delta {
             Some(merge) if complete && coverage.exact && coverage.resume.0.is_none() => {
-                Self::delta_source(&tx, appliers, &taken.touched)
-                    .await?
-                    .map(|applier| (applier, merge))
+                Some((Self::delta_terms(appliers, &taken.touched), merge))
+                    .filter(|(terms, _)| !terms.is_empty())
             }
             _ => None,
         };
@@ -722,7 +721,11 @@ impl Refresher {
             .touched
             .iter()
             .copied()
-            .filter(|t| by_delta.is_none_or(|(a, _)| a.source != *t))
+            .filter(|t| {
+                by_delta
+                    .as_ref()
+                    .is_none_or(|(terms, _)| terms.iter().all(|a| a.source != *t))
+            })
             .collect::<Vec<_>>();
         let found = Self::find_keys(&tx, name, appliers, (&keyed, &taken.touched)).await?;
         if self
@@ -731,8 +734,8 @@ impl Refresher {
         {
             return self.recompute_all(tx, model, full, "refresh").await;
         }
-        let merged = match by_delta {
-            Some((applier, merge)) => Some(Self::apply_delta(&tx, name, applier, merge).await?),
+        let merged = match &by_delta {
+            Some((terms, merge)) => Some(Self::apply_delta(&tx, name, terms, merge).await?),
             None => None,
         };
         let applying = Instant::now();
@@ -879,57 +882,61 @@ impl Refresher {
         Ok(found.try_get(0)?)
     }
 
-    /// The table whose changes a delta batch adds by delta: of those the
-    /// batch touches and whose changes can be, the one with the most.
-    async fn delta_source<'a>(
-        tx: &Transaction<'_>,
-        appliers: &'a [Applier],
-        touched: &[u32],
-    ) -> anyhow::Result<Option<&'a Applier>> {
-        let counts = tx
-            .query(
-                "SELECT relid::oid AS relid, count(*) AS n FROM pgcqrs.batch GROUP BY relid",
-                &[],
-            )
-            .await?;
-        let mut best: Option<(&Applier, i64)> = None;
-        for row in &counts {
-            let (relid, n): (u32, i64) = (col(row, "relid")?, col(row, "n")?);
-            let Some(applier) = appliers
-                .iter()
-                .find(|a| a.source == relid && a.delta.is_some() && touched.contains(&relid))
-            else {
-                continue;
-            };
-            if best.is_none_or(|(_, most)| n > most) {
-                best = Some((applier, n));
-            }
-        }
-        Ok(best.map(|(applier, _)| applier))
+    /// The tables whose changes a delta batch adds by delta: those it
+    /// touched whose changes can be, in their terms' order.
+    fn delta_terms<'a>(appliers: &'a [Applier], touched: &[u32]) -> Vec<&'a Applier> {
+        let mut terms: Vec<&Applier> = appliers
+            .iter()
+            .filter(|a| a.delta.is_some() && touched.contains(&a.source))
+            .collect();
+        terms.sort_by_key(|a| a.delta.as_ref().map_or(0, |d| d.term));
+        terms
     }
 
-    /// Run the model's query over `applier`'s table's changed rows, as they
-    /// are now and as they were, and merge the difference into the model
-    /// (`merge`); the groups it cannot settle join `pgcqrs.batch_keys`.
-    /// Returns the groups it touched and the rows it changed.
+    /// Add the delta of the changed tables' rows to the model: per table
+    /// (term), the query over its changed rows as they are now and as they
+    /// were, the tables of later terms read as they were and the others as
+    /// they are, into the working table, merged by `merge`; the groups it
+    /// cannot settle join `pgcqrs.batch_keys`. Returns the groups it
+    /// touched and the rows it changed.
     async fn apply_delta(
         tx: &Transaction<'_>,
         name: &str,
-        applier: &Applier,
+        terms: &[&Applier],
         merge: &str,
     ) -> anyhow::Result<(i64, i64)> {
-        let Some(run) = &applier.delta else {
-            return Ok((0, 0));
-        };
-        for (path, sql) in [&run.plus, &run.minus] {
-            tx.execute("SELECT set_config('search_path', $1, true)", &[path])
-                .await?;
-            let stmt = tx.prepare_cached(sql).await?;
-            tx.execute(&stmt, &[])
-                .await
-                .with_context(|| format!("the delta of a batch of read.{name} failed"))?;
+        let runs: Vec<&DeltaRun> = terms.iter().filter_map(|a| a.delta.as_ref()).collect();
+        for later in runs.iter().skip(1) {
+            tx.batch_execute(&later.first_sql).await?;
+        }
+        for (i, run) in runs.iter().enumerate() {
+            let olds: Vec<&str> = runs[i + 1..]
+                .iter()
+                .map(|r| r.old_schema.as_str())
+                .collect();
+            for (path, sql) in [&run.plus, &run.minus] {
+                let path = match path.split_once(", ") {
+                    Some((stand_in, rest)) if !olds.is_empty() => {
+                        format!("{stand_in}, {}, {rest}", olds.join(", "))
+                    }
+                    _ => path.clone(),
+                };
+                tx.execute("SELECT set_config('search_path', $1, true)", &[&path])
+                    .await?;
+                let stmt = tx.prepare_cached(sql).await?;
+                tx.execute(&stmt, &[])
+                    .await
+                    .with_context(|| format!("the delta of a batch of read.{name} failed"))?;
+            }
         }
         tx.batch_execute("SET LOCAL search_path TO DEFAULT").await?;
+        for later in runs.iter().skip(1) {
+            tx.batch_execute(&format!(
+                "DELETE FROM {}.pgcqrs_first_rows",
+                later.old_schema
+            ))
+            .await?;
+        }
         let stmt = tx.prepare_cached(merge).await?;
         let merged = tx
             .query_one(&stmt, &[])
