@@ -2910,7 +2910,7 @@ COMMENT ON COLUMN read.refresh_log.changes IS 'Change records (events, catalog c
 
 COMMENT ON COLUMN read.refresh_log.backlog IS 'Change records still waiting after this refresh.';
 
-COMMENT ON COLUMN read.refresh_log.mode IS 'incremental (the changed keys re-projected) or full (recomputed whole), as chosen for this refresh.';
+COMMENT ON COLUMN read.refresh_log.mode IS 'incremental (the changed keys re-projected), delta (counts and sums moved by the changed rows, the groups it could not settle re-projected) or full (recomputed whole), as chosen for this refresh.';
 
 ALTER TABLE read.refresh_log ALTER COLUMN refresh_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME read.refresh_log_refresh_id_seq

@@ -637,3 +637,6 @@ COMMENT ON COLUMN read.product_sales.current_price IS 'The product''s catalog pr
 COMMENT ON COLUMN read.product_sales.orders IS 'Orders (not cancelled) with at least one line of this product.';
 COMMENT ON COLUMN read.product_sales.units IS 'Units sold in orders not cancelled.';
 COMMENT ON COLUMN read.product_sales.revenue IS 'Revenue from those units at the prices paid (exact, two decimals, no upper bound).';
+
+COMMENT ON COLUMN read.refresh_log.mode IS
+    'incremental (the changed keys re-projected), delta (counts and sums moved by the changed rows, the groups it could not settle re-projected) or full (recomputed whole), as chosen for this refresh.';

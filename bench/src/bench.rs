@@ -36,6 +36,10 @@ pub struct BenchPlan {
     pub window: Duration,
     /// The `pgcqrs` binary to measure.
     pub service: PathBuf,
+    /// Only the write path and the read models' freshness: create order
+    /// with staleness per model, and the refresh cost after 1% changed
+    /// (for sizes where the rest would take hours).
+    pub freshness_only: bool,
 }
 
 /// Throughput and latency of one side of a scenario.
@@ -66,6 +70,8 @@ pub struct Row {
 pub struct SizeReport {
     pub orders: u64,
     pub seed_seconds: f64,
+    /// The database's size on disk once seeded (bytes).
+    pub disk_bytes: i64,
     pub rows: Vec<Row>,
 }
 
@@ -111,8 +117,28 @@ async fn run_size(
     )
     .await?;
     let seed_seconds = (seeded.load + seeded.rebuild).as_secs_f64();
+    let disk_bytes: i64 = db::connect(&url)
+        .await?
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .await?
+        .try_get(0)?;
 
     let mut service = Service::start(&plan.service, &url, &[]).await?;
+    if plan.freshness_only {
+        let result = freshness(&url, orders, plan, &service).await;
+        service.stop();
+        let mut rows = result?;
+        rows.extend(refresh_costs(&url, orders).await?);
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        return Ok(SizeReport {
+            orders,
+            seed_seconds,
+            disk_bytes,
+            rows,
+        });
+    }
     let result = scenarios(&url, orders, plan, &service).await;
     let rss = service.peak_rss_kib();
     service.stop();
@@ -190,6 +216,7 @@ async fn run_size(
     Ok(SizeReport {
         orders,
         seed_seconds,
+        disk_bytes,
         rows,
     })
 }
@@ -640,7 +667,11 @@ where
     .await
 }
 
-async fn scenarios(
+/// Create order over HTTP against the same inserts in SQL (with all
+/// triggers, without the change capture, without any of ours), in
+/// alternating rounds, while a probe measures how long each read model
+/// takes to cover a new order.
+async fn freshness(
     url: &str,
     orders: u64,
     plan: &BenchPlan,
@@ -659,7 +690,6 @@ async fn scenarios(
     let raw = db::pool(url, c, "pgcqrs-bench-raw")?;
     let mut rows = Vec::new();
 
-    // ------------------------------------------------ create order, triggers
     eprintln!("   create order");
     let probe_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let probe = tokio::spawn(staleness_probe(
@@ -731,6 +761,31 @@ async fn scenarios(
         &staleness.waits,
         "p99 ≤ 1 s",
     ));
+
+    raw.close();
+    Ok(rows)
+}
+
+async fn scenarios(
+    url: &str,
+    orders: u64,
+    plan: &BenchPlan,
+    service: &Service,
+) -> anyhow::Result<Vec<Row>> {
+    let c = plan.concurrency;
+    let warm = plan.warmup;
+    let part = (plan.window / ROUNDS).max(Duration::from_secs(2));
+    let rewarm = Duration::from_millis(500);
+    let setup = db::connect(url).await?;
+    let catalog = Arc::new(Catalog::load(url, orders).await?);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(c * 2)
+        .build()?;
+    let base = service.base.clone();
+    let raw = db::pool(url, c, "pgcqrs-bench-raw")?;
+    let mut rows = Vec::new();
+
+    rows.extend(freshness(url, orders, plan, service).await?);
 
     // Let the read models catch up with the writes before reading.
     for view in ["order_summary", "order_lines"] {
@@ -1455,8 +1510,10 @@ fn latency_row(scenario: &str, samples: &[f64], goal: &str) -> Row {
 fn print_table(report: &SizeReport) {
     println!();
     println!(
-        "### {} orders (seeded in {:.1} s)",
-        report.orders, report.seed_seconds
+        "### {} orders (seeded in {:.1} s, {:.2} GB on disk)",
+        report.orders,
+        report.seed_seconds,
+        report.disk_bytes as f64 / 1e9
     );
     println!();
     println!("| scenario | pgcqrs | baseline | ratio | goal |");

@@ -68,6 +68,10 @@ struct BenchArgs {
     /// staleness against size) as an SVG chart to this file.
     #[arg(long)]
     chart: Option<PathBuf>,
+    /// Measure only the write path and the read models' freshness (create
+    /// order with staleness per model, refresh cost after 1% changed).
+    #[arg(long)]
+    freshness_only: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 warmup: Duration::from_secs(args.warmup),
                 window: Duration::from_secs(args.window),
                 service,
+                freshness_only: args.freshness_only,
             };
             let reports = with_bench_cluster(cli.database_url, |admin_base, cluster| async move {
                 bench::run(&admin_base, &plan, cluster.as_ref()).await
