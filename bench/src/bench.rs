@@ -776,7 +776,6 @@ async fn scenarios(
     let warm = plan.warmup;
     let part = (plan.window / ROUNDS).max(Duration::from_secs(2));
     let rewarm = Duration::from_millis(500);
-    let setup = db::connect(url).await?;
     let catalog = Arc::new(Catalog::load(url, orders).await?);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(c * 2)
