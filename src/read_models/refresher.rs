@@ -125,6 +125,11 @@ const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
 /// How many changes (orders to re-project) a batch takes at first, and at most. A batch
 /// that times out halves it (down to one); quick batches double it back.
 const BATCH_LIMIT: i64 = 20_000;
+
+/// How many changes a batch of an exact grouped model takes while its
+/// batches have not timed out: a delta costs a pass over the changed rows,
+/// and only a batch that takes every change can be one.
+const DELTA_BATCH_LIMIT: i64 = 250_000;
 /// A view whose refresh times out gets twice the time on the next attempt,
 /// up to this many times its configured timeout: slow is reported, never
 /// stuck.
@@ -794,7 +799,12 @@ impl Refresher {
         model: &ScheduledModel,
         coverage: &Coverage,
     ) -> anyhow::Result<Taken> {
-        let limit = self.batch_limit(&model.model.name);
+        let limit = match (self.batch_limit(&model.model.name), &model.model.strategy) {
+            (BATCH_LIMIT, Strategy::Incremental { delta: Some(_), .. }) if coverage.exact => {
+                DELTA_BATCH_LIMIT
+            }
+            (limit, _) => limit,
+        };
         let sql = include_str!("../../sql/read_models/take_batch.sql");
         let stmt = tx.prepare_cached(sql).await?;
         let (txid, _, seq, _) = &coverage.resume;
