@@ -144,9 +144,6 @@ DECLARE
     keyo  text;
     same  text;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = source AND tgname = 'pgcqrs_capture_insert') THEN
-        RETURN;
-    END IF;
     SELECT array_agg(a.attname::text ORDER BY k.i)
       INTO pk
       FROM pg_index x
@@ -158,37 +155,40 @@ BEGIN
         keyo := 'NULL::jsonb';
         same := 'false';
     ELSE
-        keyx := format('jsonb_build_array(%s)', pgcqrs.ident_list(pk, 'n.'));
-        keyo := format('jsonb_build_array(%s)', pgcqrs.ident_list(pk, 'o.'));
-        same := format('(%s) = (%s)', pgcqrs.ident_list(pk, 'n.'), pgcqrs.ident_list(pk, 'o.'));
+        keyx := format('jsonb_build_array(%s)', pgcqrs.ident_list(pk, 'pgcqrs_n.'));
+        keyo := format('jsonb_build_array(%s)', pgcqrs.ident_list(pk, 'pgcqrs_o.'));
+        same := format('(%s) = (%s)', pgcqrs.ident_list(pk, 'pgcqrs_n.'), pgcqrs.ident_list(pk, 'pgcqrs_o.'));
     END IF;
     EXECUTE format($f$
-        CREATE FUNCTION pgcqrs.%1$I() RETURNS trigger LANGUAGE plpgsql
+        CREATE OR REPLACE FUNCTION pgcqrs.%1$I() RETURNS trigger LANGUAGE plpgsql
         SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT TG_RELID, 'I', %3$s FROM pgcqrs_new n;
+                SELECT TG_RELID, 'I', %3$s FROM pgcqrs_new pgcqrs_n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'U', %3$s, to_jsonb(o)
-                  FROM pgcqrs_new n JOIN pgcqrs_old o ON %5$s
-                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                SELECT TG_RELID, 'U', %3$s, to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON %5$s
+                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
-                SELECT TG_RELID, 'D', %4$s, to_jsonb(o)
-                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE %5$s)
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE %5$s)
                 UNION ALL
                 SELECT TG_RELID, 'I', %3$s, NULL
-                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE %5$s);
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE %5$s);
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'D', %4$s, to_jsonb(o) FROM pgcqrs_old o;
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
             ELSE
                 INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
             RETURN NULL;
         END
         $body$ $f$, fname, source::oid, keyx, keyo, same);
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = source AND tgname = 'pgcqrs_capture_insert') THEN
+        RETURN;
+    END IF;
     EXECUTE format('CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
     EXECUTE format('CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
     EXECUTE format('CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
@@ -206,21 +206,21 @@ CREATE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255() RETURNS trigger
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT TG_RELID, 'I', jsonb_build_array(n.order_id, n.line_no) FROM pgcqrs_new n;
+                SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.order_id, pgcqrs_n.line_no) FROM pgcqrs_new pgcqrs_n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'U', jsonb_build_array(n.order_id, n.line_no), to_jsonb(o)
-                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.order_id, n.line_no) = (o.order_id, o.line_no)
-                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.order_id, pgcqrs_n.line_no), to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON (pgcqrs_n.order_id, pgcqrs_n.line_no) = (pgcqrs_o.order_id, pgcqrs_o.line_no)
+                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
-                SELECT TG_RELID, 'D', jsonb_build_array(o.order_id, o.line_no), to_jsonb(o)
-                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.order_id, n.line_no) = (o.order_id, o.line_no))
+                SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.order_id, pgcqrs_o.line_no), to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE (pgcqrs_n.order_id, pgcqrs_n.line_no) = (pgcqrs_o.order_id, pgcqrs_o.line_no))
                 UNION ALL
-                SELECT TG_RELID, 'I', jsonb_build_array(n.order_id, n.line_no), NULL
-                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.order_id, n.line_no) = (o.order_id, o.line_no));
+                SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.order_id, pgcqrs_n.line_no), NULL
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE (pgcqrs_n.order_id, pgcqrs_n.line_no) = (pgcqrs_o.order_id, pgcqrs_o.line_no));
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'D', jsonb_build_array(o.order_id, o.line_no), to_jsonb(o) FROM pgcqrs_old o;
+                SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.order_id, pgcqrs_o.line_no), to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
             ELSE
                 INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
@@ -235,21 +235,21 @@ CREATE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a() RETURNS trigger
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+                SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id) FROM pgcqrs_new pgcqrs_n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
-                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
-                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON (pgcqrs_n.id) = (pgcqrs_o.id)
+                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
-                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
-                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE (pgcqrs_n.id) = (pgcqrs_o.id))
                 UNION ALL
-                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
-                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+                SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id), NULL
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE (pgcqrs_n.id) = (pgcqrs_o.id));
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+                SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
             ELSE
                 INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
@@ -264,21 +264,21 @@ CREATE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0() RETURNS trigger
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+                SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id) FROM pgcqrs_new pgcqrs_n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
-                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
-                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON (pgcqrs_n.id) = (pgcqrs_o.id)
+                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
-                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
-                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE (pgcqrs_n.id) = (pgcqrs_o.id))
                 UNION ALL
-                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
-                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+                SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id), NULL
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE (pgcqrs_n.id) = (pgcqrs_o.id));
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+                SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
             ELSE
                 INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
@@ -293,21 +293,21 @@ CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
-                SELECT TG_RELID, 'I', jsonb_build_array(n.id) FROM pgcqrs_new n;
+                SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id) FROM pgcqrs_new pgcqrs_n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'U', jsonb_build_array(n.id), to_jsonb(o)
-                  FROM pgcqrs_new n JOIN pgcqrs_old o ON (n.id) = (o.id)
-                 WHERE to_jsonb(n) IS DISTINCT FROM to_jsonb(o)
+                SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON (pgcqrs_n.id) = (pgcqrs_o.id)
+                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
-                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o)
-                  FROM pgcqrs_old o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new n WHERE (n.id) = (o.id))
+                SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE (pgcqrs_n.id) = (pgcqrs_o.id))
                 UNION ALL
-                SELECT TG_RELID, 'I', jsonb_build_array(n.id), NULL
-                  FROM pgcqrs_new n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old o WHERE (n.id) = (o.id));
+                SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id), NULL
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE (pgcqrs_n.id) = (pgcqrs_o.id));
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'D', jsonb_build_array(o.id), to_jsonb(o) FROM pgcqrs_old o;
+                SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
             ELSE
                 INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
@@ -511,7 +511,7 @@ BEGIN
     FOREACH src IN ARRAY tables LOOP
         PERFORM pgcqrs.capture(src);
     END LOOP;
-    taken := pg_current_snapshot();
+    taken := pgcqrs.snapshot_without_self(pg_current_snapshot());
     target := format('read.%I', name);
     keylist := pgcqrs.ident_list(key);
     BEGIN
@@ -556,7 +556,7 @@ BEGIN
                   FROM unnest(cols) c WHERE NOT c = ANY(key));
     -- rows that would not change are not rewritten
     on_conflict := CASE WHEN updates IS NULL THEN 'NOTHING'
-                        ELSE format('UPDATE SET %s WHERE t::text IS DISTINCT FROM EXCLUDED::text', updates) END;
+                        ELSE format('UPDATE SET %s WHERE ROW(t.*)::text IS DISTINCT FROM ROW(EXCLUDED.*)::text', updates) END;
     INSERT INTO pgcqrs.read_models (name, query, key, mode, schedule, filterable, description,
                                     kept, kept_reason, sources, full_sql)
     VALUES (name, query, key, mode, nullif(trim(schedule), ''), coalesce(filterable, '{}'), description,
@@ -612,7 +612,7 @@ upserted AS (
 removed AS (
     DELETE FROM %4$s t
      WHERE (%7$s) IN (SELECT * FROM k)
-       AND NOT EXISTS (SELECT 1 FROM fresh v WHERE %8$s)
+       AND (%7$s) NOT IN (SELECT %5$s FROM fresh)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM k) AS keys,
@@ -850,13 +850,13 @@ WITH d AS (
            count(DISTINCT pgcqrs_term) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_tm,
            count(DISTINCT pgcqrs_term) AS pgcqrs_terms, %2$s
       FROM pgcqrs_delta.%3$I w
-     WHERE NOT EXISTS (SELECT 1 FROM pgcqrs.batch_keys b WHERE b.key = jsonb_build_array(%4$s))
+     WHERE jsonb_build_array(%4$s) NOT IN (SELECT b.key FROM pgcqrs.batch_keys b)
      GROUP BY %1$s
 ),
 n AS (
     SELECT %5$s, %6$s, (%7$s) AS pgcqrs_unsure
       FROM d LEFT JOIN read.%3$I t ON %8$s
-      CROSS JOIN LATERAL (SELECT t IS NULL AS pgcqrs_absent) a
+      CROSS JOIN LATERAL (SELECT t.%13$I IS NULL AS pgcqrs_absent) a
 ),
 unsure AS (
     INSERT INTO pgcqrs.batch_keys (key)
@@ -866,7 +866,7 @@ unsure AS (
 upserted AS (
     INSERT INTO read.%3$I AS t (%10$s)
     SELECT %10$s FROM n WHERE NOT pgcqrs_unsure
-    ON CONFLICT (%11$s) DO UPDATE SET %12$s WHERE t::text IS DISTINCT FROM EXCLUDED::text
+    ON CONFLICT (%11$s) DO UPDATE SET %12$s WHERE ROW(t.*)::text IS DISTINCT FROM ROW(EXCLUDED.*)::text
     RETURNING 1
 ),
 emptied AS (
@@ -878,7 +878,7 @@ SELECT (SELECT count(*) FROM d) AS keys,
         pgcqrs.ident_list(key), array_to_string(sides, ', '), model,
         pgcqrs.ident_list(key, 'w.'),
         pgcqrs.ident_list(key, 'd.'), array_to_string(news, ', '), array_to_string(unsure, ' OR '),
-        keyeq, pgcqrs.ident_list(key, 'n.'), pgcqrs.ident_list(cols), pgcqrs.ident_list(key), updates);
+        keyeq, pgcqrs.ident_list(key, 'n.'), pgcqrs.ident_list(cols), pgcqrs.ident_list(key), updates, key[1]);
 END
 $_$;
 
@@ -928,12 +928,16 @@ BEGIN
         SELECT %s FROM (SELECT t.*, false AS pgcqrs_first FROM %s t
                         UNION ALL
                         SELECT f.*, true FROM %I.pgcqrs_first_rows f) u
-         WHERE u.pgcqrs_first
-            OR jsonb_build_array(%s) <> ALL (ARRAY(SELECT b.key FROM pgcqrs.batch b WHERE b.relid = %L::regclass))$v$,
+         WHERE u.pgcqrs_first OR %s <> ALL (ARRAY(SELECT %s FROM pgcqrs.batch b WHERE b.relid = %L::regclass))$v$,
                    old, relname,
                    (SELECT pgcqrs.ident_list(array_agg(a.attname::text ORDER BY a.attnum), 'u.')
                       FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
-                   source, old, pgcqrs.ident_list(s.key, 'u.'), source::text);
+                   source, old,
+                   -- a one-column key compared as itself, cheaper than as JSON
+                   CASE WHEN cardinality(s.key) = 1 THEN format('u.%I', s.key[1])
+                        ELSE format('jsonb_build_array(%s)', pgcqrs.ident_list(s.key, 'u.')) END,
+                   CASE WHEN cardinality(s.key) = 1 THEN format('(b.key ->> 0)::%s', pktypes[1]) ELSE 'b.key' END,
+                   source::text);
     UPDATE pgcqrs.read_model_sources r
        SET term        = delta_stand_in.n,
            delta_kinds = kinds,
@@ -1298,6 +1302,17 @@ CREATE FUNCTION pgcqrs.snapshot_trusted(covers pg_snapshot, taken_on bigint) RET
     AS $$
     SELECT taken_on IS NOT DISTINCT FROM pgcqrs.cluster_id()
        AND pg_snapshot_xmax(covers) <= pg_snapshot_xmax(pg_current_snapshot())
+$$;
+
+CREATE FUNCTION pgcqrs.snapshot_without_self(snap pg_snapshot) RETURNS pg_snapshot
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN me IS NULL THEN snap ELSE
+        (least(pg_snapshot_xmin(snap), me)::text || ':' ||
+         greatest(pg_snapshot_xmax(snap), (me::text::bigint + 1)::text::xid8)::text || ':' ||
+         (SELECT string_agg(x::text, ',' ORDER BY x)
+            FROM (SELECT pg_snapshot_xip(snap) AS x UNION SELECT me) xs))::pg_snapshot END
+    FROM (SELECT pg_current_xact_id_if_assigned() AS me) m
 $$;
 
 CREATE FUNCTION pgcqrs.stand_in(model text, source regclass, n integer, path text, definition text, key text[]) RETURNS void
@@ -2491,9 +2506,9 @@ CREATE VIEW pgcqrs_o1_daily_sales.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o1_daily_sales.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR (jsonb_build_array(u.id) <> ALL (ARRAY( SELECT b.key
+  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL ((ARRAY( SELECT ((b.key ->> 0))::write.entity_id AS entity_id
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))::text[])));
 
 CREATE UNLOGGED TABLE pgcqrs_o2_customer_orders.pgcqrs_first_rows (
     id write.entity_id NOT NULL,
@@ -2536,9 +2551,9 @@ CREATE VIEW pgcqrs_o2_customer_orders.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o2_customer_orders.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR (jsonb_build_array(u.id) <> ALL (ARRAY( SELECT b.key
+  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL ((ARRAY( SELECT ((b.key ->> 0))::write.entity_id AS entity_id
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))::text[])));
 
 CREATE UNLOGGED TABLE pgcqrs_o2_product_sales.pgcqrs_first_rows (
     id write.entity_id NOT NULL,
@@ -2581,9 +2596,9 @@ CREATE VIEW pgcqrs_o2_product_sales.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o2_product_sales.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR (jsonb_build_array(u.id) <> ALL (ARRAY( SELECT b.key
+  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL ((ARRAY( SELECT ((b.key ->> 0))::write.entity_id AS entity_id
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))::text[])));
 
 CREATE UNLOGGED TABLE pgcqrs_o3_product_sales.pgcqrs_first_rows (
     order_id text NOT NULL,

@@ -77,14 +77,16 @@ pub struct ReadModel {
     pub sources: Vec<u32>,
     pub source_names: Vec<String>,
     /// Cron with seconds (`sec min hour day month weekday`); `None`: as soon
-    /// as a source changes (checked every second).
+    /// as a source changes (checked every quarter of a second).
     pub schedule: Option<String>,
     /// Per-refresh statement timeout.
     pub timeout_ms: u64,
     pub description: String,
 }
 
-/// The schedule of a model declared without one: a check every second.
+/// The schedule shown for a model declared without one (cron's finest,
+/// every second); the refresher looks for its changes every quarter of a
+/// second instead.
 pub const AS_SOON_AS_CHANGED: &str = "* * * * * *";
 
 impl ReadModel {

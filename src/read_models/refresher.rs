@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use deadpool_postgres::tokio_postgres::error::SqlState;
 use deadpool_postgres::tokio_postgres::{IsolationLevel, Row};
 use deadpool_postgres::{Pool, Transaction};
 use time::OffsetDateTime;
@@ -37,7 +38,7 @@ use tokio::sync::{watch, Notify};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
-use super::catalog::{self, Applier, DeltaRun, ReadModel, Strategy};
+use super::catalog::{self, Applier, DeltaRun, ReadModel, Strategy, AS_SOON_AS_CHANGED};
 use super::settings::ModelConfig;
 
 /// A read model with the schedule and timeout it runs with here.
@@ -125,6 +126,10 @@ const IDEMPOTENCY_RETENTION_HOURS: i32 = 24;
 /// How many changes (orders to re-project) a batch takes at first, and at most. A batch
 /// that times out halves it (down to one); quick batches double it back.
 const BATCH_LIMIT: i64 = 20_000;
+
+/// How often a model refreshed as soon as a source changes looks for
+/// changes.
+const CHANGE_POLL: Duration = Duration::from_millis(250);
 
 /// How many changes a batch of an exact grouped model takes while its
 /// batches have not timed out: a delta costs a pass over the changed rows,
@@ -515,7 +520,14 @@ impl Refresher {
             let lock = tx
                 .prepare_cached(include_str!("../../sql/read_models/lock_status.sql"))
                 .await?;
-            tx.execute(&lock, &[&name]).await?;
+            if let Err(e) = tx.execute(&lock, &[&name]).await {
+                // Another instance's batch committed after this snapshot
+                // was taken: it did the work; this one looks again later.
+                if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) {
+                    return Ok(RefreshOutcome::Busy);
+                }
+                return Err(e.into());
+            }
         }
         let coverage = Self::coverage(&tx, name).await?;
         if coverage.as_ref().is_some_and(|c| !c.trusted) {
@@ -650,8 +662,8 @@ impl Refresher {
 
     /// Mode `auto`: whether recomputing whole is cheaper than `work` in
     /// batches, by what both last cost here (`unit`: the measured cost of
-    /// one change, or of one key re-projected; before any measurement: when
-    /// the work outnumbers a quarter of the rows). Applies from `least`
+    /// one change, or of one key re-projected; before any measurement, if
+    /// `guess`: when the work outnumbers a quarter of the rows). Applies from `least`
     /// units on. Asked of a backlog of changes before a batch is taken, and
     /// of the keys a batch found: a change that touches most groups of an
     /// aggregate costs more key by key than all at once.
@@ -660,7 +672,7 @@ impl Refresher {
         tx: &Transaction<'_>,
         model: &ScheduledModel,
         (work, least): (i64, i64),
-        unit: fn(&Backoff) -> Option<f64>,
+        (unit, guess): (fn(&Backoff) -> Option<f64>, bool),
     ) -> anyhow::Result<bool> {
         if model.model.mode != "auto" || work < least {
             return Ok(false);
@@ -673,7 +685,8 @@ impl Refresher {
             .and_then(|b| Some((unit(b)?, b.full_ms?)));
         Ok(match measured {
             Some((per, full_ms)) => work as f64 * per > full_ms,
-            None => work > Self::count_rows(tx, &model.model.name).await? / 4,
+            None if guess => work > Self::count_rows(tx, &model.model.name).await? / 4,
+            None => false,
         })
     }
 
@@ -706,9 +719,12 @@ impl Refresher {
             return Self::mark_current(tx, name, &taken.snapshot, taken.taken_at).await;
         }
         let pending = (taken.changes + taken.backlog, BATCH_LIMIT);
+        // A delta costs a pass over the changes, not a group per key: no
+        // guess from the model's size before anything is measured.
+        let guess = delta.is_none() || !coverage.exact;
         if taken.truncated
             || self
-                .whole_is_cheaper(&tx, model, pending, |b| b.ms_per_change)
+                .whole_is_cheaper(&tx, model, pending, (|b| b.ms_per_change, guess))
                 .await?
         {
             return self.recompute_all(tx, model, full, "refresh").await;
@@ -734,7 +750,7 @@ impl Refresher {
             .collect::<Vec<_>>();
         let found = Self::find_keys(&tx, name, appliers, (&keyed, &taken.touched)).await?;
         if self
-            .whole_is_cheaper(&tx, model, (found, 20), |b| b.ms_per_key)
+            .whole_is_cheaper(&tx, model, (found, 20), (|b| b.ms_per_key, true))
             .await?
         {
             return self.recompute_all(tx, model, full, "refresh").await;
@@ -843,7 +859,8 @@ impl Refresher {
         appliers: &[Applier],
         (keyed, touched): (&[u32], &[u32]),
     ) -> anyhow::Result<i64> {
-        let several = touched.len() > 1;
+        // (no table left to find keys for: nothing to read so)
+        let several = touched.len() > 1 && !keyed.is_empty();
         let changed: Vec<&Applier> = appliers
             .iter()
             .filter(|a| touched.contains(&a.source))
@@ -1448,16 +1465,26 @@ impl Refresher {
         // Every per-view series exists from the start, failures at 0.
         metrics::counter!("pgcqrs_refresh_failures_total", "view" => name.to_owned()).increment(0);
         let (tick, activity) = (Arc::clone(&slot.wake), Arc::clone(&slot.activity));
+        if slot.model.model.schedule.is_none() && slot.model.schedule == AS_SOON_AS_CHANGED {
+            // As soon as a source changes: a look every CHANGE_POLL (one
+            // indexed query when nothing changed), finer than cron's second.
+            let (stop, model_stop) = (running.shutdown.clone(), slot.stop.clone());
+            running.workers.spawn(async move {
+                let mut every = tokio::time::interval(CHANGE_POLL);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => Self::tick(&tick, &activity),
+                        _ = stop.cancelled() => break,
+                        _ = model_stop.cancelled() => break,
+                    }
+                }
+            });
+            return self.spawn_runner(running, slot, name);
+        }
         let job = Job::new_async(slot.model.schedule.as_str(), move |_, _| {
             let (tick, activity) = (tick.clone(), Arc::clone(&activity));
-            Box::pin(async move {
-                let now = now_ms();
-                let last = activity.last_tick.swap(now, Ordering::Relaxed);
-                if last > 0 {
-                    activity.interval.store(now - last, Ordering::Relaxed);
-                }
-                tick.notify_one()
-            })
+            Box::pin(async move { Self::tick(&tick, &activity) })
         })
         .with_context(|| {
             format!(
@@ -1478,6 +1505,21 @@ impl Refresher {
                 tracing::error!(error = %e, "could not schedule a read model");
             }
         });
+        self.spawn_runner(running, slot, name)
+    }
+
+    /// A tick of a model's schedule: note when, and wake its worker.
+    fn tick(wake: &Notify, activity: &Activity) {
+        let now = now_ms();
+        let last = activity.last_tick.swap(now, Ordering::Relaxed);
+        if last > 0 {
+            activity.interval.store(now - last, Ordering::Relaxed);
+        }
+        wake.notify_one()
+    }
+
+    /// The worker that runs a model's refreshes when its schedule wakes it.
+    fn spawn_runner(&self, running: &mut Running, slot: Slot, name: &str) -> anyhow::Result<()> {
         let this = self.arc()?;
         let stop = running.shutdown.clone();
         let name = name.to_owned();
