@@ -99,7 +99,7 @@ $$;
 CREATE FUNCTION pgcqrs.null_when_missing(expr text, rte int) RETURNS boolean
 LANGUAGE sql STABLE STRICT AS $$
     SELECT expr ~ format(':varno %s :', rte)
-       AND expr !~ '\{(COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|NULLTEST|BOOLEANTEST|DISTINCTEXPR|SUBLINK|SCALARARRAYOPEXPR|ROWEXPR) '
+       AND expr !~ '\{(COALESCEEXPR|CASEEXPR|NULLIFEXPR|MINMAXEXPR|NULLTEST|BOOLEANTEST|DISTINCTEXPR|SUBLINK|SCALARARRAYOPEXPR|ROWEXPR|ARRAYEXPR|ARRAYCOERCEEXPR|XMLEXPR|CONVERTROWTYPEEXPR|FIELDSELECT|FIELDSTORE|ROWCOMPAREEXPR|SUBSCRIPTINGREF) '
        AND expr !~ ':boolop (or|not)'
        AND NOT EXISTS (SELECT 1 FROM regexp_matches(expr, ':(?:op)?funcid (\d+)', 'g') f
                          JOIN pg_proc p ON p.oid = f[1]::oid WHERE NOT p.proisstrict)
@@ -165,7 +165,8 @@ BEGIN
         RETURN 'other';
     END IF;
     SELECT p.proname, (regexp_match(e, ':aggtype (\d+) '))[1]::int INTO fname, agg_type
-      FROM pg_proc p WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid;
+      FROM pg_proc p WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
+       AND p.pronamespace = 'pg_catalog'::regnamespace;
     arg := coalesce(pgcqrs.node_field(e, ':args '), '');
     IF outer_j AND NOT (
            (e ~ ':aggstar false' AND pgcqrs.null_when_missing(arg, rte)
@@ -228,7 +229,12 @@ BEGIN
         RETURN NULL;
     END IF;
     outer_j := tree ~ '\{JOINEXPR :jointype 1 ';
-    IF outer_j AND tree !~ format('\{JOINEXPR :jointype 1 [^{]*:larg \{.*:rarg \{RANGETBLREF :rtindex %s\}', idx) THEN
+    -- under an outer join: the table is the right side of a LEFT JOIN
+    -- itself (not of an inner join somewhere after one)
+    IF outer_j AND NOT EXISTS (
+           SELECT 1 FROM pgcqrs.node_segments(tree, '{JOINEXPR :jointype 1 ') j,
+                  LATERAL (SELECT pgcqrs.node_field(j, ':larg ') AS larg) l
+            WHERE substr(j, strpos(j, l.larg) + length(l.larg)) ~ format('^ :rarg \{RANGETBLREF :rtindex %s\}', idx)) THEN
         RETURN NULL;
     END IF;
     -- its one-column primary key, and the columns a condition equates to it
@@ -331,13 +337,14 @@ BEGIN
         END IF;
     END LOOP;
     IF outer_j THEN
-        -- the groups are the preserved side's rows: a delta neither makes
-        -- nor removes one
+        -- a group missing from the model may have a preserved row the
+        -- delta's inner join leaves out
         unsure := unsure || 'pgcqrs_absent'::text;
-    ELSE
-        unsure := unsure || format('(d.pgcqrs_nm > 0 AND NOT (%s))',
-                                   coalesce(nullif(array_to_string(moved, ' OR '), ''), 'false'));
     END IF;
+    -- a condition on the joined table can empty a group under an outer
+    -- join too
+    unsure := unsure || format('(d.pgcqrs_nm > 0 AND NOT (%s))',
+                               coalesce(nullif(array_to_string(moved, ' OR '), ''), 'false'));
     RETURN format($q$
 WITH d AS (
     SELECT %1$s, count(*) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_np,
@@ -402,7 +409,11 @@ DECLARE
     same    text;
     firsts  text;
 BEGIN
-    IF kinds IS NULL THEN
+    -- a key column must be a grouped one (the merge groups by the key)
+    IF kinds IS NULL OR EXISTS (
+           SELECT 1 FROM pgcqrs.read_models m, unnest(m.key) k
+             JOIN pg_attribute a ON a.attrelid = def AND a.attname = k
+            WHERE m.name = delta_stand_in.model AND kinds[a.attnum] <> 'group') THEN
         RETURN;
     END IF;
     SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
@@ -447,8 +458,10 @@ BEGIN
            plus_path   = format('%I, %s', plus, path),
            minus_path  = format('%I, %s', minus, path),
            old_schema  = quote_ident(old),
-           first_sql   = format('INSERT INTO %I.pgcqrs_first_rows SELECT r.* FROM %s CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, f.old) r WHERE f.old IS NOT NULL',
-                                old, firsts, delta_stand_in.source)
+           -- (the working table's own row type: a column added to the
+           -- table later is not in it)
+           first_sql   = format('INSERT INTO %1$I.pgcqrs_first_rows SELECT r.* FROM %2$s CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$I.pgcqrs_first_rows, f.old) r WHERE f.old IS NOT NULL',
+                                old, firsts)
      WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
     PERFORM pgcqrs.delta_statements(model);
 END
@@ -542,9 +555,9 @@ BEGIN
                    own, relname, source, own);
     UPDATE pgcqrs.read_model_sources r
        SET any_schema = quote_ident(own),
-           old_sql = format($q$INSERT INTO %I.pgcqrs_old_rows
-SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, b.old) r
- WHERE b.relid = %L::regclass AND b.old IS NOT NULL$q$, own, any_stand_in.source, any_stand_in.source::text)
+           old_sql = format($q$INSERT INTO %1$I.pgcqrs_old_rows
+SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$I.pgcqrs_old_rows, b.old) r
+ WHERE b.relid = %2$L::regclass AND b.old IS NOT NULL$q$, own, any_stand_in.source::text)
      WHERE r.model = any_stand_in.model AND r.source = any_stand_in.source;
 END
 $fn$;

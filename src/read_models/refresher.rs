@@ -716,7 +716,8 @@ impl Refresher {
         let started = Instant::now();
         let taken = self.take(&tx, model, &coverage).await?;
         if taken.changes == 0 && !force {
-            return Self::mark_current(tx, name, &taken.snapshot, taken.taken_at).await;
+            let at = (taken.snapshot.as_str(), taken.taken_at);
+            return Self::mark_current(tx, name, at, taken.backlog == 0).await;
         }
         let pending = (taken.changes + taken.backlog, BATCH_LIMIT);
         // A delta costs a pass over the changes, not a group per key: no
@@ -767,7 +768,8 @@ impl Refresher {
         if keys == 0 && changed_rows == 0 && taken.resume.0.is_none() && !force {
             // What changed is nothing the model shows (a column it does not
             // read, or an update undone): current, with no refresh to log.
-            return Self::mark_current(tx, name, &taken.snapshot, taken.taken_at).await;
+            let at = (taken.snapshot.as_str(), taken.taken_at);
+            return Self::mark_current(tx, name, at, complete).await;
         }
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let record = Record {
@@ -1005,7 +1007,8 @@ impl Refresher {
             let row = Self::pending_changes(&tx, model).await?;
             if col::<Option<OffsetDateTime>>(&row, "pending_since")?.is_none() {
                 let snapshot: String = col(&row, "snapshot")?;
-                return Self::mark_current(tx, name, &snapshot, col(&row, "taken_at")?).await;
+                let at = (snapshot.as_str(), col(&row, "taken_at")?);
+                return Self::mark_current(tx, name, at, true).await;
             }
         }
         Self::set_timeout(&tx, self.timeout_for(model)).await?;
@@ -1132,7 +1135,7 @@ impl Refresher {
         let pending: i64 = col(&row, "pending_count")?;
 
         if pending_since.is_none() && !never && !force {
-            return Self::mark_current(tx, name, &snapshot, taken_at).await;
+            return Self::mark_current(tx, name, (&snapshot, taken_at), true).await;
         }
         // Make the lag visible while the refresh runs (own transaction).
         if let Some(since) = pending_since {
@@ -1221,13 +1224,14 @@ impl Refresher {
     async fn mark_current(
         tx: Transaction<'_>,
         name: &str,
-        snapshot: &str,
-        taken_at: OffsetDateTime,
+        (snapshot, taken_at): (&str, OffsetDateTime),
+        complete: bool,
     ) -> anyhow::Result<RefreshOutcome> {
         let mark = tx
             .prepare_cached(include_str!("../../sql/read_models/mark_current.sql"))
             .await?;
-        tx.execute(&mark, &[&name, &snapshot, &taken_at]).await?;
+        tx.execute(&mark, &[&name, &snapshot, &taken_at, &complete])
+            .await?;
         tx.commit().await?;
         Ok(RefreshOutcome::Current)
     }
