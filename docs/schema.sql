@@ -754,15 +754,22 @@ BEGIN
             WHERE substr(j, strpos(j, l.larg) + length(l.larg)) ~ format('^ :rarg \{RANGETBLREF :rtindex %s\}', idx)) THEN
         RETURN NULL;
     END IF;
-    -- its one-column primary key, and the columns a condition equates to it
+    -- its one-column primary key, and the columns a condition equates to
+    -- it: a column = column that is a whole WHERE or ON condition or one of
+    -- its top-level ANDs (not inside an OR or a NOT)
     SELECT array_agg(k) INTO pk FROM pg_index x, unnest(x.indkey) k WHERE x.indrelid = source AND x.indisprimary;
     IF cardinality(pk) = 1 THEN
         keyed := ARRAY[format('%s:%s', idx, pk[1])];
         SELECT keyed || coalesce(array_agg(CASE WHEN v[1] = keyed[1] THEN v[2] ELSE v[1] END), '{}') INTO keyed
           FROM (SELECT ARRAY(SELECT m[1] || ':' || m[2] FROM regexp_matches(q, ':varno (\d+) :varattno (\d+) ', 'g') m) AS v
-                  FROM pgcqrs.node_segments(tree, '{OPEXPR ') q
+                  FROM pgcqrs.node_segments(tree, ':quals ', true) qs
+                 CROSS JOIN LATERAL unnest(CASE WHEN qs ~ '^\{BOOLEXPR :boolop and '
+                                                THEN pgcqrs.node_items(pgcqrs.node_field(qs, ':args '))
+                                                ELSE ARRAY[qs] END) q
                   JOIN pg_operator o ON o.oid = (regexp_match(q, '^\{OPEXPR :opno (\d+) '))[1]::oid
-                 WHERE o.oprname = '=') e
+                 WHERE o.oprname = '='
+                   AND NOT EXISTS (SELECT 1 FROM unnest(pgcqrs.node_items(pgcqrs.node_field(q, ':args '))) a
+                                    WHERE a !~ '^\{(RELABELTYPE :arg \{)?VAR ')) e
          WHERE cardinality(v) = 2 AND keyed[1] = ANY (v);
     END IF;
     FOREACH entry IN ARRAY pgcqrs.node_items(pgcqrs.node_field(tree, ':targetList ')) LOOP
