@@ -125,7 +125,14 @@ async fn run_size(
 
     let mut service = Service::start(&plan.service, &url, &[]).await?;
     if plan.freshness_only {
-        let result = freshness(&url, orders, plan, &service).await;
+        let result = match Load::new(&url, orders, plan, &service).await {
+            Ok(load) => {
+                let rows = freshness(&url, &load).await;
+                load.raw.close();
+                rows
+            }
+            Err(e) => Err(e),
+        };
         service.stop();
         let mut rows = result?;
         rows.extend(refresh_costs(&url, orders).await?);
@@ -671,23 +678,10 @@ where
 /// triggers, without the change capture, without any of ours), in
 /// alternating rounds, while a probe measures how long each read model
 /// takes to cover a new order.
-async fn freshness(
-    url: &str,
-    orders: u64,
-    plan: &BenchPlan,
-    service: &Service,
-) -> anyhow::Result<Vec<Row>> {
-    let c = plan.concurrency;
-    let warm = plan.warmup;
-    let part = (plan.window / ROUNDS).max(Duration::from_secs(2));
-    let rewarm = Duration::from_millis(500);
+async fn freshness(url: &str, load: &Load) -> anyhow::Result<Vec<Row>> {
+    let (c, warm, part, rewarm) = (load.c, load.warm, load.part, load.rewarm);
+    let (catalog, http, base, raw) = (&load.catalog, &load.http, &load.base, &load.raw);
     let setup = db::connect(url).await?;
-    let catalog = Arc::new(Catalog::load(url, orders).await?);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(c * 2)
-        .build()?;
-    let base = service.base.clone();
-    let raw = db::pool(url, c, "pgcqrs-bench-raw")?;
     let mut rows = Vec::new();
 
     eprintln!("   create order");
@@ -695,7 +689,7 @@ async fn freshness(
     let probe = tokio::spawn(staleness_probe(
         http.clone(),
         (base.clone(), url.to_owned()),
-        Arc::clone(&catalog),
+        Arc::clone(catalog),
         Arc::clone(&probe_stop),
         warm,
     ));
@@ -703,13 +697,13 @@ async fn freshness(
     let mut uncaptured = Vec::new();
     for round in 0..ROUNDS {
         let w = if round == 0 { warm } else { rewarm };
-        pg.push(http_create(&http, &base, &catalog, c, w, part).await);
-        with.push(raw_create_load(&raw, &catalog, c, rewarm, part).await);
+        pg.push(http_create(http, base, catalog, c, w, part).await);
+        with.push(raw_create_load(raw, catalog, c, rewarm, part).await);
         // The same inserts with only the change capture off.
         setup
             .batch_execute("ALTER TABLE write.orders DISABLE TRIGGER pgcqrs_capture_insert; ALTER TABLE write.order_items DISABLE TRIGGER pgcqrs_capture_insert;")
             .await?;
-        uncaptured.push(raw_create_load(&raw, &catalog, c, rewarm, part).await);
+        uncaptured.push(raw_create_load(raw, catalog, c, rewarm, part).await);
         setup
             .batch_execute("ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_insert; ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;")
             .await?;
@@ -717,7 +711,7 @@ async fn freshness(
         setup
             .batch_execute("ALTER TABLE write.orders DISABLE TRIGGER USER; ALTER TABLE write.order_items DISABLE TRIGGER USER;")
             .await?;
-        without.push(raw_create_load(&raw, &catalog, c, rewarm, part).await);
+        without.push(raw_create_load(raw, catalog, c, rewarm, part).await);
         setup
             .batch_execute("ALTER TABLE write.orders ENABLE TRIGGER USER; ALTER TABLE write.order_items ENABLE TRIGGER USER; \
                             ALTER TABLE write.orders ENABLE ALWAYS TRIGGER pgcqrs_capture_insert; ALTER TABLE write.order_items ENABLE ALWAYS TRIGGER pgcqrs_capture_insert;")
@@ -761,9 +755,43 @@ async fn freshness(
         &staleness.waits,
         "p99 ≤ 1 s",
     ));
-
-    raw.close();
     Ok(rows)
+}
+
+/// What the scenarios drive: concurrency and windows, the ids to use, and
+/// the two sides, the service over HTTP and the same statements in SQL.
+struct Load {
+    c: usize,
+    warm: Duration,
+    part: Duration,
+    rewarm: Duration,
+    catalog: Arc<Catalog>,
+    http: reqwest::Client,
+    base: String,
+    raw: deadpool_postgres::Pool,
+}
+
+impl Load {
+    async fn new(
+        url: &str,
+        orders: u64,
+        plan: &BenchPlan,
+        service: &Service,
+    ) -> anyhow::Result<Self> {
+        let c = plan.concurrency;
+        Ok(Self {
+            c,
+            warm: plan.warmup,
+            part: (plan.window / ROUNDS).max(Duration::from_secs(2)),
+            rewarm: Duration::from_millis(500),
+            catalog: Arc::new(Catalog::load(url, orders).await?),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(c * 2)
+                .build()?,
+            base: service.base.clone(),
+            raw: db::pool(url, c, "pgcqrs-bench-raw")?,
+        })
+    }
 }
 
 async fn scenarios(
@@ -772,19 +800,18 @@ async fn scenarios(
     plan: &BenchPlan,
     service: &Service,
 ) -> anyhow::Result<Vec<Row>> {
-    let c = plan.concurrency;
-    let warm = plan.warmup;
-    let part = (plan.window / ROUNDS).max(Duration::from_secs(2));
-    let rewarm = Duration::from_millis(500);
-    let catalog = Arc::new(Catalog::load(url, orders).await?);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(c * 2)
-        .build()?;
-    let base = service.base.clone();
-    let raw = db::pool(url, c, "pgcqrs-bench-raw")?;
-    let mut rows = Vec::new();
-
-    rows.extend(freshness(url, orders, plan, service).await?);
+    let load = Load::new(url, orders, plan, service).await?;
+    let mut rows = freshness(url, &load).await?;
+    let Load {
+        c,
+        warm,
+        part,
+        rewarm,
+        catalog,
+        http,
+        base,
+        raw,
+    } = load;
 
     // Let the read models catch up with the writes before reading.
     for view in ["order_summary", "order_lines"] {

@@ -228,9 +228,7 @@ fn is_undefined_table(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
             .and_then(|e| e.code())
-            .is_some_and(|c| {
-                *c == deadpool_postgres::tokio_postgres::error::SqlState::UNDEFINED_TABLE
-            })
+            .is_some_and(|c| *c == SqlState::UNDEFINED_TABLE)
     })
 }
 
@@ -239,9 +237,7 @@ fn is_timeout(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
             .and_then(|e| e.code())
-            .is_some_and(|c| {
-                *c == deadpool_postgres::tokio_postgres::error::SqlState::QUERY_CANCELED
-            })
+            .is_some_and(|c| *c == SqlState::QUERY_CANCELED)
     })
 }
 
