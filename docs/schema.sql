@@ -907,11 +907,12 @@ DECLARE
     plus    text := format('pgcqrs_p%s_%s', n, model);
     minus   text := format('pgcqrs_m%s_%s', n, model);
     old     text := format('pgcqrs_o%s_%s', n, model);
-    pktypes text[];
-    pkjoin  text;
     pkeq    text;
     same    text;
     firsts  text;
+    needed  text[];
+    rebuilt text;
+    shape   text;
 BEGIN
     -- a key column must be a grouped one (the merge groups by the key)
     IF kinds IS NULL OR EXISTS (
@@ -921,24 +922,28 @@ BEGIN
         RETURN;
     END IF;
     SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
-    SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY x.i) INTO pktypes
-      FROM unnest(s.key) WITH ORDINALITY AS x(k, i) JOIN pg_attribute a ON a.attrelid = source AND a.attname = x.k;
-    pkjoin := (SELECT string_agg(format('t.%I = (f.key ->> %s)::%s', p, i - 1, pktypes[i]), ' AND ')
-                 FROM unnest(s.key) WITH ORDINALITY AS x(p, i));
     pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p);
     same := coalesce((SELECT string_agg(format('(f.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
                         FROM unnest(s.columns) u), 'true');
     firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
                      source::text);
+    needed := s.columns || s.key;
+    SELECT string_agg(CASE WHEN a.attname = ANY (needed) THEN format('r.%I', a.attname)
+                           ELSE format('NULL::%s AS %I', pgcqrs.plain_type(source, a.attname), a.attname) END,
+                      ', ' ORDER BY a.attnum),
+           string_agg(format('%I %s', a.attname, pgcqrs.plain_type(source, a.attname)), ', ' ORDER BY a.attnum)
+             FILTER (WHERE a.attname = ANY (needed))
+      INTO rebuilt, shape
+      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped;
     EXECUTE format('CREATE SCHEMA %I', plus);
     EXECUTE format('CREATE SCHEMA %I', minus);
     EXECUTE format('CREATE SCHEMA %I', old);
     EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s WHERE f.old IS NULL OR NOT (%s)',
-                   plus, relname, firsts, source, pkjoin, same);
+                   plus, relname, firsts, source, pgcqrs.key_join(source, s.key, 'f'), same);
     EXECUTE format($v$CREATE VIEW %I.%I AS
-        SELECT r.* FROM %s CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, f.old) r
+        SELECT %s FROM %s CROSS JOIN LATERAL jsonb_to_record(f.old) AS r(%s)
          WHERE f.old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND %s)$v$,
-                   minus, relname, firsts, source, source, pkeq, same);
+                   minus, relname, rebuilt, firsts, shape, source, pkeq, same);
     -- Two parts without conditions of their own, so that a join reaches
     -- each through its indexes, the condition applied to both.
     EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_first_rows (LIKE %s)', old, source);
@@ -954,7 +959,8 @@ BEGIN
                    -- a one-column key compared as itself, cheaper than as JSON
                    CASE WHEN cardinality(s.key) = 1 THEN format('u.%I', s.key[1])
                         ELSE format('jsonb_build_array(%s)', pgcqrs.ident_list(s.key, 'u.')) END,
-                   CASE WHEN cardinality(s.key) = 1 THEN format('(b.key ->> 0)::%s', pktypes[1]) ELSE 'b.key' END,
+                   CASE WHEN cardinality(s.key) = 1 THEN format('(b.key ->> 0)::%s', pgcqrs.plain_type(source, s.key[1]))
+                        ELSE 'b.key' END,
                    source::text);
     UPDATE pgcqrs.read_model_sources r
        SET term        = delta_stand_in.n,
@@ -1117,40 +1123,28 @@ BEGIN
 END
 $_$;
 
+CREATE FUNCTION pgcqrs.key_join(source regclass, key text[], batch text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT string_agg(format('t.%I = (%s.key ->> %s)::%s', p, batch, i - 1, pgcqrs.plain_type(source, p)), ' AND ' ORDER BY i)
+      FROM unnest(key) WITH ORDINALITY AS x(p, i)
+$$;
+
 CREATE FUNCTION pgcqrs.key_stand_in(model text, source regclass, n integer, path text, definition text, key text[]) RETURNS void
     LANGUAGE plpgsql
     AS $_$
 DECLARE
     schema  text := format('pgcqrs_d%s_%s', n, model);
-    relname text;
+    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
     pk      text[];
-    pktypes text[];
-    used    text[];
-    same    text;
-    pkjoin  text;
-    pkeq    text;
     tree    text;
     relre   text;
 BEGIN
-    SELECT c.relname INTO relname FROM pg_class c WHERE c.oid = source;
-    SELECT array_agg(a.attname::text ORDER BY k.i), array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.i)
-      INTO pk, pktypes
+    SELECT array_agg(a.attname::text ORDER BY k.i) INTO pk
       FROM pg_index x
       CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
       JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
      WHERE x.indrelid = source AND x.indisprimary;
-    -- the columns the query reads of it
-    SELECT array_agg(DISTINCT a.attname::text) INTO used
-      FROM pg_rewrite r
-      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-      JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-     WHERE r.ev_class = format('pgcqrs_defs.%I', model)::regclass
-       AND d.refobjid = source AND d.refobjsubid > 0;
-    same := coalesce((SELECT string_agg(format('(b.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
-                        FROM unnest(used) u), 'true');
-    pkjoin := (SELECT string_agg(format('t.%I = (b.key ->> %s)::%s', p, i - 1, pktypes[i]), ' AND ')
-                 FROM unnest(pk) WITH ORDINALITY AS x(p, i));
-    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(pk) p);
 
     -- Read once and on the nullable side of an outer join, its missing
     -- rows show no change of it: joined inner, the stood-in query yields
@@ -1166,23 +1160,39 @@ BEGIN
     EXECUTE format('CREATE SCHEMA %I', schema);
     EXECUTE format('COMMENT ON SCHEMA %I IS %L', schema,
                    format('pgcqrs: stand-in for %s while a batch of read model %s finds its keys.', source, model));
+    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, keys_sql)
+    VALUES (model, source, pk, pgcqrs.used_columns(model, source), schema, format('%I, %s', schema, path), format($q$
+INSERT INTO pgcqrs.batch_keys (key)
+SELECT DISTINCT jsonb_build_array(%1$s) FROM (%2$s) q$q$,
+        pgcqrs.ident_list(key, 'q.'),
+        regexp_replace(definition, ';\s*$', '')));
+    PERFORM pgcqrs.key_view(model, source);
+END
+$_$;
+
+CREATE FUNCTION pgcqrs.key_view(model text, source regclass) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    s       pgcqrs.read_model_sources;
+    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+    same    text;
+BEGIN
+    SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = key_view.model AND r.source = key_view.source;
+    same := coalesce((SELECT string_agg(format('(b.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
+                        FROM unnest(s.columns) u), 'true');
     EXECUTE format($v$
-        CREATE VIEW %1$I.%2$I AS
+        CREATE OR REPLACE VIEW %1$I.%2$I AS
         SELECT t.* FROM pgcqrs.batch b JOIN %3$s t ON %4$s
          WHERE b.relid = %5$s AND b.op IN ('I', 'U') AND (b.old IS NULL OR NOT (%6$s))
         UNION ALL
         SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%3$s, b.old) r
          WHERE b.relid = %5$s AND b.old IS NOT NULL
            AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %7$s AND %8$s))$v$,
-        schema, relname, source, pkjoin, format('%L::regclass', source::text), same, pkeq,
+        s.delta_schema, relname, source, pgcqrs.key_join(source, s.key, 'b'),
+        format('%L::regclass', source::text), same,
+        (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p),
         replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
-
-    INSERT INTO pgcqrs.read_model_sources (model, source, key, columns, delta_schema, search_path, keys_sql)
-    VALUES (model, source, pk, coalesce(used, '{}'), schema, format('%I, %s', schema, path), format($q$
-INSERT INTO pgcqrs.batch_keys (key)
-SELECT DISTINCT jsonb_build_array(%1$s) FROM (%2$s) q$q$,
-        pgcqrs.ident_list(key, 'q.'),
-        regexp_replace(definition, ';\s*$', '')));
 END
 $_$;
 
@@ -1293,6 +1303,18 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION pgcqrs.plain_type(source regclass, col text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    WITH RECURSIVE t(oid, mod) AS (
+        SELECT a.atttypid, a.atttypmod FROM pg_attribute a
+         WHERE a.attrelid = source AND a.attname = col AND NOT a.attisdropped
+        UNION ALL
+        SELECT y.typbasetype, y.typtypmod FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype = 'd'
+    )
+    SELECT format_type(t.oid, t.mod) FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
+$$;
+
 CREATE FUNCTION pgcqrs.snapshot_advance(covered pg_snapshot, now pg_snapshot, upto xid8) RETURNS pg_snapshot
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -1360,6 +1382,21 @@ BEGIN
     END LOOP;
     DELETE FROM pgcqrs.changes WHERE relid = source::oid;
 END
+$$;
+
+CREATE FUNCTION pgcqrs.used_columns(model text, source regclass) RETURNS text[]
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN r.ev_action::text ~ ':varattno 0 '
+                THEN (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+                       WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped)
+                ELSE (SELECT coalesce(array_agg(DISTINCT a.attname::text), '{}')
+                        FROM pg_depend d
+                        JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                       WHERE d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                         AND d.refobjid = source AND d.refobjsubid > 0) END
+      FROM pg_rewrite r
+     WHERE r.ev_class = format('pgcqrs_defs.%I', model)::regclass
 $$;
 
 CREATE FUNCTION write.bump_version() RETURNS trigger
@@ -2053,7 +2090,7 @@ CREATE VIEW pgcqrs_d1_customer_orders.customers AS
     t.created_at,
     t.updated_at
    FROM (pgcqrs.batch b
-     JOIN write.customers t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+     JOIN write.customers t ON (((t.id)::text = (b.key ->> 0))))
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
 UNION ALL
  SELECT r.id,
@@ -2078,7 +2115,7 @@ CREATE VIEW pgcqrs_d1_daily_sales.orders AS
     t.updated_at,
     t.cancel_reason
    FROM (pgcqrs.batch b
-     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+     JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
 UNION ALL
  SELECT r.id,
@@ -2103,7 +2140,7 @@ CREATE VIEW pgcqrs_d1_order_lines.products AS
     t.created_at,
     t.updated_at
    FROM (pgcqrs.batch b
-     JOIN write.products t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+     JOIN write.products t ON (((t.id)::text = (b.key ->> 0))))
   WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
 UNION ALL
  SELECT r.id,
@@ -2126,7 +2163,7 @@ CREATE VIEW pgcqrs_d1_order_summary.customers AS
     t.created_at,
     t.updated_at
    FROM (pgcqrs.batch b
-     JOIN write.customers t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+     JOIN write.customers t ON (((t.id)::text = (b.key ->> 0))))
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
 UNION ALL
  SELECT r.id,
@@ -2149,7 +2186,7 @@ CREATE VIEW pgcqrs_d1_product_sales.products AS
     t.created_at,
     t.updated_at
    FROM (pgcqrs.batch b
-     JOIN write.products t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+     JOIN write.products t ON (((t.id)::text = (b.key ->> 0))))
   WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((b.old -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))
 UNION ALL
  SELECT r.id,
@@ -2174,7 +2211,7 @@ CREATE VIEW pgcqrs_d2_customer_orders.orders AS
     t.updated_at,
     t.cancel_reason
    FROM (pgcqrs.batch b
-     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+     JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
 UNION ALL
  SELECT r.id,
@@ -2222,7 +2259,7 @@ CREATE VIEW pgcqrs_d2_order_summary.orders AS
     t.updated_at,
     t.cancel_reason
    FROM (pgcqrs.batch b
-     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+     JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((b.old -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))
 UNION ALL
  SELECT r.id,
@@ -2249,7 +2286,7 @@ CREATE VIEW pgcqrs_d2_product_sales.orders AS
     t.updated_at,
     t.cancel_reason
    FROM (pgcqrs.batch b
-     JOIN write.orders t ON (((t.id)::text = (((b.key ->> 0))::write.entity_id)::text)))
+     JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))
 UNION ALL
  SELECT r.id,
@@ -2414,60 +2451,60 @@ CREATE UNLOGGED TABLE pgcqrs_delta.product_sales (
 
 CREATE VIEW pgcqrs_m1_daily_sales.orders AS
  SELECT r.id,
-    r.customer_id,
+    NULL::text AS customer_id,
     r.status,
     r.total,
-    r.version,
+    NULL::integer AS version,
     r.created_at,
-    r.updated_at,
-    r.cancel_reason
+    NULL::timestamp with time zone AS updated_at,
+    NULL::text AS cancel_reason
    FROM (( SELECT DISTINCT ON (b.key) b.key,
             b.old
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, f.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+     CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
 
 CREATE VIEW pgcqrs_m2_customer_orders.orders AS
  SELECT r.id,
     r.customer_id,
     r.status,
     r.total,
-    r.version,
+    NULL::integer AS version,
     r.created_at,
-    r.updated_at,
-    r.cancel_reason
+    NULL::timestamp with time zone AS updated_at,
+    NULL::text AS cancel_reason
    FROM (( SELECT DISTINCT ON (b.key) b.key,
             b.old
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, f.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+     CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, customer_id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
 
 CREATE VIEW pgcqrs_m2_product_sales.orders AS
  SELECT r.id,
-    r.customer_id,
+    NULL::text AS customer_id,
     r.status,
-    r.total,
-    r.version,
-    r.created_at,
-    r.updated_at,
-    r.cancel_reason
+    NULL::numeric(14,2) AS total,
+    NULL::integer AS version,
+    NULL::timestamp with time zone AS created_at,
+    NULL::timestamp with time zone AS updated_at,
+    NULL::text AS cancel_reason
    FROM (( SELECT DISTINCT ON (b.key) b.key,
             b.old
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, f.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+     CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, status text))
   WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))))))));
 
 CREATE VIEW pgcqrs_m3_product_sales.order_items AS
  SELECT r.order_id,
@@ -2480,7 +2517,7 @@ CREATE VIEW pgcqrs_m3_product_sales.order_items AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.order_items'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, f.old) r(order_id, line_no, product_id, quantity, unit_price))
+     CROSS JOIN LATERAL jsonb_to_record(f.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
   WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((f.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((f.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((f.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((f.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price))))))));
@@ -2526,9 +2563,9 @@ CREATE VIEW pgcqrs_o1_daily_sales.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o1_daily_sales.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL ((ARRAY( SELECT ((b.key ->> 0))::write.entity_id AS entity_id
+  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL (ARRAY( SELECT (b.key ->> 0) AS text
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))::text[])));
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
 
 CREATE UNLOGGED TABLE pgcqrs_o2_customer_orders.pgcqrs_first_rows (
     id write.entity_id NOT NULL,
@@ -2571,9 +2608,9 @@ CREATE VIEW pgcqrs_o2_customer_orders.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o2_customer_orders.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL ((ARRAY( SELECT ((b.key ->> 0))::write.entity_id AS entity_id
+  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL (ARRAY( SELECT (b.key ->> 0) AS text
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))::text[])));
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
 
 CREATE UNLOGGED TABLE pgcqrs_o2_product_sales.pgcqrs_first_rows (
     id write.entity_id NOT NULL,
@@ -2616,9 +2653,9 @@ CREATE VIEW pgcqrs_o2_product_sales.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o2_product_sales.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL ((ARRAY( SELECT ((b.key ->> 0))::write.entity_id AS entity_id
+  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL (ARRAY( SELECT (b.key ->> 0) AS text
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))::text[])));
+          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
 
 CREATE UNLOGGED TABLE pgcqrs_o3_product_sales.pgcqrs_first_rows (
     order_id text NOT NULL,
@@ -2667,7 +2704,7 @@ CREATE VIEW pgcqrs_p1_daily_sales.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     JOIN write.orders t ON (((t.id)::text = (((f.key ->> 0))::write.entity_id)::text)))
+     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))))
   WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
 
 CREATE VIEW pgcqrs_p2_customer_orders.orders AS
@@ -2684,7 +2721,7 @@ CREATE VIEW pgcqrs_p2_customer_orders.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     JOIN write.orders t ON (((t.id)::text = (((f.key ->> 0))::write.entity_id)::text)))
+     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))))
   WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
 
 CREATE VIEW pgcqrs_p2_product_sales.orders AS
@@ -2701,7 +2738,7 @@ CREATE VIEW pgcqrs_p2_product_sales.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     JOIN write.orders t ON (((t.id)::text = (((f.key ->> 0))::write.entity_id)::text)))
+     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))))
   WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))))));
 
 CREATE VIEW pgcqrs_p3_product_sales.order_items AS
