@@ -1063,6 +1063,11 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
     use pgcqrs::read_models::{RefreshOutcome, Refresher, RefresherSettings, Strategy};
     eprintln!("   refresh cost after 1% of orders changed");
     let setup = db::connect(url).await?;
+    // A whole recomputation at 10M orders runs for minutes: measured, not
+    // cut short by the models' statement timeout.
+    setup
+        .batch_execute("UPDATE pgcqrs.read_models SET timeout_ms = greatest(timeout_ms, 3600000)")
+        .await?;
     let pool = db::pool(url, 2, "pgcqrs-bench")?;
     let batches = Refresher::new(
         pool.clone(),
