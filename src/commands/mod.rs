@@ -97,6 +97,32 @@ where
     })
 }
 
+/// Place an order and answer with `status`: in one statement when no
+/// `Idempotency-Key` needs claiming in the same transaction, else (or when
+/// that statement wrote nothing: a check failed, or the id is taken)
+/// through [`execute`], whose checks say what failed.
+pub async fn place_order(
+    pool: &Pool,
+    meta: &CommandMeta,
+    status: u16,
+    cmd: orders::PlaceOrder,
+) -> Result<Outcome, CommandError> {
+    if meta.idempotency.is_none() {
+        let client = pool.get().await?;
+        if let Some(accepted) = orders::place_at_once(&client, &meta.correlation_id, &cmd).await? {
+            let body = serde_json::to_value(&accepted).map_err(|e| {
+                CommandError::Internal(anyhow::anyhow!("response not serializable: {e}"))
+            })?;
+            return Ok(Outcome {
+                status,
+                body,
+                replayed: false,
+            });
+        }
+    }
+    execute(pool, meta, status, async |tx| orders::place(tx, cmd).await).await
+}
+
 /// Compare an `If-Match` version with the current one.
 fn check_version(expected: Option<i32>, actual: i32) -> Result<(), CommandError> {
     match expected {

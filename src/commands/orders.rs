@@ -135,6 +135,63 @@ pub async fn place(tx: &Transaction<'_>, cmd: PlaceOrder) -> Result<OrderAccepte
     ))
 }
 
+row_struct! {
+    /// What placing an order in one statement returns.
+    struct OrderPlaced {
+        status: String,
+        version: i32,
+        updated_at: OffsetDateTime,
+        token: String,
+        total: Decimal,
+    }
+}
+
+/// Place `cmd` in one statement, its own transaction: one round trip
+/// (`place_order_at_once.sql`). `None` when it wrote nothing, because a
+/// check failed or the id is taken: [`place`] then goes the long way and
+/// says which.
+pub async fn place_at_once(
+    client: &deadpool_postgres::Client,
+    correlation_id: &str,
+    cmd: &PlaceOrder,
+) -> Result<Option<OrderAccepted>, CommandError> {
+    let stmt = client
+        .prepare_cached(include_str!("../../sql/commands/place_order_at_once.sql"))
+        .await?;
+    // At most MAX_LINES lines (checked when parsed), so these fit.
+    let line_nos: Vec<i16> = (1..=cmd.lines.len() as i16).collect();
+    let product_ids: Vec<&str> = cmd.lines.iter().map(|l| l.product_id.as_str()).collect();
+    let quantities: Vec<i32> = cmd.lines.iter().map(|l| l.quantity.get()).collect();
+    let expected: Vec<Option<Decimal>> = cmd
+        .lines
+        .iter()
+        .map(|l| l.expected_price.map(|p| p.amount()))
+        .collect();
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &cmd.order_id.as_str(),
+        &cmd.customer_id.as_str(),
+        &line_nos,
+        &product_ids,
+        &quantities,
+        &expected,
+        &correlation_id,
+    ];
+    let Some(row) = client.query_opt(&stmt, &params).await? else {
+        return Ok(None);
+    };
+    let placed = OrderPlaced::from_row(&row)?;
+    let total = Money::from_decimal(placed.total)
+        .map_err(|e| anyhow::anyhow!("order total out of range: {e}"))?;
+    Ok(Some(OrderAccepted {
+        order_id: cmd.order_id.to_string(),
+        status: placed.status,
+        total: Some(total),
+        version: placed.version,
+        token: placed.token,
+        updated_at: placed.updated_at,
+    }))
+}
+
 /// Whether the customer exists, and the catalog price of each product that
 /// does: both lookups go out together, one round trip instead of two.
 async fn look_up(

@@ -371,10 +371,14 @@ pub async fn place_order(
             lines: lines.into_iter().collect::<Option<Vec<_>>>()?,
         })
     })?;
-    run(&state, &input, StatusCode::ACCEPTED, async |tx| {
-        orders::place(tx, cmd).await
-    })
-    .await
+    let outcome = commands::place_order(
+        &state.write_pool,
+        &input.meta,
+        StatusCode::ACCEPTED.as_u16(),
+        cmd,
+    )
+    .await?;
+    Ok(respond(outcome))
 }
 
 async fn transition(
