@@ -1312,7 +1312,14 @@ CREATE FUNCTION pgcqrs.plain_type(source regclass, col text) RETURNS text
         UNION ALL
         SELECT y.typbasetype, y.typtypmod FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype = 'd'
     )
-    SELECT format_type(t.oid, t.mod) FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
+    SELECT format_type(t.oid, t.mod)
+           || coalesce((SELECT format(' COLLATE %I.%I', n.nspname, c.collname)
+                          FROM pg_attribute a
+                          JOIN pg_collation c ON c.oid = a.attcollation
+                          JOIN pg_namespace n ON n.oid = c.collnamespace
+                         WHERE a.attrelid = source AND a.attname = col
+                           AND a.attcollation <> 0 AND a.attcollation <> y.typcollation), '')
+      FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
 $$;
 
 CREATE FUNCTION pgcqrs.snapshot_advance(covered pg_snapshot, now pg_snapshot, upto xid8) RETURNS pg_snapshot

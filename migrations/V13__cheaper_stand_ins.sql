@@ -16,7 +16,8 @@
 -- query now reads every column.
 
 -- The type a column's values are compared as: a domain's base type (with
--- its modifier), any other type itself.
+-- its modifier), any other type itself; with the column's collation when
+-- it is not the base type's own (a domain's, or the column's COLLATE).
 CREATE FUNCTION pgcqrs.plain_type(source regclass, col text) RETURNS text
 LANGUAGE sql STABLE AS $$
     WITH RECURSIVE t(oid, mod) AS (
@@ -25,7 +26,14 @@ LANGUAGE sql STABLE AS $$
         UNION ALL
         SELECT y.typbasetype, y.typtypmod FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype = 'd'
     )
-    SELECT format_type(t.oid, t.mod) FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
+    SELECT format_type(t.oid, t.mod)
+           || coalesce((SELECT format(' COLLATE %I.%I', n.nspname, c.collname)
+                          FROM pg_attribute a
+                          JOIN pg_collation c ON c.oid = a.attcollation
+                          JOIN pg_namespace n ON n.oid = c.collnamespace
+                         WHERE a.attrelid = source AND a.attname = col
+                           AND a.attcollation <> 0 AND a.attcollation <> y.typcollation), '')
+      FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
 $$;
 
 -- The columns of `source` the model's query reads: all of them when the

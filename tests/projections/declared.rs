@@ -723,33 +723,37 @@ async fn a_grouped_model_kept_by_delta_settles_every_edge() {
 /// A column read only through a whole-row reference (`to_jsonb(p)`,
 /// `p::text`) is a column the query reads: changing it alone reaches a
 /// keyed model and a grouped one kept by delta. Keys and values of domain
-/// types (checked when written) are compared as their base types.
+/// types (checked when written) are compared as their base types, with
+/// the domain's or the column's collation.
 #[tokio::test]
 async fn a_column_read_through_the_whole_row_moves_the_models_that_read_it() {
     let app = TestApp::builder()
         .refreshing(Refreshing::OnRequest)
         .start()
         .await;
-    let declared = "CREATE DOMAIN public.tag AS text CHECK (VALUE ~ '^[a-z0-9-]+$');
+    let declared = "CREATE DOMAIN public.tag AS text COLLATE \"C\" CHECK (VALUE ~ '^[a-z0-9-]+$');
              CREATE DOMAIN public.amount AS numeric(12, 2) CHECK (VALUE >= 0);
-             CREATE TABLE public.parcels (id public.tag PRIMARY KEY, g text NOT NULL, w public.amount NOT NULL, note text);
+             CREATE TABLE public.parcels (id public.tag PRIMARY KEY, g text COLLATE \"und-x-icu\" NOT NULL, w public.amount NOT NULL,
+                                          note text);
              SELECT pgcqrs.define_read_model(
                  name => 'parcel_docs',
                  query => $$SELECT p.id, p.w, to_jsonb(p) AS doc FROM public.parcels p$$,
                  key => ARRAY['id']);
              SELECT pgcqrs.define_read_model(
                  name => 'parcel_sums',
-                 query => $$SELECT p.g, count(*) AS n, sum(p.w) AS w, sum(length(p::text)) AS chars
+                 query => $$SELECT p.g, count(*) AS n, sum(p.w) AS w, sum(length(p::text)) AS chars,
+                                   min(p.id) AS first_id, count(*) FILTER (WHERE p.g < 'a') AS upper_g
                            FROM public.parcels p GROUP BY p.g$$,
                  key => ARRAY['g']);
              INSERT INTO public.parcels VALUES ('a-1', 'x', 1.5, 'n')";
     let steps = [
-        "INSERT INTO public.parcels VALUES ('a-2', 'x', 2, 'm'), ('b-1', 'y', 0, NULL)",
+        "INSERT INTO public.parcels VALUES ('a-2', 'x', 2, 'm'), ('b-1', 'y', 0, NULL), ('c-1', 'Y', 1, NULL), ('c-2', 'Y', 2, NULL)",
         // only the whole row reads the note
         "UPDATE public.parcels SET note = 'a longer note' WHERE id = 'a-1'",
         "UPDATE public.parcels SET w = w + 1, g = 'y' WHERE id = 'a-2'",
         "UPDATE public.parcels SET note = NULL WHERE id = 'a-1'",
         "DELETE FROM public.parcels WHERE id = 'b-1'",
+        "UPDATE public.parcels SET g = 'x' WHERE id = 'c-2'",
     ];
     let client = run_delta_steps(&app, declared, "parcel_sums", &steps).await;
     let columns: Vec<String> = client
