@@ -150,6 +150,7 @@ row_struct! {
 /// (`place_order_at_once.sql`). `None` when it wrote nothing, because a
 /// check failed or the id is taken: [`place`] then goes the long way and
 /// says which.
+#[tracing::instrument(skip_all, fields(order_id = %cmd.order_id))]
 pub async fn place_at_once(
     client: &deadpool_postgres::Client,
     correlation_id: &str,
