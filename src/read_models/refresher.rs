@@ -140,7 +140,9 @@ const DELTA_BATCH_LIMIT: i64 = 250_000;
 /// stuck.
 const MAX_TIMEOUT_FACTOR: u64 = 8;
 /// A re-synchronisation after a restore is a one-off recomputation: it gets
-/// at least this long, whatever the per-batch timeout.
+/// at least this long, whatever the per-batch timeout, doubled after each
+/// timeout in a row like a batch's (a large model's recomputation may take
+/// longer: it must not fail for good).
 const RESYNC_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What the worker and scheduler of one view last did, for readiness.
@@ -600,14 +602,28 @@ impl Refresher {
     /// The view's timeout for this attempt: doubled after each timeout in a
     /// row, up to `MAX_TIMEOUT_FACTOR` times the configured one.
     fn timeout_for(&self, model: &ScheduledModel) -> Duration {
-        let timeouts = self
-            .backoff
+        Duration::from_millis(model.timeout_ms.saturating_mul(self.timeout_factor(model)))
+    }
+
+    /// A re-synchronisation's timeout: at least `RESYNC_TIMEOUT`, doubled
+    /// after each timeout in a row with no cap short of 256 times (it
+    /// cannot be split into smaller pieces as a batch can).
+    fn resync_timeout_for(&self, model: &ScheduledModel) -> Duration {
+        let doublings = self.timeouts_in_a_row(model).min(8);
+        self.timeout_for(model)
+            .max(RESYNC_TIMEOUT.saturating_mul(1 << doublings))
+    }
+
+    fn timeout_factor(&self, model: &ScheduledModel) -> u64 {
+        (1u64 << self.timeouts_in_a_row(model).min(8)).min(MAX_TIMEOUT_FACTOR)
+    }
+
+    fn timeouts_in_a_row(&self, model: &ScheduledModel) -> u32 {
+        self.backoff
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&model.model.name)
-            .map_or(0, |b| b.timeouts);
-        let factor = (1u64 << timeouts.min(8)).min(MAX_TIMEOUT_FACTOR);
-        Duration::from_millis(model.timeout_ms.saturating_mul(factor))
+            .map_or(0, |b| b.timeouts)
     }
 
     fn batch_limit(&self, name: &str) -> i64 {
@@ -1080,7 +1096,9 @@ impl Refresher {
         full: &str,
     ) -> anyhow::Result<RefreshOutcome> {
         let name = model.model.name.as_str();
-        Self::set_timeout(&tx, self.timeout_for(model).max(RESYNC_TIMEOUT)).await?;
+        // Asked for (`pgcqrs rebuild`, a seed) and watched by whoever asked:
+        // no statement timeout, however large the model (0 turns it off).
+        Self::set_timeout(&tx, Duration::ZERO).await?;
         // `name` comes from the catalog, which admits plain identifiers only.
         tx.batch_execute(&format!("TRUNCATE read.{name}")).await?;
         let outcome = self.recompute_all(tx, model, full, "rebuild").await?;
@@ -1104,7 +1122,7 @@ impl Refresher {
             view = name,
             "the read model's recorded snapshot is not from this cluster (restored?): recomputing it"
         );
-        Self::set_timeout(&tx, self.timeout_for(model).max(RESYNC_TIMEOUT)).await?;
+        Self::set_timeout(&tx, self.resync_timeout_for(model)).await?;
         match &model.model.strategy {
             Strategy::Incremental { full, .. } => {
                 self.recompute_all(tx, model, full, "resync").await
@@ -1300,10 +1318,11 @@ impl Refresher {
         for slot in &slots {
             let (m, a) = (&slot.model, &slot.activity);
             let running = a.running_since.load(Ordering::Relaxed);
-            let mut timeout = self.timeout_for(m);
-            if a.resyncing.load(Ordering::Relaxed) {
-                timeout = timeout.max(RESYNC_TIMEOUT);
-            }
+            let timeout = if a.resyncing.load(Ordering::Relaxed) {
+                self.resync_timeout_for(m)
+            } else {
+                self.timeout_for(m)
+            };
             let limit = timeout.as_millis() as i64 + 15_000;
             if running > 0 && now - running > limit {
                 return Err(format!(
