@@ -135,7 +135,12 @@ async fn run_size(
         };
         service.stop();
         let mut rows = result?;
-        rows.extend(refresh_costs(&url, orders).await?);
+        // A large size runs for an hour: what is measured shows at once.
+        eprintln!("   seeded in {seed_seconds:.1} s, {disk_bytes} bytes on disk");
+        log_rows(&rows);
+        let costs = refresh_costs(&url, orders).await?;
+        log_rows(&costs);
+        rows.extend(costs);
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .await?;
@@ -1535,6 +1540,14 @@ fn latency_row(scenario: &str, samples: &[f64], goal: &str) -> Row {
         goal: goal.into(),
         pgcqrs_measure: None,
         baseline_measure: None,
+    }
+}
+
+/// Rows as soon as they are measured, on stderr beside the progress.
+fn log_rows(rows: &[Row]) {
+    for r in rows {
+        let ratio = r.ratio.map(|x| format!(" ({x:.2})")).unwrap_or_default();
+        eprintln!("     {}: {} | {}{ratio}", r.scenario, r.pgcqrs, r.baseline);
     }
 }
 
