@@ -25,7 +25,7 @@ use pgcqrs::db;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
 use pgcqrs::seed::{self, SeedPlan};
 
-use crate::service::{fresh_database, Service};
+use crate::service::{existing_database, fresh_database, Service};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -40,6 +40,9 @@ pub struct BenchPlan {
     /// with staleness per model, and the refresh cost after 1% changed
     /// (for sizes where the rest would take hours).
     pub freshness_only: bool,
+    /// Measure a database an earlier run seeded (and left) rather than
+    /// seeding a new one.
+    pub reuse: bool,
 }
 
 /// Throughput and latency of one side of a scenario.
@@ -104,19 +107,25 @@ async fn run_size(
     cluster: Option<&LocalCluster>,
 ) -> anyhow::Result<SizeReport> {
     let name = format!("pgcqrs_bench_{orders}");
-    let (admin, url) = fresh_database(admin_base, &name).await?;
-    eprintln!("== {orders} orders: seeding");
-    let seeded = seed::seed(
-        &url,
-        &SeedPlan {
-            orders,
-            progress: false,
-            read_models: pgcqrs::config::read_models_from_env()?,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let seed_seconds = (seeded.load + seeded.rebuild).as_secs_f64();
+    let seed_seconds = if plan.reuse {
+        eprintln!("== {orders} orders: reusing {name} as seeded before");
+        0.0
+    } else {
+        let (_, url) = fresh_database(admin_base, &name).await?;
+        eprintln!("== {orders} orders: seeding");
+        let seeded = seed::seed(
+            &url,
+            &SeedPlan {
+                orders,
+                progress: false,
+                read_models: pgcqrs::config::read_models_from_env()?,
+                ..Default::default()
+            },
+        )
+        .await?;
+        (seeded.load + seeded.rebuild).as_secs_f64()
+    };
+    let (admin, url) = existing_database(admin_base, &name).await?;
     let disk_bytes: i64 = db::connect(&url)
         .await?
         .query_one("SELECT pg_database_size(current_database())", &[])

@@ -26,6 +26,18 @@ pub async fn fresh_database(
     Ok((admin, url))
 }
 
+/// `name` on the server of `admin_base`, migrated to this version: an
+/// admin connection and its URL.
+pub async fn existing_database(
+    admin_base: &str,
+    name: &str,
+) -> anyhow::Result<(db::tokio_postgres::Client, String)> {
+    let admin = db::connect(&format!("{admin_base}postgres")).await?;
+    let url = format!("{admin_base}{name}");
+    db::migrate(&url).await?;
+    Ok((admin, url))
+}
+
 /// The service under test, as a child process.
 pub struct Service {
     child: Child,
