@@ -147,9 +147,7 @@ async fn run_size(
         // A large size runs for an hour: what is measured shows at once.
         eprintln!("   seeded in {seed_seconds:.1} s, {disk_bytes} bytes on disk");
         log_rows(&rows);
-        let costs = refresh_costs(&url, orders).await?;
-        log_rows(&costs);
-        rows.extend(costs);
+        rows.extend(refresh_costs(&url, orders).await?);
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .await?;
@@ -1147,6 +1145,7 @@ async fn refresh_costs(url: &str, orders: u64) -> anyhow::Result<Vec<Row>> {
             pgcqrs_measure: None,
             baseline_measure: None,
         });
+        log_rows(&rows[rows.len() - 1..]);
     }
     pool.close();
     Ok(rows)
