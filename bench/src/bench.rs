@@ -107,11 +107,12 @@ async fn run_size(
     cluster: Option<&LocalCluster>,
 ) -> anyhow::Result<SizeReport> {
     let name = format!("pgcqrs_bench_{orders}");
-    let seed_seconds = if plan.reuse {
+    let (admin, url, seed_seconds) = if plan.reuse {
         eprintln!("== {orders} orders: reusing {name} as seeded before");
-        0.0
+        let (admin, url) = existing_database(admin_base, &name).await?;
+        (admin, url, 0.0)
     } else {
-        let (_, url) = fresh_database(admin_base, &name).await?;
+        let (admin, url) = fresh_database(admin_base, &name).await?;
         eprintln!("== {orders} orders: seeding");
         let seeded = seed::seed(
             &url,
@@ -123,9 +124,8 @@ async fn run_size(
             },
         )
         .await?;
-        (seeded.load + seeded.rebuild).as_secs_f64()
+        (admin, url, (seeded.load + seeded.rebuild).as_secs_f64())
     };
-    let (admin, url) = existing_database(admin_base, &name).await?;
     let disk_bytes: i64 = db::connect(&url)
         .await?
         .query_one("SELECT pg_database_size(current_database())", &[])
