@@ -43,6 +43,8 @@ pub struct BenchPlan {
     /// Measure a database an earlier run seeded (and left) rather than
     /// seeding a new one.
     pub reuse: bool,
+    /// Leave each size's database in place once measured.
+    pub keep: bool,
 }
 
 /// Throughput and latency of one side of a scenario.
@@ -100,6 +102,23 @@ pub async fn run(
     Ok(reports)
 }
 
+/// Drop a size's database once measured, unless asked to keep it for a
+/// later `--reuse`.
+async fn drop_unless_kept(
+    admin: &db::tokio_postgres::Client,
+    name: &str,
+    keep: bool,
+) -> anyhow::Result<()> {
+    if keep {
+        eprintln!("   kept {name} for --reuse");
+        return Ok(());
+    }
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    Ok(())
+}
+
 async fn run_size(
     admin_base: &str,
     orders: u64,
@@ -148,9 +167,7 @@ async fn run_size(
         eprintln!("   seeded in {seed_seconds:.1} s, {disk_bytes} bytes on disk");
         log_rows(&rows);
         rows.extend(refresh_costs(&url, orders).await?);
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
+        drop_unless_kept(&admin, &name, plan.keep).await?;
         return Ok(SizeReport {
             orders,
             seed_seconds,
@@ -229,9 +246,7 @@ async fn run_size(
         pgcqrs_measure: None,
         baseline_measure: None,
     });
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
+    drop_unless_kept(&admin, &name, plan.keep).await?;
     Ok(SizeReport {
         orders,
         seed_seconds,
@@ -1321,8 +1336,9 @@ struct Tracked {
 /// While commands run: every 200 ms place an order. Alternately, measure
 /// how long a `min_token` read of it takes, or track it: how long until a
 /// plain read shows it, and until each read model's refresh covers its
-/// transaction. Tracked orders are watched together, so a slow model does
-/// not hold up the next sample.
+/// transaction. Tracked orders are watched together, and `min_token` reads
+/// run on tasks of their own, so neither a slow model nor a wait holds up
+/// the looks at the others.
 async fn staleness_probe(
     http: reqwest::Client,
     (base, url): (String, String),
@@ -1348,6 +1364,7 @@ async fn staleness_probe(
     let mut tracked: Vec<Tracked> = Vec::new();
     let mut use_token = false;
     let mut next_order = Instant::now();
+    let mut waits = tokio::task::JoinSet::new();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if stopping && tracked.is_empty() {
@@ -1359,15 +1376,17 @@ async fn staleness_probe(
                 place_probe_order(&http, &base, &catalog, &mut rng).await
             {
                 if use_token {
-                    let r = http
-                        .get(format!(
-                            "{base}/queries/orders/{id}?min_token={token}&wait=30"
-                        ))
-                        .send()
-                        .await;
-                    if r.is_ok_and(|r| r.status() == 200) {
-                        out.waits.push(accepted.elapsed().as_secs_f64());
-                    }
+                    // On its own task: a wait must not hold up the looks at
+                    // the tracked orders, or their times include it.
+                    let (http, url) = (
+                        http.clone(),
+                        format!("{base}/queries/orders/{id}?min_token={token}&wait=30"),
+                    );
+                    waits.spawn(async move {
+                        let r = http.get(url).send().await;
+                        r.is_ok_and(|r| r.status() == 200)
+                            .then(|| accepted.elapsed().as_secs_f64())
+                    });
                 } else {
                     tracked.push(Tracked {
                         id,
@@ -1425,6 +1444,11 @@ async fn staleness_probe(
                 && t.accepted.elapsed() < Duration::from_secs(60)
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while let Some(done) = waits.join_next().await {
+        if let Ok(Some(seconds)) = done {
+            out.waits.push(seconds);
+        }
     }
     out
 }

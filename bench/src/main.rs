@@ -77,6 +77,10 @@ struct BenchArgs {
     /// it again: an hour saved at 10M orders.
     #[arg(long)]
     reuse: bool,
+    /// Leave each size's database in place once measured, for a later run
+    /// with --reuse (the measurement changes 1% of its orders).
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
                 service,
                 freshness_only: args.freshness_only,
                 reuse: args.reuse,
+                keep: args.keep,
             };
             let reports = with_bench_cluster(cli.database_url, |admin_base, cluster| async move {
                 bench::run(&admin_base, &plan, cluster.as_ref()).await

@@ -53,3 +53,55 @@ async fn statistics_up_to_now_count_todays_orders_from_the_daily_rollup() {
     let stats: serde_json::Value = r.json().await.unwrap();
     assert_eq!(stats["total_orders"], 0, "{stats}");
 }
+
+/// A seed loads the write tables in bulk and then rebuilds every model
+/// from scratch, dropping a kept table's secondary indexes while it fills
+/// it: afterwards every model equals its query and every index is back as
+/// declared.
+#[tokio::test]
+async fn a_seed_rebuilds_every_model_to_its_query_and_keeps_every_index() {
+    let db = TestDb::create().await;
+    let client = db.client().await;
+    let indexes = "SELECT indexname::text, indexdef FROM pg_indexes
+                    WHERE schemaname = 'read' ORDER BY 1";
+    let listed = |rows: Vec<pgcqrs::db::tokio_postgres::Row>| {
+        rows.iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect::<Vec<_>>()
+    };
+    let before = listed(client.query(indexes, &[]).await.expect("list indexes"));
+    let secondary: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+              WHERE t.relnamespace = 'read'::regnamespace AND t.relkind = 'r'
+                AND NOT i.indisunique",
+            &[],
+        )
+        .await
+        .expect("count secondary indexes")
+        .get(0);
+    assert!(secondary > 0, "no secondary index on a kept table to check");
+
+    pgcqrs::seed::seed(
+        &db.url,
+        &pgcqrs::seed::SeedPlan {
+            orders: 400,
+            customers: 30,
+            products: 25,
+            progress: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("seed");
+
+    let after = listed(client.query(indexes, &[]).await.expect("list indexes"));
+    assert_eq!(after, before, "a rebuild leaves the indexes as declared");
+    let orders: i64 = client
+        .query_one("SELECT count(*) FROM read.order_summary", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(orders, 400);
+    read::assert_views_match_write_tables(&client, "a seed").await;
+}
