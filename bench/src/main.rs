@@ -107,6 +107,11 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         None => {
             let args = cli.bench;
+            if args.keep && cli.database_url.is_none() {
+                anyhow::bail!(
+                    "--keep needs DATABASE_URL: the benchmark's own cluster is removed when it exits"
+                );
+            }
             let plan = bench::BenchPlan {
                 sizes: args.orders,
                 concurrency: args.concurrency,

@@ -1110,29 +1110,26 @@ impl Refresher {
         // Into an empty table, building each secondary index once from the
         // filled table beats keeping it row by row: at 10M orders the
         // per-order models spent most of their first fill in random index
-        // writes. Unique indexes stay (an upsert's conflict target may be
-        // one), and so do those of constraints; the rest are dropped and
-        // made again from their definitions.
+        // writes.
         let indexes = tx
             .query(
-                "SELECT format('DROP INDEX %s', i.indexrelid::regclass),
-                        pg_get_indexdef(i.indexrelid)
-                   FROM pg_index i
-                  WHERE i.indrelid = format('read.%I', $1::text)::regclass
-                    AND NOT i.indisunique
-                    AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-                  ORDER BY i.indexrelid",
+                include_str!("../../sql/read_models/rebuilt_indexes.sql"),
                 &[&name],
             )
             .await?;
         let mut remake = Vec::with_capacity(indexes.len());
         for index in &indexes {
-            tx.batch_execute(&col::<String>(index, "format")?).await?;
-            remake.push(col::<String>(index, "pg_get_indexdef")?);
+            tx.batch_execute(&col::<String>(index, "drop_sql")?).await?;
+            remake.push(col::<String>(index, "make_sql")?);
         }
         if !remake.is_empty() {
-            tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'")
-                .await?;
+            // More memory to sort in, never less than the server gives.
+            tx.batch_execute(
+                "SELECT set_config('maintenance_work_mem', '256MB', true)
+                  WHERE pg_size_bytes(current_setting('maintenance_work_mem'))
+                        < pg_size_bytes('256MB')",
+            )
+            .await?;
         }
         let outcome = self
             .recompute_all(tx, model, full, "rebuild", &remake)
