@@ -725,6 +725,8 @@ impl Refresher {
         let name = model.model.name.as_str();
         let timeout = self.timeout_for(model);
         Self::set_timeout(&tx, timeout).await?;
+        tx.batch_execute(include_str!("../../sql/read_models/batch_planner.sql"))
+            .await?;
         let started = Instant::now();
         let taken = self.take(&tx, model, &coverage).await?;
         if taken.changes == 0 && !force {
@@ -1039,9 +1041,13 @@ impl Refresher {
         indexes: &[String],
     ) -> anyhow::Result<RefreshOutcome> {
         let name = model.model.name.as_str();
-        // What a batch took before it chose this instead.
-        tx.batch_execute("DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys")
-            .await?;
+        // What a batch took before it chose this instead, and how it
+        // priced index reads: a whole recomputation reads whole tables.
+        tx.batch_execute(
+            "DELETE FROM pgcqrs.batch; DELETE FROM pgcqrs.batch_keys;
+             SET LOCAL random_page_cost TO DEFAULT",
+        )
+        .await?;
         let started = Instant::now();
         let now = tx
             .query_one(
