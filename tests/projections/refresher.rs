@@ -465,7 +465,7 @@ async fn a_broken_view_fails_alone_and_reports_its_error() {
         .collect();
     let broken = poll_until(
         "the other views to refresh and daily_sales to fail",
-        Duration::from_secs(15),
+        Duration::from_secs(30),
         || async {
             let covered = views_covering(client, &token).await;
             let status = read_model(&app, "daily_sales").await;
