@@ -23,9 +23,9 @@ use time::OffsetDateTime;
 
 use pgcqrs::db;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
-use pgcqrs::seed::{self, SeedPlan};
+use pgcqrs::seed;
 
-use crate::service::{existing_database, fresh_database, Service};
+use crate::service::{existing_database, fresh_database, seed_orders, Service};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -133,16 +133,7 @@ async fn run_size(
     } else {
         let (admin, url) = fresh_database(admin_base, &name).await?;
         eprintln!("== {orders} orders: seeding");
-        let seeded = seed::seed(
-            &url,
-            &SeedPlan {
-                orders,
-                progress: false,
-                read_models: pgcqrs::config::read_models_from_env()?,
-                ..Default::default()
-            },
-        )
-        .await?;
+        let seeded = seed_orders(&url, orders).await?;
         (admin, url, (seeded.load + seeded.rebuild).as_secs_f64())
     };
     let disk_bytes: i64 = db::connect(&url)

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use pgcqrs::db;
+use pgcqrs::{db, seed};
 
 /// Drop and create database `name` on the server at `admin_base` and
 /// migrate it; returns the admin connection (to drop it afterwards) and its URL.
@@ -36,6 +36,21 @@ pub async fn existing_database(
     let url = format!("{admin_base}{name}");
     db::migrate(&url).await?;
     Ok((admin, url))
+}
+
+/// Seed `orders` orders into the database at `url`, the read models as
+/// configured in the environment.
+pub async fn seed_orders(url: &str, orders: u64) -> anyhow::Result<seed::SeedReport> {
+    seed::seed(
+        url,
+        &seed::SeedPlan {
+            orders,
+            progress: false,
+            read_models: pgcqrs::config::read_models_from_env()?,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 /// The service under test, as a child process.

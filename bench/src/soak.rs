@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pgcqrs::seed::{self, SeedPlan};
+use pgcqrs::seed;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::bench::{new_order_id, Catalog};
-use crate::service::{fresh_database, Service};
+use crate::service::{fresh_database, seed_orders, Service};
 
 /// One sample of a soak run.
 #[derive(Debug, Clone, Serialize)]
@@ -38,16 +38,7 @@ pub async fn soak(
 ) -> anyhow::Result<Vec<SoakSample>> {
     let name = "pgcqrs_soak";
     let (admin, url) = fresh_database(admin_base, name).await?;
-    seed::seed(
-        &url,
-        &SeedPlan {
-            orders,
-            progress: false,
-            read_models: pgcqrs::config::read_models_from_env()?,
-            ..Default::default()
-        },
-    )
-    .await?;
+    seed_orders(&url, orders).await?;
     let mut service = Service::start(service, &url, &[]).await?;
     let catalog = Arc::new(Catalog::load(&url, orders).await?);
     let http = reqwest::Client::new();
