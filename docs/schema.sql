@@ -119,9 +119,14 @@ CREATE FUNCTION pgcqrs.any_stand_in(model text, source regclass, n integer) RETU
 DECLARE
     own     text := format('pgcqrs_a%s_%s', n, model);
     relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+    key     text[] := (SELECT r.key FROM pgcqrs.read_model_sources r
+                        WHERE r.model = any_stand_in.model AND r.source = any_stand_in.source);
 BEGIN
     EXECUTE format('CREATE SCHEMA %I', own);
     EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_old_rows (LIKE %s)', own, source);
+    IF cardinality(key) > 0 THEN
+        EXECUTE format('CREATE INDEX ON %I.pgcqrs_old_rows (%s)', own, pgcqrs.ident_list(key));
+    END IF;
     EXECUTE format('CREATE VIEW %I.%I AS SELECT * FROM %s UNION ALL SELECT * FROM %I.pgcqrs_old_rows',
                    own, relname, source, own);
     UPDATE pgcqrs.read_model_sources r
@@ -951,17 +956,14 @@ BEGIN
         SELECT %s FROM (SELECT t.*, false AS pgcqrs_first FROM %s t
                         UNION ALL
                         SELECT f.*, true FROM %I.pgcqrs_first_rows f) u
-         WHERE u.pgcqrs_first OR %s <> ALL (ARRAY(SELECT %s FROM pgcqrs.batch b WHERE b.relid = %L::regclass))$v$,
+         WHERE u.pgcqrs_first
+            OR NOT EXISTS (SELECT FROM pgcqrs.batch b
+                            WHERE b.relid = %L::regclass AND b.key = jsonb_build_array(%s))$v$,
                    old, relname,
                    (SELECT pgcqrs.ident_list(array_agg(a.attname::text ORDER BY a.attnum), 'u.')
                       FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
-                   source, old,
-                   -- a one-column key compared as itself, cheaper than as JSON
-                   CASE WHEN cardinality(s.key) = 1 THEN format('u.%I', s.key[1])
-                        ELSE format('jsonb_build_array(%s)', pgcqrs.ident_list(s.key, 'u.')) END,
-                   CASE WHEN cardinality(s.key) = 1 THEN format('(b.key ->> 0)::%s', pgcqrs.plain_type(source, s.key[1]))
-                        ELSE 'b.key' END,
-                   source::text);
+                   source, old, source::text, pgcqrs.ident_list(s.key, 'u.'));
+    EXECUTE format('CREATE INDEX ON %I.pgcqrs_first_rows (%s)', old, pgcqrs.ident_list(s.key, ''));
     UPDATE pgcqrs.read_model_sources r
        SET term        = delta_stand_in.n,
            delta_kinds = kinds,
@@ -2570,9 +2572,9 @@ CREATE VIEW pgcqrs_o1_daily_sales.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o1_daily_sales.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL (ARRAY( SELECT (b.key ->> 0) AS text
+  WHERE (u.pgcqrs_first OR (NOT (EXISTS ( SELECT
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+          WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.key = jsonb_build_array(u.id)))))));
 
 CREATE UNLOGGED TABLE pgcqrs_o2_customer_orders.pgcqrs_first_rows (
     id write.entity_id NOT NULL,
@@ -2615,9 +2617,9 @@ CREATE VIEW pgcqrs_o2_customer_orders.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o2_customer_orders.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL (ARRAY( SELECT (b.key ->> 0) AS text
+  WHERE (u.pgcqrs_first OR (NOT (EXISTS ( SELECT
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+          WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.key = jsonb_build_array(u.id)))))));
 
 CREATE UNLOGGED TABLE pgcqrs_o2_product_sales.pgcqrs_first_rows (
     id write.entity_id NOT NULL,
@@ -2660,9 +2662,9 @@ CREATE VIEW pgcqrs_o2_product_sales.orders AS
             f.cancel_reason,
             true
            FROM pgcqrs_o2_product_sales.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR ((u.id)::text <> ALL (ARRAY( SELECT (b.key ->> 0) AS text
+  WHERE (u.pgcqrs_first OR (NOT (EXISTS ( SELECT
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.orders'::regclass)::oid)))));
+          WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.key = jsonb_build_array(u.id)))))));
 
 CREATE UNLOGGED TABLE pgcqrs_o3_product_sales.pgcqrs_first_rows (
     order_id text NOT NULL,
@@ -2693,9 +2695,9 @@ CREATE VIEW pgcqrs_o3_product_sales.order_items AS
             f.unit_price,
             true
            FROM pgcqrs_o3_product_sales.pgcqrs_first_rows f) u
-  WHERE (u.pgcqrs_first OR (jsonb_build_array(u.order_id, u.line_no) <> ALL (ARRAY( SELECT b.key
+  WHERE (u.pgcqrs_first OR (NOT (EXISTS ( SELECT
            FROM pgcqrs.batch b
-          WHERE (b.relid = ('write.order_items'::regclass)::oid)))));
+          WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.key = jsonb_build_array(u.order_id, u.line_no)))))));
 
 CREATE VIEW pgcqrs_p1_daily_sales.orders AS
  SELECT t.id,
@@ -3070,6 +3072,40 @@ ALTER TABLE ONLY write.orders
 
 ALTER TABLE ONLY write.products
     ADD CONSTRAINT products_pkey PRIMARY KEY (id);
+
+CREATE INDEX batch_relid_key_idx ON pgcqrs.batch USING btree (relid, key);
+
+COMMENT ON INDEX pgcqrs.batch_relid_key_idx IS 'Whether the batch changed a row: one probe per row a stand-in reaches.';
+
+CREATE INDEX pgcqrs_old_rows_id_idx ON pgcqrs_a1_customer_orders.pgcqrs_old_rows USING btree (id);
+
+CREATE INDEX pgcqrs_old_rows_id_idx ON pgcqrs_a1_daily_sales.pgcqrs_old_rows USING btree (id);
+
+CREATE INDEX pgcqrs_old_rows_id_idx ON pgcqrs_a1_order_lines.pgcqrs_old_rows USING btree (id);
+
+CREATE INDEX pgcqrs_old_rows_id_idx ON pgcqrs_a1_order_summary.pgcqrs_old_rows USING btree (id);
+
+CREATE INDEX pgcqrs_old_rows_id_idx ON pgcqrs_a1_product_sales.pgcqrs_old_rows USING btree (id);
+
+CREATE INDEX pgcqrs_old_rows_id_idx ON pgcqrs_a2_customer_orders.pgcqrs_old_rows USING btree (id);
+
+CREATE INDEX pgcqrs_old_rows_order_id_line_no_idx ON pgcqrs_a2_order_lines.pgcqrs_old_rows USING btree (order_id, line_no);
+
+CREATE INDEX pgcqrs_old_rows_id_idx ON pgcqrs_a2_order_summary.pgcqrs_old_rows USING btree (id);
+
+CREATE INDEX pgcqrs_old_rows_id_idx ON pgcqrs_a2_product_sales.pgcqrs_old_rows USING btree (id);
+
+CREATE INDEX pgcqrs_old_rows_order_id_line_no_idx ON pgcqrs_a3_order_summary.pgcqrs_old_rows USING btree (order_id, line_no);
+
+CREATE INDEX pgcqrs_old_rows_order_id_line_no_idx ON pgcqrs_a3_product_sales.pgcqrs_old_rows USING btree (order_id, line_no);
+
+CREATE INDEX pgcqrs_first_rows_id_idx ON pgcqrs_o1_daily_sales.pgcqrs_first_rows USING btree (id);
+
+CREATE INDEX pgcqrs_first_rows_id_idx ON pgcqrs_o2_customer_orders.pgcqrs_first_rows USING btree (id);
+
+CREATE INDEX pgcqrs_first_rows_id_idx ON pgcqrs_o2_product_sales.pgcqrs_first_rows USING btree (id);
+
+CREATE INDEX pgcqrs_first_rows_order_id_line_no_idx ON pgcqrs_o3_product_sales.pgcqrs_first_rows USING btree (order_id, line_no);
 
 CREATE INDEX order_lines_product_idx ON read.order_lines USING btree (product_id);
 
