@@ -184,6 +184,19 @@ struct BatchCost {
     apply_ms: f64,
 }
 
+/// Before a batch's cost and a whole recomputation's are both measured,
+/// how mode `auto` guesses which is cheaper.
+#[derive(Clone, Copy)]
+enum Guess {
+    /// Recompute whole when the work outnumbers a quarter of the model's
+    /// rows: a key re-projected costs about what its rows do.
+    ModelRows,
+    /// Recompute whole when the changes outnumber a twentieth of the rows
+    /// of the tables the model reads: at 1M orders a delta cost 13–40
+    /// times as much per change as a recomputation per row it read.
+    SourceRows,
+}
+
 /// A view's failures and how its attempts adapt to them.
 struct Backoff {
     failures: u32,
@@ -674,9 +687,8 @@ impl Refresher {
 
     /// Mode `auto`: whether recomputing whole is cheaper than `work` in
     /// batches, by what both last cost here (`unit`: the measured cost of
-    /// one change, or of one key re-projected; before any measurement, if
-    /// `guess`: when the work outnumbers a quarter of the rows). Applies from `least`
-    /// units on. Asked of a backlog of changes before a batch is taken, and
+    /// one change, or of one key re-projected; before any measurement, as
+    /// `guess` says). Applies from `least` units on. Asked of a backlog of changes before a batch is taken, and
     /// of the keys a batch found: a change that touches most groups of an
     /// aggregate costs more key by key than all at once.
     async fn whole_is_cheaper(
@@ -684,7 +696,7 @@ impl Refresher {
         tx: &Transaction<'_>,
         model: &ScheduledModel,
         (work, least): (i64, i64),
-        (unit, guess): (fn(&Backoff) -> Option<f64>, bool),
+        (unit, guess): (fn(&Backoff) -> Option<f64>, Guess),
     ) -> anyhow::Result<bool> {
         if model.model.mode != "auto" || work < least {
             return Ok(false);
@@ -695,10 +707,21 @@ impl Refresher {
             .unwrap_or_else(|p| p.into_inner())
             .get(&model.model.name)
             .and_then(|b| Some((unit(b)?, b.full_ms?)));
-        Ok(match measured {
-            Some((per, full_ms)) => work as f64 * per > full_ms,
-            None if guess => work > Self::count_rows(tx, &model.model.name).await? / 4,
-            None => false,
+        Ok(match (measured, guess) {
+            (Some((per, full_ms)), _) => work as f64 * per > full_ms,
+            (None, Guess::ModelRows) => work > Self::count_rows(tx, &model.model.name).await? / 4,
+            (None, Guess::SourceRows) => {
+                let stmt = tx
+                    .prepare_cached(include_str!(
+                        "../../sql/read_models/estimated_source_rows.sql"
+                    ))
+                    .await?;
+                let rows: i64 = tx
+                    .query_one(&stmt, &[&model.model.sources])
+                    .await?
+                    .try_get(0)?;
+                work.saturating_mul(20) > rows
+            }
         })
     }
 
@@ -734,9 +757,14 @@ impl Refresher {
             return Self::mark_current(tx, name, at, taken.backlog == 0).await;
         }
         let pending = (taken.changes + taken.backlog, BATCH_LIMIT);
-        // A delta costs a pass over the changes, not a group per key: no
-        // guess from the model's size before anything is measured.
-        let guess = delta.is_none() || !coverage.exact;
+        // A delta costs a pass over the changes, not a group per key: before
+        // anything is measured, guessed from the size of what a whole
+        // recomputation reads, not from the model's.
+        let guess = if delta.is_none() || !coverage.exact {
+            Guess::ModelRows
+        } else {
+            Guess::SourceRows
+        };
         if taken.truncated
             || self
                 .whole_is_cheaper(&tx, model, pending, (|b| b.ms_per_change, guess))
@@ -765,7 +793,12 @@ impl Refresher {
             .collect::<Vec<_>>();
         let found = Self::find_keys(&tx, name, appliers, (&keyed, &taken.touched)).await?;
         if self
-            .whole_is_cheaper(&tx, model, (found, 20), (|b| b.ms_per_key, true))
+            .whole_is_cheaper(
+                &tx,
+                model,
+                (found, 20),
+                (|b| b.ms_per_key, Guess::ModelRows),
+            )
             .await?
         {
             return self.recompute_all(tx, model, full, "refresh", &[]).await;

@@ -180,6 +180,94 @@ async fn a_backlog_of_150k_orders_in_one_transaction_is_caught_up_in_bounded_bat
     assert_views_match_write_tables(client, "catching up a bulk import").await;
 }
 
+/// Every model of `app` caught up with every change, batch after batch.
+async fn catch_up_all(app: &TestApp) {
+    let refresher = app.refresher.as_ref().expect("this app has no refresher");
+    for m in refresher.models() {
+        refresher
+            .catch_up(&m, false, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("catching up {} failed: {e:#}", m.model.name));
+    }
+}
+
+#[tokio::test]
+async fn before_anything_is_measured_auto_recomputes_a_large_import_whole_and_delta_keeps_the_rest()
+{
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    app.seed_catalog().await;
+    wait_for_startup_checks(&app).await;
+    refresh_settled(&app).await;
+    let client = app.client().await;
+    client
+        .batch_execute("ANALYZE write.customers, write.products, write.orders, write.order_items")
+        .await
+        .expect("analyze");
+    // 25,000 orders (50,000 changes with their lines) against a catalog of
+    // a few rows: far more changes than a twentieth of what a whole
+    // recomputation of an aggregate reads.
+    bulk_import(client, "import-", 25_000).await;
+    let last = client
+        .query_one(
+            "SELECT coalesce(max(refresh_id), 0) FROM read.refresh_log",
+            &[],
+        )
+        .await
+        .expect("last refresh")
+        .get::<_, i64>(0);
+    catch_up_all(&app).await;
+    let modes: Vec<(String, String, String)> = client
+        .query(
+            "SELECT view_name, coalesce(kind, ''), coalesce(mode, '') FROM read.refresh_log
+              WHERE refresh_id > $1 ORDER BY refresh_id",
+            &[&last],
+        )
+        .await
+        .expect("refresh log")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let mode_of = |view: &str| {
+        modes
+            .iter()
+            .find(|(v, _, _)| v == view)
+            .map(|(_, kind, mode)| (kind.as_str(), mode.as_str()))
+            .unwrap_or_else(|| panic!("no refresh of {view} after the import: {modes:?}"))
+    };
+    // `auto`, and nothing measured yet: the whole table, in one refresh.
+    for view in ["customer_orders", "product_sales"] {
+        assert_eq!(mode_of(view), ("refresh", "full"), "{view}: {modes:?}");
+    }
+    // Declared `incremental`: by delta, however large the import.
+    assert_eq!(mode_of("daily_sales"), ("batch", "delta"), "{modes:?}");
+    assert_views_match_write_tables(client, "a large import").await;
+
+    // A few orders more: a delta again, for every aggregate.
+    bulk_import(client, "more-", 10).await;
+    let last = client
+        .query_one("SELECT max(refresh_id) FROM read.refresh_log", &[])
+        .await
+        .expect("last refresh")
+        .get::<_, i64>(0);
+    catch_up_all(&app).await;
+    let deltas: Vec<String> = client
+        .query(
+            "SELECT view_name FROM read.refresh_log
+              WHERE refresh_id > $1 AND mode = 'delta' ORDER BY view_name",
+            &[&last],
+        )
+        .await
+        .expect("refresh log")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(deltas, ["customer_orders", "daily_sales", "product_sales"]);
+    assert_views_match_write_tables(client, "a small import after it").await;
+}
+
 #[tokio::test]
 async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_done() {
     let app = TestApp::builder()
