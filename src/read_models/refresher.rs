@@ -687,9 +687,10 @@ impl Refresher {
 
     /// Mode `auto`: whether recomputing whole is cheaper than `work` in
     /// batches, by what both last cost here (`unit`: the measured cost of
-    /// one change, or of one key re-projected; before any measurement, as
-    /// `guess` says). Applies from `least` units on. Asked of a backlog of changes before a batch is taken, and
-    /// of the keys a batch found: a change that touches most groups of an
+    /// one change, or of one key re-projected; before both are measured,
+    /// as `guess` says). Applies from `least` units on. Asked of the
+    /// backlog of changes once a batch has taken its share, and of the
+    /// keys a batch found: a change that touches most groups of an
     /// aggregate costs more key by key than all at once.
     async fn whole_is_cheaper(
         &self,
