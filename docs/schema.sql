@@ -3073,7 +3073,7 @@ ALTER TABLE ONLY write.orders
 ALTER TABLE ONLY write.products
     ADD CONSTRAINT products_pkey PRIMARY KEY (id);
 
-CREATE INDEX batch_key_idx ON pgcqrs.batch USING btree (key);
+CREATE INDEX batch_key_idx ON pgcqrs.batch USING hash (key);
 
 COMMENT ON INDEX pgcqrs.batch_key_idx IS 'Whether the batch changed a row: one probe per row a stand-in reaches.';
 
