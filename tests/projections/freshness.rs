@@ -11,16 +11,6 @@ use crate::support::*;
 use serde_json::json;
 use time::OffsetDateTime;
 
-async fn app_on_request() -> TestApp {
-    let app = TestApp::builder()
-        .refreshing(Refreshing::OnRequest)
-        .start()
-        .await;
-    app.seed_catalog().await;
-    wait_for_startup_checks(&app).await;
-    app
-}
-
 /// `X-Read-Model-Refreshed-At` is RFC 3339 and no earlier than `not_before`;
 /// `Age` is whole seconds since then.
 #[track_caller]
@@ -68,7 +58,7 @@ async fn get_with_header(app: &TestApp, path: &str, token: &str) -> Reply {
 
 #[tokio::test]
 async fn a_new_order_is_invisible_before_a_refresh_and_visible_after_one() {
-    let app = app_on_request().await;
+    let app = seeded_app_on_request().await;
     app.place_simple_order("o-1").await;
 
     let before = get_json(&app, "/queries/orders/o-1", &[]).await;
@@ -94,7 +84,7 @@ async fn a_new_order_is_invisible_before_a_refresh_and_visible_after_one() {
 
 #[tokio::test]
 async fn min_token_in_the_query_makes_the_first_response_include_the_write() {
-    let app = app_on_request().await;
+    let app = seeded_app_on_request().await;
     let placed = app.place_simple_order("o-1").await;
     let token = token_of(&placed);
 
@@ -112,7 +102,7 @@ async fn min_token_in_the_query_makes_the_first_response_include_the_write() {
 
 #[tokio::test]
 async fn the_x_min_token_header_makes_the_first_response_include_the_write() {
-    let app = app_on_request().await;
+    let app = seeded_app_on_request().await;
     let placed = app.place_simple_order("o-1").await;
     let token = token_of(&placed);
 
@@ -130,7 +120,7 @@ async fn the_x_min_token_header_makes_the_first_response_include_the_write() {
 
 #[tokio::test]
 async fn a_confirmation_with_its_token_is_visible_in_the_first_response() {
-    let app = app_on_request().await;
+    let app = seeded_app_on_request().await;
     app.place_simple_order("o-1").await;
     refresh_settled(&app).await;
     let pending = get_json(&app, "/queries/orders/o-1", &[]).await;
@@ -166,7 +156,7 @@ async fn a_confirmation_with_its_token_is_visible_in_the_first_response() {
 
 #[tokio::test]
 async fn min_token_makes_every_query_route_include_the_write() {
-    let app = app_on_request().await;
+    let app = seeded_app_on_request().await;
 
     // A new customer: unknown to the read side until a refresh covers it.
     let registered = command(
@@ -330,7 +320,7 @@ async fn a_token_no_refresh_covers_in_time_gets_a_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_token_of_no_transaction_yet_is_a_400_without_waiting() {
-    let app = app_on_request().await;
+    let app = seeded_app_on_request().await;
     app.place_simple_order("o-1").await;
     refresh_settled(&app).await;
     for path in [
@@ -365,7 +355,7 @@ async fn a_token_of_no_transaction_yet_is_a_400_without_waiting() {
 /// the wait, rather than wait for the next scheduled tick (here: never).
 #[tokio::test]
 async fn a_min_token_read_is_answered_after_another_instance_releases_the_refresh_lock() {
-    let app = app_on_request().await;
+    let app = seeded_app_on_request().await;
     refresh_settled(&app).await;
     let mut other_instance = app.db.client().await;
     let refreshing = other_instance.transaction().await.expect("begin");
@@ -417,7 +407,7 @@ async fn a_min_token_read_is_answered_after_another_instance_releases_the_refres
 /// the write waits, and the views that read it must say so.
 #[tokio::test]
 async fn read_models_report_a_write_waiting_for_a_refresh_as_stale() {
-    let app = app_on_request().await;
+    let app = seeded_app_on_request().await;
     refresh_settled(&app).await;
     app.place_simple_order("o-1").await;
     let reply = poll_until(

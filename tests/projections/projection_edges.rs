@@ -194,12 +194,7 @@ async fn catch_up_all(app: &TestApp) {
 #[tokio::test]
 async fn before_anything_is_measured_auto_recomputes_a_large_import_whole_and_delta_keeps_the_rest()
 {
-    let app = TestApp::builder()
-        .refreshing(Refreshing::OnRequest)
-        .start()
-        .await;
-    app.seed_catalog().await;
-    wait_for_startup_checks(&app).await;
+    let app = seeded_app_on_request().await;
     refresh_settled(&app).await;
     let client = app.client().await;
     client
@@ -270,12 +265,7 @@ async fn before_anything_is_measured_auto_recomputes_a_large_import_whole_and_de
 
 #[tokio::test]
 async fn a_batch_that_stops_inside_a_transaction_covers_no_token_of_it_until_done() {
-    let app = TestApp::builder()
-        .refreshing(Refreshing::OnRequest)
-        .start()
-        .await;
-    app.seed_catalog().await;
-    wait_for_startup_checks(&app).await;
+    let app = seeded_app_on_request().await;
     refresh_settled(&app).await;
     let client = app.client().await;
     // 30,000 orders in one transaction: more than one batch takes.

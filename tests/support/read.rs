@@ -368,6 +368,18 @@ pub async fn refresh_settled(app: &TestApp) -> Vec<(String, RefreshOutcome)> {
     outcomes
 }
 
+/// A service whose models refresh only when a test asks, with the catalog
+/// seeded and the start-up checks done.
+pub async fn seeded_app_on_request() -> TestApp {
+    let app = TestApp::builder()
+        .refreshing(super::Refreshing::OnRequest)
+        .start()
+        .await;
+    app.seed_catalog().await;
+    wait_for_startup_checks(&app).await;
+    app
+}
+
 /// Wait until the start-up check of every view of `app` has run (each run
 /// bumps the refresher's generation), so that no background refresh races
 /// a test's own.
