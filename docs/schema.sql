@@ -1179,22 +1179,44 @@ DECLARE
     s       pgcqrs.read_model_sources;
     relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
     same    text;
+    needed  text[];
+    current text;
+    rebuilt text;
+    shape   text;
 BEGIN
     SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = key_view.model AND r.source = key_view.source;
     same := coalesce((SELECT string_agg(format('(b.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
                         FROM unnest(s.columns) u), 'true');
+    needed := s.columns || s.key;
+    -- Both parts' columns as the same (base) types, so that the union is
+    -- flattened into the query that reads it.
+    SELECT string_agg(CASE WHEN pgcqrs.plain_type(source, a.attname) = format_type(a.atttypid, a.atttypmod)
+                           THEN format('t.%I', a.attname)
+                           ELSE format('t.%1$I::%2$s AS %1$I', a.attname, pgcqrs.plain_type(source, a.attname)) END,
+                      ', ' ORDER BY a.attnum),
+           string_agg(CASE WHEN a.attname = ANY (needed) THEN format('r.%I', a.attname)
+                           ELSE format('NULL::%s AS %I', pgcqrs.plain_type(source, a.attname), a.attname) END,
+                      ', ' ORDER BY a.attnum),
+           string_agg(format('%I %s', a.attname, pgcqrs.plain_type(source, a.attname)), ', ' ORDER BY a.attnum)
+             FILTER (WHERE a.attname = ANY (needed))
+      INTO current, rebuilt, shape
+      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped;
+    -- (its columns' types change: base types where they were domains)
+    EXECUTE format('DROP VIEW IF EXISTS %I.%I', s.delta_schema, relname);
     EXECUTE format($v$
-        CREATE OR REPLACE VIEW %1$I.%2$I AS
-        SELECT t.* FROM pgcqrs.batch b JOIN %3$s t ON %4$s
+        CREATE VIEW %1$I.%2$I AS
+        SELECT %10$s FROM pgcqrs.batch b JOIN %3$s t ON %4$s
          WHERE b.relid = %5$s AND b.op IN ('I', 'U') AND (b.old IS NULL OR NOT (%6$s))
         UNION ALL
-        SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%3$s, b.old) r
+        SELECT %7$s FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_to_record(b.old) AS r(%8$s)
          WHERE b.relid = %5$s AND b.old IS NOT NULL
-           AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %7$s AND %8$s))$v$,
+           AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %9$s AND %6$s))$v$,
         s.delta_schema, relname, source, pgcqrs.key_join(source, s.key, 'b'),
-        format('%L::regclass', source::text), same,
+        format('%L::regclass', source::text), same, rebuilt, shape,
+        -- (probed by the rebuilt row's key, after a join's condition on
+        -- the row has applied)
         (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p),
-        replace(same, 'b.old -> ', 'to_jsonb(r) -> '));
+        current);
 END
 $_$;
 
@@ -2092,7 +2114,7 @@ UNION ALL
    FROM pgcqrs_a3_product_sales.pgcqrs_old_rows;
 
 CREATE VIEW pgcqrs_d1_customer_orders.customers AS
- SELECT t.id,
+ SELECT (t.id)::text AS id,
     t.name,
     t.email,
     t.version,
@@ -2105,20 +2127,20 @@ UNION ALL
  SELECT r.id,
     r.name,
     r.email,
-    r.version,
-    r.created_at,
-    r.updated_at
+    NULL::integer AS version,
+    NULL::timestamp with time zone AS created_at,
+    NULL::timestamp with time zone AS updated_at
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.customers, b.old) r(id, name, email, version, created_at, updated_at))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, email text))
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
 CREATE VIEW pgcqrs_d1_daily_sales.orders AS
- SELECT t.id,
+ SELECT (t.id)::text AS id,
     t.customer_id,
     t.status,
-    t.total,
+    (t.total)::numeric(14,2) AS total,
     t.version,
     t.created_at,
     t.updated_at,
@@ -2128,23 +2150,23 @@ CREATE VIEW pgcqrs_d1_daily_sales.orders AS
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
 UNION ALL
  SELECT r.id,
-    r.customer_id,
+    NULL::text AS customer_id,
     r.status,
     r.total,
-    r.version,
+    NULL::integer AS version,
     r.created_at,
-    r.updated_at,
-    r.cancel_reason
+    NULL::timestamp with time zone AS updated_at,
+    NULL::text AS cancel_reason
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
 
 CREATE VIEW pgcqrs_d1_order_lines.products AS
- SELECT t.id,
+ SELECT (t.id)::text AS id,
     t.name,
-    t.price,
+    (t.price)::numeric(14,2) AS price,
     t.version,
     t.created_at,
     t.updated_at
@@ -2154,18 +2176,18 @@ CREATE VIEW pgcqrs_d1_order_lines.products AS
 UNION ALL
  SELECT r.id,
     r.name,
-    r.price,
-    r.version,
-    r.created_at,
-    r.updated_at
+    NULL::numeric(14,2) AS price,
+    NULL::integer AS version,
+    NULL::timestamp with time zone AS created_at,
+    NULL::timestamp with time zone AS updated_at
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.products, b.old) r(id, name, price, version, created_at, updated_at))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text))
   WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.products t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
 CREATE VIEW pgcqrs_d1_order_summary.customers AS
- SELECT t.id,
+ SELECT (t.id)::text AS id,
     t.name,
     t.email,
     t.version,
@@ -2178,19 +2200,19 @@ UNION ALL
  SELECT r.id,
     r.name,
     r.email,
-    r.version,
-    r.created_at,
-    r.updated_at
+    NULL::integer AS version,
+    NULL::timestamp with time zone AS created_at,
+    NULL::timestamp with time zone AS updated_at
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.customers, b.old) r(id, name, email, version, created_at, updated_at))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, email text))
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
 
 CREATE VIEW pgcqrs_d1_product_sales.products AS
- SELECT t.id,
+ SELECT (t.id)::text AS id,
     t.name,
-    t.price,
+    (t.price)::numeric(14,2) AS price,
     t.version,
     t.created_at,
     t.updated_at
@@ -2201,20 +2223,20 @@ UNION ALL
  SELECT r.id,
     r.name,
     r.price,
-    r.version,
-    r.created_at,
-    r.updated_at
+    NULL::integer AS version,
+    NULL::timestamp with time zone AS created_at,
+    NULL::timestamp with time zone AS updated_at
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.products, b.old) r(id, name, price, version, created_at, updated_at))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, price numeric(14,2)))
   WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.products t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((to_jsonb(r.*) -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((b.old -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))));
 
 CREATE VIEW pgcqrs_d2_customer_orders.orders AS
- SELECT t.id,
+ SELECT (t.id)::text AS id,
     t.customer_id,
     t.status,
-    t.total,
+    (t.total)::numeric(14,2) AS total,
     t.version,
     t.created_at,
     t.updated_at,
@@ -2227,22 +2249,22 @@ UNION ALL
     r.customer_id,
     r.status,
     r.total,
-    r.version,
+    NULL::integer AS version,
     r.created_at,
-    r.updated_at,
-    r.cancel_reason
+    NULL::timestamp with time zone AS updated_at,
+    NULL::text AS cancel_reason
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, customer_id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
 
 CREATE VIEW pgcqrs_d2_order_lines.order_items AS
  SELECT t.order_id,
     t.line_no,
     t.product_id,
     t.quantity,
-    t.unit_price
+    (t.unit_price)::numeric(14,2) AS unit_price
    FROM (pgcqrs.batch b
      JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
@@ -2253,16 +2275,16 @@ UNION ALL
     r.quantity,
     r.unit_price
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
-          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((b.old -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
 
 CREATE VIEW pgcqrs_d2_order_summary.orders AS
- SELECT t.id,
+ SELECT (t.id)::text AS id,
     t.customer_id,
     t.status,
-    t.total,
+    (t.total)::numeric(14,2) AS total,
     t.version,
     t.created_at,
     t.updated_at,
@@ -2280,16 +2302,16 @@ UNION ALL
     r.updated_at,
     r.cancel_reason
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, customer_id text, status text, total numeric(14,2), version integer, created_at timestamp with time zone, updated_at timestamp with time zone, cancel_reason text))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((to_jsonb(r.*) -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((to_jsonb(r.*) -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((to_jsonb(r.*) -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((to_jsonb(r.*) -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((to_jsonb(r.*) -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((b.old -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
 
 CREATE VIEW pgcqrs_d2_product_sales.orders AS
- SELECT t.id,
+ SELECT (t.id)::text AS id,
     t.customer_id,
     t.status,
-    t.total,
+    (t.total)::numeric(14,2) AS total,
     t.version,
     t.created_at,
     t.updated_at,
@@ -2299,46 +2321,46 @@ CREATE VIEW pgcqrs_d2_product_sales.orders AS
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))
 UNION ALL
  SELECT r.id,
-    r.customer_id,
+    NULL::text AS customer_id,
     r.status,
-    r.total,
-    r.version,
-    r.created_at,
-    r.updated_at,
-    r.cancel_reason
+    NULL::numeric(14,2) AS total,
+    NULL::integer AS version,
+    NULL::timestamp with time zone AS created_at,
+    NULL::timestamp with time zone AS updated_at,
+    NULL::text AS cancel_reason
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.orders, b.old) r(id, customer_id, status, total, version, created_at, updated_at, cancel_reason))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, status text))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = (r.id)::text) AND (NOT ((to_jsonb(r.*) -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((to_jsonb(r.*) -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))));
 
 CREATE VIEW pgcqrs_d3_order_summary.order_items AS
  SELECT t.order_id,
     t.line_no,
     t.product_id,
     t.quantity,
-    t.unit_price
+    (t.unit_price)::numeric(14,2) AS unit_price
    FROM (pgcqrs.batch b
      JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))))))
 UNION ALL
  SELECT r.order_id,
     r.line_no,
-    r.product_id,
-    r.quantity,
-    r.unit_price
+    NULL::text AS product_id,
+    NULL::integer AS quantity,
+    NULL::numeric(14,2) AS unit_price
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
-          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id)))))))));
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id)))))))));
 
 CREATE VIEW pgcqrs_d3_product_sales.order_items AS
  SELECT t.order_id,
     t.line_no,
     t.product_id,
     t.quantity,
-    t.unit_price
+    (t.unit_price)::numeric(14,2) AS unit_price
    FROM (pgcqrs.batch b
      JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
@@ -2349,10 +2371,10 @@ UNION ALL
     r.quantity,
     r.unit_price
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_populate_record(NULL::write.order_items, b.old) r(order_id, line_no, product_id, quantity, unit_price))
+     CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
-          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((to_jsonb(r.*) -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((to_jsonb(r.*) -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((to_jsonb(r.*) -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((to_jsonb(r.*) -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
 
 CREATE VIEW pgcqrs_defs.customer_orders AS
  SELECT (c.id)::text AS customer_id,
