@@ -138,6 +138,16 @@ SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%1
 END
 $_$;
 
+CREATE FUNCTION pgcqrs.canonical_json(v anyelement) RETURNS jsonb
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET "TimeZone" TO 'UTC'
+    SET extra_float_digits TO '1'
+    SET "IntervalStyle" TO 'postgres'
+    SET bytea_output TO 'hex'
+    AS $$ SELECT to_jsonb(v) $$;
+
+COMMENT ON FUNCTION pgcqrs.canonical_json(v anyelement) IS 'A value as JSON, rendered with fixed settings (UTC, exact floats, postgres intervals, hex bytea): a captured key part reads the same from every session.';
+
 CREATE FUNCTION pgcqrs.capture(source regclass) RETURNS void
     LANGUAGE plpgsql
     AS $_$
@@ -160,13 +170,15 @@ BEGIN
         keyo := 'NULL::jsonb';
         same := 'false';
     ELSE
-        keyx := format('jsonb_build_array(%s)', pgcqrs.ident_list(pk, 'pgcqrs_n.'));
-        keyo := format('jsonb_build_array(%s)', pgcqrs.ident_list(pk, 'pgcqrs_o.'));
+        keyx := pgcqrs.key_json(source, pk, 'pgcqrs_n.');
+        keyo := pgcqrs.key_json(source, pk, 'pgcqrs_o.');
         same := format('(%s) = (%s)', pgcqrs.ident_list(pk, 'pgcqrs_n.'), pgcqrs.ident_list(pk, 'pgcqrs_o.'));
     END IF;
     EXECUTE format($f$
         CREATE OR REPLACE FUNCTION pgcqrs.%1$I() RETURNS trigger LANGUAGE plpgsql
-        SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+        SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        SET TimeZone = 'UTC' SET extra_float_digits = 1 SET IntervalStyle = postgres SET bytea_output = hex
+        AS $body$
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key)
@@ -207,6 +219,10 @@ $_$;
 CREATE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
+    SET extra_float_digits TO '1'
+    SET "IntervalStyle" TO 'postgres'
+    SET bytea_output TO 'hex'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -236,6 +252,10 @@ CREATE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255() RETURNS trigger
 CREATE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
+    SET extra_float_digits TO '1'
+    SET "IntervalStyle" TO 'postgres'
+    SET bytea_output TO 'hex'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -265,6 +285,10 @@ CREATE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a() RETURNS trigger
 CREATE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
+    SET extra_float_digits TO '1'
+    SET "IntervalStyle" TO 'postgres'
+    SET bytea_output TO 'hex'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -294,6 +318,10 @@ CREATE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0() RETURNS trigger
 CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
+    SET extra_float_digits TO '1'
+    SET "IntervalStyle" TO 'postgres'
+    SET bytea_output TO 'hex'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -958,11 +986,11 @@ BEGIN
                         SELECT f.*, true FROM %I.pgcqrs_first_rows f) u
          WHERE u.pgcqrs_first
             OR NOT EXISTS (SELECT FROM pgcqrs.batch b
-                            WHERE b.relid = %L::regclass AND b.key = jsonb_build_array(%s))$v$,
+                            WHERE b.relid = %L::regclass AND b.key = %s)$v$,
                    old, relname,
                    (SELECT pgcqrs.ident_list(array_agg(a.attname::text ORDER BY a.attnum), 'u.')
                       FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
-                   source, old, source::text, pgcqrs.ident_list(s.key, 'u.'));
+                   source, old, source::text, pgcqrs.key_json(source, s.key, 'u.'));
     EXECUTE format('CREATE INDEX ON %I.pgcqrs_first_rows (%s)', old, pgcqrs.ident_list(s.key, ''));
     UPDATE pgcqrs.read_model_sources r
        SET term        = delta_stand_in.n,
@@ -1129,6 +1157,16 @@ CREATE FUNCTION pgcqrs.key_join(source regclass, key text[], batch text) RETURNS
     LANGUAGE sql STABLE
     AS $$
     SELECT string_agg(format('t.%I = (%s.key ->> %s)::%s', p, batch, i - 1, pgcqrs.plain_type(source, p)), ' AND ' ORDER BY i)
+      FROM unnest(key) WITH ORDINALITY AS x(p, i)
+$$;
+
+CREATE FUNCTION pgcqrs.key_json(source regclass, key text[], prefix text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT format('jsonb_build_array(%s)',
+                  string_agg(CASE WHEN pgcqrs.renders_alike(source, p) THEN prefix || quote_ident(p)
+                                  ELSE format('pgcqrs.canonical_json(%s%I)', prefix, p) END,
+                             ', ' ORDER BY i))
       FROM unnest(key) WITH ORDINALITY AS x(p, i)
 $$;
 
@@ -1343,6 +1381,20 @@ CREATE FUNCTION pgcqrs.plain_type(source regclass, col text) RETURNS text
                           JOIN pg_namespace n ON n.oid = c.collnamespace
                          WHERE a.attrelid = source AND a.attname = col
                            AND a.attcollation <> 0 AND a.attcollation <> y.typcollation), '')
+      FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
+$$;
+
+CREATE FUNCTION pgcqrs.renders_alike(source regclass, col text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    WITH RECURSIVE t(oid) AS (
+        SELECT a.atttypid FROM pg_attribute a
+         WHERE a.attrelid = source AND a.attname = col AND NOT a.attisdropped
+        UNION ALL
+        SELECT y.typbasetype FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype = 'd'
+    )
+    SELECT coalesce(bool_or(t.oid = ANY (ARRAY['text', 'varchar', 'bpchar', 'name', 'int2', 'int4', 'int8', 'oid',
+                                               'numeric', 'uuid', 'bool', 'date', 'timestamp']::regtype[])), false)
       FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
 $$;
 

@@ -135,6 +135,16 @@ pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 /// Apply pending migrations, one instance at a time.
 #[tracing::instrument(skip_all)]
 pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    migrate_up_to(url, refinery::Target::Latest).await
+}
+
+/// Apply pending migrations up to `version` only: a database as an older
+/// release left it, to upgrade from (the upgrade tests).
+pub async fn migrate_to(url: &str, version: i32) -> anyhow::Result<usize> {
+    migrate_up_to(url, refinery::Target::Version(version)).await
+}
+
+async fn migrate_up_to(url: &str, target: refinery::Target) -> anyhow::Result<usize> {
     let mut client = connect(url).await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -142,6 +152,7 @@ pub async fn migrate(url: &str) -> anyhow::Result<usize> {
         .context("Failed to take the migration lock")?;
     let report = migrations::runner()
         .set_grouped(false)
+        .set_target(target)
         .run_async(&mut client)
         .await;
     let _ = client

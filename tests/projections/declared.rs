@@ -850,6 +850,150 @@ async fn a_delta_across_a_join_counts_changes_to_both_tables_once() {
     );
 }
 
+/// Keys whose JSON depends on the session's settings (a time with time
+/// zone, an interval) and values that do (a float): rows changed in one
+/// batch from sessions in different time zones, interval styles and float
+/// precisions, the refresher in yet another zone. Each row is still one
+/// key, a removed float maximum is still seen, and every model equals its
+/// query.
+#[tokio::test]
+async fn rows_written_from_sessions_with_different_settings_are_one_key_each() {
+    let db = TestDb::create().await;
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET timezone TO 'Pacific/Chatham'",
+            db.name
+        ))
+        .await
+        .expect("set the database's time zone");
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .on(db)
+        .start()
+        .await;
+    let declared = "CREATE TABLE public.sensors (id text PRIMARY KEY, site text NOT NULL);
+             CREATE TABLE public.samples (sensor text NOT NULL, at timestamptz NOT NULL, span interval NOT NULL,
+                                          v numeric NOT NULL, w float8 NOT NULL, PRIMARY KEY (sensor, at, span));
+             INSERT INTO public.sensors VALUES ('s1', 'north'), ('s2', 'south'), ('s3', 'north');
+             INSERT INTO public.samples
+             SELECT 's' || (g % 3 + 1), timestamptz '2026-03-29 00:30:00+00' + g * interval '17 minutes',
+                    interval '1 hour', g, g / 7.0
+               FROM generate_series(1, 60) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'site_samples',
+                 query => $$SELECT s.site, count(*) AS n, sum(x.v) AS v, max(x.w) AS top
+                           FROM public.sensors s JOIN public.samples x ON x.sensor = s.id GROUP BY s.site$$,
+                 key => ARRAY['site']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'site_sample_sums',
+                 query => $$SELECT s.site, count(*) AS n, sum(x.v) AS v
+                           FROM public.sensors s JOIN public.samples x ON x.sensor = s.id GROUP BY s.site$$,
+                 key => ARRAY['site']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'sample_rows',
+                 query => $$SELECT x.sensor, x.at, x.span, x.v, x.w, s.site
+                           FROM public.samples x JOIN public.sensors s ON s.id = x.sensor$$,
+                 key => ARRAY['sensor', 'at', 'span']);
+             UPDATE public.samples SET v = v + 1 WHERE v = 1";
+    let steps = [
+        // the same rows changed from two time zones
+        "SET TimeZone = 'America/New_York'; UPDATE public.samples SET v = v + 10 WHERE sensor = 's1';
+         SET TimeZone = 'Asia/Tokyo'; UPDATE public.samples SET v = v + 5 WHERE sensor = 's1' AND v > 20;
+         RESET ALL",
+        // both tables changed: the sensors' term reads the samples as they
+        // were, leaving out the changed ones by their keys
+        "SET TimeZone = 'Asia/Kolkata'; UPDATE public.sensors SET site = 'south' WHERE id = 's3';
+         SET TimeZone = 'America/Los_Angeles'; UPDATE public.samples SET sensor = 's3' WHERE sensor = 's2' AND v < 30;
+         UPDATE public.samples SET v = v - 1 WHERE sensor = 's1' AND v > 40;
+         RESET ALL",
+        // each site's maximum removed by a session that writes floats rounded
+        "SET extra_float_digits = 0; UPDATE public.samples x SET w = 0
+          WHERE w = (SELECT max(y.w) FROM public.samples y JOIN public.sensors s ON s.id = y.sensor
+                      WHERE s.site = (SELECT site FROM public.sensors WHERE id = x.sensor));
+         RESET ALL",
+        // the same rows changed under two interval styles
+        "SET IntervalStyle = sql_standard; UPDATE public.samples SET v = v * 2 WHERE sensor = 's2';
+         SET IntervalStyle = iso_8601; UPDATE public.samples SET v = v + 1 WHERE sensor = 's2';
+         RESET ALL",
+        // deleted in one zone, added again in another
+        "SET TimeZone = 'Australia/Adelaide'; DELETE FROM public.samples WHERE sensor = 's1' AND v > 30;
+         SET TimeZone = 'UTC'; INSERT INTO public.samples
+         SELECT 's1', timestamptz '2026-03-29 00:30:00+00' + g * interval '17 minutes', interval '1 hour', 1, 1
+           FROM generate_series(1, 60) g WHERE g % 3 = 0 ON CONFLICT DO NOTHING;
+         RESET ALL",
+    ];
+    let client = run_delta_steps(&app, declared, "site_sample", &steps).await;
+    // one key per row: the captured changes of a row, from every session,
+    // name it alike
+    let keys: Vec<(i64, i64)> = client
+        .query(
+            "SELECT count(DISTINCT key), count(DISTINCT (key ->> 0, (key ->> 1)::timestamptz, (key ->> 2)::interval))
+               FROM pgcqrs.changes WHERE relid = 'public.samples'::regclass",
+            &[],
+        )
+        .await
+        .expect("captured keys")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(keys[0].1 > 0, "the changes are still there to look at");
+    assert_eq!(keys[0].0, keys[0].1, "one JSON key per row: {keys:?}");
+}
+
+/// An upgrade from V15, whose capture wrote a time zone into such keys: a
+/// model over a table keyed by a time, changed from two zones (its
+/// figures off, as a second key for one row left them), is recomputed once
+/// and equals its query; the built-in models, keyed by text, are not.
+#[tokio::test]
+async fn an_upgrade_recomputes_once_the_models_over_tables_keyed_by_a_time() {
+    let db = TestDb::create_at(15).await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE public.meter (id text, at timestamptz, kwh numeric NOT NULL, PRIMARY KEY (id, at));
+             INSERT INTO public.meter SELECT 'm' || (g % 4), timestamptz '2026-10-25 00:00+00' + g * interval '20 minutes', g
+               FROM generate_series(1, 80) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'meter_totals',
+                 query => $$SELECT id, count(*) AS n, sum(kwh) AS kwh FROM public.meter GROUP BY id$$,
+                 key => ARRAY['id'], mode => 'incremental');
+             -- as a second key for one row left it under V15
+             UPDATE read.meter_totals SET kwh = kwh + 5 WHERE id = 'm1';
+             SET TimeZone = 'Europe/Berlin'; UPDATE public.meter SET kwh = kwh + 1 WHERE id = 'm2';
+             SET TimeZone = 'America/Sao_Paulo'; UPDATE public.meter SET kwh = kwh + 2 WHERE id = 'm2';",
+        )
+        .await
+        .expect("a V15 database with a model over a table keyed by a time");
+    // what `pgcqrs serve` does first
+    pgcqrs::db::migrate(&db.url).await.expect("upgrade");
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .on(db)
+        .start()
+        .await;
+    let refresher = app.refresher.as_ref().expect("refresher");
+    refresher.load(false).await.expect("load the catalog");
+    let models = refresher.models();
+    assert_eq!(models.len(), 6, "the five built-in models and meter_totals");
+    for model in &models {
+        catch_up(refresher, model, "after the upgrade").await;
+    }
+    let client = app.client().await;
+    assert_models_equal_their_queries(client, "the upgrade").await;
+    let recomputed: Vec<String> = client
+        .query(
+            "SELECT DISTINCT view_name FROM read.refresh_log WHERE kind = 'resync' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("refresh log")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recomputed, ["meter_totals"]);
+}
+
 #[tokio::test]
 async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
     let app = TestApp::builder()

@@ -168,6 +168,29 @@ impl TestDb {
         }
     }
 
+    /// A database migrated only up to `version`, as an older release left
+    /// it: to upgrade from.
+    pub async fn create_at(version: i32) -> TestDb {
+        let server = server();
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = db::connect(&format!("{}postgres", server.admin_base))
+            .await
+            .expect("connect admin");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            .await
+            .expect("create an empty test database");
+        let test = TestDb {
+            url: format!("{}{name}", server.admin_base),
+            name,
+            owned: true,
+        };
+        db::migrate_to(&test.url, version)
+            .await
+            .unwrap_or_else(|e| panic!("migrate to version {version}: {e:#}"));
+        test
+    }
+
     /// A database this harness did not create (e.g. on another cluster):
     /// not dropped.
     pub fn existing(name: &str, url: &str) -> TestDb {
