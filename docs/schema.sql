@@ -857,6 +857,15 @@ BEGIN
             unsure := unsure || format('d.%I', 'u:' || c);
             sides := sides || format('count(*) FILTER (WHERE pgcqrs_term = ANY (%L::int[])) > 0 AS %I', distinct_in[i], 'u:' || c);
         END IF;
+        IF k IN ('sum', 'sum0') THEN
+            -- NaN and the infinities do not cancel out (Infinity - Infinity
+            -- is NaN): a group whose sum holds one, gains one or loses one is
+            -- recomputed
+            unsure := unsure || format('coalesce(t.%1$I::numeric IN (''NaN'', ''Infinity'', ''-Infinity'') '
+                                       'OR d.%2$I::numeric IN (''NaN'', ''Infinity'', ''-Infinity'') '
+                                       'OR d.%3$I::numeric IN (''NaN'', ''Infinity'', ''-Infinity''), false)',
+                                       c, 'p:' || c, 'm:' || c);
+        END IF;
         IF k IN ('count', 'sum0') THEN
             news := news || format('coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) AS %1$I', c, 'p:' || c, 'm:' || c);
             moved := moved || format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0)) <> 0', c, 'p:' || c, 'm:' || c);

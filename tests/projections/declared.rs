@@ -716,6 +716,15 @@ async fn a_grouped_model_kept_by_delta_settles_every_edge() {
         "DELETE FROM public.readings WHERE id = 8",
         // added and removed within the batch
         "INSERT INTO public.readings VALUES (7, 'd', 1, 's'); DELETE FROM public.readings WHERE id = 7",
+        // values that do not cancel out: NaN, Infinity and -Infinity come
+        // and go, and the sums come back to numbers
+        "INSERT INTO public.readings VALUES (20, 'n', 'NaN', 'a'), (21, 'n', 4, 'b'), (22, 'i', 'Infinity', 'c'), (23, 'i', 1, 'd')",
+        "DELETE FROM public.readings WHERE id = 20",
+        "UPDATE public.readings SET v = 2 WHERE id = 22",
+        "INSERT INTO public.readings VALUES (24, 'i', '-Infinity', 'e'), (25, 'i', 'Infinity', 'f')",
+        "DELETE FROM public.readings WHERE id = 24",
+        "UPDATE public.readings SET v = 'NaN' WHERE id = 21; DELETE FROM public.readings WHERE id = 25",
+        "UPDATE public.readings SET v = -4 WHERE id = 21",
     ];
     run_delta_steps(&app, declared, "reading_", &steps).await;
 }
@@ -941,12 +950,14 @@ async fn rows_written_from_sessions_with_different_settings_are_one_key_each() {
     assert_eq!(keys[0].0, keys[0].1, "one JSON key per row: {keys:?}");
 }
 
-/// An upgrade from V15, whose capture wrote a time zone into such keys: a
-/// model over a table keyed by a time, changed from two zones (its
-/// figures off, as a second key for one row left them), is recomputed once
-/// and equals its query; the built-in models, keyed by text, are not.
+/// An upgrade from V15, whose capture wrote a time zone into such keys and
+/// whose sums kept an Infinity taken away as NaN: a model over a table
+/// keyed by a time, changed from two zones (its figures off, as a second
+/// key for one row left them), and a model whose sum holds a NaN are
+/// recomputed once and equal their queries; the built-in models (keys of
+/// text, finite sums) are not recomputed.
 #[tokio::test]
-async fn an_upgrade_recomputes_once_the_models_over_tables_keyed_by_a_time() {
+async fn an_upgrade_recomputes_once_the_models_it_finds_misled() {
     let db = TestDb::create_at(15).await;
     db.client()
         .await
@@ -961,7 +972,15 @@ async fn an_upgrade_recomputes_once_the_models_over_tables_keyed_by_a_time() {
              -- as a second key for one row left it under V15
              UPDATE read.meter_totals SET kwh = kwh + 5 WHERE id = 'm1';
              SET TimeZone = 'Europe/Berlin'; UPDATE public.meter SET kwh = kwh + 1 WHERE id = 'm2';
-             SET TimeZone = 'America/Sao_Paulo'; UPDATE public.meter SET kwh = kwh + 2 WHERE id = 'm2';",
+             SET TimeZone = 'America/Sao_Paulo'; UPDATE public.meter SET kwh = kwh + 2 WHERE id = 'm2';
+             CREATE TABLE public.levels (id int PRIMARY KEY, g text NOT NULL, v numeric NOT NULL);
+             INSERT INTO public.levels SELECT g, 'g' || (g % 2), g FROM generate_series(1, 10) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'level_sums',
+                 query => $$SELECT g, count(*) AS n, sum(v) AS v FROM public.levels GROUP BY g$$,
+                 key => ARRAY['g']);
+             -- as an Infinity added and taken away left it under V15
+             UPDATE read.level_sums SET v = 'NaN' WHERE g = 'g0';",
         )
         .await
         .expect("a V15 database with a model over a table keyed by a time");
@@ -975,7 +994,7 @@ async fn an_upgrade_recomputes_once_the_models_over_tables_keyed_by_a_time() {
     let refresher = app.refresher.as_ref().expect("refresher");
     refresher.load(false).await.expect("load the catalog");
     let models = refresher.models();
-    assert_eq!(models.len(), 6, "the five built-in models and meter_totals");
+    assert_eq!(models.len(), 7, "the five built-in models and two declared");
     for model in &models {
         catch_up(refresher, model, "after the upgrade").await;
     }
@@ -991,7 +1010,7 @@ async fn an_upgrade_recomputes_once_the_models_over_tables_keyed_by_a_time() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recomputed, ["meter_totals"]);
+    assert_eq!(recomputed, ["level_sums", "meter_totals"]);
 }
 
 #[tokio::test]
