@@ -138,27 +138,45 @@ SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%1
 END
 $_$;
 
+CREATE FUNCTION pgcqrs.base_type(source regclass, col text) RETURNS regtype
+    LANGUAGE sql STABLE
+    AS $$
+    WITH RECURSIVE t(oid) AS (
+        SELECT a.atttypid FROM pg_attribute a
+         WHERE a.attrelid = source AND a.attname = col AND NOT a.attisdropped
+        UNION ALL
+        SELECT y.typbasetype FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype = 'd'
+    )
+    SELECT t.oid::regtype FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
+$$;
+
 CREATE FUNCTION pgcqrs.canonical_json(v anyelement) RETURNS jsonb
     LANGUAGE sql STABLE PARALLEL SAFE
     SET "TimeZone" TO 'UTC'
     SET extra_float_digits TO '1'
     SET "IntervalStyle" TO 'postgres'
     SET bytea_output TO 'hex'
+    SET "DateStyle" TO 'ISO, MDY'
     AS $$ SELECT to_jsonb(v) $$;
 
-COMMENT ON FUNCTION pgcqrs.canonical_json(v anyelement) IS 'A value as JSON, rendered with fixed settings (UTC, exact floats, postgres intervals, hex bytea): a captured key part reads the same from every session.';
+COMMENT ON FUNCTION pgcqrs.canonical_json(v anyelement) IS 'A value as JSON, rendered with fixed settings (UTC, exact floats, postgres intervals, hex bytea, ISO dates): a captured value reads the same from every session.';
 
 CREATE FUNCTION pgcqrs.capture(source regclass) RETURNS void
     LANGUAGE plpgsql
     AS $_$
 DECLARE
-    pk    text[];
-    fname text := (SELECT format('capture_%s', left(md5(n.nspname || '.' || c.relname), 20))
-                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source);
-    keyx  text;
-    keyo  text;
-    same  text;
+    pk       text[];
+    fname    text;
+    captured boolean := EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = source AND tgname = 'pgcqrs_capture_insert');
+    keyx     text;
+    keyo     text;
+    same     text;
 BEGIN
+    -- (a table renamed since: the function its triggers call)
+    fname := coalesce((SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                        WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert'),
+                      (SELECT format('capture_%s', left(md5(n.nspname || '.' || c.relname), 20))
+                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source));
     SELECT array_agg(a.attname::text ORDER BY k.i)
       INTO pk
       FROM pg_index x
@@ -178,6 +196,7 @@ BEGIN
         CREATE OR REPLACE FUNCTION pgcqrs.%1$I() RETURNS trigger LANGUAGE plpgsql
         SECURITY DEFINER SET search_path = pg_catalog, pg_temp
         SET TimeZone = 'UTC' SET extra_float_digits = 1 SET IntervalStyle = postgres SET bytea_output = hex
+        SET DateStyle = 'ISO, MDY'
         AS $body$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -203,7 +222,7 @@ BEGIN
             RETURN NULL;
         END
         $body$ $f$, fname, source::oid, keyx, keyo, same);
-    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = source AND tgname = 'pgcqrs_capture_insert') THEN
+    IF captured THEN
         RETURN;
     END IF;
     EXECUTE format('CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
@@ -223,6 +242,7 @@ CREATE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255() RETURNS trigger
     SET extra_float_digits TO '1'
     SET "IntervalStyle" TO 'postgres'
     SET bytea_output TO 'hex'
+    SET "DateStyle" TO 'ISO, MDY'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -256,6 +276,7 @@ CREATE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a() RETURNS trigger
     SET extra_float_digits TO '1'
     SET "IntervalStyle" TO 'postgres'
     SET bytea_output TO 'hex'
+    SET "DateStyle" TO 'ISO, MDY'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -289,6 +310,7 @@ CREATE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0() RETURNS trigger
     SET extra_float_digits TO '1'
     SET "IntervalStyle" TO 'postgres'
     SET bytea_output TO 'hex'
+    SET "DateStyle" TO 'ISO, MDY'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -322,6 +344,7 @@ CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
     SET extra_float_digits TO '1'
     SET "IntervalStyle" TO 'postgres'
     SET bytea_output TO 'hex'
+    SET "DateStyle" TO 'ISO, MDY'
     AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -492,6 +515,12 @@ BEGIN
     ELSIF EXISTS (SELECT 1 FROM unnest(direct) d(rel)
                    WHERE NOT EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = d.rel AND x.indisprimary)) THEN
         why := 'a table it reads has no primary key';
+    ELSIF EXISTS (SELECT 1 FROM unnest(direct) d(rel)
+                    JOIN pg_index x ON x.indrelid = d.rel AND x.indisprimary
+                    JOIN pg_attribute a ON a.attrelid = d.rel AND a.attnum = ANY (x.indkey)
+                    JOIN pg_collation co ON co.oid = a.attcollation
+                   WHERE NOT co.collisdeterministic) THEN
+        why := 'a table it reads is keyed by a column with a nondeterministic collation';
     ELSIF EXISTS (SELECT 1 FROM unnest(direct) d(rel) JOIN pg_class c ON c.oid = d.rel
                    GROUP BY c.relname HAVING count(*) > 1) THEN
         -- a stand-in replaces a table by its name on the search path
@@ -965,7 +994,7 @@ BEGIN
     END IF;
     SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
     pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p);
-    same := coalesce((SELECT string_agg(format('(f.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
+    same := coalesce((SELECT string_agg(pgcqrs.unchanged(source, u, 'f.old', 't'), ' AND ')
                         FROM unnest(s.columns) u), 'true');
     firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
                      source::text);
@@ -1172,11 +1201,19 @@ $$;
 CREATE FUNCTION pgcqrs.key_json(source regclass, key text[], prefix text) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-    SELECT format('jsonb_build_array(%s)',
-                  string_agg(CASE WHEN pgcqrs.renders_alike(source, p) THEN prefix || quote_ident(p)
-                                  ELSE format('pgcqrs.canonical_json(%s%I)', prefix, p) END,
-                             ', ' ORDER BY i))
+    SELECT format('jsonb_build_array(%s)', string_agg(pgcqrs.key_part(source, p, prefix), ', ' ORDER BY i))
       FROM unnest(key) WITH ORDINALITY AS x(p, i)
+$$;
+
+CREATE FUNCTION pgcqrs.key_part(source regclass, col text, prefix text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN b = 'bpchar'::regtype THEN format('%s%I::text', prefix, col)
+                WHEN pgcqrs.renders_alike(source, col) THEN prefix || quote_ident(col)
+                WHEN b = 'interval'::regtype THEN format('pgcqrs.canonical_json(justify_interval(%s%I))', prefix, col)
+                WHEN y.typname = 'citext' THEN format('lower(%s%I::text)', prefix, col)
+                ELSE format('pgcqrs.canonical_json(%s%I)', prefix, col) END
+      FROM pgcqrs.base_type(source, col) b JOIN pg_type y ON y.oid = b
 $$;
 
 CREATE FUNCTION pgcqrs.key_stand_in(model text, source regclass, n integer, path text, definition text, key text[]) RETURNS void
@@ -1232,7 +1269,7 @@ DECLARE
     shape   text;
 BEGIN
     SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = key_view.model AND r.source = key_view.source;
-    same := coalesce((SELECT string_agg(format('(b.old -> %1$L) IS NOT DISTINCT FROM to_jsonb(t.%1$I)', u), ' AND ')
+    same := coalesce((SELECT string_agg(pgcqrs.unchanged(source, u, 'b.old', 't'), ' AND ')
                         FROM unnest(s.columns) u), 'true');
     needed := s.columns || s.key;
     -- Both parts' columns as the same (base) types, so that the union is
@@ -1474,6 +1511,16 @@ BEGIN
     END LOOP;
     DELETE FROM pgcqrs.changes WHERE relid = source::oid;
 END
+$$;
+
+CREATE FUNCTION pgcqrs.unchanged(source regclass, col text, old text, cur text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN pgcqrs.renders_alike(source, col)
+                THEN format('(%s -> %L) IS NOT DISTINCT FROM to_jsonb(%s.%I)', old, col, cur, col)
+                WHEN pgcqrs.base_type(source, col) IN ('float4'::regtype, 'float8'::regtype, 'timestamptz'::regtype)
+                THEN format('(%s ->> %L)::%s IS NOT DISTINCT FROM %s.%I', old, col, pgcqrs.plain_type(source, col), cur, col)
+                ELSE format('(%s -> %L) IS NOT DISTINCT FROM pgcqrs.canonical_json(%s.%I)', old, col, cur, col) END
 $$;
 
 CREATE FUNCTION pgcqrs.used_columns(model text, source regclass) RETURNS text[]
@@ -2208,7 +2255,7 @@ CREATE VIEW pgcqrs_d1_daily_sales.orders AS
     t.cancel_reason
    FROM (pgcqrs.batch b
      JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
 UNION ALL
  SELECT r.id,
     NULL::text AS customer_id,
@@ -2222,7 +2269,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
 
 CREATE VIEW pgcqrs_d1_order_lines.products AS
  SELECT (t.id)::text AS id,
@@ -2304,7 +2351,7 @@ CREATE VIEW pgcqrs_d2_customer_orders.orders AS
     t.cancel_reason
    FROM (pgcqrs.batch b
      JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
 UNION ALL
  SELECT r.id,
     r.customer_id,
@@ -2318,7 +2365,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, customer_id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
 
 CREATE VIEW pgcqrs_d2_order_lines.order_items AS
  SELECT t.order_id,
@@ -2352,7 +2399,7 @@ CREATE VIEW pgcqrs_d2_order_summary.orders AS
     t.cancel_reason
    FROM (pgcqrs.batch b
      JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((b.old -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT (((b.old ->> 'updated_at'::text))::timestamp with time zone IS DISTINCT FROM t.updated_at)) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))
 UNION ALL
  SELECT r.id,
     r.customer_id,
@@ -2366,7 +2413,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, customer_id text, status text, total numeric(14,2), version integer, created_at timestamp with time zone, updated_at timestamp with time zone, cancel_reason text))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT ((b.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT ((b.old -> 'updated_at'::text) IS DISTINCT FROM to_jsonb(t.updated_at))) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT (((b.old ->> 'updated_at'::text))::timestamp with time zone IS DISTINCT FROM t.updated_at)) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
 
 CREATE VIEW pgcqrs_d2_product_sales.orders AS
  SELECT (t.id)::text AS id,
@@ -2558,7 +2605,7 @@ CREATE VIEW pgcqrs_m1_daily_sales.orders AS
      CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((f.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
 
 CREATE VIEW pgcqrs_m2_customer_orders.orders AS
  SELECT r.id,
@@ -2577,7 +2624,7 @@ CREATE VIEW pgcqrs_m2_customer_orders.orders AS
      CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, customer_id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((f.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
 
 CREATE VIEW pgcqrs_m2_product_sales.orders AS
  SELECT r.id,
@@ -2797,7 +2844,7 @@ CREATE VIEW pgcqrs_p1_daily_sales.orders AS
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
      JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))))
-  WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
+  WHERE ((f.old IS NULL) OR (NOT ((NOT (((f.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
 
 CREATE VIEW pgcqrs_p2_customer_orders.orders AS
  SELECT t.id,
@@ -2814,7 +2861,7 @@ CREATE VIEW pgcqrs_p2_customer_orders.orders AS
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
      JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))))
-  WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'created_at'::text) IS DISTINCT FROM to_jsonb(t.created_at))) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
+  WHERE ((f.old IS NULL) OR (NOT ((NOT (((f.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
 
 CREATE VIEW pgcqrs_p2_product_sales.orders AS
  SELECT t.id,

@@ -1177,8 +1177,9 @@ impl Refresher {
         Ok(outcome)
     }
 
-    /// The view's recorded snapshot comes from another cluster (a restore)
-    /// or from the future: recompute it whole, readers keeping the old rows
+    /// The view's recorded snapshot comes from another cluster (a restore),
+    /// from the future, or was marked untrusted by an upgrade that found
+    /// the view misled: recompute it whole, readers keeping the old rows
     /// meanwhile, and record a snapshot of this cluster. Until then the
     /// query side treats the view as covering no token.
     async fn resync(
@@ -1192,7 +1193,7 @@ impl Refresher {
         }
         tracing::warn!(
             view = name,
-            "the read model's recorded snapshot is not from this cluster (restored?): recomputing it"
+            "the read model's recorded snapshot is not trusted here (a restore, or an upgrade that asked for it): recomputing it"
         );
         Self::set_timeout(&tx, self.resync_timeout_for(model)).await?;
         match &model.model.strategy {

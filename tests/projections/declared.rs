@@ -302,6 +302,39 @@ async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
         assert!(why.contains(reason), "{name}: {why}");
     }
 
+    // A table keyed by a column with a nondeterministic collation: its
+    // rows cannot be named by their keys' text.
+    client
+        .batch_execute(
+            "CREATE COLLATION logistics.folded (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+             CREATE TABLE logistics.depots (code text COLLATE logistics.folded PRIMARY KEY, city text NOT NULL);
+             INSERT INTO logistics.depots VALUES ('North', 'Oslo'), ('south', 'Rome')",
+        )
+        .await
+        .expect("a table keyed by a nondeterministic collation");
+    let query = "SELECT city, count(*) AS n FROM logistics.depots GROUP BY city";
+    let (code, message, hint) = sql_error(
+        &client,
+        &define("depot_cities", query, "'city'", ", mode => 'incremental'"),
+    )
+    .await;
+    assert_eq!(code, SqlState::FEATURE_NOT_SUPPORTED, "{message}");
+    assert!(message.contains("nondeterministic collation"), "{message}");
+    assert!(hint.contains("full"), "{hint}");
+    client
+        .batch_execute(&define("depot_cities", query, "'city'", ""))
+        .await
+        .expect("depot_cities as auto");
+    let kept: String = client
+        .query_one(
+            "SELECT kept FROM pgcqrs.read_models WHERE name = 'depot_cities'",
+            &[],
+        )
+        .await
+        .expect("kept")
+        .get(0);
+    assert_eq!(kept, "full");
+
     // Neither the writer nor the reader may declare.
     for role in ["pgcqrs_reader", "pgcqrs_writer"] {
         let (code, _, _) = sql_error(
@@ -871,7 +904,9 @@ async fn rows_written_from_sessions_with_different_settings_are_one_key_each() {
     db.client()
         .await
         .batch_execute(&format!(
-            "ALTER DATABASE {} SET timezone TO 'Pacific/Chatham'",
+            "ALTER DATABASE {0} SET timezone TO 'Pacific/Chatham';
+             ALTER DATABASE {0} SET extra_float_digits TO 0;
+             ALTER DATABASE {0} SET DateStyle TO 'SQL, DMY'",
             db.name
         ))
         .await
@@ -904,6 +939,15 @@ async fn rows_written_from_sessions_with_different_settings_are_one_key_each() {
                  query => $$SELECT x.sensor, x.at, x.span, x.v, x.w, s.site
                            FROM public.samples x JOIN public.sensors s ON s.id = x.sensor$$,
                  key => ARRAY['sensor', 'at', 'span']);
+             CREATE TABLE public.bookings (id int PRIMARY KEY, sensor text NOT NULL, r daterange NOT NULL);
+             INSERT INTO public.bookings
+             SELECT g, 's' || (g % 3 + 1), daterange(date '2026-01-01' + g, date '2026-01-01' + 2 * g)
+               FROM generate_series(1, 12) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'site_booked_days',
+                 query => $$SELECT s.site, count(*) AS n, sum(upper(b.r) - lower(b.r)) AS days
+                           FROM public.sensors s JOIN public.bookings b ON b.sensor = s.id GROUP BY s.site$$,
+                 key => ARRAY['site']);
              UPDATE public.samples SET v = v + 1 WHERE v = 1";
     let steps = [
         // the same rows changed from two time zones
@@ -931,6 +975,22 @@ async fn rows_written_from_sessions_with_different_settings_are_one_key_each() {
          SELECT 's1', timestamptz '2026-03-29 00:30:00+00' + g * interval '17 minutes', interval '1 hour', 1, 1
            FROM generate_series(1, 60) g WHERE g % 3 = 0 ON CONFLICT DO NOTHING;
          RESET ALL",
+        // a float changed by less than the refresher's session renders
+        // (extra_float_digits = 0 there: 0.10000000000000002 reads 0.1)
+        "UPDATE public.samples SET w = 0.1 WHERE sensor = 's1'",
+        "UPDATE public.samples SET w = 0.10000000000000002
+          WHERE sensor = 's1' AND v = (SELECT min(v) FROM public.samples WHERE sensor = 's1')",
+        // dates written month first, read by a refresher whose dates are
+        // day first
+        "SET DateStyle = 'SQL, MDY'; UPDATE public.bookings SET sensor = 's2' WHERE id % 4 = 0;
+         UPDATE public.bookings SET r = daterange(lower(r), upper(r) + 40) WHERE id % 4 = 1;
+         RESET ALL",
+        // a key rewritten to an equal value that reads otherwise, the row
+        // changed before and after in the same batch
+        "UPDATE public.samples SET span = interval '1 day' WHERE sensor = 's2'",
+        "UPDATE public.samples SET v = v + 1 WHERE span = interval '1 day';
+         UPDATE public.samples SET span = interval '24:00:00' WHERE span = interval '1 day';
+         UPDATE public.samples SET v = v + 2 WHERE span = interval '1 day'",
     ];
     let client = run_delta_steps(&app, declared, "site_sample", &steps).await;
     // one key per row: the captured changes of a row, from every session,
@@ -958,7 +1018,29 @@ async fn rows_written_from_sessions_with_different_settings_are_one_key_each() {
 /// text, finite sums) are not recomputed.
 #[tokio::test]
 async fn an_upgrade_recomputes_once_the_models_it_finds_misled() {
+    upgrade_from_v15(false).await;
+}
+
+/// The same upgrade where `pgcqrs.cluster_id()` is NULL, as on a managed
+/// service that withholds `pg_control_system()`: the models are still
+/// recomputed once.
+#[tokio::test]
+async fn an_upgrade_recomputes_the_misled_models_where_the_cluster_has_no_identity() {
+    upgrade_from_v15(true).await;
+}
+
+async fn upgrade_from_v15(hidden_identity: bool) {
     let db = TestDb::create_at(15).await;
+    if hidden_identity {
+        db.client()
+            .await
+            .batch_execute(
+                "CREATE OR REPLACE FUNCTION pgcqrs.cluster_id() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT NULL::bigint';
+                 UPDATE read.read_model_status SET cluster_id = NULL;",
+            )
+            .await
+            .expect("a cluster without an identity");
+    }
     db.client()
         .await
         .batch_execute(
@@ -980,7 +1062,17 @@ async fn an_upgrade_recomputes_once_the_models_it_finds_misled() {
                  query => $$SELECT g, count(*) AS n, sum(v) AS v FROM public.levels GROUP BY g$$,
                  key => ARRAY['g']);
              -- as an Infinity added and taken away left it under V15
-             UPDATE read.level_sums SET v = 'NaN' WHERE g = 'g0';",
+             UPDATE read.level_sums SET v = 'NaN' WHERE g = 'g0';
+             -- a table renamed after its capture: upgrades must still
+             -- reach the function its triggers call
+             CREATE TABLE public.probes (id text, at timestamptz, v int NOT NULL, PRIMARY KEY (id, at));
+             INSERT INTO public.probes SELECT 'p' || (g % 2), timestamptz '2026-10-25 00:00+00' + g * interval '1 hour', g
+               FROM generate_series(1, 10) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'probe_sums',
+                 query => $$SELECT id, count(*) AS n, sum(v) AS v FROM public.probes GROUP BY id$$,
+                 key => ARRAY['id']);
+             ALTER TABLE public.probes RENAME TO probe_log;",
         )
         .await
         .expect("a V15 database with a model over a table keyed by a time");
@@ -994,7 +1086,11 @@ async fn an_upgrade_recomputes_once_the_models_it_finds_misled() {
     let refresher = app.refresher.as_ref().expect("refresher");
     refresher.load(false).await.expect("load the catalog");
     let models = refresher.models();
-    assert_eq!(models.len(), 7, "the five built-in models and two declared");
+    assert_eq!(
+        models.len(),
+        8,
+        "the five built-in models and three declared"
+    );
     for model in &models {
         catch_up(refresher, model, "after the upgrade").await;
     }
@@ -1010,7 +1106,47 @@ async fn an_upgrade_recomputes_once_the_models_it_finds_misled() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recomputed, ["level_sums", "meter_totals"]);
+    assert_eq!(recomputed, ["level_sums", "meter_totals", "probe_sums"]);
+    // and kept by delta again after it
+    client
+        .batch_execute(
+            "SET TimeZone = 'Asia/Tokyo'; UPDATE public.meter SET kwh = kwh * 2 WHERE id IN ('m1', 'm2');
+             RESET TimeZone; UPDATE public.meter SET kwh = kwh - 1 WHERE id = 'm2';
+             UPDATE public.levels SET v = v + 3, g = 'g0' WHERE id IN (3, 5);
+             SET TimeZone = 'Asia/Tokyo'; UPDATE public.probe_log SET v = v + 1;
+             RESET TimeZone; UPDATE public.probe_log SET v = v + 1",
+        )
+        .await
+        .expect("writes after the upgrade");
+    for model in &models {
+        catch_up(refresher, model, "writes after the upgrade").await;
+    }
+    assert_models_equal_their_queries(client, "writes after the upgrade").await;
+    for name in ["level_sums", "meter_totals"] {
+        let mode: String = client
+            .query_one(
+                "SELECT mode FROM read.refresh_log WHERE view_name = $1 ORDER BY refresh_id DESC LIMIT 1",
+                &[&name],
+            )
+            .await
+            .expect("last batch")
+            .get(0);
+        assert_eq!(mode, "delta", "{name} after the upgrade");
+    }
+    let keys = client
+        .query_one(
+            "SELECT count(DISTINCT key), count(DISTINCT (key ->> 0, (key ->> 1)::timestamptz))
+               FROM pgcqrs.changes WHERE relid = 'public.probe_log'::regclass",
+            &[],
+        )
+        .await
+        .expect("captured keys");
+    let (json, rows): (i64, i64) = (keys.get(0), keys.get(1));
+    assert_eq!(
+        (json, rows),
+        (10, 10),
+        "one JSON key per row of the renamed table"
+    );
 }
 
 #[tokio::test]

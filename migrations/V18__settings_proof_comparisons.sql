@@ -1,0 +1,366 @@
+-- Keys and comparisons that hold whatever the sessions' settings.
+--
+-- V16 fixed the settings the capture triggers render rows with, and named
+-- a row by its key as JSON rendered with those settings. Four holes were
+-- left:
+--
+-- * Whether a row changed in a batch was asked by comparing its captured
+--   JSON with the current row rendered in the refresher's session. A
+--   refresher with extra_float_digits = 0 rendered 0.10000000000000002 as
+--   0.1, took a changed float for unchanged, and left a maximum stale for
+--   good; a refresher outside UTC re-projected every timestamptz row it
+--   was given. Floats and times with zone are now compared as values (the
+--   captured text read back as the column's type, exact for both), other
+--   types whose JSON depends on the session through canonical_json, the
+--   plain ones through their JSON as before.
+-- * DateStyle was not fixed: a range over dates written under 'SQL, DMY'
+--   was captured as 02/01/2026 and read back by the refresher as the
+--   first of February. The capture and canonical_json now fix it too.
+-- * A key part whose equality is looser than its text was still two keys
+--   for one row after an update that rewrote it to an equal value:
+--   interval '1 day' and '24:00:00', char values with and without their
+--   padding, citext 'A' and 'a'. Such parts are now rendered normalised
+--   (justify_interval, the char value as text, lower()). A key part with a
+--   nondeterministic collation has no such form: a model that reads such a
+--   table is now kept whole, as one over a table without a primary key.
+-- * A model to recompute once was marked with cluster_id = NULL, which
+--   does nothing where pgcqrs.cluster_id() is itself NULL (services that
+--   withhold pg_control_system()). The mark is now 0, which no cluster
+--   has; the models V16 and V17 marked are marked again with it.
+--
+-- And capture() on a table renamed since its capture now rewrites the
+-- function its triggers call, not a new one named after the new name.
+
+-- V16's canonical_json with DateStyle fixed as well.
+CREATE OR REPLACE FUNCTION pgcqrs.canonical_json(v anyelement) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+SET TimeZone = 'UTC' SET extra_float_digits = 1 SET IntervalStyle = postgres SET bytea_output = hex
+SET DateStyle = 'ISO, MDY'
+AS $$ SELECT to_jsonb(v) $$;
+COMMENT ON FUNCTION pgcqrs.canonical_json(anyelement) IS
+    'A value as JSON, rendered with fixed settings (UTC, exact floats, postgres intervals, hex bytea, ISO dates): a captured value reads the same from every session.';
+
+-- A column's base type, through domains.
+CREATE FUNCTION pgcqrs.base_type(source regclass, col text) RETURNS regtype
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE t(oid) AS (
+        SELECT a.atttypid FROM pg_attribute a
+         WHERE a.attrelid = source AND a.attname = col AND NOT a.attisdropped
+        UNION ALL
+        SELECT y.typbasetype FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype = 'd'
+    )
+    SELECT t.oid::regtype FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
+$$;
+
+-- One part of a captured key (column col of a row, after prefix), as JSON
+-- that reads the same from every session and is the same for equal values.
+CREATE FUNCTION pgcqrs.key_part(source regclass, col text, prefix text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN b = 'bpchar'::regtype THEN format('%s%I::text', prefix, col)
+                WHEN pgcqrs.renders_alike(source, col) THEN prefix || quote_ident(col)
+                WHEN b = 'interval'::regtype THEN format('pgcqrs.canonical_json(justify_interval(%s%I))', prefix, col)
+                WHEN y.typname = 'citext' THEN format('lower(%s%I::text)', prefix, col)
+                ELSE format('pgcqrs.canonical_json(%s%I)', prefix, col) END
+      FROM pgcqrs.base_type(source, col) b JOIN pg_type y ON y.oid = b
+$$;
+
+-- V16's key_json, through key_part.
+CREATE OR REPLACE FUNCTION pgcqrs.key_json(source regclass, key text[], prefix text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT format('jsonb_build_array(%s)', string_agg(pgcqrs.key_part(source, p, prefix), ', ' ORDER BY i))
+      FROM unnest(key) WITH ORDINALITY AS x(p, i)
+$$;
+
+-- Whether column col of a captured old row (JSON, the expression old) is
+-- the same as in the row cur, asked so that the answer does not depend on
+-- the session it is asked in.
+CREATE FUNCTION pgcqrs.unchanged(source regclass, col text, old text, cur text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN pgcqrs.renders_alike(source, col)
+                THEN format('(%s -> %L) IS NOT DISTINCT FROM to_jsonb(%s.%I)', old, col, cur, col)
+                WHEN pgcqrs.base_type(source, col) IN ('float4'::regtype, 'float8'::regtype, 'timestamptz'::regtype)
+                THEN format('(%s ->> %L)::%s IS NOT DISTINCT FROM %s.%I', old, col, pgcqrs.plain_type(source, col), cur, col)
+                ELSE format('(%s -> %L) IS NOT DISTINCT FROM pgcqrs.canonical_json(%s.%I)', old, col, cur, col) END
+$$;
+
+REVOKE EXECUTE ON FUNCTION pgcqrs.base_type(regclass, text), pgcqrs.key_part(regclass, text, text),
+                           pgcqrs.key_json(regclass, text[], text), pgcqrs.renders_alike(regclass, text),
+                           pgcqrs.unchanged(regclass, text, text, text)
+    FROM PUBLIC;
+
+-- V16's capture, with DateStyle fixed, keys through key_part, and the
+-- function its triggers already call kept.
+CREATE OR REPLACE FUNCTION pgcqrs.capture(source regclass) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    pk       text[];
+    fname    text;
+    captured boolean := EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = source AND tgname = 'pgcqrs_capture_insert');
+    keyx     text;
+    keyo     text;
+    same     text;
+BEGIN
+    -- (a table renamed since: the function its triggers call)
+    fname := coalesce((SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                        WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert'),
+                      (SELECT format('capture_%s', left(md5(n.nspname || '.' || c.relname), 20))
+                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source));
+    SELECT array_agg(a.attname::text ORDER BY k.i)
+      INTO pk
+      FROM pg_index x
+      CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
+      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+     WHERE x.indrelid = source AND x.indisprimary;
+    IF pk IS NULL THEN
+        keyx := 'NULL::jsonb';
+        keyo := 'NULL::jsonb';
+        same := 'false';
+    ELSE
+        keyx := pgcqrs.key_json(source, pk, 'pgcqrs_n.');
+        keyo := pgcqrs.key_json(source, pk, 'pgcqrs_o.');
+        same := format('(%s) = (%s)', pgcqrs.ident_list(pk, 'pgcqrs_n.'), pgcqrs.ident_list(pk, 'pgcqrs_o.'));
+    END IF;
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION pgcqrs.%1$I() RETURNS trigger LANGUAGE plpgsql
+        SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        SET TimeZone = 'UTC' SET extra_float_digits = 1 SET IntervalStyle = postgres SET bytea_output = hex
+        SET DateStyle = 'ISO, MDY'
+        AS $body$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key)
+                SELECT TG_RELID, 'I', %3$s FROM pgcqrs_new pgcqrs_n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'U', %3$s, to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON %5$s
+                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
+                UNION ALL
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(pgcqrs_o)
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE %5$s)
+                UNION ALL
+                SELECT TG_RELID, 'I', %3$s, NULL
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE %5$s);
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO pgcqrs.changes (relid, op, key, old)
+                SELECT TG_RELID, 'D', %4$s, to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
+            ELSE
+                INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
+            END IF;
+            RETURN NULL;
+        END
+        $body$ $f$, fname, source::oid, keyx, keyo, same);
+    IF captured THEN
+        RETURN;
+    END IF;
+    EXECUTE format('CREATE TRIGGER pgcqrs_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
+    EXECUTE format('CREATE TRIGGER pgcqrs_capture_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS pgcqrs_old NEW TABLE AS pgcqrs_new FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
+    EXECUTE format('CREATE TRIGGER pgcqrs_capture_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS pgcqrs_old FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
+    EXECUTE format('CREATE TRIGGER pgcqrs_capture_truncate AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION pgcqrs.%I()', source, fname);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgcqrs_capture_insert, ENABLE ALWAYS TRIGGER pgcqrs_capture_update', source);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgcqrs_capture_delete', source);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgcqrs_capture_truncate', source);
+END
+$fn$;
+
+-- A table keyed by a column with a nondeterministic collation: its rows
+-- cannot be named by their keys' text, so a model reading it is kept
+-- whole, as one over a table without a primary key.
+DO $patch$
+DECLARE
+    src   text;
+    fixed text;
+BEGIN
+    SELECT p.prosrc INTO src FROM pg_proc p
+     WHERE p.oid = 'pgcqrs.define_read_model(text, text, text[], text, text, text[], text)'::regprocedure;
+    fixed := replace(src, $old$        why := 'a table it reads has no primary key';
+    ELSIF$old$, $new$        why := 'a table it reads has no primary key';
+    ELSIF EXISTS (SELECT 1 FROM unnest(direct) d(rel)
+                    JOIN pg_index x ON x.indrelid = d.rel AND x.indisprimary
+                    JOIN pg_attribute a ON a.attrelid = d.rel AND a.attnum = ANY (x.indkey)
+                    JOIN pg_collation co ON co.oid = a.attcollation
+                   WHERE NOT co.collisdeterministic) THEN
+        why := 'a table it reads is keyed by a column with a nondeterministic collation';
+    ELSIF$new$);
+    IF fixed = src THEN
+        RAISE EXCEPTION 'pgcqrs.define_read_model does not weigh its tables'' keys as expected';
+    END IF;
+    EXECUTE format($f$CREATE OR REPLACE FUNCTION pgcqrs.define_read_model(
+        name text, query text, key text[], mode text DEFAULT 'auto', schedule text DEFAULT NULL,
+        filterable text[] DEFAULT '{}', description text DEFAULT NULL) RETURNS void
+        LANGUAGE plpgsql AS %L$f$, fixed);
+END
+$patch$;
+
+-- V15's key views, asking whether a row changed through pgcqrs.unchanged.
+CREATE OR REPLACE FUNCTION pgcqrs.key_view(model text, source regclass) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    s       pgcqrs.read_model_sources;
+    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+    same    text;
+    needed  text[];
+    current text;
+    rebuilt text;
+    shape   text;
+BEGIN
+    SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = key_view.model AND r.source = key_view.source;
+    same := coalesce((SELECT string_agg(pgcqrs.unchanged(source, u, 'b.old', 't'), ' AND ')
+                        FROM unnest(s.columns) u), 'true');
+    needed := s.columns || s.key;
+    -- Both parts' columns as the same (base) types, so that the union is
+    -- flattened into the query that reads it.
+    SELECT string_agg(CASE WHEN pgcqrs.plain_type(source, a.attname) = format_type(a.atttypid, a.atttypmod)
+                           THEN format('t.%I', a.attname)
+                           ELSE format('t.%1$I::%2$s AS %1$I', a.attname, pgcqrs.plain_type(source, a.attname)) END,
+                      ', ' ORDER BY a.attnum),
+           string_agg(CASE WHEN a.attname = ANY (needed) THEN format('r.%I', a.attname)
+                           ELSE format('NULL::%s AS %I', pgcqrs.plain_type(source, a.attname), a.attname) END,
+                      ', ' ORDER BY a.attnum),
+           string_agg(format('%I %s', a.attname, pgcqrs.plain_type(source, a.attname)), ', ' ORDER BY a.attnum)
+             FILTER (WHERE a.attname = ANY (needed))
+      INTO current, rebuilt, shape
+      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped;
+    -- (its columns' types change: base types where they were domains)
+    EXECUTE format('DROP VIEW IF EXISTS %I.%I', s.delta_schema, relname);
+    EXECUTE format($v$
+        CREATE VIEW %1$I.%2$I AS
+        SELECT %10$s FROM pgcqrs.batch b JOIN %3$s t ON %4$s
+         WHERE b.relid = %5$s AND b.op IN ('I', 'U') AND (b.old IS NULL OR NOT (%6$s))
+        UNION ALL
+        SELECT %7$s FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_to_record(b.old) AS r(%8$s)
+         WHERE b.relid = %5$s AND b.old IS NOT NULL
+           AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %9$s AND %6$s))$v$,
+        s.delta_schema, relname, source, pgcqrs.key_join(source, s.key, 'b'),
+        format('%L::regclass', source::text), same, rebuilt, shape,
+        -- (probed by the rebuilt row's key, after a join's condition on
+        -- the row has applied)
+        (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p),
+        current);
+END
+$fn$;
+
+
+-- V16's delta stand-ins, likewise.
+CREATE OR REPLACE FUNCTION pgcqrs.delta_stand_in(model text, source regclass, n int, path text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    def     regclass := format('pgcqrs_defs.%I', model)::regclass;
+    kinds   text[] := pgcqrs.delta_kinds(def, source);
+    s       pgcqrs.read_model_sources;
+    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
+    plus    text := format('pgcqrs_p%s_%s', n, model);
+    minus   text := format('pgcqrs_m%s_%s', n, model);
+    old     text := format('pgcqrs_o%s_%s', n, model);
+    pkeq    text;
+    same    text;
+    firsts  text;
+    needed  text[];
+    rebuilt text;
+    shape   text;
+BEGIN
+    -- a key column must be a grouped one (the merge groups by the key)
+    IF kinds IS NULL OR EXISTS (
+           SELECT 1 FROM pgcqrs.read_models m, unnest(m.key) k
+             JOIN pg_attribute a ON a.attrelid = def AND a.attname = k
+            WHERE m.name = delta_stand_in.model AND kinds[a.attnum] <> 'group') THEN
+        RETURN;
+    END IF;
+    SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
+    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p);
+    same := coalesce((SELECT string_agg(pgcqrs.unchanged(source, u, 'f.old', 't'), ' AND ')
+                        FROM unnest(s.columns) u), 'true');
+    firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
+                     source::text);
+    needed := s.columns || s.key;
+    SELECT string_agg(CASE WHEN a.attname = ANY (needed) THEN format('r.%I', a.attname)
+                           ELSE format('NULL::%s AS %I', pgcqrs.plain_type(source, a.attname), a.attname) END,
+                      ', ' ORDER BY a.attnum),
+           string_agg(format('%I %s', a.attname, pgcqrs.plain_type(source, a.attname)), ', ' ORDER BY a.attnum)
+             FILTER (WHERE a.attname = ANY (needed))
+      INTO rebuilt, shape
+      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE format('CREATE SCHEMA %I', plus);
+    EXECUTE format('CREATE SCHEMA %I', minus);
+    EXECUTE format('CREATE SCHEMA %I', old);
+    EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s WHERE f.old IS NULL OR NOT (%s)',
+                   plus, relname, firsts, source, pgcqrs.key_join(source, s.key, 'f'), same);
+    EXECUTE format($v$CREATE VIEW %I.%I AS
+        SELECT %s FROM %s CROSS JOIN LATERAL jsonb_to_record(f.old) AS r(%s)
+         WHERE f.old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND %s)$v$,
+                   minus, relname, rebuilt, firsts, shape, source, pkeq, same);
+    -- Two parts without conditions of their own, so that a join reaches
+    -- each through its indexes, the condition applied to both.
+    EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_first_rows (LIKE %s)', old, source);
+    EXECUTE format($v$CREATE VIEW %I.%I AS
+        SELECT %s FROM (SELECT t.*, false AS pgcqrs_first FROM %s t
+                        UNION ALL
+                        SELECT f.*, true FROM %I.pgcqrs_first_rows f) u
+         WHERE u.pgcqrs_first
+            OR NOT EXISTS (SELECT FROM pgcqrs.batch b
+                            WHERE b.relid = %L::regclass AND b.key = %s)$v$,
+                   old, relname,
+                   (SELECT pgcqrs.ident_list(array_agg(a.attname::text ORDER BY a.attnum), 'u.')
+                      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
+                   source, old, source::text, pgcqrs.key_json(source, s.key, 'u.'));
+    EXECUTE format('CREATE INDEX ON %I.pgcqrs_first_rows (%s)', old, pgcqrs.ident_list(s.key, ''));
+    UPDATE pgcqrs.read_model_sources r
+       SET term        = delta_stand_in.n,
+           delta_kinds = kinds,
+           plus_path   = format('%I, %s', plus, path),
+           minus_path  = format('%I, %s', minus, path),
+           old_schema  = quote_ident(old),
+           -- (the working table's own row type: a column added to the
+           -- table later is not in it)
+           first_sql   = format('INSERT INTO %1$I.pgcqrs_first_rows SELECT r.* FROM %2$s CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$I.pgcqrs_first_rows, f.old) r WHERE f.old IS NOT NULL',
+                                old, firsts)
+     WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
+    PERFORM pgcqrs.delta_statements(model);
+END
+$fn$;
+
+-- Every captured table's trigger function written again.
+SELECT pgcqrs.capture(t.tgrelid::regclass) FROM pg_trigger t WHERE t.tgname = 'pgcqrs_capture_insert';
+
+-- Every model's key views and delta stand-ins made again.
+SELECT pgcqrs.key_view(s.model, s.source) FROM pgcqrs.read_model_sources s ORDER BY s.model, s.source;
+DO $again$
+DECLARE
+    s pgcqrs.read_model_sources;
+BEGIN
+    FOR s IN SELECT * FROM pgcqrs.read_model_sources r WHERE r.term IS NOT NULL ORDER BY r.model, r.source LOOP
+        EXECUTE format('DROP SCHEMA %s CASCADE', split_part(s.plus_path, ',', 1));
+        EXECUTE format('DROP SCHEMA %s CASCADE', split_part(s.minus_path, ',', 1));
+        EXECUTE format('DROP SCHEMA %s CASCADE', s.old_schema);
+        PERFORM pgcqrs.delta_stand_in(s.model, s.source, substring(s.delta_schema FROM '^pgcqrs_d(\d+)_')::int,
+                                     substr(s.search_path, strpos(s.search_path, ', ') + 2));
+    END LOOP;
+END
+$again$;
+
+-- Recomputed once, at their next refresh, with a mark no cluster has: the
+-- models over a table whose key parts are now rendered otherwise
+-- (intervals, char values, citext) or by canonical_json (V16's), and the
+-- models kept by delta whose sums hold a value that is not finite (V17's).
+UPDATE read.read_model_status st SET cluster_id = 0
+ WHERE st.view_name IN (SELECT s.model FROM pgcqrs.read_model_sources s, unnest(s.key) p
+                         WHERE pgcqrs.key_part(s.source, p, '') <> quote_ident(p));
+DO $again$
+DECLARE
+    m     text;
+    sums  text;
+BEGIN
+    FOR m IN SELECT DISTINCT r.model FROM pgcqrs.read_model_sources r WHERE r.delta_kinds IS NOT NULL ORDER BY 1 LOOP
+        SELECT string_agg(format('%I::numeric IN (''NaN'', ''Infinity'', ''-Infinity'')', a.attname), ' OR ')
+          INTO sums
+          FROM pg_attribute a
+          JOIN LATERAL (SELECT r.delta_kinds FROM pgcqrs.read_model_sources r
+                         WHERE r.model = m AND r.delta_kinds IS NOT NULL LIMIT 1) k ON true
+         WHERE a.attrelid = format('pgcqrs_defs.%I', m)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+           AND k.delta_kinds[a.attnum] IN ('sum', 'sum0');
+        CONTINUE WHEN sums IS NULL;
+        EXECUTE format('UPDATE read.read_model_status SET cluster_id = 0
+                         WHERE view_name = %L AND EXISTS (SELECT FROM read.%I WHERE %s)', m, m, sums);
+    END LOOP;
+END
+$again$;
