@@ -978,8 +978,6 @@ DECLARE
     plus    text := format('pgcqrs_p%s_%s', n, model);
     minus   text := format('pgcqrs_m%s_%s', n, model);
     old     text := format('pgcqrs_o%s_%s', n, model);
-    pkeq    text;
-    same    text;
     firsts  text;
     needed  text[];
     rebuilt text;
@@ -993,9 +991,6 @@ BEGIN
         RETURN;
     END IF;
     SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
-    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p);
-    same := coalesce((SELECT string_agg(pgcqrs.unchanged(source, u, 'f.old', 't'), ' AND ')
-                        FROM unnest(s.columns) u), 'true');
     firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
                      source::text);
     needed := s.columns || s.key;
@@ -1009,12 +1004,14 @@ BEGIN
     EXECUTE format('CREATE SCHEMA %I', plus);
     EXECUTE format('CREATE SCHEMA %I', minus);
     EXECUTE format('CREATE SCHEMA %I', old);
-    EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s WHERE f.old IS NULL OR NOT (%s)',
-                   plus, relname, firsts, source, pgcqrs.key_join(source, s.key, 'f'), same);
+    -- every changed row as it is now, and as it was first: a row the same
+    -- in both (in the columns the query reads) cancels out
+    EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s',
+                   plus, relname, firsts, source, pgcqrs.key_join(source, s.key, 'f'));
     EXECUTE format($v$CREATE VIEW %I.%I AS
         SELECT %s FROM %s CROSS JOIN LATERAL jsonb_to_record(f.old) AS r(%s)
-         WHERE f.old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND %s)$v$,
-                   minus, relname, rebuilt, firsts, shape, source, pkeq, same);
+         WHERE f.old IS NOT NULL$v$,
+                   minus, relname, rebuilt, firsts, shape);
     -- Two parts without conditions of their own, so that a join reaches
     -- each through its indexes, the condition applied to both.
     EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_first_rows (LIKE %s)', old, source);
@@ -2603,9 +2600,7 @@ CREATE VIEW pgcqrs_m1_daily_sales.orders AS
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
      CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, status text, total numeric(14,2), created_at timestamp with time zone))
-  WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
-           FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT (((f.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
+  WHERE (f.old IS NOT NULL);
 
 CREATE VIEW pgcqrs_m2_customer_orders.orders AS
  SELECT r.id,
@@ -2622,9 +2617,7 @@ CREATE VIEW pgcqrs_m2_customer_orders.orders AS
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
      CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, customer_id text, status text, total numeric(14,2), created_at timestamp with time zone))
-  WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
-           FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT (((f.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))))));
+  WHERE (f.old IS NOT NULL);
 
 CREATE VIEW pgcqrs_m2_product_sales.orders AS
  SELECT r.id,
@@ -2641,9 +2634,7 @@ CREATE VIEW pgcqrs_m2_product_sales.orders AS
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
      CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, status text))
-  WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
-           FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))))))));
+  WHERE (f.old IS NOT NULL);
 
 CREATE VIEW pgcqrs_m3_product_sales.order_items AS
  SELECT r.order_id,
@@ -2657,9 +2648,7 @@ CREATE VIEW pgcqrs_m3_product_sales.order_items AS
           WHERE (b.relid = ('write.order_items'::regclass)::oid)
           ORDER BY b.key, b.seq) f
      CROSS JOIN LATERAL jsonb_to_record(f.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
-  WHERE ((f.old IS NOT NULL) AND (NOT (EXISTS ( SELECT 1
-           FROM write.order_items t
-          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((f.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((f.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((f.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((f.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price))))))));
+  WHERE (f.old IS NOT NULL);
 
 CREATE UNLOGGED TABLE pgcqrs_o1_daily_sales.pgcqrs_first_rows (
     id write.entity_id NOT NULL,
@@ -2843,8 +2832,7 @@ CREATE VIEW pgcqrs_p1_daily_sales.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))))
-  WHERE ((f.old IS NULL) OR (NOT ((NOT (((f.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
+     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))));
 
 CREATE VIEW pgcqrs_p2_customer_orders.orders AS
  SELECT t.id,
@@ -2860,8 +2848,7 @@ CREATE VIEW pgcqrs_p2_customer_orders.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))))
-  WHERE ((f.old IS NULL) OR (NOT ((NOT (((f.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((f.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((f.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))))));
+     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))));
 
 CREATE VIEW pgcqrs_p2_product_sales.orders AS
  SELECT t.id,
@@ -2877,8 +2864,7 @@ CREATE VIEW pgcqrs_p2_product_sales.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))))
-  WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((f.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))))));
+     JOIN write.orders t ON (((t.id)::text = (f.key ->> 0))));
 
 CREATE VIEW pgcqrs_p3_product_sales.order_items AS
  SELECT t.order_id,
@@ -2891,8 +2877,7 @@ CREATE VIEW pgcqrs_p3_product_sales.order_items AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.order_items'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     JOIN write.order_items t ON (((t.order_id = (f.key ->> 0)) AND (t.line_no = ((f.key ->> 1))::smallint))))
-  WHERE ((f.old IS NULL) OR (NOT ((NOT ((f.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((f.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((f.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((f.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price))))));
+     JOIN write.order_items t ON (((t.order_id = (f.key ->> 0)) AND (t.line_no = ((f.key ->> 1))::smallint))));
 
 CREATE TABLE public.refinery_schema_history (
     version integer NOT NULL,

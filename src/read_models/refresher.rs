@@ -858,7 +858,9 @@ impl Refresher {
 
     /// Copy the next changes of `model`'s tables (at most its batch
     /// limit) into `pgcqrs.batch` (`take_batch.sql`), resuming where the
-    /// last batch stopped.
+    /// last batch stopped. When every waiting change fits, they are copied
+    /// as found (`take_all.sql`): ordering and numbering 10,000 changes to
+    /// find where a batch ends took half of the copy's time.
     async fn take(
         &self,
         tx: &Transaction<'_>,
@@ -871,16 +873,36 @@ impl Refresher {
             }
             (limit, _) => limit,
         };
-        let sql = include_str!("../../sql/read_models/take_batch.sql");
-        let stmt = tx.prepare_cached(sql).await?;
         let (txid, _, seq, _) = &coverage.resume;
-        let row = tx
-            .query_one(
+        let counted = tx
+            .prepare_cached(include_str!("../../sql/read_models/waiting_changes.sql"))
+            .await?;
+        let waiting: i64 = col(
+            &tx.query_one(
+                &counted,
+                &[&coverage.covers, txid, seq, &model.model.sources],
+            )
+            .await?,
+            "waiting",
+        )?;
+        // (the same snapshot: what was counted is what is taken)
+        let row = if waiting <= limit {
+            let stmt = tx
+                .prepare_cached(include_str!("../../sql/read_models/take_all.sql"))
+                .await?;
+            tx.query_one(&stmt, &[&coverage.covers, txid, seq, &model.model.sources])
+                .await
+        } else {
+            let stmt = tx
+                .prepare_cached(include_str!("../../sql/read_models/take_batch.sql"))
+                .await?;
+            tx.query_one(
                 &stmt,
                 &[&coverage.covers, txid, seq, &limit, &model.model.sources],
             )
             .await
-            .with_context(|| format!("taking a batch of read.{} failed", model.model.name))?;
+        }
+        .with_context(|| format!("taking a batch of read.{} failed", model.model.name))?;
         Ok(Taken {
             changes: col(&row, "changes")?,
             snapshot: col(&row, "snapshot")?,
