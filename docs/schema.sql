@@ -173,10 +173,11 @@ DECLARE
     same     text;
 BEGIN
     -- (a table renamed since: the function its triggers call)
+    -- (a new table named by its oid: a table created under the name of
+    -- one renamed since would otherwise take over its function)
     fname := coalesce((SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
                         WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert'),
-                      (SELECT format('capture_%s', left(md5(n.nspname || '.' || c.relname), 20))
-                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source));
+                      format('capture_%s', source::oid));
     SELECT array_agg(a.attname::text ORDER BY k.i)
       INTO pk
       FROM pg_index x
@@ -190,7 +191,17 @@ BEGIN
     ELSE
         keyx := pgcqrs.key_json(source, pk, 'pgcqrs_n.');
         keyo := pgcqrs.key_json(source, pk, 'pgcqrs_o.');
-        same := format('(%s) = (%s)', pgcqrs.ident_list(pk, 'pgcqrs_n.'), pgcqrs.ident_list(pk, 'pgcqrs_o.'));
+        -- each part's equality operator named with its schema: the
+        -- trigger's search_path holds pg_catalog alone, where an
+        -- extension's type (ltree, citext) has none, and every update
+        -- failed or compared the key as text
+        same := (SELECT string_agg(format('pgcqrs_n.%1$I %2$s pgcqrs_o.%1$I',
+                                          p, coalesce((SELECT format('OPERATOR(%I.=)', n.nspname)
+                                                         FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+                                                        WHERE o.oprname = '=' AND o.oprleft = b AND o.oprright = b
+                                                        ORDER BY n.nspname = 'pg_catalog' DESC LIMIT 1), '=')),
+                                   ' AND ')
+                   FROM unnest(pk) p CROSS JOIN LATERAL pgcqrs.base_type(source, p) b);
     END IF;
     EXECUTE format($f$
         CREATE OR REPLACE FUNCTION pgcqrs.%1$I() RETURNS trigger LANGUAGE plpgsql
@@ -251,14 +262,14 @@ CREATE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255() RETURNS trigger
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.order_id, pgcqrs_n.line_no), to_jsonb(pgcqrs_o)
-                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON (pgcqrs_n.order_id, pgcqrs_n.line_no) = (pgcqrs_o.order_id, pgcqrs_o.line_no)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON pgcqrs_n.order_id OPERATOR(pg_catalog.=) pgcqrs_o.order_id AND pgcqrs_n.line_no OPERATOR(pg_catalog.=) pgcqrs_o.line_no
                  WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.order_id, pgcqrs_o.line_no), to_jsonb(pgcqrs_o)
-                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE (pgcqrs_n.order_id, pgcqrs_n.line_no) = (pgcqrs_o.order_id, pgcqrs_o.line_no))
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE pgcqrs_n.order_id OPERATOR(pg_catalog.=) pgcqrs_o.order_id AND pgcqrs_n.line_no OPERATOR(pg_catalog.=) pgcqrs_o.line_no)
                 UNION ALL
                 SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.order_id, pgcqrs_n.line_no), NULL
-                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE (pgcqrs_n.order_id, pgcqrs_n.line_no) = (pgcqrs_o.order_id, pgcqrs_o.line_no));
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE pgcqrs_n.order_id OPERATOR(pg_catalog.=) pgcqrs_o.order_id AND pgcqrs_n.line_no OPERATOR(pg_catalog.=) pgcqrs_o.line_no);
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.order_id, pgcqrs_o.line_no), to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
@@ -285,14 +296,14 @@ CREATE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a() RETURNS trigger
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
-                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON (pgcqrs_n.id) = (pgcqrs_o.id)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id
                  WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
-                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE (pgcqrs_n.id) = (pgcqrs_o.id))
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id)
                 UNION ALL
                 SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id), NULL
-                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE (pgcqrs_n.id) = (pgcqrs_o.id));
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id);
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
@@ -319,14 +330,14 @@ CREATE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0() RETURNS trigger
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
-                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON (pgcqrs_n.id) = (pgcqrs_o.id)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id
                  WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
-                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE (pgcqrs_n.id) = (pgcqrs_o.id))
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id)
                 UNION ALL
                 SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id), NULL
-                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE (pgcqrs_n.id) = (pgcqrs_o.id));
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id);
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
@@ -353,14 +364,14 @@ CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
-                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON (pgcqrs_n.id) = (pgcqrs_o.id)
+                  FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id
                  WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
                 UNION ALL
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
-                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE (pgcqrs_n.id) = (pgcqrs_o.id))
+                  FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id)
                 UNION ALL
                 SELECT TG_RELID, 'I', jsonb_build_array(pgcqrs_n.id), NULL
-                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE (pgcqrs_n.id) = (pgcqrs_o.id));
+                  FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id);
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
@@ -1191,8 +1202,17 @@ $_$;
 CREATE FUNCTION pgcqrs.key_join(source regclass, key text[], batch text) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-    SELECT string_agg(format('t.%I = (%s.key ->> %s)::%s', p, batch, i - 1, pgcqrs.plain_type(source, p)), ' AND ' ORDER BY i)
+    SELECT string_agg(format('t.%I = %s', p,
+                             CASE WHEN b IN ('jsonb'::regtype, 'json'::regtype)
+                                  THEN format('(%s.key -> %s)::%s', batch, i - 1, b)
+                                  WHEN y.typtype = 'c' OR (y.typcategory = 'A' AND y.typelem <> 0)
+                                  THEN format('(jsonb_populate_record(NULL::%s, jsonb_build_object(%L, %s.key -> %s))).%I',
+                                              source, p, batch, i - 1, p)
+                                  ELSE format('(%s.key ->> %s)::%s', batch, i - 1, pgcqrs.plain_type(source, p)) END),
+                      ' AND ' ORDER BY i)
       FROM unnest(key) WITH ORDINALITY AS x(p, i)
+      CROSS JOIN LATERAL pgcqrs.base_type(source, p) b
+      JOIN pg_type y ON y.oid = b
 $$;
 
 CREATE FUNCTION pgcqrs.key_json(source regclass, key text[], prefix text) RETURNS text
@@ -1204,14 +1224,20 @@ $$;
 
 CREATE FUNCTION pgcqrs.key_part(source regclass, col text, prefix text) RETURNS text
     LANGUAGE sql STABLE
-    AS $$
+    AS $_$
     SELECT CASE WHEN b = 'bpchar'::regtype THEN format('%s%I::text', prefix, col)
                 WHEN pgcqrs.renders_alike(source, col) THEN prefix || quote_ident(col)
-                WHEN b = 'interval'::regtype THEN format('pgcqrs.canonical_json(justify_interval(%s%I))', prefix, col)
-                WHEN y.typname = 'citext' THEN format('lower(%s%I::text)', prefix, col)
+                -- (justify_interval overflows on intervals of millions of
+                -- years: those are left as they are)
+                WHEN b = 'interval'::regtype
+                THEN format($f$pgcqrs.canonical_json(CASE WHEN %1$s%2$I BETWEEN interval '-100000 years' AND interval '100000 years'
+                                                        THEN justify_interval(%1$s%2$I) ELSE %1$s%2$I END)$f$, prefix, col)
+                -- (citext compares in the database's collation, whatever
+                -- the column's)
+                WHEN y.typname = 'citext' THEN format('lower(%s%I::text COLLATE "default")', prefix, col)
                 ELSE format('pgcqrs.canonical_json(%s%I)', prefix, col) END
       FROM pgcqrs.base_type(source, col) b JOIN pg_type y ON y.oid = b
-$$;
+$_$;
 
 CREATE FUNCTION pgcqrs.key_stand_in(model text, source regclass, n integer, path text, definition text, key text[]) RETURNS void
     LANGUAGE plpgsql
@@ -1434,11 +1460,16 @@ CREATE FUNCTION pgcqrs.renders_alike(source regclass, col text) RETURNS boolean
         SELECT a.atttypid FROM pg_attribute a
          WHERE a.attrelid = source AND a.attname = col AND NOT a.attisdropped
         UNION ALL
-        SELECT y.typbasetype FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype = 'd'
+        -- through domains, and from an array to its elements
+        SELECT CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.typelem END
+          FROM t JOIN pg_type y ON y.oid = t.oid
+         WHERE y.typtype = 'd' OR (y.typcategory = 'A' AND y.typelem <> 0)
     )
     SELECT coalesce(bool_or(t.oid = ANY (ARRAY['text', 'varchar', 'bpchar', 'name', 'int2', 'int4', 'int8', 'oid',
-                                               'numeric', 'uuid', 'bool', 'date', 'timestamp']::regtype[])), false)
-      FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
+                                               'numeric', 'uuid', 'bool', 'date', 'timestamp', 'jsonb', 'json']::regtype[])
+                            OR y.typtype = 'e'), false)
+      FROM t JOIN pg_type y ON y.oid = t.oid
+     WHERE y.typtype <> 'd' AND NOT (y.typcategory = 'A' AND y.typelem <> 0)
 $$;
 
 CREATE FUNCTION pgcqrs.snapshot_advance(covered pg_snapshot, now pg_snapshot, upto xid8) RETURNS pg_snapshot

@@ -40,6 +40,29 @@ AS $$ SELECT to_jsonb(v) $$;
 COMMENT ON FUNCTION pgcqrs.canonical_json(anyelement) IS
     'A value as JSON, rendered with fixed settings (UTC, exact floats, postgres intervals, hex bytea, ISO dates): a captured value reads the same from every session.';
 
+-- V16's renders_alike, and the types whose JSON does not depend on the
+-- session either: jsonb, json, enums, and arrays of any of these. (An
+-- "unchanged?" test or a key part of these types went through
+-- canonical_json, which its settings keep from being inlined: 2.7 µs a
+-- row and column for nothing.)
+CREATE OR REPLACE FUNCTION pgcqrs.renders_alike(source regclass, col text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE t(oid) AS (
+        SELECT a.atttypid FROM pg_attribute a
+         WHERE a.attrelid = source AND a.attname = col AND NOT a.attisdropped
+        UNION ALL
+        -- through domains, and from an array to its elements
+        SELECT CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.typelem END
+          FROM t JOIN pg_type y ON y.oid = t.oid
+         WHERE y.typtype = 'd' OR (y.typcategory = 'A' AND y.typelem <> 0)
+    )
+    SELECT coalesce(bool_or(t.oid = ANY (ARRAY['text', 'varchar', 'bpchar', 'name', 'int2', 'int4', 'int8', 'oid',
+                                               'numeric', 'uuid', 'bool', 'date', 'timestamp', 'jsonb', 'json']::regtype[])
+                            OR y.typtype = 'e'), false)
+      FROM t JOIN pg_type y ON y.oid = t.oid
+     WHERE y.typtype <> 'd' AND NOT (y.typcategory = 'A' AND y.typelem <> 0)
+$$;
+
 -- A column's base type, through domains.
 CREATE FUNCTION pgcqrs.base_type(source regclass, col text) RETURNS regtype
 LANGUAGE sql STABLE AS $$
@@ -58,8 +81,14 @@ CREATE FUNCTION pgcqrs.key_part(source regclass, col text, prefix text) RETURNS 
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN b = 'bpchar'::regtype THEN format('%s%I::text', prefix, col)
                 WHEN pgcqrs.renders_alike(source, col) THEN prefix || quote_ident(col)
-                WHEN b = 'interval'::regtype THEN format('pgcqrs.canonical_json(justify_interval(%s%I))', prefix, col)
-                WHEN y.typname = 'citext' THEN format('lower(%s%I::text)', prefix, col)
+                -- (justify_interval overflows on intervals of millions of
+                -- years: those are left as they are)
+                WHEN b = 'interval'::regtype
+                THEN format($f$pgcqrs.canonical_json(CASE WHEN %1$s%2$I BETWEEN interval '-100000 years' AND interval '100000 years'
+                                                        THEN justify_interval(%1$s%2$I) ELSE %1$s%2$I END)$f$, prefix, col)
+                -- (citext compares in the database's collation, whatever
+                -- the column's)
+                WHEN y.typname = 'citext' THEN format('lower(%s%I::text COLLATE "default")', prefix, col)
                 ELSE format('pgcqrs.canonical_json(%s%I)', prefix, col) END
       FROM pgcqrs.base_type(source, col) b JOIN pg_type y ON y.oid = b
 $$;
@@ -69,6 +98,26 @@ CREATE OR REPLACE FUNCTION pgcqrs.key_json(source regclass, key text[], prefix t
 LANGUAGE sql STABLE AS $$
     SELECT format('jsonb_build_array(%s)', string_agg(pgcqrs.key_part(source, p, prefix), ', ' ORDER BY i))
       FROM unnest(key) WITH ORDINALITY AS x(p, i)
+$$;
+
+-- V13's key_join, reading a key part of an array or composite type (a
+-- JSON array or object, which a cast from text does not read) through the
+-- table's row type, and one of type jsonb or json as JSON (a JSON string
+-- loses its quotes as text). Batches of models over tables keyed by such
+-- types failed, every one.
+CREATE OR REPLACE FUNCTION pgcqrs.key_join(source regclass, key text[], batch text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT string_agg(format('t.%I = %s', p,
+                             CASE WHEN b IN ('jsonb'::regtype, 'json'::regtype)
+                                  THEN format('(%s.key -> %s)::%s', batch, i - 1, b)
+                                  WHEN y.typtype = 'c' OR (y.typcategory = 'A' AND y.typelem <> 0)
+                                  THEN format('(jsonb_populate_record(NULL::%s, jsonb_build_object(%L, %s.key -> %s))).%I',
+                                              source, p, batch, i - 1, p)
+                                  ELSE format('(%s.key ->> %s)::%s', batch, i - 1, pgcqrs.plain_type(source, p)) END),
+                      ' AND ' ORDER BY i)
+      FROM unnest(key) WITH ORDINALITY AS x(p, i)
+      CROSS JOIN LATERAL pgcqrs.base_type(source, p) b
+      JOIN pg_type y ON y.oid = b
 $$;
 
 -- Whether column col of a captured old row (JSON, the expression old) is
@@ -101,10 +150,11 @@ DECLARE
     same     text;
 BEGIN
     -- (a table renamed since: the function its triggers call)
+    -- (a new table named by its oid: a table created under the name of
+    -- one renamed since would otherwise take over its function)
     fname := coalesce((SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
                         WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert'),
-                      (SELECT format('capture_%s', left(md5(n.nspname || '.' || c.relname), 20))
-                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source));
+                      format('capture_%s', source::oid));
     SELECT array_agg(a.attname::text ORDER BY k.i)
       INTO pk
       FROM pg_index x
@@ -118,7 +168,17 @@ BEGIN
     ELSE
         keyx := pgcqrs.key_json(source, pk, 'pgcqrs_n.');
         keyo := pgcqrs.key_json(source, pk, 'pgcqrs_o.');
-        same := format('(%s) = (%s)', pgcqrs.ident_list(pk, 'pgcqrs_n.'), pgcqrs.ident_list(pk, 'pgcqrs_o.'));
+        -- each part's equality operator named with its schema: the
+        -- trigger's search_path holds pg_catalog alone, where an
+        -- extension's type (ltree, citext) has none, and every update
+        -- failed or compared the key as text
+        same := (SELECT string_agg(format('pgcqrs_n.%1$I %2$s pgcqrs_o.%1$I',
+                                          p, coalesce((SELECT format('OPERATOR(%I.=)', n.nspname)
+                                                         FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+                                                        WHERE o.oprname = '=' AND o.oprleft = b AND o.oprright = b
+                                                        ORDER BY n.nspname = 'pg_catalog' DESC LIMIT 1), '=')),
+                                   ' AND ')
+                   FROM unnest(pk) p CROSS JOIN LATERAL pgcqrs.base_type(source, p) b);
     END IF;
     EXECUTE format($f$
         CREATE OR REPLACE FUNCTION pgcqrs.%1$I() RETURNS trigger LANGUAGE plpgsql
@@ -340,16 +400,23 @@ $again$;
 
 -- Recomputed once, at their next refresh, with a mark no cluster has: the
 -- models over a table whose key parts are now rendered otherwise
--- (intervals, char values, citext) or by canonical_json (V16's), and the
--- models kept by delta whose sums hold a value that is not finite (V17's).
+-- (intervals, char values, citext); and, where this cluster has no
+-- identity (so that V16's and V17's marks did nothing), the models they
+-- marked: those over a table keyed by a type canonical_json renders, and
+-- those kept by delta whose sums hold a value that is not finite.
 UPDATE read.read_model_status st SET cluster_id = 0
  WHERE st.view_name IN (SELECT s.model FROM pgcqrs.read_model_sources s, unnest(s.key) p
-                         WHERE pgcqrs.key_part(s.source, p, '') <> quote_ident(p));
+                         WHERE pgcqrs.base_type(s.source, p) IN ('interval'::regtype, 'bpchar'::regtype)
+                            OR (SELECT y.typname = 'citext' FROM pg_type y WHERE y.oid = pgcqrs.base_type(s.source, p))
+                            OR (pgcqrs.cluster_id() IS NULL AND NOT pgcqrs.renders_alike(s.source, p)));
 DO $again$
 DECLARE
     m     text;
     sums  text;
 BEGIN
+    IF pgcqrs.cluster_id() IS NOT NULL THEN
+        RETURN;
+    END IF;
     FOR m IN SELECT DISTINCT r.model FROM pgcqrs.read_model_sources r WHERE r.delta_kinds IS NOT NULL ORDER BY 1 LOOP
         SELECT string_agg(format('%I::numeric IN (''NaN'', ''Infinity'', ''-Infinity'')', a.attname), ' OR ')
           INTO sums

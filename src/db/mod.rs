@@ -23,9 +23,6 @@ refinery::embed_migrations!("migrations");
 /// Marks the query-side pool in `build_pool`.
 const READER: &str = "pgcqrs_reader";
 
-/// Every connection's floats rendered exactly (see `build_pool`).
-const EXACT_FLOATS: &str = "-c extra_float_digits=1";
-
 /// Advisory lock key held while migrating, so that several instances
 /// starting at once migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x7067_6371_7273_0001;
@@ -66,17 +63,14 @@ fn build_pool(
 ) -> anyhow::Result<Pool> {
     let mut config = tokio_postgres::Config::from_str(url)
         .context("not a valid PostgreSQL connection string")?;
-    // A float's text is its value only with extra_float_digits of 1 (the
-    // default): the refresher compares rows by their text, and a server or
-    // database set to 0 made a change beyond the 15th digit look like none.
-    let mut all = config.get_options().unwrap_or_default().to_owned();
-    for extra in std::iter::once(EXACT_FLOATS).chain(options.filter(|o| *o != READER)) {
+    if let Some(options) = options.filter(|o| *o != READER) {
+        let mut all = config.get_options().unwrap_or_default().to_owned();
         if !all.is_empty() {
             all.push(' ');
         }
-        all.push_str(extra);
+        all.push_str(options);
+        config.options(&all);
     }
-    config.options(&all);
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }

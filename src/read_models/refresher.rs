@@ -600,7 +600,8 @@ impl Refresher {
         }))
     }
 
-    /// Set this transaction's statement timeout.
+    /// Set this transaction's statement timeout, and the settings every
+    /// refresh runs with (`set_statement_timeout.sql`).
     async fn set_timeout(tx: &Transaction<'_>, timeout: Duration) -> anyhow::Result<()> {
         let stmt = tx
             .prepare_cached(include_str!(
