@@ -172,9 +172,9 @@ DECLARE
     keyo     text;
     same     text;
 BEGIN
-    -- (a table renamed since: the function its triggers call)
-    -- (a new table named by its oid: a table created under the name of
-    -- one renamed since would otherwise take over its function)
+    -- the function its triggers call (the table may have been renamed
+    -- since), or one named by the table's oid (a name taken from the
+    -- table's would be the one a renamed table's triggers still call)
     fname := coalesce((SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
                         WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert'),
                       format('capture_%s', source::oid));

@@ -1,35 +1,46 @@
--- Keys and comparisons that hold whatever the sessions' settings.
+-- Keys and comparisons that hold whatever the sessions' settings, and key
+-- types that no longer stop a model or a table.
 --
 -- V16 fixed the settings the capture triggers render rows with, and named
--- a row by its key as JSON rendered with those settings. Four holes were
--- left:
+-- a row by its key as JSON rendered with those settings. Reviews found
+-- what was left:
 --
 -- * Whether a row changed in a batch was asked by comparing its captured
---   JSON with the current row rendered in the refresher's session. A
---   refresher with extra_float_digits = 0 rendered 0.10000000000000002 as
---   0.1, took a changed float for unchanged, and left a maximum stale for
---   good; a refresher outside UTC re-projected every timestamptz row it
---   was given. Floats and times with zone are now compared as values (the
+--   JSON with the current row rendered in the refresher's session (and a
+--   keyed model's upsert compares rows by their text). A refresher with
+--   extra_float_digits = 0 rendered 0.10000000000000002 as 0.1, took a
+--   changed float for unchanged, and kept the old value for good; a
+--   refresher outside UTC re-projected every timestamptz row it was
+--   given. Floats and times with zone are now compared as values (the
 --   captured text read back as the column's type, exact for both), other
 --   types whose JSON depends on the session through canonical_json, the
---   plain ones through their JSON as before.
--- * DateStyle was not fixed: a range over dates written under 'SQL, DMY'
---   was captured as 02/01/2026 and read back by the refresher as the
---   first of February. The capture and canonical_json now fix it too.
--- * A key part whose equality is looser than its text was still two keys
---   for one row after an update that rewrote it to an equal value:
---   interval '1 day' and '24:00:00', char values with and without their
---   padding, citext 'A' and 'a'. Such parts are now rendered normalised
---   (justify_interval, the char value as text, lower()). A key part with a
---   nondeterministic collation has no such form: a model that reads such a
---   table is now kept whole, as one over a table without a primary key.
+--   others through their JSON as before. (Refreshes also set
+--   extra_float_digits = 1 themselves.)
+-- * DateStyle was not fixed: a range of dates written under 'SQL, MDY'
+--   was captured as 01/17/2026, and a refresher under 'SQL, DMY' failed
+--   every batch on it, or read another date. The capture and
+--   canonical_json now fix it too.
+-- * A key part whose equality is looser than its text was two keys for
+--   one row after an update that rewrote it to an equal value: interval
+--   '1 day' and '24:00:00', char values with and without their padding,
+--   citext 'A' and 'a'. Such parts are now rendered normalised
+--   (justify_interval, the char value as text, lower() in the database's
+--   collation). A key part with a nondeterministic collation has no such
+--   form: a model that reads such a table is now kept whole, as one over
+--   a table without a primary key.
+-- * A key part of an array, composite or jsonb type failed every batch
+--   (a cast from the JSON key's text does not read it back), and one of
+--   an extension's type (ltree) failed every update of the table (the
+--   capture paired old and new rows with = under a search_path of
+--   pg_catalog alone).
 -- * A model to recompute once was marked with cluster_id = NULL, which
 --   does nothing where pgcqrs.cluster_id() is itself NULL (services that
 --   withhold pg_control_system()). The mark is now 0, which no cluster
---   has; the models V16 and V17 marked are marked again with it.
---
--- And capture() on a table renamed since its capture now rewrites the
--- function its triggers call, not a new one named after the new name.
+--   has; on such clusters the models V16 and V17 marked are marked again.
+-- * capture() on a table renamed since its capture wrote a function its
+--   triggers never call, and a table created under the old name took
+--   over the renamed one's function. It now rewrites the function the
+--   triggers call, and names a new table's function by the table's oid.
 
 -- V16's canonical_json with DateStyle fixed as well.
 CREATE OR REPLACE FUNCTION pgcqrs.canonical_json(v anyelement) RETURNS jsonb
@@ -137,8 +148,9 @@ REVOKE EXECUTE ON FUNCTION pgcqrs.base_type(regclass, text), pgcqrs.key_part(reg
                            pgcqrs.unchanged(regclass, text, text, text)
     FROM PUBLIC;
 
--- V16's capture, with DateStyle fixed, keys through key_part, and the
--- function its triggers already call kept.
+-- V16's capture, with DateStyle fixed, keys through key_part, old and new
+-- rows paired by each key type's own =, and the function its triggers
+-- already call kept.
 CREATE OR REPLACE FUNCTION pgcqrs.capture(source regclass) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -149,9 +161,9 @@ DECLARE
     keyo     text;
     same     text;
 BEGIN
-    -- (a table renamed since: the function its triggers call)
-    -- (a new table named by its oid: a table created under the name of
-    -- one renamed since would otherwise take over its function)
+    -- the function its triggers call (the table may have been renamed
+    -- since), or one named by the table's oid (a name taken from the
+    -- table's would be the one a renamed table's triggers still call)
     fname := coalesce((SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
                         WHERE t.tgrelid = source AND t.tgname = 'pgcqrs_capture_insert'),
                       format('capture_%s', source::oid));
