@@ -146,6 +146,11 @@ pub async fn migrate_to(url: &str, version: i32) -> anyhow::Result<usize> {
 
 async fn migrate_up_to(url: &str, target: refinery::Target) -> anyhow::Result<usize> {
     let mut client = connect(url).await?;
+    // (the migrations drop and make views again; their notices, "drop
+    // cascades to ...", are no news to whoever starts the service)
+    client
+        .batch_execute("SET client_min_messages = warning")
+        .await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
