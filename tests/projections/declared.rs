@@ -758,6 +758,11 @@ async fn a_grouped_model_kept_by_delta_settles_every_edge() {
         "DELETE FROM public.readings WHERE id = 24",
         "UPDATE public.readings SET v = 'NaN' WHERE id = 21; DELETE FROM public.readings WHERE id = 25",
         "UPDATE public.readings SET v = -4 WHERE id = 21",
+        // rows changed only in a column one model does not read: both
+        // parts hold them as they were and are, and they cancel out; the
+        // other model's minimum moves, and the maximum's row is among them
+        "UPDATE public.readings SET w = w || '!' WHERE g IN ('b', 'c', 'i')",
+        "UPDATE public.readings SET w = 'a' WHERE v = (SELECT max(v) FROM public.readings WHERE g = 'b')",
     ];
     run_delta_steps(&app, declared, "reading_", &steps).await;
 }
