@@ -443,3 +443,38 @@ BEGIN
     END LOOP;
 END
 $again$;
+
+-- A model declared before this migration over a table keyed by a
+-- nondeterministic collation was kept in batches, and a key rewritten to
+-- an equal value in another form counted its row twice. Each is declared
+-- again as it was, and so kept whole; one declared incremental explicitly
+-- (or one that cannot be dropped, such as one a view depends on) is left
+-- as it is, with a warning that says so.
+DO $again$
+DECLARE
+    m pgcqrs.read_models;
+BEGIN
+    FOR m IN SELECT * FROM pgcqrs.read_models r
+              WHERE r.kept = 'incremental'
+                AND EXISTS (SELECT 1 FROM unnest(r.sources) src
+                              JOIN pg_index x ON x.indrelid = src AND x.indisprimary
+                              JOIN pg_attribute a ON a.attrelid = src AND a.attnum = ANY (x.indkey)
+                              JOIN pg_collation co ON co.oid = a.attcollation
+                             WHERE NOT co.collisdeterministic)
+              ORDER BY r.name LOOP
+        BEGIN
+            IF m.mode = 'incremental' THEN
+                RAISE EXCEPTION 'it is declared incremental';
+            END IF;
+            PERFORM pgcqrs.drop_read_model(m.name);
+            PERFORM pgcqrs.define_read_model(m.name, m.query, m.key, m.mode, m.schedule, m.filterable, m.description);
+            UPDATE pgcqrs.read_models r
+               SET timeout_ms = m.timeout_ms, defined_at = m.defined_at, defined_by = m.defined_by
+             WHERE r.name = m.name;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'read model % reads a table keyed by a nondeterministic collation and is still kept in batches (%): declare it again with mode => ''auto'' or ''full''',
+                          m.name, SQLERRM;
+        END;
+    END LOOP;
+END
+$again$;

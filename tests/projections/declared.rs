@@ -1145,7 +1145,16 @@ async fn upgrade_from_v15(hidden_identity: bool) {
                  name => 'probe_sums',
                  query => $$SELECT id, count(*) AS n, sum(v) AS v FROM public.probes GROUP BY id$$,
                  key => ARRAY['id']);
-             ALTER TABLE public.probes RENAME TO probe_log;",
+             ALTER TABLE public.probes RENAME TO probe_log;
+             -- kept in batches under V15, over a table keyed by a
+             -- nondeterministic collation
+             CREATE COLLATION public.folded (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+             CREATE TABLE public.tags (code text COLLATE public.folded PRIMARY KEY, g text NOT NULL, v int NOT NULL);
+             INSERT INTO public.tags VALUES ('North', 'a', 1), ('south', 'a', 2), ('East', 'b', 3);
+             SELECT pgcqrs.define_read_model(
+                 name => 'tag_sums',
+                 query => $$SELECT g, count(*) AS n, sum(v) AS v FROM public.tags GROUP BY g$$,
+                 key => ARRAY['g']);",
         )
         .await
         .expect("a V15 database with a model over a table keyed by a time");
@@ -1161,8 +1170,22 @@ async fn upgrade_from_v15(hidden_identity: bool) {
     let models = refresher.models();
     assert_eq!(
         models.len(),
-        8,
-        "the five built-in models and three declared"
+        9,
+        "the five built-in models and four declared"
+    );
+    let kept: String = app
+        .client()
+        .await
+        .query_one(
+            "SELECT kept FROM pgcqrs.read_models WHERE name = 'tag_sums'",
+            &[],
+        )
+        .await
+        .expect("tag_sums")
+        .get(0);
+    assert_eq!(
+        kept, "full",
+        "declared again over a nondeterministic key, and kept whole"
     );
     for model in &models {
         catch_up(refresher, model, "after the upgrade").await;
@@ -1186,6 +1209,9 @@ async fn upgrade_from_v15(hidden_identity: bool) {
             "SET TimeZone = 'Asia/Tokyo'; UPDATE public.meter SET kwh = kwh * 2 WHERE id IN ('m1', 'm2');
              RESET TimeZone; UPDATE public.meter SET kwh = kwh - 1 WHERE id = 'm2';
              UPDATE public.levels SET v = v + 3, g = 'g0' WHERE id IN (3, 5);
+             UPDATE public.tags SET v = v + 10 WHERE code = 'North';
+             UPDATE public.tags SET code = 'NORTH' WHERE code = 'north';
+             UPDATE public.tags SET v = v + 100 WHERE code = 'north';
              SET TimeZone = 'Asia/Tokyo'; UPDATE public.probe_log SET v = v + 1;
              RESET TimeZone; UPDATE public.probe_log SET v = v + 1",
         )
