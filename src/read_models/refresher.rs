@@ -135,6 +135,11 @@ const CHANGE_POLL: Duration = Duration::from_millis(250);
 /// batches have not timed out: a delta costs a pass over the changed rows,
 /// and only a batch that takes every change can be one.
 const DELTA_BATCH_LIMIT: i64 = 250_000;
+
+/// Batches failing this many times in a row for a reason other than their
+/// time: the next attempt recomputes the model whole (see
+/// `Refresher::batches_failing`).
+const ERRORS_BEFORE_WHOLE: u32 = 2;
 /// A view whose refresh times out gets twice the time on the next attempt,
 /// up to this many times its configured timeout: slow is reported, never
 /// stuck.
@@ -206,6 +211,9 @@ struct Backoff {
     /// Consecutive timeouts: the next attempt's timeout is 2^n times the
     /// configured one (bounded).
     timeouts: u32,
+    /// Consecutive failures that were not timeouts: from
+    /// `ERRORS_BEFORE_WHOLE` on, the model is recomputed whole instead.
+    errors: u32,
     /// What a change and a touched key cost in recent batches, and the
     /// last whole recomputation, in ms: how mode `auto` chooses.
     ms_per_change: Option<f64>,
@@ -220,6 +228,7 @@ impl Default for Backoff {
             until: None,
             batch_limit: BATCH_LIMIT,
             timeouts: 0,
+            errors: 0,
             ms_per_change: None,
             ms_per_key: None,
             full_ms: None,
@@ -632,6 +641,18 @@ impl Refresher {
         (1u64 << self.timeouts_in_a_row(model).min(8)).min(MAX_TIMEOUT_FACTOR)
     }
 
+    /// Whether the model's last batches failed, `ERRORS_BEFORE_WHOLE` times
+    /// in a row, for a reason other than their time: what fails in a batch
+    /// (a change it cannot read, a stand-in gone wrong) would fail the next
+    /// one too, and a whole recomputation reads none of it.
+    fn batches_failing(&self, name: &str) -> bool {
+        self.backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .is_some_and(|b| b.errors >= ERRORS_BEFORE_WHOLE)
+    }
+
     fn timeouts_in_a_row(&self, model: &ScheduledModel) -> u32 {
         self.backoff
             .lock()
@@ -767,6 +788,13 @@ impl Refresher {
         } else {
             Guess::SourceRows
         };
+        if self.batches_failing(name) {
+            tracing::warn!(
+                view = name,
+                "the model's batches failed {ERRORS_BEFORE_WHOLE} times in a row: recomputing it whole"
+            );
+            return self.recompute_all(tx, model, full, "refresh", &[]).await;
+        }
         if taken.truncated
             || self
                 .whole_is_cheaper(&tx, model, pending, (|b| b.ms_per_change, guess))
@@ -1554,6 +1582,7 @@ impl Refresher {
             entry.failures = 0;
             entry.until = None;
             entry.timeouts = 0;
+            entry.errors = 0;
         }
     }
 
@@ -1565,6 +1594,8 @@ impl Refresher {
         entry.failures = entry.failures.saturating_add(1);
         if timed_out {
             entry.timeouts = entry.timeouts.saturating_add(1);
+        } else {
+            entry.errors = entry.errors.saturating_add(1);
         }
         let delay = Duration::from_secs((1u64 << entry.failures.min(6).saturating_sub(1)).min(60));
         entry.until = Some(Instant::now() + delay);

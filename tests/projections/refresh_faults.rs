@@ -185,3 +185,79 @@ async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() 
         "the retried refresh did not bring the new order in"
     );
 }
+
+/// Batches that fail again and again for a reason other than their time
+/// (here: the model's delta working table refuses every row) do not stop
+/// the model: after two failures in a row it is recomputed whole, and it
+/// equals its query.
+#[tokio::test]
+async fn batches_that_keep_failing_give_way_to_a_whole_recomputation() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::Scheduled)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE public.meters (id int PRIMARY KEY, g text NOT NULL, v int NOT NULL);
+             INSERT INTO public.meters SELECT g, 'g' || (g % 3), g FROM generate_series(1, 30) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'meter_sums',
+                 query => $$SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g$$,
+                 key => ARRAY['g']);",
+        )
+        .await
+        .expect("declare");
+    let last_mode = || async {
+        client
+            .query_opt(
+                "SELECT mode FROM read.refresh_log WHERE view_name = 'meter_sums' ORDER BY refresh_id DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .expect("refresh log")
+            .map(|r| r.get::<_, String>(0))
+    };
+    let equal = || async {
+        client
+            .query_one(
+                "SELECT (SELECT count(*) FROM (SELECT * FROM read.meter_sums EXCEPT SELECT * FROM pgcqrs_defs.meter_sums) a)
+                      + (SELECT count(*) FROM (SELECT * FROM pgcqrs_defs.meter_sums EXCEPT SELECT * FROM read.meter_sums) b)",
+                &[],
+            )
+            .await
+            .expect("compare")
+            .get::<_, i64>(0)
+            == 0
+    };
+    // kept by delta first
+    let mut i = 0;
+    poll_until("a batch by delta", Duration::from_secs(30), || {
+        i += 1;
+        let client = &client;
+        async move {
+            client
+                .batch_execute(&format!(
+                    "UPDATE public.meters SET v = v + {i} WHERE id = 1"
+                ))
+                .await
+                .expect("write");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            (last_mode().await.as_deref() == Some("delta")).then_some(())
+        }
+    })
+    .await;
+    client
+        .batch_execute(
+            "ALTER TABLE pgcqrs_delta.meter_sums ADD CONSTRAINT refuses_every_row CHECK (false) NOT VALID;
+             UPDATE public.meters SET v = v * 2, g = 'g9' WHERE id < 10",
+        )
+        .await
+        .expect("a batch that cannot be applied by delta");
+    poll_until(
+        "the model recomputed whole",
+        Duration::from_secs(30),
+        || async { (last_mode().await.as_deref() == Some("full") && equal().await).then_some(()) },
+    )
+    .await;
+}
