@@ -136,9 +136,8 @@ const CHANGE_POLL: Duration = Duration::from_millis(250);
 /// and only a batch that takes every change can be one.
 const DELTA_BATCH_LIMIT: i64 = 250_000;
 
-/// Batches failing this many times in a row for a reason other than their
-/// time: the next attempt recomputes the model whole (see
-/// `Refresher::batches_failing`).
+/// Batches failing this many times for a reason of their own: the next
+/// attempt recomputes the model whole (see `Refresher::batches_failing`).
 const ERRORS_BEFORE_WHOLE: u32 = 2;
 /// A view whose refresh times out gets twice the time on the next attempt,
 /// up to this many times its configured timeout: slow is reported, never
@@ -211,8 +210,9 @@ struct Backoff {
     /// Consecutive timeouts: the next attempt's timeout is 2^n times the
     /// configured one (bounded).
     timeouts: u32,
-    /// Consecutive failures that were not timeouts: from
-    /// `ERRORS_BEFORE_WHOLE` on, the model is recomputed whole instead.
+    /// Failures of the batches' own since the last success or whole
+    /// recomputation: at `ERRORS_BEFORE_WHOLE`, the model is recomputed
+    /// whole instead.
     errors: u32,
     /// What a change and a touched key cost in recent batches, and the
     /// last whole recomputation, in ms: how mode `auto` chooses.
@@ -262,6 +262,23 @@ fn is_timeout(error: &anyhow::Error) -> bool {
         e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
             .and_then(|e| e.code())
             .is_some_and(|c| *c == SqlState::QUERY_CANCELED)
+    })
+}
+
+/// Whether an error would come again from the same batch: a database
+/// error about the data or the statements (a value a batch cannot read, a
+/// stand-in gone wrong, a check), not about the connection, locks,
+/// concurrency, resources or an operator (nor a timeout, which has its own
+/// path). Only these count towards recomputing a model whole.
+fn is_the_batchs_own(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
+            .and_then(|e| e.code())
+            .is_some_and(|c| {
+                ["22", "23", "2F", "39", "42", "54", "P0", "XX", "0A"]
+                    .iter()
+                    .any(|class| c.code().starts_with(class))
+            })
     })
 }
 
@@ -641,16 +658,21 @@ impl Refresher {
         (1u64 << self.timeouts_in_a_row(model).min(8)).min(MAX_TIMEOUT_FACTOR)
     }
 
-    /// Whether the model's last batches failed, `ERRORS_BEFORE_WHOLE` times
-    /// in a row, for a reason other than their time: what fails in a batch
-    /// (a change it cannot read, a stand-in gone wrong) would fail the next
-    /// one too, and a whole recomputation reads none of it.
+    /// Whether the model's last batches failed `ERRORS_BEFORE_WHOLE` times
+    /// for a reason of their own (`is_the_batchs_own`): what fails in a
+    /// batch (a change it cannot read, a stand-in gone wrong) would fail
+    /// the next one too, and a whole recomputation reads none of it. The
+    /// count starts again: whatever the recomputation's fate, the attempt
+    /// after it is a batch again.
     fn batches_failing(&self, name: &str) -> bool {
-        self.backoff
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .is_some_and(|b| b.errors >= ERRORS_BEFORE_WHOLE)
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(name) {
+            Some(b) if b.errors >= ERRORS_BEFORE_WHOLE => {
+                b.errors = 0;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn timeouts_in_a_row(&self, model: &ScheduledModel) -> u32 {
@@ -927,7 +949,14 @@ impl Refresher {
                 .await?;
             tx.query_one(
                 &stmt,
-                &[&coverage.covers, txid, seq, &limit, &model.model.sources],
+                &[
+                    &coverage.covers,
+                    txid,
+                    seq,
+                    &limit,
+                    &model.model.sources,
+                    &waiting,
+                ],
             )
             .await
         }
@@ -1543,7 +1572,7 @@ impl Refresher {
                     self.request(name, false);
                     Duration::ZERO
                 } else {
-                    self.note_failure(name, timed_out)
+                    self.note_failure(name, timed_out, is_the_batchs_own(&error))
                 };
                 tracing::error!(
                     view = name,
@@ -1588,13 +1617,13 @@ impl Refresher {
 
     /// Exponential backoff: 1, 2, 4 ... 60 s after consecutive failures. A
     /// timeout also doubles the next attempt's timeout (bounded).
-    fn note_failure(&self, name: &str, timed_out: bool) -> Duration {
+    fn note_failure(&self, name: &str, timed_out: bool, the_batchs_own: bool) -> Duration {
         let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         let entry = map.entry(name.to_owned()).or_default();
         entry.failures = entry.failures.saturating_add(1);
         if timed_out {
             entry.timeouts = entry.timeouts.saturating_add(1);
-        } else {
+        } else if the_batchs_own {
             entry.errors = entry.errors.saturating_add(1);
         }
         let delay = Duration::from_secs((1u64 << entry.failures.min(6).saturating_sub(1)).min(60));

@@ -186,10 +186,11 @@ async fn a_refresh_killed_mid_way_leaves_the_old_view_readable_and_is_retried() 
     );
 }
 
-/// Batches that fail again and again for a reason other than their time
-/// (here: the model's delta working table refuses every row) do not stop
-/// the model: after two failures in a row it is recomputed whole, and it
-/// equals its query.
+/// Batches that fail again and again for a reason of their own (here: the
+/// model's delta working table refuses every row) do not stop the model:
+/// after two failures it is recomputed whole, and it equals its query. A
+/// whole recomputation that fails as well does not keep the model from
+/// going back to batches.
 #[tokio::test]
 async fn batches_that_keep_failing_give_way_to_a_whole_recomputation() {
     let app = TestApp::builder()
@@ -259,5 +260,61 @@ async fn batches_that_keep_failing_give_way_to_a_whole_recomputation() {
         Duration::from_secs(30),
         || async { (last_mode().await.as_deref() == Some("full") && equal().await).then_some(()) },
     )
+    .await;
+
+    // Now the whole recomputation fails too (its query divides by zero,
+    // the batches' copy of it does not): the attempt after a failed one is
+    // a batch again, and once batches can be applied the model is current
+    // by delta, not stuck recomputing whole.
+    client
+        .batch_execute(
+            "CREATE OR REPLACE VIEW pgcqrs_defs.meter_sums AS
+             SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g HAVING 1 / (count(*) - count(*)) = 0;
+             UPDATE public.meters SET v = v + 1 WHERE id = 20",
+        )
+        .await
+        .expect("a whole recomputation that fails");
+    let refresher = app.refresher.clone().expect("refresher");
+    poll_until("a whole recomputation failed", Duration::from_secs(60), || {
+        let client = &client;
+        let refresher = &refresher;
+        async move {
+            refresher.request("meter_sums", true);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let error: Option<String> = client
+                .query_one("SELECT last_error FROM read.read_model_status WHERE view_name = 'meter_sums'", &[])
+                .await
+                .expect("status")
+                .get(0);
+            error.filter(|e| e.contains("recomputing")).map(|_| ())
+        }
+    })
+    .await;
+    client
+        .batch_execute(
+            "ALTER TABLE pgcqrs_delta.meter_sums DROP CONSTRAINT refuses_every_row;
+             UPDATE public.meters SET v = v + 1 WHERE id = 21",
+        )
+        .await
+        .expect("batches that can be applied again");
+    poll_until("a batch by delta again", Duration::from_secs(60), || {
+        let client = &client;
+        let refresher = &refresher;
+        async move {
+            refresher.request("meter_sums", true);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let differ: i64 = client
+                .query_one(
+                    "WITH q AS (SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g)
+                     SELECT (SELECT count(*) FROM (SELECT * FROM read.meter_sums EXCEPT SELECT * FROM q) a)
+                          + (SELECT count(*) FROM (SELECT * FROM q EXCEPT SELECT * FROM read.meter_sums) b)",
+                    &[],
+                )
+                .await
+                .expect("compare")
+                .get(0);
+            (last_mode().await.as_deref() == Some("delta") && differ == 0).then_some(())
+        }
+    })
     .await;
 }
