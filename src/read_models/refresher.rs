@@ -139,6 +139,7 @@ const DELTA_BATCH_LIMIT: i64 = 250_000;
 /// Batches failing this many times for a reason of their own: the next
 /// attempt recomputes the model whole (see `Refresher::batches_failing`).
 const ERRORS_BEFORE_WHOLE: u32 = 2;
+
 /// A view whose refresh times out gets twice the time on the next attempt,
 /// up to this many times its configured timeout: slow is reported, never
 /// stuck.
