@@ -312,103 +312,13 @@ BEGIN
 END
 $fn$;
 
-
--- V16's delta stand-ins, likewise.
-CREATE OR REPLACE FUNCTION pgcqrs.delta_stand_in(model text, source regclass, n int, path text) RETURNS void
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    def     regclass := format('pgcqrs_defs.%I', model)::regclass;
-    kinds   text[] := pgcqrs.delta_kinds(def, source);
-    s       pgcqrs.read_model_sources;
-    relname text := (SELECT c.relname FROM pg_class c WHERE c.oid = source);
-    plus    text := format('pgcqrs_p%s_%s', n, model);
-    minus   text := format('pgcqrs_m%s_%s', n, model);
-    old     text := format('pgcqrs_o%s_%s', n, model);
-    pkeq    text;
-    same    text;
-    firsts  text;
-    needed  text[];
-    rebuilt text;
-    shape   text;
-BEGIN
-    -- a key column must be a grouped one (the merge groups by the key)
-    IF kinds IS NULL OR EXISTS (
-           SELECT 1 FROM pgcqrs.read_models m, unnest(m.key) k
-             JOIN pg_attribute a ON a.attrelid = def AND a.attname = k
-            WHERE m.name = delta_stand_in.model AND kinds[a.attnum] <> 'group') THEN
-        RETURN;
-    END IF;
-    SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
-    pkeq := (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p);
-    same := coalesce((SELECT string_agg(pgcqrs.unchanged(source, u, 'f.old', 't'), ' AND ')
-                        FROM unnest(s.columns) u), 'true');
-    firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
-                     source::text);
-    needed := s.columns || s.key;
-    SELECT string_agg(CASE WHEN a.attname = ANY (needed) THEN format('r.%I', a.attname)
-                           ELSE format('NULL::%s AS %I', pgcqrs.plain_type(source, a.attname), a.attname) END,
-                      ', ' ORDER BY a.attnum),
-           string_agg(format('%I %s', a.attname, pgcqrs.plain_type(source, a.attname)), ', ' ORDER BY a.attnum)
-             FILTER (WHERE a.attname = ANY (needed))
-      INTO rebuilt, shape
-      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped;
-    EXECUTE format('CREATE SCHEMA %I', plus);
-    EXECUTE format('CREATE SCHEMA %I', minus);
-    EXECUTE format('CREATE SCHEMA %I', old);
-    EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s WHERE f.old IS NULL OR NOT (%s)',
-                   plus, relname, firsts, source, pgcqrs.key_join(source, s.key, 'f'), same);
-    EXECUTE format($v$CREATE VIEW %I.%I AS
-        SELECT %s FROM %s CROSS JOIN LATERAL jsonb_to_record(f.old) AS r(%s)
-         WHERE f.old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND %s)$v$,
-                   minus, relname, rebuilt, firsts, shape, source, pkeq, same);
-    -- Two parts without conditions of their own, so that a join reaches
-    -- each through its indexes, the condition applied to both.
-    EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_first_rows (LIKE %s)', old, source);
-    EXECUTE format($v$CREATE VIEW %I.%I AS
-        SELECT %s FROM (SELECT t.*, false AS pgcqrs_first FROM %s t
-                        UNION ALL
-                        SELECT f.*, true FROM %I.pgcqrs_first_rows f) u
-         WHERE u.pgcqrs_first
-            OR NOT EXISTS (SELECT FROM pgcqrs.batch b
-                            WHERE b.relid = %L::regclass AND b.key = %s)$v$,
-                   old, relname,
-                   (SELECT pgcqrs.ident_list(array_agg(a.attname::text ORDER BY a.attnum), 'u.')
-                      FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
-                   source, old, source::text, pgcqrs.key_json(source, s.key, 'u.'));
-    EXECUTE format('CREATE INDEX ON %I.pgcqrs_first_rows (%s)', old, pgcqrs.ident_list(s.key, ''));
-    UPDATE pgcqrs.read_model_sources r
-       SET term        = delta_stand_in.n,
-           delta_kinds = kinds,
-           plus_path   = format('%I, %s', plus, path),
-           minus_path  = format('%I, %s', minus, path),
-           old_schema  = quote_ident(old),
-           -- (the working table's own row type: a column added to the
-           -- table later is not in it)
-           first_sql   = format('INSERT INTO %1$I.pgcqrs_first_rows SELECT r.* FROM %2$s CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$I.pgcqrs_first_rows, f.old) r WHERE f.old IS NOT NULL',
-                                old, firsts)
-     WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
-    PERFORM pgcqrs.delta_statements(model);
-END
-$fn$;
-
 -- Every captured table's trigger function written again.
 SELECT pgcqrs.capture(t.tgrelid::regclass) FROM pg_trigger t WHERE t.tgname = 'pgcqrs_capture_insert';
 
--- Every model's key views and delta stand-ins made again.
+-- Every model's key views made again. (The delta stand-ins, which ask
+-- the same question and read keys through key_join, are made again by
+-- V19, which drops the question from them.)
 SELECT pgcqrs.key_view(s.model, s.source) FROM pgcqrs.read_model_sources s ORDER BY s.model, s.source;
-DO $again$
-DECLARE
-    s pgcqrs.read_model_sources;
-BEGIN
-    FOR s IN SELECT * FROM pgcqrs.read_model_sources r WHERE r.term IS NOT NULL ORDER BY r.model, r.source LOOP
-        EXECUTE format('DROP SCHEMA %s CASCADE', split_part(s.plus_path, ',', 1));
-        EXECUTE format('DROP SCHEMA %s CASCADE', split_part(s.minus_path, ',', 1));
-        EXECUTE format('DROP SCHEMA %s CASCADE', s.old_schema);
-        PERFORM pgcqrs.delta_stand_in(s.model, s.source, substring(s.delta_schema FROM '^pgcqrs_d(\d+)_')::int,
-                                     substr(s.search_path, strpos(s.search_path, ', ') + 2));
-    END LOOP;
-END
-$again$;
 
 -- Recomputed once, at their next refresh, with a mark no cluster has: the
 -- models over a table whose key parts are now rendered otherwise

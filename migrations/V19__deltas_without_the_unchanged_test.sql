@@ -20,7 +20,8 @@
 -- does.) The key views of the models kept by key keep the test: there a
 -- row left out is a key not re-projected.
 
--- V18's delta stand-ins, without the test.
+-- V16's delta stand-ins, keys read through V18's key_join, without the
+-- test.
 CREATE OR REPLACE FUNCTION pgcqrs.delta_stand_in(model text, source regclass, n int, path text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
