@@ -13,6 +13,7 @@ pub mod status;
 
 pub use catalog::{Applier, DeltaRun, ReadModel, Strategy};
 pub use refresher::{
-    RefreshHook, RefreshOutcome, Refresher, RefresherHandle, RefresherSettings, ScheduledModel,
+    vacuum_working_tables, RefreshHook, RefreshOutcome, Refresher, RefresherHandle,
+    RefresherSettings, ScheduledModel,
 };
 pub use requests::RefreshRequests;

@@ -25,7 +25,7 @@
 //! never queues up ticks. A failing view backs off and never blocks others.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -359,6 +359,10 @@ pub struct Refresher {
     running: tokio::sync::Mutex<Option<Running>>,
     /// Itself, for the workers and jobs it starts.
     me: std::sync::Mutex<std::sync::Weak<Self>>,
+    /// Batches that filled the working tables since they were last vacuumed.
+    untidy: AtomicU64,
+    /// The working tables are being vacuumed.
+    tidying: AtomicBool,
 }
 
 impl Refresher {
@@ -375,6 +379,8 @@ impl Refresher {
             before_refresh,
             running: Default::default(),
             me: Default::default(),
+            untidy: Default::default(),
+            tidying: Default::default(),
         })
     }
 
@@ -798,6 +804,9 @@ impl Refresher {
             .await?;
         let started = Instant::now();
         let taken = self.take(&tx, model, &coverage).await?;
+        if taken.changes > 0 {
+            self.untidy.fetch_add(1, Ordering::Relaxed);
+        }
         if taken.changes == 0 && !force {
             let at = (taken.snapshot.as_str(), taken.taken_at);
             return Self::mark_current(tx, name, at, taken.backlog == 0).await;
@@ -1746,6 +1755,10 @@ impl Refresher {
             .await
             .context("Failed to schedule housekeeping")?;
         scheduler
+            .add(self.tidy_job()?)
+            .await
+            .context("Failed to schedule the vacuum of the working tables")?;
+        scheduler
             .add(self.catalog_watch()?)
             .await
             .context("Failed to schedule the catalog watch")?;
@@ -1796,6 +1809,40 @@ impl Refresher {
         .context("invalid catalog watch schedule")
     }
 
+    /// Every second after a batch: vacuum the working tables batches fill
+    /// and empty. Their rows die at every batch, and autovacuum, which looks
+    /// at most once a minute, leaves them to pile up under command load:
+    /// every batch then scans what the batches before it left.
+    fn tidy_job(&self) -> anyhow::Result<Job> {
+        let this = self.me.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Job::new_async("* * * * * *", move |_, _| {
+            let this = this.clone();
+            Box::pin(async move {
+                if let Some(this) = this.upgrade() {
+                    this.tidy().await;
+                }
+            })
+        })
+        .context("invalid working-table vacuum schedule")
+    }
+
+    /// Vacuum the working tables if a batch filled them since the last
+    /// time, unless a vacuum is still running.
+    async fn tidy(&self) {
+        if self.tidying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.untidy.swap(0, Ordering::AcqRel) > 0 {
+            if let Err(e) = vacuum_working_tables(&self.pool).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not vacuum the working tables"
+                );
+            }
+        }
+        self.tidying.store(false, Ordering::Release);
+    }
+
     /// Housekeeping, every minute: idempotency keys are kept for a day, and
     /// captured changes until every model has applied them.
     fn housekeeping(&self) -> anyhow::Result<Job> {
@@ -1831,6 +1878,29 @@ pub async fn prune_changes(pool: &Pool) -> anyhow::Result<i64> {
         .prepare_cached(include_str!("../../sql/read_models/prune_changes.sql"))
         .await?;
     Ok(client.query_one(&stmt, &[]).await?.try_get(0)?)
+}
+
+/// Vacuum the working tables batches fill and empty (a table being
+/// vacuumed or locked meanwhile is skipped). Returns how many there are.
+pub async fn vacuum_working_tables(pool: &Pool) -> anyhow::Result<usize> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(include_str!("../../sql/read_models/working_tables.sql"))
+        .await?;
+    let names = client
+        .query(&stmt, &[])
+        .await?
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !names.is_empty() {
+        // One statement, outside any transaction, as VACUUM must be.
+        client
+            .batch_execute(&format!("VACUUM (SKIP_LOCKED) {}", names.join(", ")))
+            .await
+            .context("vacuuming the working tables failed")?;
+    }
+    Ok(names.len())
 }
 
 /// The running scheduler and workers.

@@ -14,3 +14,4 @@ mod read_side_smoke;
 mod refresh_faults;
 mod refresher;
 mod roles_of_instances;
+mod working_tables;

@@ -1,0 +1,14 @@
+-- The working tables batches fill and empty inside their transactions: the
+-- shared change and key tables, each model's delta table, and the tables of
+-- old and first versions of the rows a batch changed. Emptied by DELETE,
+-- they are vacuumed between batches (see the refresher's tidy job); each
+-- name is quoted, ready for VACUUM.
+SELECT format('%I.%I', n.nspname, c.relname) AS name
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r'
+   AND c.relpersistence = 'u'
+   AND ((n.nspname = 'pgcqrs' AND c.relname IN ('batch', 'batch_keys'))
+        OR n.nspname = 'pgcqrs_delta'
+        OR (n.nspname LIKE 'pgcqrs\_%' AND c.relname IN ('pgcqrs_old_rows', 'pgcqrs_first_rows')))
+ ORDER BY 1
