@@ -359,7 +359,8 @@ pub struct Refresher {
     running: tokio::sync::Mutex<Option<Running>>,
     /// Itself, for the workers and jobs it starts.
     me: std::sync::Mutex<std::sync::Weak<Self>>,
-    /// Batches that filled the working tables since they were last vacuumed.
+    /// Batches that filled the working tables and ended (their rows dead)
+    /// since the tables were last vacuumed.
     untidy: AtomicU64,
     /// The working tables are being vacuumed.
     tidying: AtomicBool,
@@ -599,7 +600,16 @@ impl Refresher {
                     full,
                     delta: delta.as_deref(),
                 };
-                self.batch(tx, model, statements, coverage, force).await
+                let filled = AtomicBool::new(false);
+                let outcome = self
+                    .batch(tx, model, statements, coverage, (force, &filled))
+                    .await;
+                // Its transaction has ended, committed or rolled back: the
+                // rows it put in the working tables are dead, for a vacuum.
+                if filled.load(Ordering::Relaxed) {
+                    self.untidy.fetch_add(1, Ordering::Relaxed);
+                }
+                outcome
             }
             (Strategy::Incremental { .. }, None) => {
                 anyhow::bail!("read model {name} has no freshness row; are the migrations applied?")
@@ -789,7 +799,7 @@ impl Refresher {
         model: &ScheduledModel,
         statements: Statements<'_>,
         coverage: Coverage,
-        force: bool,
+        (force, filled): (bool, &AtomicBool),
     ) -> anyhow::Result<RefreshOutcome> {
         let Statements {
             appliers,
@@ -805,7 +815,7 @@ impl Refresher {
         let started = Instant::now();
         let taken = self.take(&tx, model, &coverage).await?;
         if taken.changes > 0 {
-            self.untidy.fetch_add(1, Ordering::Relaxed);
+            filled.store(true, Ordering::Relaxed);
         }
         if taken.changes == 0 && !force {
             let at = (taken.snapshot.as_str(), taken.taken_at);
@@ -1826,21 +1836,31 @@ impl Refresher {
         .context("invalid working-table vacuum schedule")
     }
 
-    /// Vacuum the working tables if a batch filled them since the last
-    /// time, unless a vacuum is still running.
+    /// Vacuum the working tables if a batch that filled them ended since
+    /// the last time, unless a vacuum of this instance is still running.
     async fn tidy(&self) {
+        /// Lets the next pass run however this one ends.
+        struct Tidying<'a>(&'a AtomicBool);
+        impl Drop for Tidying<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
         if self.tidying.swap(true, Ordering::AcqRel) {
             return;
         }
-        if self.untidy.swap(0, Ordering::AcqRel) > 0 {
+        let _running = Tidying(&self.tidying);
+        let ended = self.untidy.swap(0, Ordering::AcqRel);
+        if ended > 0 {
             if let Err(e) = vacuum_working_tables(&self.pool).await {
+                // (counted again, for the next pass)
+                self.untidy.fetch_add(ended, Ordering::Relaxed);
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "could not vacuum the working tables"
                 );
             }
         }
-        self.tidying.store(false, Ordering::Release);
     }
 
     /// Housekeeping, every minute: idempotency keys are kept for a day, and
@@ -1880,8 +1900,12 @@ pub async fn prune_changes(pool: &Pool) -> anyhow::Result<i64> {
     Ok(client.query_one(&stmt, &[]).await?.try_get(0)?)
 }
 
-/// Vacuum the working tables batches fill and empty (a table being
-/// vacuumed or locked meanwhile is skipped). Returns how many there are.
+/// Vacuum the working tables batches fill and empty, those this login may
+/// vacuum. A table another session is vacuuming or has locked is skipped,
+/// and none is truncated: cutting off a table's empty end takes a lock
+/// that waits up to 5 s for running batches, and would make PostgreSQL
+/// plan every batch statement again; the space is taken again by the next
+/// batches instead (autovacuum still truncates). Returns how many tables.
 pub async fn vacuum_working_tables(pool: &Pool) -> anyhow::Result<usize> {
     let client = pool.get().await?;
     let stmt = client
@@ -1894,11 +1918,20 @@ pub async fn vacuum_working_tables(pool: &Pool) -> anyhow::Result<usize> {
         .map(|r| r.try_get::<_, String>(0))
         .collect::<Result<Vec<_>, _>>()?;
     if !names.is_empty() {
-        // One statement, outside any transaction, as VACUUM must be.
+        // One statement, outside any transaction, as VACUUM must be; a
+        // table skipped is a warning from the server, not for the log here.
         client
-            .batch_execute(&format!("VACUUM (SKIP_LOCKED) {}", names.join(", ")))
+            .batch_execute("SET client_min_messages = error")
+            .await?;
+        let vacuumed = client
+            .batch_execute(&format!(
+                "VACUUM (SKIP_LOCKED, TRUNCATE false) {}",
+                names.join(", ")
+            ))
             .await
-            .context("vacuuming the working tables failed")?;
+            .context("vacuuming the working tables failed");
+        client.batch_execute("RESET client_min_messages").await?;
+        vacuumed?;
     }
     Ok(names.len())
 }
