@@ -362,8 +362,8 @@ pub struct Refresher {
     /// Batches that filled the working tables and ended (their rows dead)
     /// since the tables were last vacuumed.
     untidy: AtomicU64,
-    /// The working tables are being vacuumed.
-    tidying: AtomicBool,
+    /// Held while the working tables are being vacuumed.
+    tidying: tokio::sync::Mutex<()>,
 }
 
 impl Refresher {
@@ -1839,17 +1839,9 @@ impl Refresher {
     /// Vacuum the working tables if a batch that filled them ended since
     /// the last time, unless a vacuum of this instance is still running.
     async fn tidy(&self) {
-        /// Lets the next pass run however this one ends.
-        struct Tidying<'a>(&'a AtomicBool);
-        impl Drop for Tidying<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        if self.tidying.swap(true, Ordering::AcqRel) {
+        let Ok(_running) = self.tidying.try_lock() else {
             return;
-        }
-        let _running = Tidying(&self.tidying);
+        };
         let ended = self.untidy.swap(0, Ordering::AcqRel);
         if ended > 0 {
             if let Err(e) = vacuum_working_tables(&self.pool).await {
