@@ -717,6 +717,15 @@ async fn a_grouped_model_kept_by_delta_settles_every_edge() {
                            FROM public.readings GROUP BY g$$,
                  key => ARRAY['g']);
              SELECT pgcqrs.define_read_model(
+                 name => 'reading_means',
+                 query => $$SELECT g, avg(v) AS mean, count(v) AS nv, sum(v) AS total,
+                                   avg(v) FILTER (WHERE v > 0) AS mean_positive,
+                                   coalesce(sum(v) FILTER (WHERE v > 0), 0) AS positive,
+                                   count(v) FILTER (WHERE v > 0) AS n_positive,
+                                   avg(id) AS mean_id, sum(id) AS id_sum, count(*) AS n
+                           FROM public.readings GROUP BY g$$,
+                 key => ARRAY['g']);
+             SELECT pgcqrs.define_read_model(
                  name => 'reading_extremes',
                  query => $$SELECT g, count(*) AS n, max(v) AS hi, min(w) AS lo FROM public.readings GROUP BY g$$,
                  key => ARRAY['g']);
@@ -764,7 +773,21 @@ async fn a_grouped_model_kept_by_delta_settles_every_edge() {
         "UPDATE public.readings SET w = w || '!' WHERE g IN ('b', 'c', 'i')",
         "UPDATE public.readings SET w = 'a' WHERE v = (SELECT max(v) FROM public.readings WHERE g = 'b')",
     ];
-    run_delta_steps(&app, declared, "reading_", &steps).await;
+    let client = run_delta_steps(&app, declared, "reading_", &steps).await;
+    // The averages kept by delta read as the query's own, digit for digit
+    // (EXCEPT compares numerics by value: 1.5 = 1.50).
+    let differ: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (
+                 SELECT g, mean::text, mean_positive::text, mean_id::text FROM read.reading_means
+                 EXCEPT ALL
+                 SELECT g, mean::text, mean_positive::text, mean_id::text FROM pgcqrs_defs.reading_means) x",
+            &[],
+        )
+        .await
+        .expect("averages as text")
+        .get(0);
+    assert_eq!(differ, 0, "averages that differ as text");
 }
 
 /// A column read only through a whole-row reference (`to_jsonb(p)`,
@@ -831,7 +854,8 @@ async fn a_delta_across_a_join_counts_changes_to_both_tables_once() {
              SELECT pgcqrs.define_read_model(
                  name => 'region_visits',
                  query => $$SELECT s.region, count(*) AS visits, sum(v.n) AS n,
-                                   count(DISTINCT s.id) FILTER (WHERE s.open) AS open_sites
+                                   count(DISTINCT s.id) FILTER (WHERE s.open) AS open_sites,
+                                   avg(v.n) AS mean_n
                            FROM public.visits v JOIN public.sites s ON s.id = v.site
                            GROUP BY s.region$$,
                  key => ARRAY['region']);
@@ -845,6 +869,12 @@ async fn a_delta_across_a_join_counts_changes_to_both_tables_once() {
                  name => 'sites_by_either',
                  query => $$SELECT s.region, count(DISTINCT v.site) AS sites
                            FROM public.visits v JOIN public.sites s ON s.id = v.site OR s.id = v.n
+                           GROUP BY s.region$$,
+                 key => ARRAY['region']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'sites_mean_only',
+                 query => $$SELECT s.region, avg(v.n) AS mean_n, sum(v.n) FILTER (WHERE v.n > 2) AS n
+                           FROM public.visits v JOIN public.sites s ON s.id = v.site
                            GROUP BY s.region$$,
                  key => ARRAY['region']);
              UPDATE public.visits SET n = n + 1 WHERE id = 1";
@@ -875,12 +905,14 @@ async fn a_delta_across_a_join_counts_changes_to_both_tables_once() {
          UPDATE public.sites SET open = true WHERE id = 2",
     ];
     let client = run_delta_steps(&app, declared, "region_visits", &steps).await;
-    // Both tables' changes were kept by delta; an equality inside an OR
-    // does not make a distinct count a count.
+    // Both tables' changes were kept by delta, the average with them (a
+    // sum and a count of its values beside it); an equality inside an OR
+    // does not make a distinct count a count, and an average without the
+    // count of its values, or with a sum of others, is not kept by delta.
     let kept: Vec<(String, i64)> = client
         .query(
             "SELECT model, count(delta_kinds) FROM pgcqrs.read_model_sources
-              WHERE model IN ('region_visits', 'sites_by_either') GROUP BY model ORDER BY model",
+              WHERE model IN ('region_visits', 'sites_by_either', 'sites_mean_only') GROUP BY model ORDER BY model",
             &[],
         )
         .await
@@ -892,7 +924,8 @@ async fn a_delta_across_a_join_counts_changes_to_both_tables_once() {
         kept,
         [
             ("region_visits".to_owned(), 2),
-            ("sites_by_either".to_owned(), 0)
+            ("sites_by_either".to_owned(), 0),
+            ("sites_mean_only".to_owned(), 0)
         ]
     );
 }
@@ -1248,6 +1281,99 @@ async fn upgrade_from_v15(hidden_identity: bool) {
     );
 }
 
+/// An upgrade from V19, where an average kept a model from deltas: the
+/// model whose average has a sum and a count of the same values beside it
+/// is kept by delta from then on and equals its query; the one whose
+/// average has no count beside it is not, and equals its query too.
+#[tokio::test]
+async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
+    let db = TestDb::create_at(19).await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE public.trips (id int PRIMARY KEY, route text NOT NULL, km numeric NOT NULL, fare int);
+             INSERT INTO public.trips SELECT g, 'r' || (g % 3), g * 1.5, g % 7 FROM generate_series(1, 30) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'route_means',
+                 query => $$SELECT route, count(*) AS trips, sum(km) AS km, avg(km) AS mean_km,
+                                   avg(fare) AS mean_fare, count(fare) AS fares, coalesce(sum(fare), 0) AS fare_total
+                           FROM public.trips GROUP BY route$$,
+                 key => ARRAY['route']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'route_mean_only',
+                 query => $$SELECT route, avg(fare) AS mean_fare, sum(fare) AS fare_total, count(*) AS trips
+                           FROM public.trips GROUP BY route$$,
+                 key => ARRAY['route']);",
+        )
+        .await
+        .expect("a V19 database with models that average");
+    pgcqrs::db::migrate(&db.url).await.expect("upgrade");
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .on(db)
+        .start()
+        .await;
+    let client = app.client().await;
+    let kinds: Vec<(String, Option<Vec<String>>)> = client
+        .query(
+            "SELECT model, delta_kinds FROM pgcqrs.read_model_sources
+              WHERE model IN ('route_means', 'route_mean_only') ORDER BY model",
+            &[],
+        )
+        .await
+        .expect("kinds")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // a fare may be NULL: count(*) is not its count
+    assert_eq!(
+        kinds,
+        [
+            ("route_mean_only".to_owned(), None),
+            (
+                "route_means".to_owned(),
+                Some(
+                    ["group", "count", "sum", "avg:3:2", "avg:7:6", "count", "sum0"]
+                        .map(String::from)
+                        .to_vec()
+                )
+            )
+        ]
+    );
+    let refresher = app.refresher.as_ref().expect("refresher");
+    refresher.load(false).await.expect("load the catalog");
+    let models = refresher.models();
+    for model in &models {
+        catch_up(refresher, model, "after the upgrade").await;
+    }
+    client
+        .batch_execute(
+            "UPDATE public.trips SET km = km + 0.25, fare = NULL WHERE id % 4 = 0;
+             UPDATE public.trips SET route = 'r9' WHERE id IN (3, 6);
+             DELETE FROM public.trips WHERE id = 9;
+             INSERT INTO public.trips VALUES (100, 'r1', 7.125, 3)",
+        )
+        .await
+        .expect("writes after the upgrade");
+    for model in &models {
+        catch_up(refresher, model, "writes after the upgrade").await;
+    }
+    assert_models_equal_their_queries(client, "writes after the upgrade").await;
+    let modes: Vec<(String, String)> = client
+        .query(
+            "SELECT DISTINCT ON (view_name) view_name, mode FROM read.refresh_log
+              WHERE view_name IN ('route_means', 'route_mean_only') ORDER BY view_name, refresh_id DESC",
+            &[],
+        )
+        .await
+        .expect("last batches")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(modes[1], ("route_means".to_owned(), "delta".to_owned()));
+    assert_ne!(modes[0].1, "delta", "{modes:?}");
+}
+
 #[tokio::test]
 async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
     let app = TestApp::builder()
@@ -1276,7 +1402,8 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
                  name => 'carrier_totals',
                  query => $$SELECT c.code, c.name, count(s.id) AS shipments,
                                    coalesce(sum(s.weight_kg) FILTER (WHERE s.weight_kg > 10), 0) AS heavy_kg,
-                                   max(s.order_ref) AS last_ref
+                                   max(s.order_ref) AS last_ref,
+                                   avg(s.weight_kg) AS mean_kg, sum(s.weight_kg) AS kg, count(s.weight_kg) AS weighed
                            FROM logistics.carriers c LEFT JOIN logistics.shipments s ON s.carrier = c.code
                            GROUP BY c.code, c.name$$,
                  key => ARRAY['code']);
@@ -1297,7 +1424,8 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
                  name => 'ref_weights',
                  query => $$SELECT order_ref, count(*) AS n,
                                    sum(weight_kg) FILTER (WHERE weight_kg > 40) AS heavy_kg,
-                                   min(weight_kg) AS lightest_kg, max(carrier) AS last_carrier
+                                   min(weight_kg) AS lightest_kg, max(carrier) AS last_carrier,
+                                   avg(weight_kg) AS mean_kg, sum(weight_kg) AS kg
                            FROM logistics.shipments GROUP BY order_ref$$,
                  key => ARRAY['order_ref']);
              SELECT pgcqrs.define_read_model(
@@ -1438,7 +1566,8 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
         }
         assert_models_equal_their_queries(client, &format!("round {round}")).await;
     }
-    // The grouped models were kept by delta, not only by recomputation.
+    // The grouped models were kept by delta, not only by recomputation,
+    // their averages with them.
     let by_delta: Vec<String> = client
         .query(
             "SELECT DISTINCT view_name FROM read.refresh_log WHERE mode = 'delta' ORDER BY 1",

@@ -1,0 +1,355 @@
+-- Averages kept by delta.
+--
+-- avg(x) moved no model by delta: an average cannot be added to or taken
+-- from, and the model's own columns hold no count to weigh it with, so a
+-- model with one recomputed every group a batch touched. But PostgreSQL
+-- computes avg(x) of integers and numerics as sum(x) / count(x), both as
+-- numeric and divided by numeric division. So a model that also keeps
+-- sum(x) and count(x) of the same values (same argument, same FILTER; or
+-- count(*) where x is a column that is never NULL, outside an outer join)
+-- now keeps its average by delta too: the new sum over the new count, the
+-- same value avg gives. A group whose sum or count the merge cannot settle
+-- is recomputed whole, as before. An average over floats, or one without
+-- such a sum and count beside it, still has its touched groups recomputed.
+
+-- The arguments, order, DISTINCT and FILTER of the aggregate a column of a
+-- query tree computes (its first), without token locations: two columns
+-- with the same signature aggregate the same values.
+CREATE FUNCTION pgcqrs.aggregate_signature(entry text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT regexp_replace(substring(a FROM ':args (.*) :aggstar '), ' :location -?\d+', '', 'g')
+      FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1
+$$;
+
+-- V12's kind of a column, with avg.
+CREATE OR REPLACE FUNCTION pgcqrs.delta_kind(entry text, rte int, keyed text[], outer_j boolean) RETURNS text
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    e        text := pgcqrs.node_field(entry, ':expr ');
+    args     text[];
+    zeroed   boolean := false;
+    narrowed boolean := false;
+    casted   boolean := false;
+    fname    text;
+    agg_type int;
+    arg      text;
+    var      text[];
+BEGIN
+    IF strpos(e, '{AGGREF ') = 0 THEN
+        RETURN 'group';
+    END IF;
+    LOOP
+        IF e LIKE '{RELABELTYPE %' THEN
+            e := pgcqrs.node_field(e, ':arg ');
+        ELSIF e ~ '^\{FUNCEXPR :funcid \d+ :funcresulttype (20|21|23|1700) :funcretset false :funcvariadic false :funcformat [12] ' THEN
+            args := pgcqrs.node_items(pgcqrs.node_field(e, ':args '));
+            EXIT WHEN cardinality(args) <> 1;
+            narrowed := narrowed OR e !~ ':funcresulttype 1700 ';
+            casted := true;
+            e := args[1];
+        ELSIF e LIKE '{COALESCEEXPR %' AND NOT zeroed THEN
+            args := pgcqrs.node_items(pgcqrs.node_field(e, ':args '));
+            -- coalesce(x, 0): an integer zero, or a numeric without digits,
+            -- maybe cast
+            WHILE cardinality(args) = 2 AND args[2] ~ '^\{FUNCEXPR .*:funcformat [12] '
+                  AND cardinality(pgcqrs.node_items(pgcqrs.node_field(args[2], ':args '))) = 1 LOOP
+                args[2] := (pgcqrs.node_items(pgcqrs.node_field(args[2], ':args ')))[1];
+            END LOOP;
+            IF cardinality(args) <> 2 OR NOT (
+                   args[2] ~ '^\{CONST .*:constisnull false .*:constvalue \d+ \[( 0)+ \]\}$'
+                OR args[2] ~ '^\{CONST :consttype 1700 .*:constisnull false .*:constvalue 6 \[ 24 0 0 0 -?\d+ -(9[7-9]|1[01]\d|12[0-8]) \]\}$') THEN
+                RETURN 'other';
+            END IF;
+            zeroed := true;
+            e := args[1];
+        ELSE
+            EXIT;
+        END IF;
+    END LOOP;
+    IF e !~ '^\{AGGREF ' OR e !~ ':aggkind n ' OR e !~ ':agglevelsup 0 ' THEN
+        RETURN 'other';
+    END IF;
+    SELECT p.proname, (regexp_match(e, ':aggtype (\d+) '))[1]::int INTO fname, agg_type
+      FROM pg_proc p WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
+       AND p.pronamespace = 'pg_catalog'::regnamespace;
+    arg := coalesce(pgcqrs.node_field(e, ':args '), '');
+    IF outer_j AND NOT (
+           (e ~ ':aggstar false' AND pgcqrs.null_when_missing(arg, rte)
+            AND NOT EXISTS (SELECT 1 FROM regexp_matches(arg, ':varno (\d+) ', 'g') v WHERE v[1]::int <> rte))
+        OR coalesce(pgcqrs.null_when_missing(pgcqrs.node_field(e, ':aggfilter '), rte), false)) THEN
+        RETURN 'other';
+    END IF;
+    IF e !~ ':aggdistinct <> ' THEN
+        -- count(DISTINCT x): a count when x is the table's key
+        args := pgcqrs.node_items(arg);
+        IF fname <> 'count' OR cardinality(args) <> 1 THEN
+            RETURN 'other';
+        END IF;
+        var := regexp_match(args[1], '^\{TARGETENTRY :expr (?:\{RELABELTYPE :arg )?\{VAR :varno (\d+) :varattno (\d+) ');
+        RETURN CASE WHEN var[1] || ':' || var[2] = ANY (keyed) THEN 'count' ELSE 'distinct' END;
+    END IF;
+    RETURN CASE
+        WHEN fname = 'count' THEN 'count'
+        WHEN fname = 'sum' AND agg_type IN (20, 1700) AND NOT (agg_type = 1700 AND narrowed) THEN
+            CASE WHEN zeroed THEN 'sum0' ELSE 'sum' END
+        WHEN fname IN ('max', 'min') AND NOT zeroed AND NOT casted THEN fname
+        -- moved through the group's sum and count of the same values
+        WHEN fname = 'avg' AND agg_type = 1700 AND NOT zeroed AND NOT casted THEN 'avg'
+        ELSE 'other'
+    END;
+END
+$fn$;
+
+-- V12's kinds of a query's columns, with an average's sum and count.
+CREATE OR REPLACE FUNCTION pgcqrs.delta_kinds(def regclass, source regclass) RETURNS text[]
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    tree    text;
+    rtable  text[];
+    idx     int;
+    joins   int[];
+    outer_j boolean;
+    keyed   text[];
+    pk      int[];
+    entry   text;
+    kind    text;
+    kinds   text[] := '{}';
+    entries text[] := '{}';
+    sig     text;
+    sum_at  int;
+    count_at int;
+    avg_i   int;
+    comp_i  int;
+BEGIN
+    SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
+    IF tree !~ ':hasAggs true' OR tree !~ ':groupClause \(' OR tree ~ ':groupingSets \('
+       OR tree ~ ':distinctClause \(' OR tree ~ ':setOperations \{' OR tree ~ ':cteList \('
+       OR tree ~ '\{SUBLINK ' OR tree ~ ':rtekind 1 ' OR tree ~ ':hasTargetSRFs true'
+       OR tree ~ '\{JOINEXPR :jointype [23] ' THEN
+        RETURN NULL;
+    END IF;
+    rtable := pgcqrs.node_items(pgcqrs.node_field(tree, ':rtable '));
+    SELECT array_agg(i::int) FILTER (WHERE r ~ ':rtekind 2 '),
+           min(i) FILTER (WHERE r ~ format(':rtekind 0 :relid %s ', source::oid))
+      INTO joins, idx
+      FROM unnest(rtable) WITH ORDINALITY AS x(r, i);
+    IF (SELECT count(*) FROM unnest(rtable) r WHERE r ~ format(':rtekind 0 :relid %s ', source::oid)) <> 1 THEN
+        RETURN NULL;
+    END IF;
+    outer_j := tree ~ '\{JOINEXPR :jointype 1 ';
+    -- under an outer join: the table is the right side of a LEFT JOIN
+    -- itself (not of an inner join somewhere after one)
+    IF outer_j AND NOT EXISTS (
+           SELECT 1 FROM pgcqrs.node_segments(tree, '{JOINEXPR :jointype 1 ') j,
+                  LATERAL (SELECT pgcqrs.node_field(j, ':larg ') AS larg) l
+            WHERE substr(j, strpos(j, l.larg) + length(l.larg)) ~ format('^ :rarg \{RANGETBLREF :rtindex %s\}', idx)) THEN
+        RETURN NULL;
+    END IF;
+    -- its one-column primary key, and the columns a condition equates to
+    -- it: a column = column that is a whole WHERE or ON condition or one of
+    -- its top-level ANDs (not inside an OR or a NOT)
+    SELECT array_agg(k) INTO pk FROM pg_index x, unnest(x.indkey) k WHERE x.indrelid = source AND x.indisprimary;
+    IF cardinality(pk) = 1 THEN
+        keyed := ARRAY[format('%s:%s', idx, pk[1])];
+        SELECT keyed || coalesce(array_agg(CASE WHEN v[1] = keyed[1] THEN v[2] ELSE v[1] END), '{}') INTO keyed
+          FROM (SELECT ARRAY(SELECT m[1] || ':' || m[2] FROM regexp_matches(q, ':varno (\d+) :varattno (\d+) ', 'g') m) AS v
+                  FROM pgcqrs.node_segments(tree, ':quals ', true) qs
+                 CROSS JOIN LATERAL unnest(CASE WHEN qs ~ '^\{BOOLEXPR :boolop and '
+                                                THEN pgcqrs.node_items(pgcqrs.node_field(qs, ':args '))
+                                                ELSE ARRAY[qs] END) q
+                  JOIN pg_operator o ON o.oid = (regexp_match(q, '^\{OPEXPR :opno (\d+) '))[1]::oid
+                 WHERE o.oprname = '='
+                   AND NOT EXISTS (SELECT 1 FROM unnest(pgcqrs.node_items(pgcqrs.node_field(q, ':args '))) a
+                                    WHERE a !~ '^\{(RELABELTYPE :arg \{)?VAR ')) e
+         WHERE cardinality(v) = 2 AND keyed[1] = ANY (v);
+    END IF;
+    FOREACH entry IN ARRAY pgcqrs.node_items(pgcqrs.node_field(tree, ':targetList ')) LOOP
+        CONTINUE WHEN entry ~ ':resjunk true';
+        kind := pgcqrs.delta_kind(entry, idx, coalesce(keyed, '{}'), outer_j);
+        IF kind = 'other' THEN
+            RETURN NULL;
+        END IF;
+        -- under an outer join, a group must not hang on the changed table
+        IF outer_j AND kind = 'group' AND EXISTS (
+               SELECT 1 FROM regexp_matches(entry, ':varno (\d+) ', 'g') v
+                WHERE v[1]::int = idx OR v[1]::int = ANY (coalesce(joins, '{}'))) THEN
+            RETURN NULL;
+        END IF;
+        kinds := kinds || kind;
+        entries := entries || entry;
+    END LOOP;
+    -- an average moves with a sum and a count of the same values (same
+    -- arguments, same FILTER) among the columns, or it is not kept by delta
+    FOR avg_i IN 1 .. cardinality(kinds) LOOP
+        CONTINUE WHEN kinds[avg_i] <> 'avg';
+        sig := pgcqrs.aggregate_signature(entries[avg_i]);
+        sum_at := NULL;
+        count_at := NULL;
+        FOR comp_i IN 1 .. cardinality(kinds) LOOP
+            IF sum_at IS NULL AND kinds[comp_i] IN ('sum', 'sum0') AND pgcqrs.aggregate_signature(entries[comp_i]) = sig THEN
+                sum_at := comp_i;
+            ELSIF count_at IS NULL AND kinds[comp_i] = 'count' AND (
+                      pgcqrs.aggregate_signature(entries[comp_i]) = sig
+                      -- count(*) when the value is a column that is never
+                      -- NULL, outside an outer join
+                   OR NOT outer_j AND entries[comp_i] ~ ':aggstar true'
+                      AND pgcqrs.aggregate_signature(entries[comp_i]) = regexp_replace(sig, '^\(.*\) :aggorder ', '<> :aggorder ')
+                      AND EXISTS (
+                          SELECT 1 FROM regexp_matches(sig, '^\(\{TARGETENTRY :expr (?:\{RELABELTYPE :arg )?\{VAR :varno (\d+) :varattno (\d+) :vartype \d+ :vartypmod -?\d+ :varcollid \d+ :varlevelsup 0 ') v
+                            JOIN pg_attribute a ON a.attrelid = (regexp_match(rtable[v[1]::int], ':rtekind 0 :relid (\d+) '))[1]::oid
+                                               AND a.attnum = v[2]::int
+                           WHERE a.attnotnull)) THEN
+                count_at := comp_i;
+            END IF;
+        END LOOP;
+        IF sum_at IS NULL OR count_at IS NULL THEN
+            RETURN NULL;
+        END IF;
+        kinds[avg_i] := format('avg:%s:%s', sum_at, count_at);
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k NOT IN ('group', 'distinct')) THEN
+        RETURN NULL;
+    END IF;
+    RETURN kinds;
+END
+$fn$;
+
+-- V17's merge, with averages.
+CREATE OR REPLACE FUNCTION pgcqrs.delta_merge(model text, cols text[], kinds text[], distinct_in text[], key text[],
+                                   outer_j boolean) RETURNS text
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    c       text;
+    k       text;
+    i       int;
+    avg_at  int[];
+    sides   text[] := '{}';
+    news    text[] := '{}';
+    unsure  text[] := ARRAY['d.pgcqrs_np > d.pgcqrs_tp', 'd.pgcqrs_nm > d.pgcqrs_tm', 'pgcqrs_absent AND d.pgcqrs_nm > 0'];
+    moved   text[] := '{}';
+    keyeq   text := (SELECT string_agg(format('t.%1$I = d.%1$I', x), ' AND ') FROM unnest(key) x);
+    updates text := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', x), ', ')
+                       FROM unnest(cols) x WHERE NOT x = ANY (key));
+BEGIN
+    FOR i IN 1 .. cardinality(cols) LOOP
+        c := cols[i];
+        k := kinds[i];
+        CONTINUE WHEN c = ANY (key);
+        IF k LIKE 'avg:%' THEN
+            -- the new sum over the new count, as avg divides them; a group
+            -- whose count or sum the merge cannot settle is recomputed
+            -- whole, this column with it
+            avg_at := string_to_array(substr(k, 5), ':')::int[];
+            news := news || format('CASE WHEN %2$s = 0 THEN NULL ELSE (%1$s)::numeric / (%2$s)::numeric END AS %3$I',
+                                   format(CASE kinds[avg_at[1]]
+                                              WHEN 'sum' THEN 'CASE WHEN d.%3$I IS NULL AND t.%1$I IS NULL THEN d.%2$I '
+                                                              'ELSE coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) END'
+                                              ELSE 'coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0)' END,
+                                          cols[avg_at[1]], 'p:' || cols[avg_at[1]], 'm:' || cols[avg_at[1]]),
+                                   format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0))',
+                                          cols[avg_at[2]], 'p:' || cols[avg_at[2]], 'm:' || cols[avg_at[2]]),
+                                   c);
+            CONTINUE;
+        END IF;
+        IF k = 'group' THEN
+            -- the last term reads every other table as it is now
+            sides := sides || format('(array_agg(%1$I ORDER BY pgcqrs_term DESC) FILTER (WHERE pgcqrs_sign > 0))[1] AS %1$I', c);
+            news := news || format('CASE WHEN d.pgcqrs_np > 0 THEN d.%1$I ELSE t.%1$I END AS %1$I', c);
+            CONTINUE;
+        END IF;
+        sides := sides || format('%1$s(%2$I) FILTER (WHERE pgcqrs_sign > 0) AS %3$I, %1$s(%2$I) FILTER (WHERE pgcqrs_sign < 0) AS %4$I',
+                                 CASE WHEN k IN ('max', 'min') THEN k ELSE 'sum' END, c, 'p:' || c, 'm:' || c);
+        IF distinct_in[i] IS NOT NULL THEN
+            unsure := unsure || format('d.%I', 'u:' || c);
+            sides := sides || format('count(*) FILTER (WHERE pgcqrs_term = ANY (%L::int[])) > 0 AS %I', distinct_in[i], 'u:' || c);
+        END IF;
+        IF k IN ('sum', 'sum0') THEN
+            -- NaN and the infinities do not cancel out (Infinity - Infinity
+            -- is NaN): a group whose sum holds one, gains one or loses one is
+            -- recomputed
+            unsure := unsure || format('coalesce(t.%1$I::numeric IN (''NaN'', ''Infinity'', ''-Infinity'') '
+                                       'OR d.%2$I::numeric IN (''NaN'', ''Infinity'', ''-Infinity'') '
+                                       'OR d.%3$I::numeric IN (''NaN'', ''Infinity'', ''-Infinity''), false)',
+                                       c, 'p:' || c, 'm:' || c);
+        END IF;
+        IF k IN ('count', 'sum0') THEN
+            news := news || format('coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) AS %1$I', c, 'p:' || c, 'm:' || c);
+            moved := moved || format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0)) <> 0', c, 'p:' || c, 'm:' || c);
+        ELSIF k = 'sum' THEN
+            news := news || format('CASE WHEN d.%3$I IS NULL AND t.%1$I IS NULL THEN d.%2$I '
+                                   'ELSE coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) END AS %1$I',
+                                   c, 'p:' || c, 'm:' || c);
+            unsure := unsure || format('(d.%3$I IS NOT NULL AND coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - d.%3$I = 0)',
+                                       c, 'p:' || c, 'm:' || c);
+            moved := moved || format('coalesce(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) <> 0, false)',
+                                     c, 'p:' || c, 'm:' || c);
+        ELSE
+            -- the old extreme stays unless a removed row held it; a new row
+            -- at least as far out settles it either way
+            news := news || format('CASE WHEN coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) THEN %5$s(t.%1$I, d.%2$I) ELSE d.%2$I END AS %1$I',
+                                   c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
+                                   CASE k WHEN 'max' THEN 'greatest' ELSE 'least' END);
+            unsure := unsure || 'd.pgcqrs_terms > 1'::text
+                             || format('NOT coalesce(d.%3$I %4$s t.%1$I, d.%3$I IS NULL) AND NOT coalesce(d.%2$I %5$s d.%3$I, false)',
+                                       c, 'p:' || c, 'm:' || c, CASE k WHEN 'max' THEN '<' ELSE '>' END,
+                                       CASE k WHEN 'max' THEN '>=' ELSE '<=' END);
+        END IF;
+    END LOOP;
+    IF outer_j THEN
+        -- a group missing from the model may have a preserved row the
+        -- delta's inner join leaves out
+        unsure := unsure || 'pgcqrs_absent'::text;
+    END IF;
+    -- a condition on the joined table can empty a group under an outer
+    -- join too
+    unsure := unsure || format('(d.pgcqrs_nm > 0 AND NOT (%s))',
+                               coalesce(nullif(array_to_string(moved, ' OR '), ''), 'false'));
+    RETURN format($q$
+WITH d AS (
+    SELECT %1$s, count(*) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_np,
+           count(*) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_nm,
+           count(DISTINCT pgcqrs_term) FILTER (WHERE pgcqrs_sign > 0) AS pgcqrs_tp,
+           count(DISTINCT pgcqrs_term) FILTER (WHERE pgcqrs_sign < 0) AS pgcqrs_tm,
+           count(DISTINCT pgcqrs_term) AS pgcqrs_terms, %2$s
+      FROM pgcqrs_delta.%3$I w
+     WHERE jsonb_build_array(%4$s) NOT IN (SELECT b.key FROM pgcqrs.batch_keys b)
+     GROUP BY %1$s
+),
+n AS (
+    SELECT %5$s, %6$s, (%7$s) AS pgcqrs_unsure
+      FROM d LEFT JOIN read.%3$I t ON %8$s
+      CROSS JOIN LATERAL (SELECT t.%13$I IS NULL AS pgcqrs_absent) a
+),
+unsure AS (
+    INSERT INTO pgcqrs.batch_keys (key)
+    SELECT jsonb_build_array(%9$s) FROM n WHERE pgcqrs_unsure
+    RETURNING 1
+),
+upserted AS (
+    INSERT INTO read.%3$I AS t (%10$s)
+    SELECT %10$s FROM n WHERE NOT pgcqrs_unsure
+    ON CONFLICT (%11$s) DO UPDATE SET %12$s WHERE ROW(t.*)::text IS DISTINCT FROM ROW(EXCLUDED.*)::text
+    RETURNING 1
+),
+emptied AS (
+    DELETE FROM pgcqrs_delta.%3$I
+)
+SELECT (SELECT count(*) FROM d) AS keys,
+       (SELECT count(*) FROM upserted) AS changed_rows,
+       (SELECT count(*) FROM unsure) AS unsure$q$,
+        pgcqrs.ident_list(key), array_to_string(sides, ', '), model,
+        pgcqrs.ident_list(key, 'w.'),
+        pgcqrs.ident_list(key, 'd.'), array_to_string(news, ', '), array_to_string(unsure, ' OR '),
+        keyeq, pgcqrs.ident_list(key, 'n.'), pgcqrs.ident_list(cols), pgcqrs.ident_list(key), updates, key[1]);
+END
+$fn$;
+
+REVOKE EXECUTE ON FUNCTION pgcqrs.aggregate_signature(text) FROM PUBLIC;
+
+-- The models whose averages kept them from deltas: their stand-ins made
+-- now, where the query allows (the others return at once).
+SELECT pgcqrs.delta_stand_in(s.model, s.source, substring(s.delta_schema FROM '^pgcqrs_d(\d+)_')::int,
+                             substr(s.search_path, strpos(s.search_path, ', ') + 2))
+  FROM pgcqrs.read_model_sources s
+ WHERE s.term IS NULL
+ ORDER BY s.model, s.source;
