@@ -113,6 +113,13 @@ CREATE DOMAIN write.entity_id AS text
 CREATE DOMAIN write.money AS numeric(14,2)
 	CONSTRAINT money_not_negative CHECK ((VALUE >= (0)::numeric));
 
+CREATE FUNCTION pgcqrs.aggregate_signature(entry text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$
+    SELECT regexp_replace(substring(a FROM ':args (.*) :aggstar '), ' :location -?\d+', '', 'g')
+      FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1
+$$;
+
 CREATE FUNCTION pgcqrs.any_stand_in(model text, source regclass, n integer) RETURNS void
     LANGUAGE plpgsql
     AS $_$
@@ -783,6 +790,8 @@ BEGIN
         WHEN fname = 'sum' AND agg_type IN (20, 1700) AND NOT (agg_type = 1700 AND narrowed) THEN
             CASE WHEN zeroed THEN 'sum0' ELSE 'sum' END
         WHEN fname IN ('max', 'min') AND NOT zeroed AND NOT casted THEN fname
+        -- moved through the group's sum and count of the same values
+        WHEN fname = 'avg' AND agg_type = 1700 AND NOT zeroed AND NOT casted THEN 'avg'
         ELSE 'other'
     END;
 END
@@ -802,6 +811,12 @@ DECLARE
     entry   text;
     kind    text;
     kinds   text[] := '{}';
+    entries text[] := '{}';
+    sig     text;
+    sum_at  int;
+    count_at int;
+    avg_i   int;
+    comp_i  int;
 BEGIN
     SELECT r.ev_action::text INTO tree FROM pg_rewrite r WHERE r.ev_class = def;
     IF tree !~ ':hasAggs true' OR tree !~ ':groupClause \(' OR tree ~ ':groupingSets \('
@@ -858,6 +873,36 @@ BEGIN
             RETURN NULL;
         END IF;
         kinds := kinds || kind;
+        entries := entries || entry;
+    END LOOP;
+    -- an average moves with a sum and a count of the same values (same
+    -- arguments, same FILTER) among the columns, or it is not kept by delta
+    FOR avg_i IN 1 .. cardinality(kinds) LOOP
+        CONTINUE WHEN kinds[avg_i] <> 'avg';
+        sig := pgcqrs.aggregate_signature(entries[avg_i]);
+        sum_at := NULL;
+        count_at := NULL;
+        FOR comp_i IN 1 .. cardinality(kinds) LOOP
+            IF sum_at IS NULL AND kinds[comp_i] IN ('sum', 'sum0') AND pgcqrs.aggregate_signature(entries[comp_i]) = sig THEN
+                sum_at := comp_i;
+            ELSIF count_at IS NULL AND kinds[comp_i] = 'count' AND (
+                      pgcqrs.aggregate_signature(entries[comp_i]) = sig
+                      -- count(*) when the value is a column that is never
+                      -- NULL, outside an outer join
+                   OR NOT outer_j AND entries[comp_i] ~ ':aggstar true'
+                      AND pgcqrs.aggregate_signature(entries[comp_i]) = regexp_replace(sig, '^\(.*\) :aggorder ', '<> :aggorder ')
+                      AND EXISTS (
+                          SELECT 1 FROM regexp_matches(sig, '^\(\{TARGETENTRY :expr (?:\{RELABELTYPE :arg )?\{VAR :varno (\d+) :varattno (\d+) :vartype \d+ :vartypmod -?\d+ :varcollid \d+ :varlevelsup 0 ') v
+                            JOIN pg_attribute a ON a.attrelid = (regexp_match(rtable[v[1]::int], ':rtekind 0 :relid (\d+) '))[1]::oid
+                                               AND a.attnum = v[2]::int
+                           WHERE a.attnotnull)) THEN
+                count_at := comp_i;
+            END IF;
+        END LOOP;
+        IF sum_at IS NULL OR count_at IS NULL THEN
+            RETURN NULL;
+        END IF;
+        kinds[avg_i] := format('avg:%s:%s', sum_at, count_at);
     END LOOP;
     IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k NOT IN ('group', 'distinct')) THEN
         RETURN NULL;
@@ -873,6 +918,7 @@ DECLARE
     c       text;
     k       text;
     i       int;
+    avg_at  int[];
     sides   text[] := '{}';
     news    text[] := '{}';
     unsure  text[] := ARRAY['d.pgcqrs_np > d.pgcqrs_tp', 'd.pgcqrs_nm > d.pgcqrs_tm', 'pgcqrs_absent AND d.pgcqrs_nm > 0'];
@@ -885,6 +931,22 @@ BEGIN
         c := cols[i];
         k := kinds[i];
         CONTINUE WHEN c = ANY (key);
+        IF k LIKE 'avg:%' THEN
+            -- the new sum over the new count, as avg divides them; a group
+            -- whose count or sum the merge cannot settle is recomputed
+            -- whole, this column with it
+            avg_at := string_to_array(substr(k, 5), ':')::int[];
+            news := news || format('CASE WHEN %2$s = 0 THEN NULL ELSE (%1$s)::numeric / (%2$s)::numeric END AS %3$I',
+                                   format(CASE kinds[avg_at[1]]
+                                              WHEN 'sum' THEN 'CASE WHEN d.%3$I IS NULL AND t.%1$I IS NULL THEN d.%2$I '
+                                                              'ELSE coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) END'
+                                              ELSE 'coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0)' END,
+                                          cols[avg_at[1]], 'p:' || cols[avg_at[1]], 'm:' || cols[avg_at[1]]),
+                                   format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0))',
+                                          cols[avg_at[2]], 'p:' || cols[avg_at[2]], 'm:' || cols[avg_at[2]]),
+                                   c);
+            CONTINUE;
+        END IF;
         IF k = 'group' THEN
             -- the last term reads every other table as it is now
             sides := sides || format('(array_agg(%1$I ORDER BY pgcqrs_term DESC) FILTER (WHERE pgcqrs_sign > 0))[1] AS %1$I', c);
