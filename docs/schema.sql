@@ -116,7 +116,10 @@ CREATE DOMAIN write.money AS numeric(14,2)
 CREATE FUNCTION pgcqrs.aggregate_signature(entry text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT
     AS $$
-    SELECT regexp_replace(substring(a FROM ':args (.*) :aggstar '), ' :location -?\d+', '', 'g')
+    SELECT regexp_replace(regexp_replace(regexp_replace(substring(a FROM ':args (.*) :aggstar '),
+                                                        ' :location -?\d+', '', 'g'),
+                                         '\{RELABELTYPE :arg ', '', 'g'),
+                          ' :resulttype \d+ :resulttypmod -?\d+ :resultcollid \d+ :relabelformat \d+\}', '', 'g')
       FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1
 $$;
 
@@ -815,6 +818,7 @@ DECLARE
     sig     text;
     sum_at  int;
     count_at int;
+    scale   int;
     avg_i   int;
     comp_i  int;
 BEGIN
@@ -876,33 +880,25 @@ BEGIN
         entries := entries || entry;
     END LOOP;
     -- an average moves with a sum and a count of the same values (same
-    -- arguments, same FILTER) among the columns, or it is not kept by delta
+    -- arguments, same FILTER) among the columns, over a column whose values
+    -- all have one scale; or it is not kept by delta
     FOR avg_i IN 1 .. cardinality(kinds) LOOP
         CONTINUE WHEN kinds[avg_i] <> 'avg';
         sig := pgcqrs.aggregate_signature(entries[avg_i]);
+        scale := pgcqrs.fixed_scale(sig);
         sum_at := NULL;
         count_at := NULL;
         FOR comp_i IN 1 .. cardinality(kinds) LOOP
             IF sum_at IS NULL AND kinds[comp_i] IN ('sum', 'sum0') AND pgcqrs.aggregate_signature(entries[comp_i]) = sig THEN
                 sum_at := comp_i;
-            ELSIF count_at IS NULL AND kinds[comp_i] = 'count' AND (
-                      pgcqrs.aggregate_signature(entries[comp_i]) = sig
-                      -- count(*) when the value is a column that is never
-                      -- NULL, outside an outer join
-                   OR NOT outer_j AND entries[comp_i] ~ ':aggstar true'
-                      AND pgcqrs.aggregate_signature(entries[comp_i]) = regexp_replace(sig, '^\(.*\) :aggorder ', '<> :aggorder ')
-                      AND EXISTS (
-                          SELECT 1 FROM regexp_matches(sig, '^\(\{TARGETENTRY :expr (?:\{RELABELTYPE :arg )?\{VAR :varno (\d+) :varattno (\d+) :vartype \d+ :vartypmod -?\d+ :varcollid \d+ :varlevelsup 0 ') v
-                            JOIN pg_attribute a ON a.attrelid = (regexp_match(rtable[v[1]::int], ':rtekind 0 :relid (\d+) '))[1]::oid
-                                               AND a.attnum = v[2]::int
-                           WHERE a.attnotnull)) THEN
+            ELSIF count_at IS NULL AND kinds[comp_i] = 'count' AND pgcqrs.aggregate_signature(entries[comp_i]) = sig THEN
                 count_at := comp_i;
             END IF;
         END LOOP;
-        IF sum_at IS NULL OR count_at IS NULL THEN
+        IF sum_at IS NULL OR count_at IS NULL OR scale IS NULL THEN
             RETURN NULL;
         END IF;
-        kinds[avg_i] := format('avg:%s:%s', sum_at, count_at);
+        kinds[avg_i] := format('avg:%s:%s:%s', sum_at, count_at, scale);
     END LOOP;
     IF NOT EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k NOT IN ('group', 'distinct')) THEN
         RETURN NULL;
@@ -932,11 +928,13 @@ BEGIN
         k := kinds[i];
         CONTINUE WHEN c = ANY (key);
         IF k LIKE 'avg:%' THEN
-            -- the new sum over the new count, as avg divides them; a group
-            -- whose count or sum the merge cannot settle is recomputed
-            -- whole, this column with it
+            -- the new sum over the new count, as avg divides them, the sum
+            -- at the scale of the values (the query's sum has it; the kept
+            -- one may have another, from a zero in coalesce or from values
+            -- gone); a group whose count or sum the merge cannot settle is
+            -- recomputed whole, this column with it
             avg_at := string_to_array(substr(k, 5), ':')::int[];
-            news := news || format('CASE WHEN %2$s = 0 THEN NULL ELSE (%1$s)::numeric / (%2$s)::numeric END AS %3$I',
+            news := news || format('CASE WHEN %2$s = 0 THEN NULL ELSE round((%1$s)::numeric, %4$s) / (%2$s)::numeric END AS %3$I',
                                    format(CASE kinds[avg_at[1]]
                                               WHEN 'sum' THEN 'CASE WHEN d.%3$I IS NULL AND t.%1$I IS NULL THEN d.%2$I '
                                                               'ELSE coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0) END'
@@ -944,7 +942,7 @@ BEGIN
                                           cols[avg_at[1]], 'p:' || cols[avg_at[1]], 'm:' || cols[avg_at[1]]),
                                    format('(coalesce(t.%1$I, 0) + coalesce(d.%2$I, 0) - coalesce(d.%3$I, 0))',
                                           cols[avg_at[2]], 'p:' || cols[avg_at[2]], 'm:' || cols[avg_at[2]]),
-                                   c);
+                                   c, avg_at[3]);
             CONTINUE;
         END IF;
         IF k = 'group' THEN
@@ -1214,6 +1212,33 @@ END
 $$;
 
 COMMENT ON FUNCTION pgcqrs.drop_read_model(name text) IS 'Remove a declared read model and its relation read.<name>.';
+
+CREATE FUNCTION pgcqrs.fixed_scale(signature text) RETURNS integer
+    LANGUAGE plpgsql STABLE STRICT
+    AS $$
+DECLARE
+    var  text[] := regexp_match(signature, '^\(\{TARGETENTRY :expr (?:\{RELABELTYPE :arg )?\{VAR :varno \d+ :varattno \d+ :vartype (\d+) :vartypmod (-?\d+) ');
+    typ  oid := var[1]::oid;
+    mods int := var[2]::int;
+    t    pg_type;
+BEGIN
+    -- a domain's values have its base type's scale, its own type modifier
+    -- first
+    LOOP
+        SELECT * INTO t FROM pg_type WHERE oid = typ;
+        EXIT WHEN NOT FOUND OR t.typtype <> 'd';
+        IF mods < 0 THEN
+            mods := t.typtypmod;
+        END IF;
+        typ := t.typbasetype;
+    END LOOP;
+    RETURN CASE
+        WHEN typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 0
+        -- (a negative scale rounds to tens, hundreds...: scale 0)
+        WHEN typ = 'numeric'::regtype AND mods >= 4 THEN greatest(((((mods - 4) & 2047) # 1024) - 1024), 0)
+    END;
+END
+$$;
 
 CREATE FUNCTION pgcqrs.ident_list(names text[], prefix text DEFAULT ''::text) RETURNS text
     LANGUAGE sql IMMUTABLE

@@ -709,7 +709,8 @@ async fn a_grouped_model_kept_by_delta_settles_every_edge() {
         .refreshing(Refreshing::OnRequest)
         .start()
         .await;
-    let declared = "CREATE TABLE public.readings (id int PRIMARY KEY, g text NOT NULL, v numeric, w text);
+    let declared = "CREATE TABLE public.readings (id int PRIMARY KEY, g text NOT NULL, v numeric, w text,
+                 p numeric(10, 2) GENERATED ALWAYS AS (CASE WHEN v BETWEEN -1000000 AND 1000000 THEN v / 3 END) STORED);
              SELECT pgcqrs.define_read_model(
                  name => 'reading_sums',
                  query => $$SELECT g, count(*) AS n, count(v) AS nv, sum(v) AS total,
@@ -718,10 +719,17 @@ async fn a_grouped_model_kept_by_delta_settles_every_edge() {
                  key => ARRAY['g']);
              SELECT pgcqrs.define_read_model(
                  name => 'reading_means',
-                 query => $$SELECT g, avg(v) AS mean, count(v) AS nv, sum(v) AS total,
-                                   avg(v) FILTER (WHERE v > 0) AS mean_positive,
-                                   coalesce(sum(v) FILTER (WHERE v > 0), 0) AS positive,
-                                   count(v) FILTER (WHERE v > 0) AS n_positive,
+                 query => $$SELECT g, avg(p) AS mean, count(p) AS np, sum(p) AS total,
+                                   avg(p) FILTER (WHERE p > 0) AS mean_positive,
+                                   coalesce(sum(p) FILTER (WHERE p > 0), 0.000) AS positive,
+                                   count(p) FILTER (WHERE p > 0) AS n_positive,
+                                   avg(id) AS mean_id, coalesce(sum(id), 0.0) AS id_sum, count(id) AS n
+                           FROM public.readings GROUP BY g$$,
+                 key => ARRAY['g']);
+             -- values of any scale, and a count(*): recomputed by group
+             SELECT pgcqrs.define_read_model(
+                 name => 'loose_means',
+                 query => $$SELECT g, avg(v) AS mean, sum(v) AS total, count(v) AS nv,
                                    avg(id) AS mean_id, sum(id) AS id_sum, count(*) AS n
                            FROM public.readings GROUP BY g$$,
                  key => ARRAY['g']);
@@ -775,7 +783,17 @@ async fn a_grouped_model_kept_by_delta_settles_every_edge() {
     ];
     let client = run_delta_steps(&app, declared, "reading_", &steps).await;
     // The averages kept by delta read as the query's own, digit for digit
-    // (EXCEPT compares numerics by value: 1.5 = 1.50).
+    // (EXCEPT compares numerics by value: 1.5 = 1.50); the averages over
+    // values of any scale, or beside a count(*), kept no model by delta.
+    let loose: i64 = client
+        .query_one(
+            "SELECT count(delta_kinds) FROM pgcqrs.read_model_sources WHERE model = 'loose_means'",
+            &[],
+        )
+        .await
+        .expect("kinds")
+        .get(0);
+    assert_eq!(loose, 0, "loose_means kept by delta");
     let differ: i64 = client
         .query_one(
             "SELECT count(*) FROM (
@@ -855,7 +873,7 @@ async fn a_delta_across_a_join_counts_changes_to_both_tables_once() {
                  name => 'region_visits',
                  query => $$SELECT s.region, count(*) AS visits, sum(v.n) AS n,
                                    count(DISTINCT s.id) FILTER (WHERE s.open) AS open_sites,
-                                   avg(v.n) AS mean_n
+                                   avg(v.n) AS mean_n, count(v.n) AS counted
                            FROM public.visits v JOIN public.sites s ON s.id = v.site
                            GROUP BY s.region$$,
                  key => ARRAY['region']);
@@ -1282,26 +1300,37 @@ async fn upgrade_from_v15(hidden_identity: bool) {
 }
 
 /// An upgrade from V19, where an average kept a model from deltas: the
-/// model whose average has a sum and a count of the same values beside it
-/// is kept by delta from then on and equals its query; the one whose
-/// average has no count beside it is not, and equals its query too.
+/// model whose averages (of a numeric(p, s) and of integers) have a sum and
+/// a count of the same values beside them is kept by delta from then on
+/// and equals its query; those whose average has only a count(*) beside
+/// it, or averages a numeric of any scale, are not, and equal their
+/// queries too.
 #[tokio::test]
 async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
     let db = TestDb::create_at(19).await;
     db.client()
         .await
         .batch_execute(
-            "CREATE TABLE public.trips (id int PRIMARY KEY, route text NOT NULL, km numeric NOT NULL, fare int);
-             INSERT INTO public.trips SELECT g, 'r' || (g % 3), g * 1.5, g % 7 FROM generate_series(1, 30) g;
+            "CREATE DOMAIN public.cents AS numeric(12, 2) CHECK (VALUE >= 0);
+             CREATE TABLE public.trips (id int PRIMARY KEY, route text NOT NULL, km numeric(8, 3) NOT NULL, fare int,
+                                         raw numeric, big int8, price public.cents);
+             INSERT INTO public.trips SELECT g, 'r' || (g % 3), g * 1.5, g % 7, g / 7.0, NULL, g / 3.0 FROM generate_series(1, 30) g;
              SELECT pgcqrs.define_read_model(
                  name => 'route_means',
-                 query => $$SELECT route, count(*) AS trips, sum(km) AS km, avg(km) AS mean_km,
-                                   avg(fare) AS mean_fare, count(fare) AS fares, coalesce(sum(fare), 0) AS fare_total
+                 query => $$SELECT route, count(*) AS trips, count(km) AS km_n, sum(km) AS km, avg(km) AS mean_km,
+                                   avg(fare) AS mean_fare, count(fare) AS fares, coalesce(sum(fare), 0.0) AS fare_total,
+                                   avg(big) AS mean_big, count(big) AS bigs, coalesce(sum(big), 0.0) AS big_total,
+                                   avg(price) AS mean_price, sum(price) AS price_total, count(price) AS prices
                            FROM public.trips GROUP BY route$$,
                  key => ARRAY['route']);
              SELECT pgcqrs.define_read_model(
                  name => 'route_mean_only',
                  query => $$SELECT route, avg(fare) AS mean_fare, sum(fare) AS fare_total, count(*) AS trips
+                           FROM public.trips GROUP BY route$$,
+                 key => ARRAY['route']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'route_mean_loose',
+                 query => $$SELECT route, avg(raw) AS mean_raw, sum(raw) AS raw_total, count(raw) AS raws
                            FROM public.trips GROUP BY route$$,
                  key => ARRAY['route']);",
         )
@@ -1317,7 +1346,7 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
     let kinds: Vec<(String, Option<Vec<String>>)> = client
         .query(
             "SELECT model, delta_kinds FROM pgcqrs.read_model_sources
-              WHERE model IN ('route_means', 'route_mean_only') ORDER BY model",
+              WHERE model LIKE 'route_mean%' ORDER BY model COLLATE \"C\"",
             &[],
         )
         .await
@@ -1325,17 +1354,32 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    // a fare may be NULL: count(*) is not its count
     assert_eq!(
         kinds,
         [
+            ("route_mean_loose".to_owned(), None),
             ("route_mean_only".to_owned(), None),
             (
                 "route_means".to_owned(),
                 Some(
-                    ["group", "count", "sum", "avg:3:2", "avg:7:6", "count", "sum0"]
-                        .map(String::from)
-                        .to_vec()
+                    [
+                        "group",
+                        "count",
+                        "count",
+                        "sum",
+                        "avg:4:3:3",
+                        "avg:8:7:0",
+                        "count",
+                        "sum0",
+                        "avg:11:10:0",
+                        "count",
+                        "sum0",
+                        "avg:13:14:2",
+                        "sum",
+                        "count"
+                    ]
+                    .map(String::from)
+                    .to_vec()
                 )
             )
         ]
@@ -1348,10 +1392,13 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
     }
     client
         .batch_execute(
-            "UPDATE public.trips SET km = km + 0.25, fare = NULL WHERE id % 4 = 0;
+            "UPDATE public.trips SET km = km + 0.25, fare = NULL, raw = raw * 3, price = price * 7 WHERE id % 4 = 0;
              UPDATE public.trips SET route = 'r9' WHERE id IN (3, 6);
              DELETE FROM public.trips WHERE id = 9;
-             INSERT INTO public.trips VALUES (100, 'r1', 7.125, 3)",
+             INSERT INTO public.trips VALUES (100, 'r1', 7.125, 3);
+             -- a kept sum of 0.0, then integers whose average has no
+             -- decimals in the query: the kept sum's scale must not show
+             UPDATE public.trips SET big = 100000000000000001 + id % 2 WHERE id IN (1, 4)",
         )
         .await
         .expect("writes after the upgrade");
@@ -1361,8 +1408,8 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
     assert_models_equal_their_queries(client, "writes after the upgrade").await;
     let modes: Vec<(String, String)> = client
         .query(
-            "SELECT DISTINCT ON (view_name) view_name, mode FROM read.refresh_log
-              WHERE view_name IN ('route_means', 'route_mean_only') ORDER BY view_name, refresh_id DESC",
+            "SELECT DISTINCT ON (view_name COLLATE \"C\") view_name, mode FROM read.refresh_log
+              WHERE view_name LIKE 'route_mean%' ORDER BY view_name COLLATE \"C\", refresh_id DESC",
             &[],
         )
         .await
@@ -1370,8 +1417,9 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(modes[1], ("route_means".to_owned(), "delta".to_owned()));
-    assert_ne!(modes[0].1, "delta", "{modes:?}");
+    assert_eq!(modes.len(), 3, "{modes:?}");
+    assert_eq!(modes[2], ("route_means".to_owned(), "delta".to_owned()));
+    assert!(modes[..2].iter().all(|(_, m)| m != "delta"), "{modes:?}");
 }
 
 #[tokio::test]
@@ -1425,7 +1473,7 @@ async fn after_random_writes_of_every_kind_every_model_equals_its_query() {
                  query => $$SELECT order_ref, count(*) AS n,
                                    sum(weight_kg) FILTER (WHERE weight_kg > 40) AS heavy_kg,
                                    min(weight_kg) AS lightest_kg, max(carrier) AS last_carrier,
-                                   avg(weight_kg) AS mean_kg, sum(weight_kg) AS kg
+                                   avg(weight_kg) AS mean_kg, sum(weight_kg) AS kg, count(weight_kg) AS weighed
                            FROM logistics.shipments GROUP BY order_ref$$,
                  key => ARRAY['order_ref']);
              SELECT pgcqrs.define_read_model(
