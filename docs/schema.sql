@@ -148,6 +148,49 @@ SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%1
 END
 $_$;
 
+CREATE FUNCTION pgcqrs.average_obstacle(def regclass) RETURNS text
+    LANGUAGE plpgsql STABLE STRICT
+    AS $$
+DECLARE
+    entries text[] := (SELECT pgcqrs.node_items(pgcqrs.node_field(r.ev_action::text, ':targetList '))
+                         FROM pg_rewrite r WHERE r.ev_class = def);
+    entry   text;
+    agg     text;
+    sig     text;
+    name    text;
+BEGIN
+    FOREACH entry IN ARRAY coalesce(entries, '{}') LOOP
+        agg := (SELECT a FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1);
+        CONTINUE WHEN agg IS NULL OR NOT EXISTS (
+            SELECT 1 FROM pg_proc p
+             WHERE p.oid = (regexp_match(agg, ':aggfnoid (\d+) '))[1]::oid
+               AND p.proname = 'avg' AND p.pronamespace = 'pg_catalog'::regnamespace);
+        -- (the entry's own name comes after those of the aggregate's arguments)
+        name := regexp_replace((regexp_match(entry, '.*:resname ((?:\\.|[^ \\])+) :ressortgroupref '))[1], '\\(.)', '\1', 'g');
+        IF pgcqrs.node_field(entry, ':expr ') NOT LIKE '{AGGREF %' THEN
+            RETURN format('%s is computed from an avg (a cast or a function around it): its groups are recomputed', name);
+        END IF;
+        sig := pgcqrs.aggregate_signature(entry);
+        IF pgcqrs.fixed_scale(sig) IS NULL THEN
+            RETURN format('%s averages values of no one scale (only a column of integers or of numeric(p, s) is kept by delta): its groups are recomputed', name);
+        END IF;
+        IF NOT EXISTS (
+               SELECT 1 FROM unnest(entries) e, pg_proc p
+                WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
+                  AND p.proname = 'sum' AND p.pronamespace = 'pg_catalog'::regnamespace
+                  AND pgcqrs.aggregate_signature(e) = sig)
+           OR NOT EXISTS (
+               SELECT 1 FROM unnest(entries) e, pg_proc p
+                WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
+                  AND p.proname = 'count' AND p.pronamespace = 'pg_catalog'::regnamespace
+                  AND pgcqrs.aggregate_signature(e) = sig) THEN
+            RETURN format('%s is an avg without a sum and a count of the same values beside it: its groups are recomputed', name);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION pgcqrs.base_type(source regclass, col text) RETURNS regtype
     LANGUAGE sql STABLE
     AS $$
@@ -1490,6 +1533,24 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION pgcqrs.note_averages(model text) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    why text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pgcqrs.read_model_sources r
+                WHERE r.model = note_averages.model AND r.delta_kinds IS NOT NULL) THEN
+        RETURN;
+    END IF;
+    why := pgcqrs.average_obstacle(format('pgcqrs_defs.%I', model)::regclass);
+    UPDATE pgcqrs.read_models m
+       SET kept_reason = regexp_replace(m.kept_reason, '; [^;]* an avg[^;]*: its groups are recomputed$|; [^;]* averages values of no one scale[^;]*: its groups are recomputed$', '')
+                         || coalesce('; ' || why, '')
+     WHERE m.name = note_averages.model AND m.kept = 'incremental' AND why IS NOT NULL;
+END
+$_$;
+
 CREATE FUNCTION pgcqrs.null_when_missing(expr text, rte integer) RETURNS boolean
     LANGUAGE sql STABLE STRICT
     AS $$
@@ -1608,6 +1669,7 @@ BEGIN
     PERFORM pgcqrs.key_stand_in(model, source, n, path, definition, key);
     PERFORM pgcqrs.any_stand_in(model, source, n);
     PERFORM pgcqrs.delta_stand_in(model, source, n, path);
+    PERFORM pgcqrs.note_averages(model);
 END
 $$;
 

@@ -378,12 +378,91 @@ SELECT (SELECT count(*) FROM d) AS keys,
 END
 $fn$;
 
-REVOKE EXECUTE ON FUNCTION pgcqrs.aggregate_signature(text), pgcqrs.fixed_scale(text) FROM PUBLIC;
+-- Why an average keeps a model from deltas, for its kept_reason: the first
+-- avg column without a sum and a count of the same values beside it, over
+-- values of no one scale, or under a cast or a function; NULL if none.
+CREATE FUNCTION pgcqrs.average_obstacle(def regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $fn$
+DECLARE
+    entries text[] := (SELECT pgcqrs.node_items(pgcqrs.node_field(r.ev_action::text, ':targetList '))
+                         FROM pg_rewrite r WHERE r.ev_class = def);
+    entry   text;
+    agg     text;
+    sig     text;
+    name    text;
+BEGIN
+    FOREACH entry IN ARRAY coalesce(entries, '{}') LOOP
+        agg := (SELECT a FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1);
+        CONTINUE WHEN agg IS NULL OR NOT EXISTS (
+            SELECT 1 FROM pg_proc p
+             WHERE p.oid = (regexp_match(agg, ':aggfnoid (\d+) '))[1]::oid
+               AND p.proname = 'avg' AND p.pronamespace = 'pg_catalog'::regnamespace);
+        -- (the entry's own name comes after those of the aggregate's arguments)
+        name := regexp_replace((regexp_match(entry, '.*:resname ((?:\\.|[^ \\])+) :ressortgroupref '))[1], '\\(.)', '\1', 'g');
+        IF pgcqrs.node_field(entry, ':expr ') NOT LIKE '{AGGREF %' THEN
+            RETURN format('%s is computed from an avg (a cast or a function around it): its groups are recomputed', name);
+        END IF;
+        sig := pgcqrs.aggregate_signature(entry);
+        IF pgcqrs.fixed_scale(sig) IS NULL THEN
+            RETURN format('%s averages values of no one scale (only a column of integers or of numeric(p, s) is kept by delta): its groups are recomputed', name);
+        END IF;
+        IF NOT EXISTS (
+               SELECT 1 FROM unnest(entries) e, pg_proc p
+                WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
+                  AND p.proname = 'sum' AND p.pronamespace = 'pg_catalog'::regnamespace
+                  AND pgcqrs.aggregate_signature(e) = sig)
+           OR NOT EXISTS (
+               SELECT 1 FROM unnest(entries) e, pg_proc p
+                WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
+                  AND p.proname = 'count' AND p.pronamespace = 'pg_catalog'::regnamespace
+                  AND pgcqrs.aggregate_signature(e) = sig) THEN
+            RETURN format('%s is an avg without a sum and a count of the same values beside it: its groups are recomputed', name);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$fn$;
+
+-- A model that no table's changes move by delta says in its kept_reason
+-- which average, if any, is why.
+CREATE FUNCTION pgcqrs.note_averages(model text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    why text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pgcqrs.read_model_sources r
+                WHERE r.model = note_averages.model AND r.delta_kinds IS NOT NULL) THEN
+        RETURN;
+    END IF;
+    why := pgcqrs.average_obstacle(format('pgcqrs_defs.%I', model)::regclass);
+    UPDATE pgcqrs.read_models m
+       SET kept_reason = regexp_replace(m.kept_reason, '; [^;]* an avg[^;]*: its groups are recomputed$|; [^;]* averages values of no one scale[^;]*: its groups are recomputed$', '')
+                         || coalesce('; ' || why, '')
+     WHERE m.name = note_averages.model AND m.kept = 'incremental' AND why IS NOT NULL;
+END
+$fn$;
+
+-- V12's stand-ins of a source, and the note on averages.
+CREATE OR REPLACE FUNCTION pgcqrs.stand_in(model text, source regclass, n int, path text, definition text,
+                                           key text[]) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM pgcqrs.key_stand_in(model, source, n, path, definition, key);
+    PERFORM pgcqrs.any_stand_in(model, source, n);
+    PERFORM pgcqrs.delta_stand_in(model, source, n, path);
+    PERFORM pgcqrs.note_averages(model);
+END
+$fn$;
+
+REVOKE EXECUTE ON FUNCTION pgcqrs.aggregate_signature(text), pgcqrs.fixed_scale(text),
+                           pgcqrs.average_obstacle(regclass), pgcqrs.note_averages(text) FROM PUBLIC;
 
 -- The models whose averages kept them from deltas: their stand-ins made
--- now, where the query allows (the others return at once).
+-- now, where the query allows (the others return at once), and the note
+-- on the averages that still do.
 SELECT pgcqrs.delta_stand_in(s.model, s.source, substring(s.delta_schema FROM '^pgcqrs_d(\d+)_')::int,
                              substr(s.search_path, strpos(s.search_path, ', ') + 2))
   FROM pgcqrs.read_model_sources s
  WHERE s.term IS NULL
  ORDER BY s.model, s.source;
+SELECT pgcqrs.note_averages(m.name) FROM pgcqrs.read_models m WHERE m.kept = 'incremental' ORDER BY m.name;

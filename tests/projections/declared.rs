@@ -946,6 +946,18 @@ async fn a_delta_across_a_join_counts_changes_to_both_tables_once() {
             ("sites_mean_only".to_owned(), 0)
         ]
     );
+    let why: String = client
+        .query_one(
+            "SELECT kept_reason FROM pgcqrs.read_models WHERE name = 'sites_mean_only'",
+            &[],
+        )
+        .await
+        .expect("kept_reason")
+        .get(0);
+    assert!(
+        why.ends_with("; mean_n is an avg without a sum and a count of the same values beside it: its groups are recomputed"),
+        "{why}"
+    );
 }
 
 /// Keys whose JSON depends on the session's settings (a time with time
@@ -1384,6 +1396,26 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
             )
         ]
     );
+    // and the others say which average keeps them from deltas, and why
+    let reasons: Vec<String> = client
+        .query(
+            "SELECT kept_reason FROM pgcqrs.read_models WHERE name LIKE 'route_mean%' ORDER BY name COLLATE \"C\"",
+            &[],
+        )
+        .await
+        .expect("reasons")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        reasons[0].ends_with("; mean_raw averages values of no one scale (only a column of integers or of numeric(p, s) is kept by delta): its groups are recomputed"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].ends_with("; mean_fare is an avg without a sum and a count of the same values beside it: its groups are recomputed"),
+        "{reasons:?}"
+    );
+    assert!(!reasons[2].contains("avg"), "{reasons:?}");
     let refresher = app.refresher.as_ref().expect("refresher");
     refresher.load(false).await.expect("load the catalog");
     let models = refresher.models();
