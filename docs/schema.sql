@@ -116,10 +116,9 @@ CREATE DOMAIN write.money AS numeric(14,2)
 CREATE FUNCTION pgcqrs.aggregate_signature(entry text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT
     AS $$
-    SELECT regexp_replace(regexp_replace(regexp_replace(substring(a FROM ':args (.*) :aggstar '),
-                                                        ' :location -?\d+', '', 'g'),
-                                         '\{RELABELTYPE :arg ', '', 'g'),
-                          ' :resulttype \d+ :resulttypmod -?\d+ :resultcollid \d+ :relabelformat \d+\}', '', 'g')
+    SELECT regexp_replace(regexp_replace(substring(a FROM ':args (.*) :aggstar '), ' :location -?\d+', '', 'g'),
+                          '^\(\{TARGETENTRY :expr \{RELABELTYPE :arg (\{VAR [^{}]*\}) :resulttype \d+ :resulttypmod -?\d+ :resultcollid \d+ :relabelformat \d+\}',
+                          '({TARGETENTRY :expr \1')
       FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1
 $$;
 
@@ -159,7 +158,11 @@ DECLARE
     sig     text;
     name    text;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = def AND r.ev_action::text ~ ':groupClause \(') THEN
+        RETURN NULL;
+    END IF;
     FOREACH entry IN ARRAY coalesce(entries, '{}') LOOP
+        CONTINUE WHEN strpos(entry, '{SUBLINK ') > 0;
         agg := (SELECT a FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1);
         CONTINUE WHEN agg IS NULL OR NOT EXISTS (
             SELECT 1 FROM pg_proc p
@@ -168,11 +171,14 @@ BEGIN
         -- (the entry's own name comes after those of the aggregate's arguments)
         name := regexp_replace((regexp_match(entry, '.*:resname ((?:\\.|[^ \\])+) :ressortgroupref '))[1], '\\(.)', '\1', 'g');
         IF pgcqrs.node_field(entry, ':expr ') NOT LIKE '{AGGREF %' THEN
-            RETURN format('%s is computed from an avg (a cast or a function around it): its groups are recomputed', name);
+            RETURN format('%s is computed from an avg (a cast or a function around it)', name);
+        END IF;
+        IF agg !~ ':aggdistinct <> ' THEN
+            RETURN format('%s averages DISTINCT values', name);
         END IF;
         sig := pgcqrs.aggregate_signature(entry);
         IF pgcqrs.fixed_scale(sig) IS NULL THEN
-            RETURN format('%s averages values of no one scale (only a column of integers or of numeric(p, s) is kept by delta): its groups are recomputed', name);
+            RETURN format('%s averages values of no one scale (only a column of integers or of numeric(p, s) moves by delta)', name);
         END IF;
         IF NOT EXISTS (
                SELECT 1 FROM unnest(entries) e, pg_proc p
@@ -184,7 +190,7 @@ BEGIN
                 WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
                   AND p.proname = 'count' AND p.pronamespace = 'pg_catalog'::regnamespace
                   AND pgcqrs.aggregate_signature(e) = sig) THEN
-            RETURN format('%s is an avg without a sum and a count of the same values beside it: its groups are recomputed', name);
+            RETURN format('%s is an avg without a sum and a count of the same values beside it', name);
         END IF;
     END LOOP;
     RETURN NULL;
@@ -845,7 +851,7 @@ $_$;
 
 CREATE FUNCTION pgcqrs.delta_kinds(def regclass, source regclass) RETURNS text[]
     LANGUAGE plpgsql STABLE
-    AS $$
+    AS $_$
 DECLARE
     tree    text;
     rtable  text[];
@@ -908,7 +914,9 @@ BEGIN
          WHERE cardinality(v) = 2 AND keyed[1] = ANY (v);
     END IF;
     FOREACH entry IN ARRAY pgcqrs.node_items(pgcqrs.node_field(tree, ':targetList ')) LOOP
-        CONTINUE WHEN entry ~ ':resjunk true';
+        -- an entry of the query's own that is junk (not the sort key of an
+        -- aggregate's ORDER BY inside it, which V12 skipped the column for)
+        CONTINUE WHEN entry ~ ':resjunk true\}$';
         kind := pgcqrs.delta_kind(entry, idx, coalesce(keyed, '{}'), outer_j);
         IF kind = 'other' THEN
             RETURN NULL;
@@ -948,7 +956,7 @@ BEGIN
     END IF;
     RETURN kinds;
 END
-$$;
+$_$;
 
 CREATE FUNCTION pgcqrs.delta_merge(model text, cols text[], kinds text[], distinct_in text[], key text[], outer_j boolean) RETURNS text
     LANGUAGE plpgsql STABLE
@@ -1535,9 +1543,10 @@ $$;
 
 CREATE FUNCTION pgcqrs.note_averages(model text) RETURNS void
     LANGUAGE plpgsql
-    AS $_$
+    AS $$
 DECLARE
-    why text;
+    why    text;
+    marker text := '; not by delta, for one: ';
 BEGIN
     IF EXISTS (SELECT 1 FROM pgcqrs.read_model_sources r
                 WHERE r.model = note_averages.model AND r.delta_kinds IS NOT NULL) THEN
@@ -1545,11 +1554,12 @@ BEGIN
     END IF;
     why := pgcqrs.average_obstacle(format('pgcqrs_defs.%I', model)::regclass);
     UPDATE pgcqrs.read_models m
-       SET kept_reason = regexp_replace(m.kept_reason, '; [^;]* an avg[^;]*: its groups are recomputed$|; [^;]* averages values of no one scale[^;]*: its groups are recomputed$', '')
-                         || coalesce('; ' || why, '')
+       SET kept_reason = CASE WHEN strpos(m.kept_reason, marker) > 0
+                              THEN left(m.kept_reason, strpos(m.kept_reason, marker) - 1)
+                              ELSE m.kept_reason END || marker || why
      WHERE m.name = note_averages.model AND m.kept = 'incremental' AND why IS NOT NULL;
 END
-$_$;
+$$;
 
 CREATE FUNCTION pgcqrs.null_when_missing(expr text, rte integer) RETURNS boolean
     LANGUAGE sql STABLE STRICT

@@ -17,16 +17,17 @@
 -- query's no longer has) or over an expression.
 
 -- The arguments, order, DISTINCT and FILTER of the aggregate a column of a
--- query tree computes (its first), without token locations and without
--- relabelings (sum(x) and avg(x) read a domain-typed x as its base type,
--- count(x) as it is; the values are the same): two columns with the same
--- signature aggregate the same values.
+-- query tree computes (its first), without token locations, and with a
+-- column that is the aggregate's one argument read without its relabeling
+-- (sum(x) and avg(x) read a domain-typed x as its base type, count(x) as it
+-- is; the values are the same; a relabeling elsewhere, in a FILTER, may
+-- change what a function makes of a value, and stays): two columns with
+-- the same signature aggregate the same values.
 CREATE FUNCTION pgcqrs.aggregate_signature(entry text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT regexp_replace(regexp_replace(regexp_replace(substring(a FROM ':args (.*) :aggstar '),
-                                                        ' :location -?\d+', '', 'g'),
-                                         '\{RELABELTYPE :arg ', '', 'g'),
-                          ' :resulttype \d+ :resulttypmod -?\d+ :resultcollid \d+ :relabelformat \d+\}', '', 'g')
+    SELECT regexp_replace(regexp_replace(substring(a FROM ':args (.*) :aggstar '), ' :location -?\d+', '', 'g'),
+                          '^\(\{TARGETENTRY :expr \{RELABELTYPE :arg (\{VAR [^{}]*\}) :resulttype \d+ :resulttypmod -?\d+ :resultcollid \d+ :relabelformat \d+\}',
+                          '({TARGETENTRY :expr \1')
       FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1
 $$;
 
@@ -204,7 +205,9 @@ BEGIN
          WHERE cardinality(v) = 2 AND keyed[1] = ANY (v);
     END IF;
     FOREACH entry IN ARRAY pgcqrs.node_items(pgcqrs.node_field(tree, ':targetList ')) LOOP
-        CONTINUE WHEN entry ~ ':resjunk true';
+        -- an entry of the query's own that is junk (not the sort key of an
+        -- aggregate's ORDER BY inside it, which V12 skipped the column for)
+        CONTINUE WHEN entry ~ ':resjunk true\}$';
         kind := pgcqrs.delta_kind(entry, idx, coalesce(keyed, '{}'), outer_j);
         IF kind = 'other' THEN
             RETURN NULL;
@@ -378,9 +381,10 @@ SELECT (SELECT count(*) FROM d) AS keys,
 END
 $fn$;
 
--- Why an average keeps a model from deltas, for its kept_reason: the first
--- avg column without a sum and a count of the same values beside it, over
--- values of no one scale, or under a cast or a function; NULL if none.
+-- Why an average keeps a grouped model from deltas, for its kept_reason:
+-- the first avg column without a sum and a count of the same values beside
+-- it, over DISTINCT values or values of no one scale, or under a cast or a
+-- function; NULL if none (another aggregate may still keep it from them).
 CREATE FUNCTION pgcqrs.average_obstacle(def regclass) RETURNS text
 LANGUAGE plpgsql STABLE STRICT AS $fn$
 DECLARE
@@ -391,7 +395,11 @@ DECLARE
     sig     text;
     name    text;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = def AND r.ev_action::text ~ ':groupClause \(') THEN
+        RETURN NULL;
+    END IF;
     FOREACH entry IN ARRAY coalesce(entries, '{}') LOOP
+        CONTINUE WHEN strpos(entry, '{SUBLINK ') > 0;
         agg := (SELECT a FROM pgcqrs.node_segments(entry, '{AGGREF ') a LIMIT 1);
         CONTINUE WHEN agg IS NULL OR NOT EXISTS (
             SELECT 1 FROM pg_proc p
@@ -400,11 +408,14 @@ BEGIN
         -- (the entry's own name comes after those of the aggregate's arguments)
         name := regexp_replace((regexp_match(entry, '.*:resname ((?:\\.|[^ \\])+) :ressortgroupref '))[1], '\\(.)', '\1', 'g');
         IF pgcqrs.node_field(entry, ':expr ') NOT LIKE '{AGGREF %' THEN
-            RETURN format('%s is computed from an avg (a cast or a function around it): its groups are recomputed', name);
+            RETURN format('%s is computed from an avg (a cast or a function around it)', name);
+        END IF;
+        IF agg !~ ':aggdistinct <> ' THEN
+            RETURN format('%s averages DISTINCT values', name);
         END IF;
         sig := pgcqrs.aggregate_signature(entry);
         IF pgcqrs.fixed_scale(sig) IS NULL THEN
-            RETURN format('%s averages values of no one scale (only a column of integers or of numeric(p, s) is kept by delta): its groups are recomputed', name);
+            RETURN format('%s averages values of no one scale (only a column of integers or of numeric(p, s) moves by delta)', name);
         END IF;
         IF NOT EXISTS (
                SELECT 1 FROM unnest(entries) e, pg_proc p
@@ -416,7 +427,7 @@ BEGIN
                 WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
                   AND p.proname = 'count' AND p.pronamespace = 'pg_catalog'::regnamespace
                   AND pgcqrs.aggregate_signature(e) = sig) THEN
-            RETURN format('%s is an avg without a sum and a count of the same values beside it: its groups are recomputed', name);
+            RETURN format('%s is an avg without a sum and a count of the same values beside it', name);
         END IF;
     END LOOP;
     RETURN NULL;
@@ -424,11 +435,13 @@ END
 $fn$;
 
 -- A model that no table's changes move by delta says in its kept_reason
--- which average, if any, is why.
+-- which average, if any, is a reason why: after a fixed marker, the end of
+-- the reason (a column's name may hold anything).
 CREATE FUNCTION pgcqrs.note_averages(model text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    why text;
+    why    text;
+    marker text := '; not by delta, for one: ';
 BEGIN
     IF EXISTS (SELECT 1 FROM pgcqrs.read_model_sources r
                 WHERE r.model = note_averages.model AND r.delta_kinds IS NOT NULL) THEN
@@ -436,8 +449,9 @@ BEGIN
     END IF;
     why := pgcqrs.average_obstacle(format('pgcqrs_defs.%I', model)::regclass);
     UPDATE pgcqrs.read_models m
-       SET kept_reason = regexp_replace(m.kept_reason, '; [^;]* an avg[^;]*: its groups are recomputed$|; [^;]* averages values of no one scale[^;]*: its groups are recomputed$', '')
-                         || coalesce('; ' || why, '')
+       SET kept_reason = CASE WHEN strpos(m.kept_reason, marker) > 0
+                              THEN left(m.kept_reason, strpos(m.kept_reason, marker) - 1)
+                              ELSE m.kept_reason END || marker || why
      WHERE m.name = note_averages.model AND m.kept = 'incremental' AND why IS NOT NULL;
 END
 $fn$;
@@ -457,9 +471,48 @@ $fn$;
 REVOKE EXECUTE ON FUNCTION pgcqrs.aggregate_signature(text), pgcqrs.fixed_scale(text),
                            pgcqrs.average_obstacle(regclass), pgcqrs.note_averages(text) FROM PUBLIC;
 
--- The models whose averages kept them from deltas: their stand-ins made
--- now, where the query allows (the others return at once), and the note
--- on the averages that still do.
+-- The models V12 misread: where a column's aggregate has an ORDER BY, the
+-- sort key's junk entry inside it made V12 skip the whole column, so the
+-- kinds after it were shifted by one (an avg(x ORDER BY y) merged as the
+-- sum beside it, a string_agg(w, ',' ORDER BY y) beside a count(*) as a
+-- sum of text, which failed every batch). Their delta stand-ins are made
+-- again from the kinds read right, and they are recomputed once at their
+-- next refresh (the path a restored model takes).
+DO $misread$
+DECLARE
+    s pgcqrs.read_model_sources;
+    m text;
+    misread text[] := '{}';
+BEGIN
+    FOR s IN SELECT * FROM pgcqrs.read_model_sources r WHERE r.term IS NOT NULL ORDER BY r.model, r.source LOOP
+        IF pgcqrs.delta_kinds(format('pgcqrs_defs.%I', s.model)::regclass, s.source) IS DISTINCT FROM s.delta_kinds THEN
+            misread := misread || s.model;
+        END IF;
+    END LOOP;
+    FOR m IN SELECT DISTINCT x FROM unnest(misread) x ORDER BY 1 LOOP
+        FOR s IN SELECT * FROM pgcqrs.read_model_sources r WHERE r.model = m AND r.term IS NOT NULL LOOP
+            EXECUTE format('DROP SCHEMA %s CASCADE', split_part(s.plus_path, ',', 1));
+            EXECUTE format('DROP SCHEMA %s CASCADE', split_part(s.minus_path, ',', 1));
+            EXECUTE format('DROP SCHEMA %s CASCADE', s.old_schema);
+        END LOOP;
+        UPDATE pgcqrs.read_model_sources r
+           SET term = NULL, delta_kinds = NULL, plus_path = NULL, minus_path = NULL, old_schema = NULL,
+               first_sql = NULL, plus_sql = NULL, minus_sql = NULL
+         WHERE r.model = m;
+        EXECUTE format('DROP TABLE IF EXISTS pgcqrs_delta.%I', m);
+        UPDATE pgcqrs.read_models x
+           SET delta_sql = NULL,
+               kept_reason = regexp_replace(x.kept_reason, '; counts and sums of .* kept by delta$', '')
+         WHERE x.name = m;
+        -- a mark no cluster has
+        UPDATE read.read_model_status SET cluster_id = 0 WHERE view_name = m;
+    END LOOP;
+END
+$misread$;
+
+-- The models whose averages kept them from deltas, and those just misread:
+-- their stand-ins made now, where the query allows (the others return at
+-- once), and the note on the averages that still keep them from deltas.
 SELECT pgcqrs.delta_stand_in(s.model, s.source, substring(s.delta_schema FROM '^pgcqrs_d(\d+)_')::int,
                              substr(s.search_path, strpos(s.search_path, ', ') + 2))
   FROM pgcqrs.read_model_sources s
