@@ -612,6 +612,15 @@ impl Refresher {
                 outcome
             }
             (Strategy::Incremental { .. }, None) => {
+                // Dropped since this instance loaded it (the drop deletes
+                // its freshness row with its declaration): nothing to do,
+                // and the catalog watch stops its worker.
+                let declared = tx
+                    .prepare_cached("SELECT 1 FROM pgcqrs.read_models WHERE name = $1")
+                    .await?;
+                if tx.query_opt(&declared, &[&name]).await?.is_none() {
+                    return Ok(RefreshOutcome::Current);
+                }
                 anyhow::bail!("read model {name} has no freshness row; are the migrations applied?")
             }
             (Strategy::Concurrent, _) => {

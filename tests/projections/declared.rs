@@ -584,12 +584,26 @@ async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_to
     assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
 
     // Dropped cleanly: relation, definition, stand-ins, triggers, status.
+    let refresher = app.refresher.as_ref().expect("refresher");
+    refresher.load(false).await.expect("reload the catalog");
+    let stale = refresher
+        .models()
+        .into_iter()
+        .find(|m| m.model.name == "shipment_details")
+        .expect("shipment_details loaded");
     client
         .batch_execute(
             "SELECT pgcqrs.drop_read_model('shipment_details'); SELECT pgcqrs.drop_read_model('carrier_weights');",
         )
         .await
         .expect("drop");
+    // A worker that looks at it before it learns of the drop finds nothing
+    // to do, not an error about missing migrations.
+    let outcome = refresher
+        .refresh_once(&stale, false)
+        .await
+        .expect("a dropped model's refresh is not an error");
+    assert_eq!(outcome, pgcqrs::read_models::RefreshOutcome::Current);
     let row = client
         .query_one(
             "SELECT to_regclass('read.shipment_details') IS NULL AND to_regclass('read.carrier_weights') IS NULL,
