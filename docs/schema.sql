@@ -1543,13 +1543,31 @@ $$;
 
 CREATE FUNCTION pgcqrs.note_averages(model text) RETURNS void
     LANGUAGE plpgsql
-    AS $$
+    AS $_$
 DECLARE
     why    text;
     marker text := '; not by delta, for one: ';
 BEGIN
     IF EXISTS (SELECT 1 FROM pgcqrs.read_model_sources r
                 WHERE r.model = note_averages.model AND r.delta_kinds IS NOT NULL) THEN
+        -- kept by delta: V12's note names the counts and sums; the
+        -- averages moved with them are named in it too (it still ends as
+        -- V12 writes it, so V12 finds it to write it again)
+        why := (SELECT string_agg(a.attname::text, ', ' ORDER BY a.attnum)
+                  FROM pg_attribute a
+                  JOIN LATERAL (SELECT r.delta_kinds FROM pgcqrs.read_model_sources r
+                                 WHERE r.model = note_averages.model AND r.delta_kinds IS NOT NULL
+                                 ORDER BY r.term LIMIT 1) k ON true
+                 WHERE a.attrelid = format('pgcqrs_defs.%I', model)::regclass AND a.attnum > 0
+                   AND NOT a.attisdropped AND k.delta_kinds[a.attnum] LIKE 'avg:%');
+        UPDATE pgcqrs.read_models m
+           SET kept_reason = regexp_replace(m.kept_reason, '; counts and sums of .* kept by delta$', '')
+                             || format('; counts and sums of %s, and the averages %s from them, kept by delta',
+                                       (SELECT string_agg(r.source::text, ', ' ORDER BY r.term)
+                                          FROM pgcqrs.read_model_sources r
+                                         WHERE r.model = m.name AND r.delta_kinds IS NOT NULL),
+                                       why)
+         WHERE m.name = note_averages.model AND why IS NOT NULL;
         RETURN;
     END IF;
     why := pgcqrs.average_obstacle(format('pgcqrs_defs.%I', model)::regclass);
@@ -1559,7 +1577,7 @@ BEGIN
                               ELSE m.kept_reason END || marker || why
      WHERE m.name = note_averages.model AND m.kept = 'incremental' AND why IS NOT NULL;
 END
-$$;
+$_$;
 
 CREATE FUNCTION pgcqrs.null_when_missing(expr text, rte integer) RETURNS boolean
     LANGUAGE sql STABLE STRICT
