@@ -1375,6 +1375,11 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
                            FROM public.trips GROUP BY route$$,
                  key => ARRAY['route']);
              SELECT pgcqrs.define_read_model(
+                 name => 'route_last',
+                 query => $$SELECT route, max(id ORDER BY km) AS last_id, sum(fare) AS fare_total, count(fare) AS fares
+                           FROM public.trips GROUP BY route$$,
+                 key => ARRAY['route']);
+             SELECT pgcqrs.define_read_model(
                  name => 'route_ordered',
                  query => $$SELECT route, avg(fare ORDER BY id) AS mean_fare, sum(fare) AS fare_total, count(fare) AS fares
                            FROM public.trips GROUP BY route$$,
@@ -1494,12 +1499,12 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
     assert_eq!(modes.len(), 3, "{modes:?}");
     assert_eq!(modes[2], ("route_means".to_owned(), "delta".to_owned()));
     assert!(modes[..2].iter().all(|(_, m)| m != "delta"), "{modes:?}");
-    // The models V19 misread are read right, not by delta (neither
-    // query allows it), and were recomputed once after the upgrade.
+    // The models V19 misread are read right (by delta where the query
+    // allows it) and were recomputed once after the upgrade.
     let misread: Vec<(String, Option<Vec<String>>)> = client
         .query(
             "SELECT model, delta_kinds FROM pgcqrs.read_model_sources
-              WHERE model IN ('route_ordered', 'route_words') ORDER BY model COLLATE \"C\"",
+              WHERE model IN ('route_last', 'route_ordered', 'route_words') ORDER BY model COLLATE \"C\"",
             &[],
         )
         .await
@@ -1510,6 +1515,10 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
     assert_eq!(
         misread,
         [
+            (
+                "route_last".to_owned(),
+                Some(["group", "max", "sum", "count"].map(String::from).to_vec())
+            ),
             ("route_ordered".to_owned(), None),
             ("route_words".to_owned(), None)
         ]
@@ -1524,7 +1533,16 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(resynced, ["route_ordered", "route_words"]);
+    assert_eq!(resynced, ["route_last", "route_ordered", "route_words"]);
+    let last: String = client
+        .query_one(
+            "SELECT mode FROM read.refresh_log WHERE view_name = 'route_last' ORDER BY refresh_id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("last batch")
+        .get(0);
+    assert_eq!(last, "delta");
 }
 
 #[tokio::test]
