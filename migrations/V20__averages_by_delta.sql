@@ -15,6 +15,12 @@
 -- NULL the column may lose later), over floats, over a numeric without a
 -- scale (values of several scales: the kept sum would keep a scale the
 -- query's no longer has) or over an expression.
+--
+-- Also a bug of V12's column kinds: the sort key of an aggregate's ORDER BY
+-- is a junk entry inside the column, and V12 skipped every column holding
+-- one, so the kinds after it were read shifted by one (wrong merges, or a
+-- sum of text that failed every batch). The models it misread are remade
+-- and recomputed once below.
 
 -- The arguments, order, DISTINCT and FILTER of the aggregate a column of a
 -- query tree computes (its first), without token locations, and with a
