@@ -423,16 +423,10 @@ BEGIN
         IF pgcqrs.fixed_scale(sig) IS NULL THEN
             RETURN format('%s averages values of no one scale (only a column of integers or of numeric(p, s) moves by delta)', name);
         END IF;
-        IF NOT EXISTS (
-               SELECT 1 FROM unnest(entries) e, pg_proc p
-                WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
-                  AND p.proname = 'sum' AND p.pronamespace = 'pg_catalog'::regnamespace
-                  AND pgcqrs.aggregate_signature(e) = sig)
-           OR NOT EXISTS (
-               SELECT 1 FROM unnest(entries) e, pg_proc p
-                WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
-                  AND p.proname = 'count' AND p.pronamespace = 'pg_catalog'::regnamespace
-                  AND pgcqrs.aggregate_signature(e) = sig) THEN
+        IF (SELECT count(DISTINCT p.proname) FROM unnest(entries) e, pg_proc p
+             WHERE p.oid = (regexp_match(e, ':aggfnoid (\d+) '))[1]::oid
+               AND p.proname IN ('sum', 'count') AND p.pronamespace = 'pg_catalog'::regnamespace
+               AND pgcqrs.aggregate_signature(e) = sig) < 2 THEN
             RETURN format('%s is an avg without a sum and a count of the same values beside it', name);
         END IF;
     END LOOP;

@@ -616,7 +616,7 @@ impl Refresher {
                 // its freshness row with its declaration): nothing to do,
                 // and the catalog watch stops its worker.
                 let declared = tx
-                    .prepare_cached("SELECT 1 FROM pgcqrs.read_models WHERE name = $1")
+                    .prepare_cached(include_str!("../../sql/read_models/declared.sql"))
                     .await?;
                 if tx.query_opt(&declared, &[&name]).await?.is_none() {
                     return Ok(RefreshOutcome::Current);

@@ -645,6 +645,35 @@ async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_to
     .await;
 }
 
+/// The first two columns of every row `sql` returns.
+async fn pairs<A, B>(client: &tokio_postgres::Client, sql: &str) -> Vec<(A, B)>
+where
+    A: for<'a> tokio_postgres::types::FromSql<'a>,
+    B: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// The first column of every row `sql` returns.
+async fn first_column<A>(client: &tokio_postgres::Client, sql: &str) -> Vec<A>
+where
+    A: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// Catch `model` up, waiting while a worker holds it.
 async fn catch_up(
     refresher: &pgcqrs::read_models::Refresher,
@@ -1399,17 +1428,12 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
         .start()
         .await;
     let client = app.client().await;
-    let kinds: Vec<(String, Option<Vec<String>>)> = client
-        .query(
-            "SELECT model, delta_kinds FROM pgcqrs.read_model_sources
+    let kinds: Vec<(String, Option<Vec<String>>)> = pairs(
+        client,
+        "SELECT model, delta_kinds FROM pgcqrs.read_model_sources
               WHERE model LIKE 'route_mean%' ORDER BY model COLLATE \"C\"",
-            &[],
-        )
-        .await
-        .expect("kinds")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    )
+    .await;
     assert_eq!(
         kinds,
         [
@@ -1441,16 +1465,11 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
         ]
     );
     // and the others say which average keeps them from deltas, and why
-    let reasons: Vec<String> = client
-        .query(
-            "SELECT kept_reason FROM pgcqrs.read_models WHERE name LIKE 'route_mean%' ORDER BY name COLLATE \"C\"",
-            &[],
-        )
-        .await
-        .expect("reasons")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let reasons: Vec<String> = first_column(
+        client,
+        "SELECT kept_reason FROM pgcqrs.read_models WHERE name LIKE 'route_mean%' ORDER BY name COLLATE \"C\"",
+    )
+    .await;
     assert!(
         reasons[0].ends_with("; not by delta, for one: mean_raw averages values of no one scale (only a column of integers or of numeric(p, s) moves by delta)"),
         "{reasons:?}"
@@ -1485,33 +1504,23 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
         catch_up(refresher, model, "writes after the upgrade").await;
     }
     assert_models_equal_their_queries(client, "writes after the upgrade").await;
-    let modes: Vec<(String, String)> = client
-        .query(
-            "SELECT DISTINCT ON (view_name COLLATE \"C\") view_name, mode FROM read.refresh_log
+    let modes: Vec<(String, String)> = pairs(
+        client,
+        "SELECT DISTINCT ON (view_name COLLATE \"C\") view_name, mode FROM read.refresh_log
               WHERE view_name LIKE 'route_mean%' ORDER BY view_name COLLATE \"C\", refresh_id DESC",
-            &[],
-        )
-        .await
-        .expect("last batches")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    )
+    .await;
     assert_eq!(modes.len(), 3, "{modes:?}");
     assert_eq!(modes[2], ("route_means".to_owned(), "delta".to_owned()));
     assert!(modes[..2].iter().all(|(_, m)| m != "delta"), "{modes:?}");
     // The models V19 misread are read right (by delta where the query
     // allows it) and were recomputed once after the upgrade.
-    let misread: Vec<(String, Option<Vec<String>>)> = client
-        .query(
-            "SELECT model, delta_kinds FROM pgcqrs.read_model_sources
+    let misread: Vec<(String, Option<Vec<String>>)> = pairs(
+        client,
+        "SELECT model, delta_kinds FROM pgcqrs.read_model_sources
               WHERE model IN ('route_last', 'route_ordered', 'route_words') ORDER BY model COLLATE \"C\"",
-            &[],
-        )
-        .await
-        .expect("kinds")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    )
+    .await;
     assert_eq!(
         misread,
         [
@@ -1523,16 +1532,11 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
             ("route_words".to_owned(), None)
         ]
     );
-    let resynced: Vec<String> = client
-        .query(
-            "SELECT DISTINCT view_name FROM read.refresh_log WHERE kind = 'resync' ORDER BY 1",
-            &[],
-        )
-        .await
-        .expect("refresh log")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let resynced: Vec<String> = first_column(
+        client,
+        "SELECT DISTINCT view_name FROM read.refresh_log WHERE kind = 'resync' ORDER BY 1",
+    )
+    .await;
     assert_eq!(resynced, ["route_last", "route_ordered", "route_words"]);
     let last: String = client
         .query_one(
