@@ -48,7 +48,8 @@ fn ceil_to_microsecond(t: OffsetDateTime) -> OffsetDateTime {
 /// Where a list starts and how it counts, from the query string: `page`
 /// (default 1) or `after` (a cursor from `next`), `page_size` (default
 /// 20), `count` (exact, planned or none; default: exact where a read
-/// model keeps the count, planned elsewhere).
+/// model keeps the count or fewer than a thousand orders match, planned
+/// elsewhere).
 fn list_request(
     filter: orders::OrderFilter,
     [page, page_size, after, count]: [Option<&str>; 4],
@@ -180,7 +181,8 @@ pub struct ListOrdersParams {
     #[param(pattern = "^[A-Za-z0-9_-]{1,200}$")]
     pub after: Option<String>,
     /// exact, planned or none (default: exact where a read model keeps the
-    /// count, the planner's estimate elsewhere).
+    /// count or fewer than a thousand orders match, the planner's estimate
+    /// elsewhere).
     #[param(pattern = "^(exact|planned|none)$")]
     pub count: Option<String>,
 }

@@ -983,6 +983,80 @@ async fn following_next_lists_every_order_once_even_while_new_orders_arrive() {
 }
 
 #[tokio::test]
+async fn a_default_total_counts_a_few_orders_and_estimates_many() {
+    let app = app_on_request().await;
+    app.seed_catalog().await;
+    // 1,500 orders a minute apart on one day, none kept by a count that
+    // fits a filter from the middle of a day.
+    app.client()
+        .await
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO write.orders (id, customer_id, total, created_at)
+             SELECT format('o-many-%s', i), 'c-1', 2 * p.price,
+                    timestamptz '2023-06-01 00:00:00+00' + i * interval '1 minute'
+               FROM generate_series(1, 1500) i, write.products p WHERE p.id = 'p-1';
+             INSERT INTO write.order_items (order_id, line_no, product_id, quantity, unit_price)
+             SELECT format('o-many-%s', i), 1, 'p-1', 2, p.price
+               FROM generate_series(1, 1500) i, write.products p WHERE p.id = 'p-1';
+             COMMIT;",
+        )
+        .await
+        .expect("1,500 orders");
+    refresh_settled(&app).await;
+    app.client()
+        .await
+        .batch_execute("ANALYZE read.order_summary")
+        .await
+        .expect("analyze");
+    let all = write_orders(app.client().await).await;
+    let (from, to) = ("2023-06-01T00:30:00Z", "2023-06-01T12:30:00Z");
+    let few = Filter {
+        from: Some(parse_time(from)),
+        to: Some(parse_time(to)),
+        ..Default::default()
+    };
+    let exact = expected_page(&all, &few, 1, 20)["total"].clone();
+    assert_eq!(
+        exact,
+        json!(720),
+        "the filter's orders, from the write tables"
+    );
+
+    // 720 expected and 720 counted: exact, and says so.
+    let reply = get_json(&app, "/queries/orders", &[("from", from), ("to", to)]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        (
+            &reply.body["count"],
+            &reply.body["total"],
+            &reply.body["total_pages"]
+        ),
+        (&json!("exact"), &exact, &json!(36)),
+        "{}",
+        reply.text
+    );
+    // Asked for the estimate, the estimate alone.
+    let planned = get_json(
+        &app,
+        "/queries/orders",
+        &[("from", from), ("to", to), ("count", "planned")],
+    )
+    .await;
+    assert_eq!(planned.body["count"], "planned", "{}", planned.text);
+    // 1,471 from the middle of the day on: the planner's estimate.
+    let many = get_json(&app, "/queries/orders", &[("from", from)]).await;
+    assert_eq!(many.status, 200, "{}", many.text);
+    assert_eq!(many.body["count"], "planned", "{}", many.text);
+    let total = many.body["total"].as_i64().unwrap_or_default();
+    assert!(
+        (1_000..=3_000).contains(&total),
+        "an estimate near 1,471: {}",
+        many.text
+    );
+}
+
+#[tokio::test]
 async fn a_list_says_how_its_total_was_counted() {
     let app = app_on_request().await;
     build_world(&app).await;
@@ -1001,8 +1075,9 @@ async fn a_list_says_how_its_total_was_counted() {
     };
 
     // By default: exact where a read model keeps the count (all orders, a
-    // status, whole days; a customer alone) or for one customer's orders,
-    // the planner's estimate else.
+    // status, whole days; a customer alone), for one customer's orders,
+    // or where few orders match (all of them here; the planner's estimate
+    // for many is the next test).
     for (params, filter, how) in [
         (vec![], Filter::default(), "exact"),
         (vec![("status", "delivered")], delivered.clone(), "exact"),
@@ -1016,8 +1091,11 @@ async fn a_list_says_how_its_total_was_counted() {
         ),
         (
             vec![("from", "2024-01-01T12:00:00Z")],
-            Filter::default(),
-            "planned",
+            Filter {
+                from: Some(parse_time("2024-01-01T12:00:00Z")),
+                ..Default::default()
+            },
+            "exact",
         ),
         (
             vec![("customer_id", "c-2"), ("status", "delivered")],
