@@ -447,6 +447,7 @@ $$;
 
 CREATE FUNCTION pgcqrs.define_read_model(name text, query text, key text[], mode text DEFAULT 'auto'::text, schedule text DEFAULT NULL::text, filterable text[] DEFAULT '{}'::text[], description text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
+    SET client_min_messages TO 'warning'
     AS $_$
 DECLARE
     def        regclass;
@@ -1227,6 +1228,7 @@ $_$;
 
 CREATE FUNCTION pgcqrs.drop_read_model(name text) RETURNS void
     LANGUAGE plpgsql
+    SET client_min_messages TO 'warning'
     AS $$
 DECLARE
     m   pgcqrs.read_models;

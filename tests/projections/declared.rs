@@ -350,6 +350,50 @@ async fn a_declaration_is_validated_when_made_with_errors_that_carry_a_hint() {
     }
 }
 
+/// Declaring, dropping and declaring again print no notices about the
+/// model's own objects; a warning still reaches the client, and the
+/// caller's setting is back afterwards.
+#[tokio::test]
+async fn a_declaration_speaks_only_of_what_it_was_asked() {
+    use futures::StreamExt;
+    use tokio_postgres::AsyncMessage;
+
+    let db = TestDb::create().await;
+    let (client, mut connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notice(notice) = message {
+                let _ = tx.send(format!("{}: {}", notice.severity(), notice.message()));
+            }
+        }
+    });
+    client.batch_execute(TEAM_TABLE).await.expect("team table");
+    while rx.try_recv().is_ok() {}
+    client
+        .batch_execute(&format!(
+            "SET client_min_messages = notice; {KEYED}; {AGGREGATE};
+             SELECT pgcqrs.drop_read_model('carrier_weights'); {AGGREGATE};
+             SELECT pgcqrs.drop_read_model('shipment_details');
+             SELECT pgcqrs.drop_read_model('carrier_weights');"
+        ))
+        .await
+        .expect("declare, drop, declare again, drop");
+    // A notice of the caller's own still arrives: the setting is theirs.
+    client
+        .batch_execute("DO $$ BEGIN RAISE NOTICE 'mine'; RAISE WARNING 'also mine'; END $$")
+        .await
+        .expect("own notice");
+    let mut said = Vec::new();
+    while let Ok(notice) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        said.extend(notice);
+    }
+    assert_eq!(said, ["NOTICE: mine", "WARNING: also mine"]);
+}
+
 #[tokio::test]
 async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_tokens() {
     let app = TestApp::builder()
