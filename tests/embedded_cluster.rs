@@ -171,3 +171,39 @@ fn an_explicit_data_directory_out_of_reach_is_refused_without_touching_the_home(
     let mode = std::fs::metadata(&home).expect("stat home").mode();
     assert_eq!(mode & 0o7777, 0o700, "the home's mode is left alone");
 }
+
+/// A second run on the same data directory listens on the port of the
+/// first, so the psql line it logged still works; when another program
+/// holds that port, on a free one, and that one is kept next.
+#[test]
+fn the_cluster_keeps_its_port_from_run_to_run_while_it_is_free() {
+    let mut cleanup = Cleanup::default();
+    let dir = std::env::temp_dir().join(format!("pgcqrs-port-{}", uuid::Uuid::new_v4().simple()));
+    cleanup.dirs.push(dir.clone());
+
+    let first = start(&dir);
+    cleanup.cluster = Some(first.clone());
+    let port = first.port();
+    first.stop().expect("stop");
+    cleanup.cluster = None;
+
+    let second = start(&dir);
+    cleanup.cluster = Some(second.clone());
+    assert_eq!(second.port(), port, "the same port on the second run");
+    second.stop().expect("stop again");
+    cleanup.cluster = None;
+
+    // Someone else listens there now: a free port, not a failed start.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+    let third = start(&dir);
+    cleanup.cluster = Some(third.clone());
+    assert_ne!(third.port(), port, "not the taken port");
+    let moved = third.port();
+    third.stop().expect("stop the third");
+    cleanup.cluster = None;
+    drop(taken);
+
+    let fourth = start(&dir);
+    cleanup.cluster = Some(fourth.clone());
+    assert_eq!(fourth.port(), moved, "the port of the last run");
+}

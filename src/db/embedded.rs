@@ -6,8 +6,9 @@
 //! initdb and postgres refuse to run as root. When we are root we run them as
 //! the `postgres` OS user (the owner every distribution package creates) and
 //! hand the data directory to it. The server listens on 127.0.0.1 only, on a
-//! free port picked at start, with trust authentication: it is reachable
-//! from this machine alone, like a developer's local database.
+//! free port picked at its first start and kept while it stays free, with
+//! trust authentication: it is reachable from this machine alone, like a
+//! developer's local database.
 //!
 //! Where `serve` keeps the data when no directory is given is decided by
 //! [`default_data_dir`]: in the project, unless the server's OS user cannot
@@ -113,8 +114,8 @@ impl LocalCluster {
     }
 
     /// Start the cluster in `datadir`, creating it on first use. Data is kept
-    /// across runs. A server left running by an earlier, killed run is
-    /// stopped and started again on a fresh port.
+    /// across runs, and so is the port while no one else takes it. A server
+    /// another process runs in `datadir` is shared, not started again.
     pub fn start(datadir: &Path, options: &StartOptions) -> anyhow::Result<Self> {
         let bindir = Self::find_bindir()?;
         let run_as = server_os_user()?;
@@ -146,8 +147,43 @@ impl LocalCluster {
                 });
             }
         }
-        cluster.start_server(options)?;
-        Ok(cluster)
+        // The port of the last run, where it is still free: a psql command
+        // line that worked yesterday works today.
+        if let Some(port) = cluster.remembered_port().filter(|p| port_is_free(*p)) {
+            let again = Self { port, ..cluster };
+            if again.start_server(options).is_ok() {
+                return Ok(again);
+            }
+            return Self {
+                port: free_port()?,
+                ..again
+            }
+            .started(options);
+        }
+        cluster.started(options)
+    }
+
+    /// Start the server on our port and remember the port for the next run.
+    fn started(self, options: &StartOptions) -> anyhow::Result<Self> {
+        self.start_server(options)?;
+        if let Err(e) = std::fs::write(self.port_file(), format!("{}\n", self.port)) {
+            tracing::debug!(error = %e, "could not remember the embedded PostgreSQL's port");
+        }
+        Ok(self)
+    }
+
+    /// Where the port of the last start is kept: a file of ours in the
+    /// data directory, which PostgreSQL ignores.
+    fn port_file(&self) -> PathBuf {
+        self.datadir.join("pgcqrs.port")
+    }
+
+    fn remembered_port(&self) -> Option<u16> {
+        std::fs::read_to_string(self.port_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// The connection string for database `dbname`, as the superuser.
@@ -547,6 +583,10 @@ fn chown_recursive(
         }
     }
     Ok(())
+}
+
+fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 fn free_port() -> anyhow::Result<u16> {
