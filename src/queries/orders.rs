@@ -164,7 +164,7 @@ pub struct OrderPage {
 }
 
 /// The order `id` with its lines.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary> {
     let client = pool.get().await?;
     let (summary, lines) = tokio::try_join!(
@@ -187,7 +187,7 @@ pub async fn get_order(pool: &Pool, id: &str) -> Result<OrderSummary> {
 }
 
 /// A page of orders, newest first.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn list_orders(pool: &Pool, request: &ListRequest) -> Result<OrderPage> {
     let client = pool.get().await?;
     let (page, count) = tokio::try_join!(page_of(&client, request), total_of(&client, request))?;
@@ -200,7 +200,7 @@ pub async fn list_orders(pool: &Pool, request: &ListRequest) -> Result<OrderPage
 /// without orders) or with an order in `order_summary`. By default the
 /// total is the customer's `order_count` there, read with the page; the
 /// existence check is made only for an empty page otherwise.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn list_customer_orders(pool: &Pool, request: &ListRequest) -> Result<OrderPage> {
     let client = pool.get().await?;
     let (page, count) = tokio::try_join!(page_of(&client, request), total_of(&client, request))?;

@@ -43,7 +43,7 @@ row_struct! {
     }
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn order_statistics(
     pool: &Pool,
     from: OffsetDateTime,

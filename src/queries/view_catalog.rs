@@ -158,7 +158,7 @@ pub struct ViewPage {
 }
 
 /// Run a planned read on `pool`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn read_view(pool: &Pool, plan: &Plan<'_>) -> Result<ViewPage, QueryError> {
     let (sql, params) = plan.sql();
     let values: Vec<(Box<dyn ToSql + Sync + Send>, Type)> = params
