@@ -88,6 +88,7 @@ impl App {
             None => None,
         };
         let monitor = tokio::spawn(Arc::clone(&self.state.reads).monitor(stop.clone()));
+        let upkeep = tokio::spawn(crate::telemetry::upkeep(stop.clone()));
         let router = http::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -98,6 +99,7 @@ impl App {
             handle.stopped().await;
         }
         let _ = monitor.await;
+        let _ = upkeep.await;
         served
     }
 }

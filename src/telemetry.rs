@@ -50,6 +50,26 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// How often the recorder folds the samples its histograms took into their
+/// buckets when nothing scrapes `/metrics`.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Fold histogram samples into their buckets every few seconds until
+/// `stop`. A histogram keeps every sample it records until upkeep runs,
+/// and a scrape runs it; a service nobody scrapes grew by about 27 bytes a
+/// request (4.5 MB per 170,000 reads) without this.
+pub async fn upkeep(stop: tokio_util::sync::CancellationToken) {
+    let Some(handle) = handle() else { return };
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => handle.run_upkeep(),
+        }
+    }
+}
+
 /// The metrics in the Prometheus text format, pool and read-model gauges
 /// read now; `None` when the recorder could not be installed.
 pub async fn scrape(
