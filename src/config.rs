@@ -260,6 +260,7 @@ mod tests {
                 name: name.into(),
                 strategy: Strategy::Concurrent,
                 mode: "auto".into(),
+                defined_at: time::OffsetDateTime::UNIX_EPOCH,
                 sources: vec![],
                 source_names: vec![],
                 schedule: (name == "daily_sales").then(|| "*/2 * * * * *".to_owned()),

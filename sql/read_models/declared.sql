@@ -1,3 +1,3 @@
--- Whether read model $1 is still declared (a model dropped since this
--- instance loaded it is not).
-SELECT 1 FROM pgcqrs.read_models WHERE name = $1::text
+-- When read model $1 was declared: none if it has been dropped since this
+-- instance loaded it, another time if it has been declared again.
+SELECT defined_at FROM pgcqrs.read_models WHERE name = $1::text

@@ -73,6 +73,9 @@ pub struct ReadModel {
     pub strategy: Strategy,
     /// The declared mode: full, incremental or auto.
     pub mode: String,
+    /// When it was declared: a model declared again under the same name
+    /// is another model, not to be run with what was loaded before.
+    pub defined_at: time::OffsetDateTime,
     /// The tables it reads (`pg_class` oids), and their names.
     pub sources: Vec<u32>,
     pub source_names: Vec<String>,
@@ -171,6 +174,7 @@ pub async fn load(
         out.push(ReadModel {
             strategy,
             mode: column(row, "mode")?,
+            defined_at: column(row, "defined_at")?,
             sources: column(row, "sources")?,
             source_names: column(row, "source_names")?,
             schedule: column(row, "schedule")?,

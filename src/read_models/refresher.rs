@@ -574,6 +574,24 @@ impl Refresher {
                 return Err(e.into());
             }
         }
+        // Dropped, or declared again, since this instance loaded it: what
+        // was loaded reads other tables with other statements. Nothing to
+        // do until the catalog watch loads the model as declared now (a
+        // batch of the old one would find nothing waiting on its tables
+        // and mark the new one current past changes it never applied).
+        let declared = tx
+            .prepare_cached(include_str!("../../sql/read_models/declared.sql"))
+            .await?;
+        let defined_at = match tx.query_opt(&declared, &[&name]).await? {
+            Some(row) => Some(crate::db::column::<time::OffsetDateTime>(
+                &row,
+                "defined_at",
+            )?),
+            None => None,
+        };
+        if defined_at != Some(model.model.defined_at) {
+            return Ok(RefreshOutcome::Current);
+        }
         let coverage = Self::coverage(&tx, name).await?;
         if coverage.as_ref().is_some_and(|c| !c.trusted) {
             return self.resync(tx, model).await;
@@ -612,15 +630,6 @@ impl Refresher {
                 outcome
             }
             (Strategy::Incremental { .. }, None) => {
-                // Dropped since this instance loaded it (the drop deletes
-                // its freshness row with its declaration): nothing to do,
-                // and the catalog watch stops its worker.
-                let declared = tx
-                    .prepare_cached(include_str!("../../sql/read_models/declared.sql"))
-                    .await?;
-                if tx.query_opt(&declared, &[&name]).await?.is_none() {
-                    return Ok(RefreshOutcome::Current);
-                }
                 anyhow::bail!("read model {name} has no freshness row; are the migrations applied?")
             }
             (Strategy::Concurrent, _) => {

@@ -394,6 +394,74 @@ async fn a_declaration_speaks_only_of_what_it_was_asked() {
     assert_eq!(said, ["NOTICE: mine", "WARNING: also mine"]);
 }
 
+/// A model dropped and declared again under its name, over another table,
+/// while a worker still holds the old declaration: that worker does
+/// nothing, and the writes to the new table that follow all reach the
+/// model once it is loaded again.
+#[tokio::test]
+async fn a_model_declared_again_under_its_name_loses_no_write() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE SCHEMA t;
+             CREATE TABLE t.a (id int PRIMARY KEY, v int NOT NULL);
+             CREATE TABLE t.b (id int PRIMARY KEY, v int NOT NULL);
+             INSERT INTO t.b SELECT g, g FROM generate_series(1, 10) g;
+             SELECT pgcqrs.define_read_model(name => 'ab', query => $$SELECT id, v FROM t.a$$, key => ARRAY['id']);",
+        )
+        .await
+        .expect("model over t.a");
+    let refresher = app.refresher.as_ref().expect("refresher");
+    refresher.load(false).await.expect("load the catalog");
+    let model = |name: &str| {
+        refresher
+            .models()
+            .into_iter()
+            .find(|m| m.model.name == name)
+            .expect("loaded")
+    };
+    let old = model("ab");
+    client
+        .batch_execute(
+            "BEGIN;
+             SELECT pgcqrs.drop_read_model('ab');
+             SELECT pgcqrs.define_read_model(name => 'ab', query => $$SELECT id, v FROM t.b$$, key => ARRAY['id']);
+             COMMIT;
+             INSERT INTO t.b VALUES (100, 100);
+             UPDATE t.b SET v = -1 WHERE id = 1;",
+        )
+        .await
+        .expect("declared again over t.b, then written");
+    let outcome = refresher
+        .refresh_once(&old, false)
+        .await
+        .expect("the old declaration's refresh");
+    // Nothing done (or another worker of this instance held the model).
+    assert!(
+        matches!(
+            outcome,
+            pgcqrs::read_models::RefreshOutcome::Current
+                | pgcqrs::read_models::RefreshOutcome::Busy
+        ),
+        "{outcome:?}"
+    );
+    refresher.load(false).await.expect("load the catalog again");
+    let new = model("ab");
+    assert_eq!(new.model.source_names, ["t.b"]);
+    catch_up(refresher, &new, "declared again").await;
+    assert_models_equal_their_queries(client, "a declaration again under the same name").await;
+    let ids: Vec<(i32, i32)> = pairs(
+        client,
+        "SELECT id, v FROM read.ab WHERE id IN (1, 100) ORDER BY id",
+    )
+    .await;
+    assert_eq!(ids, [(1, -1), (100, 100)]);
+}
+
 #[tokio::test]
 async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_tokens() {
     let app = TestApp::builder()
