@@ -435,6 +435,19 @@ CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
         END
         $$;
 
+CREATE FUNCTION pgcqrs.capture_gap(source regclass) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE
+               WHEN c.relkind = 'p' THEN 'is partitioned'
+               WHEN c.relispartition THEN 'is a partition'
+               WHEN EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid) THEN 'has inheritance children'
+               WHEN EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid) THEN 'inherits from another table'
+           END
+      FROM pg_class c
+     WHERE c.oid = source
+$$;
+
 CREATE FUNCTION pgcqrs.cluster_id() RETURNS bigint
     LANGUAGE plpgsql STABLE
     AS $$
@@ -1684,6 +1697,26 @@ CREATE FUNCTION pgcqrs.snapshot_without_self(snap pg_snapshot) RETURNS pg_snapsh
          (SELECT string_agg(x::text, ',' ORDER BY x)
             FROM (SELECT pg_snapshot_xip(snap) AS x UNION SELECT me) xs))::pg_snapshot END
     FROM (SELECT pg_current_xact_id_if_assigned() AS me) m
+$$;
+
+CREATE FUNCTION pgcqrs.sources_captured_whole() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    gap record;
+BEGIN
+    SELECT s AS source, pgcqrs.capture_gap(s) AS why INTO gap
+      FROM unnest(NEW.sources) s
+     WHERE pgcqrs.capture_gap(s) IS NOT NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'read model % reads %, which %', NEW.name, gap.source, gap.why
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Changes are captured on the table a statement names: writes addressed to a partition, or to a parent that reaches its children, would never reach the model.',
+                  HINT = 'Declare the model over tables without partitions or inheritance.';
+    END IF;
+    RETURN NEW;
+END
 $$;
 
 CREATE FUNCTION pgcqrs.stand_in(model text, source regclass, n integer, path text, definition text, key text[]) RETURNS void
@@ -3449,6 +3482,8 @@ CREATE INDEX orders_created_day_idx ON write.orders USING btree ((((created_at A
 CREATE INDEX orders_created_idx ON write.orders USING btree (created_at);
 
 CREATE INDEX orders_customer_created_idx ON write.orders USING btree (customer_id, created_at DESC);
+
+CREATE TRIGGER read_models_sources_captured_whole BEFORE INSERT OR UPDATE OF sources ON pgcqrs.read_models FOR EACH ROW EXECUTE FUNCTION pgcqrs.sources_captured_whole();
 
 CREATE TRIGGER customers_bump_version BEFORE UPDATE ON write.customers FOR EACH ROW EXECUTE FUNCTION write.bump_version();
 

@@ -582,15 +582,22 @@ impl Refresher {
         let declared = tx
             .prepare_cached(include_str!("../../sql/read_models/declared.sql"))
             .await?;
-        let defined_at = match tx.query_opt(&declared, &[&name]).await? {
-            Some(row) => Some(crate::db::column::<time::OffsetDateTime>(
-                &row,
-                "defined_at",
-            )?),
-            None => None,
-        };
-        if defined_at != Some(model.model.defined_at) {
+        let Some(declared) = tx.query_opt(&declared, &[&name]).await? else {
             return Ok(RefreshOutcome::Current);
+        };
+        if crate::db::column::<time::OffsetDateTime>(&declared, "defined_at")?
+            != model.model.defined_at
+        {
+            return Ok(RefreshOutcome::Current);
+        }
+        // A source that has gained a partition or an inheritance relative
+        // since the declaration: writes addressed to them are not captured.
+        if let Some(gap) = crate::db::column::<Option<String>>(&declared, "gap")? {
+            anyhow::bail!(
+                "read model {name} reads {gap} since it was declared: writes addressed \
+                 to a partition, or to a parent that reaches its children, are not captured; \
+                 detach it, then `pgcqrs rebuild {name}`, or drop the model"
+            );
         }
         let coverage = Self::coverage(&tx, name).await?;
         if coverage.as_ref().is_some_and(|c| !c.trusted) {

@@ -394,6 +394,107 @@ async fn a_declaration_speaks_only_of_what_it_was_asked() {
     assert_eq!(said, ["NOTICE: mine", "WARNING: also mine"]);
 }
 
+/// Changes are captured on the table a statement names, so a table with
+/// partitions or inheritance relatives cannot feed a model: refused when
+/// declared; and a source that gains one later makes its refreshes fail,
+/// saying why, until it is detached and the model rebuilt.
+#[tokio::test]
+async fn a_table_with_partitions_or_inheritance_feeds_no_model() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE SCHEMA t;
+             CREATE TABLE t.readings (sensor int NOT NULL, day date NOT NULL, v int NOT NULL,
+                                      PRIMARY KEY (sensor, day)) PARTITION BY RANGE (day);
+             CREATE TABLE t.readings_2026 PARTITION OF t.readings FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+             CREATE TABLE t.parent (id int PRIMARY KEY, v int NOT NULL);
+             CREATE TABLE t.child () INHERITS (t.parent);
+             CREATE TABLE t.plain (id int PRIMARY KEY, v int NOT NULL);
+             INSERT INTO t.plain SELECT g, g FROM generate_series(1, 5) g;",
+        )
+        .await
+        .expect("tables");
+    for (table, why) in [
+        ("t.readings", "is partitioned"),
+        ("t.readings_2026", "is a partition"),
+        ("t.parent", "has inheritance children"),
+        ("t.child", "inherits from another table"),
+    ] {
+        let (code, message, hint) = sql_error(
+            client,
+            &format!(
+                "SELECT pgcqrs.define_read_model(name => 'gap', query => $$SELECT count(*) AS n, sum(v) AS v, 1 AS k FROM {table}$$, key => ARRAY['k'])"
+            ),
+        )
+        .await;
+        assert_eq!(code, SqlState::FEATURE_NOT_SUPPORTED, "{table}: {message}");
+        assert!(
+            message.contains(table) && message.contains(why),
+            "{table}: {message}"
+        );
+        assert!(hint.contains("without partitions or inheritance"), "{hint}");
+    }
+    let declared: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pgcqrs.read_models WHERE name = 'gap'",
+            &[],
+        )
+        .await
+        .expect("catalog")
+        .get(0);
+    assert_eq!(declared, 0, "nothing of a refused declaration is left");
+
+    // A plain table that gains a child after the declaration.
+    client
+        .batch_execute(
+            "SELECT pgcqrs.define_read_model(name => 'plain_sum', query => $$SELECT count(*) AS n, sum(v) AS v, 1 AS k FROM t.plain$$, key => ARRAY['k']);
+             CREATE TABLE t.late (id int PRIMARY KEY, v int NOT NULL);
+             ALTER TABLE t.late INHERIT t.plain;
+             INSERT INTO t.late VALUES (100, 100);
+             INSERT INTO t.plain VALUES (6, 6);",
+        )
+        .await
+        .expect("declared, then a child");
+    let refresher = app.refresher.as_ref().expect("refresher");
+    refresher.load(false).await.expect("load the catalog");
+    let model = refresher
+        .models()
+        .into_iter()
+        .find(|m| m.model.name == "plain_sum")
+        .expect("loaded");
+    // (Busy while this instance's own worker tries it.)
+    let said = poll_until("a refresh that fails", Duration::from_secs(30), || async {
+        match refresher.refresh_once(&model, false).await {
+            Ok(pgcqrs::read_models::RefreshOutcome::Busy) => None,
+            Ok(outcome) => panic!("a source with a child cannot be kept: {outcome:?}"),
+            Err(e) => Some(format!("{e:#}")),
+        }
+    })
+    .await;
+    assert!(
+        said.contains("t.plain has inheritance children")
+            && said.contains("pgcqrs rebuild plain_sum"),
+        "{said}"
+    );
+    // Detached and rebuilt: equal to its query again.
+    client
+        .batch_execute("ALTER TABLE t.late NO INHERIT t.plain")
+        .await
+        .expect("detach");
+    poll_until("a rebuild", Duration::from_secs(30), || async {
+        let outcome = refresher.rebuild(&model).await.expect("rebuild");
+        (outcome != pgcqrs::read_models::RefreshOutcome::Busy).then_some(())
+    })
+    .await;
+    let (n, v): (i64, i64) = pairs(client, "SELECT n, v FROM read.plain_sum").await[0];
+    assert_eq!((n, v), (6, 21));
+    assert_models_equal_their_queries(client, "a child detached and the model rebuilt").await;
+}
+
 /// A model dropped and declared again under its name, over another table,
 /// while a worker still holds the old declaration: that worker does
 /// nothing, and the writes to the new table that follow all reach the
