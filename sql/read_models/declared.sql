@@ -1,11 +1,23 @@
 -- When read model $1 was declared (none if it has been dropped since this
--- instance loaded it, another time if it has been declared again), and the
+-- instance loaded it, another time if it has been declared again); the
 -- first of its tables whose changes can no longer be captured whole (one
--- that has gained a partition or an inheritance relative since), with why.
+-- that has gained a partition or an inheritance relative since), with why;
+-- and the first of its stand-ins that is gone (a view of a table the model
+-- reads, dropped with the table's column by a DROP ... CASCADE: a batch
+-- would read the table itself in its place).
 SELECT m.defined_at,
        (SELECT format('%s %s', s, pgcqrs.capture_gap(s))
           FROM unnest(m.sources) s
          WHERE pgcqrs.capture_gap(s) IS NOT NULL
-         LIMIT 1) AS gap
+         LIMIT 1) AS gap,
+       (SELECT format('%s (in %s)', r.source, x.schema)
+          FROM pgcqrs.read_model_sources r
+         CROSS JOIN LATERAL unnest(ARRAY[split_part(r.search_path, ',', 1), split_part(r.plus_path, ',', 1),
+                                         split_part(r.minus_path, ',', 1), r.any_schema, r.old_schema]) x(schema)
+         WHERE r.model = m.name
+           AND x.schema <> ''
+           AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                            WHERE n.nspname = x.schema AND c.relkind = 'v')
+         LIMIT 1) AS lost
 FROM pgcqrs.read_models m
 WHERE m.name = $1::text

@@ -599,6 +599,23 @@ impl Refresher {
                  detach it, then `pgcqrs rebuild {name}`, or drop the model"
             );
         }
+        // A stand-in dropped with a column of its table (DROP ... CASCADE):
+        // a batch would read the table in its place and add it whole. The
+        // model is recomputed instead, each time, until declared again.
+        if let (Some(lost), Strategy::Incremental { full, .. }) = (
+            crate::db::column::<Option<String>>(&declared, "lost")?,
+            &model.model.strategy,
+        ) {
+            if concurrently {
+                tracing::warn!(
+                    view = name,
+                    lost,
+                    "a stand-in of this read model is gone (dropped with a column?): \
+                     recomputed whole until it is declared again"
+                );
+                return self.recompute(tx, model, full, force).await;
+            }
+        }
         let coverage = Self::coverage(&tx, name).await?;
         if coverage.as_ref().is_some_and(|c| !c.trusted) {
             return self.resync(tx, model).await;

@@ -495,6 +495,66 @@ async fn a_table_with_partitions_or_inheritance_feeds_no_model() {
     assert_models_equal_their_queries(client, "a child detached and the model rebuilt").await;
 }
 
+/// A column no model reads, dropped with CASCADE, takes the model's
+/// stand-ins of its table with it (they list every column): the model is
+/// then recomputed, and stays equal to its query, instead of reading the
+/// table itself where a stand-in was.
+#[tokio::test]
+async fn a_model_whose_stand_ins_were_dropped_with_a_column_stays_equal() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE SCHEMA t;
+             CREATE TABLE t.c (id int PRIMARY KEY, g text NOT NULL, q int NOT NULL, note text);
+             INSERT INTO t.c (id, g, q) SELECT x, 'g' || (x % 3), x FROM generate_series(1, 30) x;
+             SELECT pgcqrs.define_read_model(name => 'c_sum', query => $$SELECT g, count(*) AS n, sum(q) AS sq FROM t.c GROUP BY g$$, key => ARRAY['g']);",
+        )
+        .await
+        .expect("model");
+    let kept: String = client
+        .query_one(
+            "SELECT delta_sql IS NOT NULL FROM pgcqrs.read_models WHERE name = 'c_sum'",
+            &[],
+        )
+        .await
+        .map(|r| if r.get(0) { "delta" } else { "keys" }.to_owned())
+        .expect("kept");
+    assert_eq!(kept, "delta");
+    let e = client
+        .batch_execute("ALTER TABLE t.c DROP COLUMN note")
+        .await
+        .expect_err("the stand-ins depend on the column");
+    assert!(format!("{e:?}").contains("CASCADE"), "{e:?}");
+    client
+        .batch_execute("ALTER TABLE t.c DROP COLUMN note CASCADE")
+        .await
+        .expect("dropped with the stand-ins");
+    let refresher = app.refresher.as_ref().expect("refresher");
+    refresher.load(false).await.expect("load the catalog");
+    let model = refresher
+        .models()
+        .into_iter()
+        .find(|m| m.model.name == "c_sum")
+        .expect("loaded");
+    for (step, write) in [
+        "UPDATE t.c SET q = q + 1 WHERE id = 8",
+        "INSERT INTO t.c VALUES (31, 'g1', 31)",
+        "UPDATE t.c SET g = 'g9' WHERE id IN (1, 2)",
+        "DELETE FROM t.c WHERE id = 3",
+    ]
+    .iter()
+    .enumerate()
+    {
+        client.batch_execute(write).await.expect(write);
+        catch_up(refresher, &model, write).await;
+        assert_models_equal_their_queries(client, &format!("step {step}: {write}")).await;
+    }
+}
+
 /// A model dropped and declared again under its name, over another table,
 /// while a worker still holds the old declaration: that worker does
 /// nothing, and the writes to the new table that follow all reach the
