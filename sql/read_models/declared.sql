@@ -2,9 +2,11 @@
 -- instance loaded it, another time if it has been declared again); the
 -- first of its tables whose changes can no longer be captured whole (one
 -- that has gained a partition or an inheritance relative since), with why;
--- and the first of its stand-ins that is gone (a view of a table the model
+-- the first of its stand-ins that is gone (a view of a table the model
 -- reads, dropped with the table's column by a DROP ... CASCADE: a batch
--- would read the table itself in its place).
+-- would read the table itself in its place); and the first column its
+-- stand-ins name that its table no longer has (renamed: a batch rebuilding
+-- old rows from their captured JSON would find it NULL).
 SELECT m.defined_at,
        (SELECT format('%s %s', s, pgcqrs.capture_gap(s))
           FROM unnest(m.sources) s
@@ -18,6 +20,16 @@ SELECT m.defined_at,
            AND x.schema <> ''
            AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                             WHERE n.nspname = x.schema AND c.relkind = 'v')
-         LIMIT 1) AS lost
+         LIMIT 1) AS lost,
+       (SELECT format('%s.%s', r.source, quote_ident(a.attname))
+          FROM pgcqrs.read_model_sources r
+          JOIN pg_namespace n ON n.nspname = split_part(r.search_path, ',', 1)
+          JOIN pg_class v ON v.relnamespace = n.oid AND v.relkind = 'v'
+          JOIN pg_attribute a ON a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE r.model = m.name
+           AND NOT EXISTS (SELECT 1 FROM pg_attribute c
+                            WHERE c.attrelid = r.source AND c.attname = a.attname
+                              AND c.attnum > 0 AND NOT c.attisdropped)
+         LIMIT 1) AS renamed
 FROM pgcqrs.read_models m
 WHERE m.name = $1::text

@@ -600,18 +600,21 @@ impl Refresher {
             );
         }
         // A stand-in dropped with a column of its table (DROP ... CASCADE):
-        // a batch would read the table in its place and add it whole. The
+        // a batch would read the table in its place and add it whole. A
+        // column renamed: a batch would rebuild old rows without it. The
         // model is recomputed instead, each time, until declared again.
-        if let (Some(lost), Strategy::Incremental { full, .. }) = (
-            crate::db::column::<Option<String>>(&declared, "lost")?,
-            &model.model.strategy,
-        ) {
+        let lost = crate::db::column::<Option<String>>(&declared, "lost")?;
+        let renamed = crate::db::column::<Option<String>>(&declared, "renamed")?;
+        if let (Some(_), Strategy::Incremental { full, .. }) =
+            (lost.as_ref().or(renamed.as_ref()), &model.model.strategy)
+        {
             if concurrently {
                 tracing::warn!(
                     view = name,
                     lost,
-                    "a stand-in of this read model is gone (dropped with a column?): \
-                     recomputed whole until it is declared again"
+                    renamed,
+                    "this read model's stand-ins no longer match its tables (a stand-in dropped \
+                     with a column, or a column renamed): recomputed whole until it is declared again"
                 );
                 return self.recompute(tx, model, full, force).await;
             }

@@ -496,11 +496,12 @@ async fn a_table_with_partitions_or_inheritance_feeds_no_model() {
 }
 
 /// A column no model reads, dropped with CASCADE, takes the model's
-/// stand-ins of its table with it (they list every column): the model is
-/// then recomputed, and stays equal to its query, instead of reading the
-/// table itself where a stand-in was.
+/// stand-ins of its table with it (they list every column); a column
+/// renamed leaves them naming it as it was. Either way the model is then
+/// recomputed, and stays equal to its query, instead of reading the table
+/// itself where a stand-in was, or old rows without the renamed column.
 #[tokio::test]
-async fn a_model_whose_stand_ins_were_dropped_with_a_column_stays_equal() {
+async fn a_model_whose_tables_changed_shape_stays_equal() {
     let app = TestApp::builder()
         .refreshing(Refreshing::OnRequest)
         .start()
@@ -552,6 +553,38 @@ async fn a_model_whose_stand_ins_were_dropped_with_a_column_stays_equal() {
         client.batch_execute(write).await.expect(write);
         catch_up(refresher, &model, write).await;
         assert_models_equal_their_queries(client, &format!("step {step}: {write}")).await;
+    }
+
+    client
+        .batch_execute(
+            "CREATE TABLE t.items (id int PRIMARY KEY, grp text NOT NULL, qty int NOT NULL);
+             INSERT INTO t.items SELECT g, 'g' || (g % 3), g FROM generate_series(1, 30) g;
+             SELECT pgcqrs.define_read_model(name => 'grp_counts', query => $$SELECT grp, count(*) AS n, sum(qty) AS total FROM t.items GROUP BY grp$$, key => ARRAY['grp']);
+             SELECT pgcqrs.define_read_model(name => 'grp_ids', query => $$SELECT grp, string_agg(id::text, ',' ORDER BY id) AS ids FROM t.items GROUP BY grp$$, key => ARRAY['grp']);
+             ALTER TABLE t.items RENAME COLUMN grp TO category;",
+        )
+        .await
+        .expect("models, then a column renamed");
+    refresher.load(false).await.expect("load the catalog");
+    let models: Vec<_> = refresher
+        .models()
+        .into_iter()
+        .filter(|m| m.model.name.starts_with("grp_"))
+        .collect();
+    assert_eq!(models.len(), 2);
+    for (step, write) in [
+        "UPDATE t.items SET category = 'g9' WHERE id = 1",
+        "UPDATE t.items SET qty = qty + 1 WHERE id IN (4, 7)",
+        "DELETE FROM t.items WHERE id = 10",
+    ]
+    .iter()
+    .enumerate()
+    {
+        client.batch_execute(write).await.expect(write);
+        for model in &models {
+            catch_up(refresher, model, write).await;
+        }
+        assert_models_equal_their_queries(client, &format!("renamed, step {step}: {write}")).await;
     }
 }
 
