@@ -1703,7 +1703,8 @@ CREATE FUNCTION pgcqrs.sources_captured_whole() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    gap record;
+    gap      record;
+    unsteady text;
 BEGIN
     SELECT s AS source, pgcqrs.capture_gap(s) AS why INTO gap
       FROM unnest(NEW.sources) s
@@ -1714,6 +1715,13 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Changes are captured on the table a statement names: writes addressed to a partition, or to a parent that reaches its children, would never reach the model.',
                   HINT = 'Declare the model over tables without partitions or inheritance.';
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        unsteady := pgcqrs.unsteady_calls(NEW.name);
+        IF unsteady IS NOT NULL THEN
+            RAISE WARNING 'read model % calls %, which may answer differently for the same arguments: its rows depend on more than the tables it reads, and it is refreshed only when those change', NEW.name, unsteady
+                USING HINT = 'Keep such calls out of the query (filter by time when reading the model), or make the value a column of a table it reads.';
+        END IF;
     END IF;
     RETURN NEW;
 END
@@ -1755,6 +1763,18 @@ CREATE FUNCTION pgcqrs.unchanged(source regclass, col text, old text, cur text) 
                 WHEN pgcqrs.base_type(source, col) IN ('float4'::regtype, 'float8'::regtype, 'timestamptz'::regtype)
                 THEN format('(%s ->> %L)::%s IS NOT DISTINCT FROM %s.%I', old, col, pgcqrs.plain_type(source, col), cur, col)
                 ELSE format('(%s -> %L) IS NOT DISTINCT FROM pgcqrs.canonical_json(%s.%I)', old, col, cur, col) END
+$$;
+
+CREATE FUNCTION pgcqrs.unsteady_calls(model text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT string_agg(DISTINCT p.oid::regprocedure::text, ', ')
+      FROM pg_rewrite r
+     CROSS JOIN LATERAL regexp_matches(r.ev_action::text, ':(funcid|opno) (\d+)', 'g') x
+      JOIN pg_proc p ON p.oid = CASE x[1] WHEN 'funcid' THEN x[2]::oid
+                                ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = x[2]::oid) END
+     WHERE r.ev_class = to_regclass(format('pgcqrs_defs.%I', model))
+       AND p.provolatile <> 'i'
 $$;
 
 CREATE FUNCTION pgcqrs.used_columns(model text, source regclass) RETURNS text[]

@@ -8,6 +8,10 @@
 -- refused, and a refresh that finds a source has gained such a relative
 -- since (ALTER TABLE ... INHERIT, ATTACH PARTITION) fails and says why
 -- (sql/read_models/declared.sql).
+--
+-- And a declaration whose query calls a function that is not IMMUTABLE
+-- (now(), one reading another table) is taken with a WARNING: its rows
+-- depend on more than the tables it reads, which alone start a refresh.
 
 -- Why `source` cannot be captured whole, or NULL when it can.
 CREATE FUNCTION pgcqrs.capture_gap(source regclass) RETURNS text
@@ -22,10 +26,28 @@ LANGUAGE sql STABLE AS $$
      WHERE c.oid = source
 $$;
 
+-- The functions a model's query calls that may answer differently for the
+-- same arguments (not IMMUTABLE: now(), a function reading another table),
+-- or NULL. Such a query's rows depend on more than the tables it reads,
+-- and a model is refreshed only when those change.
+-- Read from the query tree (functions and operators called): pg_depend
+-- records no dependency on a built-in such as now().
+CREATE FUNCTION pgcqrs.unsteady_calls(model text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT string_agg(DISTINCT p.oid::regprocedure::text, ', ')
+      FROM pg_rewrite r
+     CROSS JOIN LATERAL regexp_matches(r.ev_action::text, ':(funcid|opno) (\d+)', 'g') x
+      JOIN pg_proc p ON p.oid = CASE x[1] WHEN 'funcid' THEN x[2]::oid
+                                ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = x[2]::oid) END
+     WHERE r.ev_class = to_regclass(format('pgcqrs_defs.%I', model))
+       AND p.provolatile <> 'i'
+$$;
+
 CREATE FUNCTION pgcqrs.sources_captured_whole() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    gap record;
+    gap      record;
+    unsteady text;
 BEGIN
     SELECT s AS source, pgcqrs.capture_gap(s) AS why INTO gap
       FROM unnest(NEW.sources) s
@@ -36,6 +58,13 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Changes are captured on the table a statement names: writes addressed to a partition, or to a parent that reaches its children, would never reach the model.',
                   HINT = 'Declare the model over tables without partitions or inheritance.';
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        unsteady := pgcqrs.unsteady_calls(NEW.name);
+        IF unsteady IS NOT NULL THEN
+            RAISE WARNING 'read model % calls %, which may answer differently for the same arguments: its rows depend on more than the tables it reads, and it is refreshed only when those change', NEW.name, unsteady
+                USING HINT = 'Keep such calls out of the query (filter by time when reading the model), or make the value a column of a table it reads.';
+        END IF;
     END IF;
     RETURN NEW;
 END

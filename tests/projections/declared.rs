@@ -387,11 +387,24 @@ async fn a_declaration_speaks_only_of_what_it_was_asked() {
         .batch_execute("DO $$ BEGIN RAISE NOTICE 'mine'; RAISE WARNING 'also mine'; END $$")
         .await
         .expect("own notice");
+    // A query whose rows depend on the time is taken, with a warning.
+    client
+        .batch_execute(
+            "SELECT pgcqrs.define_read_model(name => 'recent', query => $$SELECT id, carrier FROM logistics.shipments WHERE shipped_at > now() - interval '1 hour'$$, key => ARRAY['id'])",
+        )
+        .await
+        .expect("a query calling now()");
     let mut said = Vec::new();
     while let Ok(notice) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
         said.extend(notice);
     }
-    assert_eq!(said, ["NOTICE: mine", "WARNING: also mine"]);
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert_eq!(said[..2], ["NOTICE: mine", "WARNING: also mine"]);
+    assert!(
+        said[2].starts_with("WARNING: read model recent calls now()")
+            && said[2].contains("refreshed only when those change"),
+        "{said:?}"
+    );
 }
 
 /// Changes are captured on the table a statement names, so a table with
