@@ -6,11 +6,15 @@
 -- reads, dropped with the table's column by a DROP ... CASCADE: a batch
 -- would read the table itself in its place); and the first column its
 -- stand-ins name that its table no longer has (renamed: a batch rebuilding
--- old rows from their captured JSON would find it NULL).
+-- old rows from their captured JSON would find it NULL). Catalog lookups
+-- by index only: this runs before every refresh.
 SELECT m.defined_at,
-       (SELECT format('%s %s', s, pgcqrs.capture_gap(s))
-          FROM unnest(m.sources) s
-         WHERE pgcqrs.capture_gap(s) IS NOT NULL
+       (SELECT format('%s %s', c.oid::regclass, pgcqrs.capture_gap(c.oid))
+          FROM pg_class c
+         WHERE c.oid = ANY (m.sources)
+           AND (c.relkind = 'p' OR c.relispartition OR c.relhassubclass
+                OR EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid))
+           AND pgcqrs.capture_gap(c.oid) IS NOT NULL
          LIMIT 1) AS gap,
        (SELECT format('%s (in %s)', r.source, x.schema)
           FROM pgcqrs.read_model_sources r
@@ -27,9 +31,8 @@ SELECT m.defined_at,
           JOIN pg_class v ON v.relnamespace = n.oid AND v.relkind = 'v'
           JOIN pg_attribute a ON a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped
          WHERE r.model = m.name
-           AND NOT EXISTS (SELECT 1 FROM pg_attribute c
-                            WHERE c.attrelid = r.source AND c.attname = a.attname
-                              AND c.attnum > 0 AND NOT c.attisdropped)
+           AND (SELECT c.attisdropped FROM pg_attribute c
+                 WHERE c.attrelid = r.source AND c.attname = a.attname) IS DISTINCT FROM false
          LIMIT 1) AS renamed
 FROM pgcqrs.read_models m
 WHERE m.name = $1::text
