@@ -435,6 +435,26 @@ CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
         END
         $$;
 
+CREATE FUNCTION pgcqrs.capture_follows_renames() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    source regclass;
+BEGIN
+    FOR source IN
+        SELECT DISTINCT c.objid::regclass
+          FROM pg_event_trigger_ddl_commands() c
+         WHERE c.classid = 'pg_class'::regclass
+           AND c.object_type = 'table column'   -- RENAME COLUMN
+           AND EXISTS (SELECT 1 FROM pg_trigger t
+                        WHERE t.tgrelid = c.objid AND t.tgname = 'pgcqrs_capture_insert')
+    LOOP
+        PERFORM pgcqrs.capture(source);
+    END LOOP;
+END
+$$;
+
 CREATE FUNCTION pgcqrs.capture_gap(source regclass) RETURNS text
     LANGUAGE sql STABLE
     AS $$
@@ -3599,3 +3619,7 @@ ALTER TABLE ONLY write.order_items
 
 ALTER TABLE ONLY write.orders
     ADD CONSTRAINT orders_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES write.customers(id);
+
+CREATE EVENT TRIGGER pgcqrs_capture_follows_renames ON ddl_command_end
+         WHEN TAG IN ('ALTER TABLE')
+   EXECUTE FUNCTION pgcqrs.capture_follows_renames();

@@ -599,6 +599,25 @@ async fn a_model_whose_tables_changed_shape_stays_equal() {
         }
         assert_models_equal_their_queries(client, &format!("renamed, step {step}: {write}")).await;
     }
+
+    // The key column renamed: the table still takes writes (its capture
+    // is written again under the new name), and the models follow.
+    for (step, write) in [
+        "ALTER TABLE t.items RENAME COLUMN id TO item_id",
+        "UPDATE t.items SET qty = qty + 1 WHERE item_id = 5",
+        "INSERT INTO t.items VALUES (40, 'g2', 40)",
+        "DELETE FROM t.items WHERE item_id = 11",
+    ]
+    .iter()
+    .enumerate()
+    {
+        client.batch_execute(write).await.expect(write);
+        for model in &models {
+            catch_up(refresher, model, write).await;
+        }
+        assert_models_equal_their_queries(client, &format!("key renamed, step {step}: {write}"))
+            .await;
+    }
 }
 
 /// A model dropped and declared again under its name, over another table,
