@@ -1739,7 +1739,7 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         unsteady := pgcqrs.unsteady_calls(NEW.name);
         IF unsteady IS NOT NULL THEN
-            RAISE WARNING 'read model % calls %, which may answer differently for the same arguments: its rows depend on more than the tables it reads, and it is refreshed only when those change', NEW.name, unsteady
+            RAISE WARNING 'read model % calls %, whose answer changes while the tables it reads do not: it is refreshed only when those change', NEW.name, unsteady
                 USING HINT = 'Keep such calls out of the query (filter by time when reading the model), or make the value a column of a table it reads.';
         END IF;
     END IF;
@@ -1788,13 +1788,22 @@ $$;
 CREATE FUNCTION pgcqrs.unsteady_calls(model text) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-    SELECT string_agg(DISTINCT p.oid::regprocedure::text, ', ')
-      FROM pg_rewrite r
-     CROSS JOIN LATERAL regexp_matches(r.ev_action::text, ':(funcid|opno) (\d+)', 'g') x
-      JOIN pg_proc p ON p.oid = CASE x[1] WHEN 'funcid' THEN x[2]::oid
-                                ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = x[2]::oid) END
-     WHERE r.ev_class = to_regclass(format('pgcqrs_defs.%I', model))
-       AND p.provolatile <> 'i'
+    SELECT string_agg(DISTINCT called, ', ')
+      FROM (SELECT p.oid::regprocedure::text AS called
+              FROM pg_rewrite r
+             CROSS JOIN LATERAL regexp_matches(r.ev_action::text, ':(funcid|opno) (\d+)', 'g') x
+              JOIN pg_proc p ON p.oid = CASE x[1] WHEN 'funcid' THEN x[2]::oid
+                                        ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = x[2]::oid) END
+             WHERE r.ev_class = to_regclass(format('pgcqrs_defs.%I', model))
+               AND (p.provolatile = 'v'
+                    OR p.oid IN ('pg_catalog.now()'::regprocedure, 'pg_catalog.statement_timestamp()'::regprocedure,
+                                 'pg_catalog.transaction_timestamp()'::regprocedure)
+                    OR (p.provolatile = 's' AND p.pronamespace <> 'pg_catalog'::regnamespace))
+            UNION ALL
+            SELECT 'CURRENT_DATE, CURRENT_TIMESTAMP, CURRENT_USER or the like'
+              FROM pg_rewrite r
+             WHERE r.ev_class = to_regclass(format('pgcqrs_defs.%I', model))
+               AND r.ev_action::text LIKE '%{SQLVALUEFUNCTION %') calls
 $$;
 
 CREATE FUNCTION pgcqrs.used_columns(model text, source regclass) RETURNS text[]

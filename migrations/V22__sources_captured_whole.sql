@@ -9,9 +9,10 @@
 -- since (ALTER TABLE ... INHERIT, ATTACH PARTITION) fails and says why
 -- (sql/read_models/declared.sql).
 --
--- And a declaration whose query calls a function that is not IMMUTABLE
--- (now(), one reading another table) is taken with a WARNING: its rows
--- depend on more than the tables it reads, which alone start a refresh.
+-- And a declaration whose query calls the time, a VOLATILE function, or a
+-- function of its own that is not IMMUTABLE is taken with a WARNING: its
+-- rows depend on more than the tables it reads, which alone start a
+-- refresh.
 
 -- Why `source` cannot be captured whole, or NULL when it can.
 CREATE FUNCTION pgcqrs.capture_gap(source regclass) RETURNS text
@@ -26,21 +27,32 @@ LANGUAGE sql STABLE AS $$
      WHERE c.oid = source
 $$;
 
--- The functions a model's query calls that may answer differently for the
--- same arguments (not IMMUTABLE: now(), a function reading another table),
--- or NULL. Such a query's rows depend on more than the tables it reads,
--- and a model is refreshed only when those change.
--- Read from the query tree (functions and operators called): pg_depend
--- records no dependency on a built-in such as now().
+-- What a model's query calls whose answer changes while the tables it
+-- reads do not, or NULL: the time (now(), CURRENT_DATE and the like), a
+-- VOLATILE function, or a function of its own that is not IMMUTABLE (it
+-- may read another table). Built-in STABLE functions that only follow the
+-- session's settings (format(), to_char()) are left alone: the refresher's
+-- sessions keep theirs. Read from the query tree: pg_depend records no
+-- dependency on a built-in function. A view the query reads is not looked
+-- into.
 CREATE FUNCTION pgcqrs.unsteady_calls(model text) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT string_agg(DISTINCT p.oid::regprocedure::text, ', ')
-      FROM pg_rewrite r
-     CROSS JOIN LATERAL regexp_matches(r.ev_action::text, ':(funcid|opno) (\d+)', 'g') x
-      JOIN pg_proc p ON p.oid = CASE x[1] WHEN 'funcid' THEN x[2]::oid
-                                ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = x[2]::oid) END
-     WHERE r.ev_class = to_regclass(format('pgcqrs_defs.%I', model))
-       AND p.provolatile <> 'i'
+    SELECT string_agg(DISTINCT called, ', ')
+      FROM (SELECT p.oid::regprocedure::text AS called
+              FROM pg_rewrite r
+             CROSS JOIN LATERAL regexp_matches(r.ev_action::text, ':(funcid|opno) (\d+)', 'g') x
+              JOIN pg_proc p ON p.oid = CASE x[1] WHEN 'funcid' THEN x[2]::oid
+                                        ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = x[2]::oid) END
+             WHERE r.ev_class = to_regclass(format('pgcqrs_defs.%I', model))
+               AND (p.provolatile = 'v'
+                    OR p.oid IN ('pg_catalog.now()'::regprocedure, 'pg_catalog.statement_timestamp()'::regprocedure,
+                                 'pg_catalog.transaction_timestamp()'::regprocedure)
+                    OR (p.provolatile = 's' AND p.pronamespace <> 'pg_catalog'::regnamespace))
+            UNION ALL
+            SELECT 'CURRENT_DATE, CURRENT_TIMESTAMP, CURRENT_USER or the like'
+              FROM pg_rewrite r
+             WHERE r.ev_class = to_regclass(format('pgcqrs_defs.%I', model))
+               AND r.ev_action::text LIKE '%{SQLVALUEFUNCTION %') calls
 $$;
 
 CREATE FUNCTION pgcqrs.sources_captured_whole() RETURNS trigger
@@ -62,7 +74,7 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         unsteady := pgcqrs.unsteady_calls(NEW.name);
         IF unsteady IS NOT NULL THEN
-            RAISE WARNING 'read model % calls %, which may answer differently for the same arguments: its rows depend on more than the tables it reads, and it is refreshed only when those change', NEW.name, unsteady
+            RAISE WARNING 'read model % calls %, whose answer changes while the tables it reads do not: it is refreshed only when those change', NEW.name, unsteady
                 USING HINT = 'Keep such calls out of the query (filter by time when reading the model), or make the value a column of a table it reads.';
         END IF;
     END IF;

@@ -593,10 +593,17 @@ impl Refresher {
         // A source that has gained a partition or an inheritance relative
         // since the declaration: writes addressed to them are not captured.
         if let Some(gap) = crate::db::column::<Option<String>>(&declared, "gap")? {
+            // Writes may have been missed already: once the table is out
+            // of the tree again, the model is recomputed, not moved on.
+            let distrust = tx
+                .prepare_cached(include_str!("../../sql/read_models/distrust.sql"))
+                .await?;
+            tx.execute(&distrust, &[&name]).await?;
+            tx.commit().await?;
             anyhow::bail!(
-                "read model {name} reads {gap} since it was declared: writes addressed \
-                 to a partition, or to a parent that reaches its children, are not captured; \
-                 detach it, then `pgcqrs rebuild {name}`, or drop the model"
+                "read model {name} reads {gap}: writes addressed to a partition, or to \
+                 a parent that reaches its children, are not captured; take the table out \
+                 of the tree (the model is then recomputed), or drop the model"
             );
         }
         // A stand-in dropped with a column of its table (DROP ... CASCADE):
@@ -609,14 +616,18 @@ impl Refresher {
             (lost.as_ref().or(renamed.as_ref()), &model.model.strategy)
         {
             if concurrently {
-                tracing::warn!(
-                    view = name,
-                    lost,
-                    renamed,
-                    "this read model's stand-ins no longer match its tables (a stand-in dropped \
-                     with a column, or a column renamed): recomputed whole until it is declared again"
-                );
-                return self.recompute(tx, model, full, force).await;
+                let outcome = self.recompute(tx, model, full, force).await?;
+                if let RefreshOutcome::Refreshed { .. } = outcome {
+                    tracing::warn!(
+                        view = name,
+                        lost,
+                        renamed,
+                        "this read model's stand-ins no longer match its tables (a stand-in \
+                         dropped with a column, or a column renamed): recomputed whole until it \
+                         is declared again"
+                    );
+                }
+                return Ok(outcome);
             }
         }
         let coverage = Self::coverage(&tx, name).await?;
