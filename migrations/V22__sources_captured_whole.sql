@@ -1,10 +1,10 @@
 -- A table's changes are captured by statement triggers on that table, and
 -- PostgreSQL fires a statement trigger only on the table a statement names:
--- a write addressed to a partition does not fire its partitioned table's,
--- and an UPDATE or DELETE of an inheritance parent that reaches its
--- children fires only the parent's. A read model over such a table would
--- miss those writes without a word and keep the error for good (every
--- later delta moves from the wrong rows). So a declaration over one is
+-- a write addressed to a partition or an inheritance child does not fire
+-- its parent's, and a write addressed to the parent does not fire the
+-- partition's or the child's. A read model over either would miss such
+-- writes without a word and keep the error for good (every later delta
+-- moves from the wrong rows). So a declaration over one is
 -- refused, and a refresh that finds a source has gained such a relative
 -- since (ALTER TABLE ... INHERIT, ATTACH PARTITION) fails and says why
 -- (sql/read_models/declared.sql).

@@ -601,9 +601,9 @@ impl Refresher {
             tx.execute(&distrust, &[&name]).await?;
             tx.commit().await?;
             anyhow::bail!(
-                "read model {name} reads {gap}: writes addressed to a partition, or to \
-                 a parent that reaches its children, are not captured; take the table out \
-                 of the tree (the model is then recomputed), or drop the model"
+                "read model {name} reads {gap}: writes addressed to another table of \
+                 its tree are not captured; take the table out of the tree (the model is \
+                 then recomputed), or drop the model"
             );
         }
         // A stand-in dropped with a column of its table (DROP ... CASCADE):
