@@ -492,12 +492,7 @@ async fn a_table_with_partitions_or_inheritance_feeds_no_model() {
         .await
         .expect("declared, then attached");
     let refresher = app.refresher.as_ref().expect("refresher");
-    refresher.load(false).await.expect("load the catalog");
-    let model = refresher
-        .models()
-        .into_iter()
-        .find(|m| m.model.name == "plain_rows")
-        .expect("loaded");
+    let model = reloaded(refresher, "plain_rows").await;
     // (Busy while this instance's own worker tries it.)
     let said = poll_until("a refresh that fails", Duration::from_secs(30), || async {
         match refresher.refresh_once(&model, false).await {
@@ -566,12 +561,7 @@ async fn a_model_whose_tables_changed_shape_stays_equal() {
         .await
         .expect("dropped with the stand-ins");
     let refresher = app.refresher.as_ref().expect("refresher");
-    refresher.load(false).await.expect("load the catalog");
-    let model = refresher
-        .models()
-        .into_iter()
-        .find(|m| m.model.name == "c_sum")
-        .expect("loaded");
+    let model = reloaded(refresher, "c_sum").await;
     for (step, write) in [
         "UPDATE t.c SET q = q + 1 WHERE id = 8",
         "INSERT INTO t.c VALUES (31, 'g1', 31)",
@@ -649,12 +639,7 @@ async fn a_model_whose_tables_changed_shape_stays_equal() {
         )
         .await
         .expect("a model, then two names swapped");
-    refresher.load(false).await.expect("load the catalog");
-    let swapped = refresher
-        .models()
-        .into_iter()
-        .find(|m| m.model.name == "sw_sum")
-        .expect("loaded");
+    let swapped = reloaded(refresher, "sw_sum").await;
     for write in [
         "UPDATE t.sw SET w = w + 1 WHERE id = 3",
         "UPDATE t.sw SET v = v + 1 WHERE id = 4",
@@ -687,15 +672,7 @@ async fn a_model_declared_again_under_its_name_loses_no_write() {
         .await
         .expect("model over t.a");
     let refresher = app.refresher.as_ref().expect("refresher");
-    refresher.load(false).await.expect("load the catalog");
-    let model = |name: &str| {
-        refresher
-            .models()
-            .into_iter()
-            .find(|m| m.model.name == name)
-            .expect("loaded")
-    };
-    let old = model("ab");
+    let old = reloaded(refresher, "ab").await;
     client
         .batch_execute(
             "BEGIN;
@@ -720,8 +697,7 @@ async fn a_model_declared_again_under_its_name_loses_no_write() {
         ),
         "{outcome:?}"
     );
-    refresher.load(false).await.expect("load the catalog again");
-    let new = model("ab");
+    let new = reloaded(refresher, "ab").await;
     assert_eq!(new.model.source_names, ["t.b"]);
     catch_up(refresher, &new, "declared again").await;
     assert_models_equal_their_queries(client, "a declaration again under the same name").await;
@@ -968,12 +944,7 @@ async fn a_team_table_written_with_plain_sql_feeds_declared_models_with_exact_to
 
     // Dropped cleanly: relation, definition, stand-ins, triggers, status.
     let refresher = app.refresher.as_ref().expect("refresher");
-    refresher.load(false).await.expect("reload the catalog");
-    let stale = refresher
-        .models()
-        .into_iter()
-        .find(|m| m.model.name == "shipment_details")
-        .expect("shipment_details loaded");
+    let stale = reloaded(refresher, "shipment_details").await;
     client
         .batch_execute(
             "SELECT pgcqrs.drop_read_model('shipment_details'); SELECT pgcqrs.drop_read_model('carrier_weights');",
@@ -1058,6 +1029,19 @@ where
 }
 
 /// Catch `model` up, waiting while a worker holds it.
+/// Load the catalog again and take the model `name` as it is declared now.
+async fn reloaded(
+    refresher: &pgcqrs::read_models::Refresher,
+    name: &str,
+) -> pgcqrs::read_models::ScheduledModel {
+    refresher.load(false).await.expect("load the catalog");
+    refresher
+        .models()
+        .into_iter()
+        .find(|m| m.model.name == name)
+        .unwrap_or_else(|| panic!("{name} loaded"))
+}
+
 async fn catch_up(
     refresher: &pgcqrs::read_models::Refresher,
     model: &pgcqrs::read_models::ScheduledModel,
