@@ -270,7 +270,7 @@ BEGIN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', %3$s, to_jsonb(pgcqrs_o)
                   FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON %5$s
-                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
+                 WHERE pgcqrs_n OPERATOR(pg_catalog.*<>) pgcqrs_o
                 UNION ALL
                 SELECT TG_RELID, 'D', %4$s, to_jsonb(pgcqrs_o)
                   FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE %5$s)
@@ -316,7 +316,7 @@ CREATE FUNCTION pgcqrs.capture_02d6eb4957f6c84bf255() RETURNS trigger
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.order_id, pgcqrs_n.line_no), to_jsonb(pgcqrs_o)
                   FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON pgcqrs_n.order_id OPERATOR(pg_catalog.=) pgcqrs_o.order_id AND pgcqrs_n.line_no OPERATOR(pg_catalog.=) pgcqrs_o.line_no
-                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
+                 WHERE pgcqrs_n OPERATOR(pg_catalog.*<>) pgcqrs_o
                 UNION ALL
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.order_id, pgcqrs_o.line_no), to_jsonb(pgcqrs_o)
                   FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE pgcqrs_n.order_id OPERATOR(pg_catalog.=) pgcqrs_o.order_id AND pgcqrs_n.line_no OPERATOR(pg_catalog.=) pgcqrs_o.line_no)
@@ -350,7 +350,7 @@ CREATE FUNCTION pgcqrs.capture_083849c66f4a1eccdc8a() RETURNS trigger
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
                   FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id
-                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
+                 WHERE pgcqrs_n OPERATOR(pg_catalog.*<>) pgcqrs_o
                 UNION ALL
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
                   FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id)
@@ -384,7 +384,7 @@ CREATE FUNCTION pgcqrs.capture_3c5b5c1a8bb157bc52b0() RETURNS trigger
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
                   FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id
-                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
+                 WHERE pgcqrs_n OPERATOR(pg_catalog.*<>) pgcqrs_o
                 UNION ALL
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
                   FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id)
@@ -418,7 +418,7 @@ CREATE FUNCTION pgcqrs.capture_797c1c68af1e1982682a() RETURNS trigger
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
                 SELECT TG_RELID, 'U', jsonb_build_array(pgcqrs_n.id), to_jsonb(pgcqrs_o)
                   FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id
-                 WHERE to_jsonb(pgcqrs_n) IS DISTINCT FROM to_jsonb(pgcqrs_o)
+                 WHERE pgcqrs_n OPERATOR(pg_catalog.*<>) pgcqrs_o
                 UNION ALL
                 SELECT TG_RELID, 'D', jsonb_build_array(pgcqrs_o.id), to_jsonb(pgcqrs_o)
                   FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE pgcqrs_n.id OPERATOR(pg_catalog.=) pgcqrs_o.id)
@@ -1778,11 +1778,13 @@ $$;
 CREATE FUNCTION pgcqrs.unchanged(source regclass, col text, old text, cur text) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-    SELECT CASE WHEN pgcqrs.renders_alike(source, col)
-                THEN format('(%s -> %L) IS NOT DISTINCT FROM to_jsonb(%s.%I)', old, col, cur, col)
+    SELECT CASE WHEN pgcqrs.base_type(source, col) IN ('json'::regtype, 'json[]'::regtype)
+                THEN 'false'
+                WHEN pgcqrs.renders_alike(source, col)
+                THEN format('(%s -> %L)::text IS NOT DISTINCT FROM to_jsonb(%s.%I)::text', old, col, cur, col)
                 WHEN pgcqrs.base_type(source, col) IN ('float4'::regtype, 'float8'::regtype, 'timestamptz'::regtype)
                 THEN format('(%s ->> %L)::%s IS NOT DISTINCT FROM %s.%I', old, col, pgcqrs.plain_type(source, col), cur, col)
-                ELSE format('(%s -> %L) IS NOT DISTINCT FROM pgcqrs.canonical_json(%s.%I)', old, col, cur, col) END
+                ELSE format('(%s -> %L)::text IS NOT DISTINCT FROM pgcqrs.canonical_json(%s.%I)::text', old, col, cur, col) END
 $$;
 
 CREATE FUNCTION pgcqrs.unsteady_calls(model text) RETURNS text
@@ -2513,7 +2515,7 @@ CREATE VIEW pgcqrs_d1_customer_orders.customers AS
     t.updated_at
    FROM (pgcqrs.batch b
      JOIN write.customers t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
+  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old -> 'email'::text))::text IS DISTINCT FROM (to_jsonb(t.email))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))
 UNION ALL
  SELECT r.id,
     r.name,
@@ -2525,7 +2527,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, email text))
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'email'::text))::text IS DISTINCT FROM (to_jsonb(t.email))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))));
 
 CREATE VIEW pgcqrs_d1_daily_sales.orders AS
  SELECT (t.id)::text AS id,
@@ -2538,7 +2540,7 @@ CREATE VIEW pgcqrs_d1_daily_sales.orders AS
     t.cancel_reason
    FROM (pgcqrs.batch b
      JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text))))))
 UNION ALL
  SELECT r.id,
     NULL::text AS customer_id,
@@ -2552,7 +2554,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text))))))));
 
 CREATE VIEW pgcqrs_d1_order_lines.products AS
  SELECT (t.id)::text AS id,
@@ -2563,7 +2565,7 @@ CREATE VIEW pgcqrs_d1_order_lines.products AS
     t.updated_at
    FROM (pgcqrs.batch b
      JOIN write.products t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))
 UNION ALL
  SELECT r.id,
     r.name,
@@ -2575,7 +2577,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text))
   WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.products t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))));
 
 CREATE VIEW pgcqrs_d1_order_summary.customers AS
  SELECT (t.id)::text AS id,
@@ -2586,7 +2588,7 @@ CREATE VIEW pgcqrs_d1_order_summary.customers AS
     t.updated_at
    FROM (pgcqrs.batch b
      JOIN write.customers t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))
+  WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old -> 'email'::text))::text IS DISTINCT FROM (to_jsonb(t.email))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))
 UNION ALL
  SELECT r.id,
     r.name,
@@ -2598,7 +2600,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, email text))
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'email'::text) IS DISTINCT FROM to_jsonb(t.email))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'email'::text))::text IS DISTINCT FROM (to_jsonb(t.email))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))));
 
 CREATE VIEW pgcqrs_d1_product_sales.products AS
  SELECT (t.id)::text AS id,
@@ -2609,7 +2611,7 @@ CREATE VIEW pgcqrs_d1_product_sales.products AS
     t.updated_at
    FROM (pgcqrs.batch b
      JOIN write.products t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((b.old -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))
+  WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text)) AND (NOT (((b.old -> 'price'::text))::text IS DISTINCT FROM (to_jsonb(t.price))::text))))))
 UNION ALL
  SELECT r.id,
     r.name,
@@ -2621,7 +2623,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, price numeric(14,2)))
   WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.products t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'name'::text) IS DISTINCT FROM to_jsonb(t.name))) AND (NOT ((b.old -> 'price'::text) IS DISTINCT FROM to_jsonb(t.price)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text)) AND (NOT (((b.old -> 'price'::text))::text IS DISTINCT FROM (to_jsonb(t.price))::text))))))));
 
 CREATE VIEW pgcqrs_d2_customer_orders.orders AS
  SELECT (t.id)::text AS id,
@@ -2634,7 +2636,7 @@ CREATE VIEW pgcqrs_d2_customer_orders.orders AS
     t.cancel_reason
    FROM (pgcqrs.batch b
      JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'customer_id'::text))::text IS DISTINCT FROM (to_jsonb(t.customer_id))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text))))))
 UNION ALL
  SELECT r.id,
     r.customer_id,
@@ -2648,7 +2650,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, customer_id text, status text, total numeric(14,2), created_at timestamp with time zone))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'customer_id'::text))::text IS DISTINCT FROM (to_jsonb(t.customer_id))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text))))))));
 
 CREATE VIEW pgcqrs_d2_order_lines.order_items AS
  SELECT t.order_id,
@@ -2658,7 +2660,7 @@ CREATE VIEW pgcqrs_d2_order_lines.order_items AS
     (t.unit_price)::numeric(14,2) AS unit_price
    FROM (pgcqrs.batch b
      JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
-  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old -> 'line_no'::text))::text IS DISTINCT FROM (to_jsonb(t.line_no))::text)) AND (NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text)) AND (NOT (((b.old -> 'product_id'::text))::text IS DISTINCT FROM (to_jsonb(t.product_id))::text)) AND (NOT (((b.old -> 'quantity'::text))::text IS DISTINCT FROM (to_jsonb(t.quantity))::text)) AND (NOT (((b.old -> 'unit_price'::text))::text IS DISTINCT FROM (to_jsonb(t.unit_price))::text))))))
 UNION ALL
  SELECT r.order_id,
     r.line_no,
@@ -2669,7 +2671,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
-          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((b.old -> 'line_no'::text) IS DISTINCT FROM to_jsonb(t.line_no))) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT (((b.old -> 'line_no'::text))::text IS DISTINCT FROM (to_jsonb(t.line_no))::text)) AND (NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text)) AND (NOT (((b.old -> 'product_id'::text))::text IS DISTINCT FROM (to_jsonb(t.product_id))::text)) AND (NOT (((b.old -> 'quantity'::text))::text IS DISTINCT FROM (to_jsonb(t.quantity))::text)) AND (NOT (((b.old -> 'unit_price'::text))::text IS DISTINCT FROM (to_jsonb(t.unit_price))::text))))))));
 
 CREATE VIEW pgcqrs_d2_order_summary.orders AS
  SELECT (t.id)::text AS id,
@@ -2682,7 +2684,7 @@ CREATE VIEW pgcqrs_d2_order_summary.orders AS
     t.cancel_reason
    FROM (pgcqrs.batch b
      JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT (((b.old ->> 'updated_at'::text))::timestamp with time zone IS DISTINCT FROM t.updated_at)) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old -> 'cancel_reason'::text))::text IS DISTINCT FROM (to_jsonb(t.cancel_reason))::text)) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'customer_id'::text))::text IS DISTINCT FROM (to_jsonb(t.customer_id))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text)) AND (NOT (((b.old ->> 'updated_at'::text))::timestamp with time zone IS DISTINCT FROM t.updated_at)) AND (NOT (((b.old -> 'version'::text))::text IS DISTINCT FROM (to_jsonb(t.version))::text))))))
 UNION ALL
  SELECT r.id,
     r.customer_id,
@@ -2696,7 +2698,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, customer_id text, status text, total numeric(14,2), version integer, created_at timestamp with time zone, updated_at timestamp with time zone, cancel_reason text))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'cancel_reason'::text) IS DISTINCT FROM to_jsonb(t.cancel_reason))) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT ((b.old -> 'customer_id'::text) IS DISTINCT FROM to_jsonb(t.customer_id))) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status))) AND (NOT ((b.old -> 'total'::text) IS DISTINCT FROM to_jsonb(t.total))) AND (NOT (((b.old ->> 'updated_at'::text))::timestamp with time zone IS DISTINCT FROM t.updated_at)) AND (NOT ((b.old -> 'version'::text) IS DISTINCT FROM to_jsonb(t.version)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'cancel_reason'::text))::text IS DISTINCT FROM (to_jsonb(t.cancel_reason))::text)) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'customer_id'::text))::text IS DISTINCT FROM (to_jsonb(t.customer_id))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text)) AND (NOT (((b.old ->> 'updated_at'::text))::timestamp with time zone IS DISTINCT FROM t.updated_at)) AND (NOT (((b.old -> 'version'::text))::text IS DISTINCT FROM (to_jsonb(t.version))::text))))))));
 
 CREATE VIEW pgcqrs_d2_product_sales.orders AS
  SELECT (t.id)::text AS id,
@@ -2709,7 +2711,7 @@ CREATE VIEW pgcqrs_d2_product_sales.orders AS
     t.cancel_reason
    FROM (pgcqrs.batch b
      JOIN write.orders t ON (((t.id)::text = (b.key ->> 0))))
-  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))
+  WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text))))))
 UNION ALL
  SELECT r.id,
     NULL::text AS customer_id,
@@ -2723,7 +2725,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, status text))
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
-          WHERE (((t.id)::text = r.id) AND (NOT ((b.old -> 'id'::text) IS DISTINCT FROM to_jsonb(t.id))) AND (NOT ((b.old -> 'status'::text) IS DISTINCT FROM to_jsonb(t.status)))))))));
+          WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text))))))));
 
 CREATE VIEW pgcqrs_d3_order_summary.order_items AS
  SELECT t.order_id,
@@ -2733,7 +2735,7 @@ CREATE VIEW pgcqrs_d3_order_summary.order_items AS
     (t.unit_price)::numeric(14,2) AS unit_price
    FROM (pgcqrs.batch b
      JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
-  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT (NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text)))))
 UNION ALL
  SELECT r.order_id,
     r.line_no,
@@ -2744,7 +2746,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
-          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id)))))))));
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text))))))));
 
 CREATE VIEW pgcqrs_d3_product_sales.order_items AS
  SELECT t.order_id,
@@ -2754,7 +2756,7 @@ CREATE VIEW pgcqrs_d3_product_sales.order_items AS
     (t.unit_price)::numeric(14,2) AS unit_price
    FROM (pgcqrs.batch b
      JOIN write.order_items t ON (((t.order_id = (b.key ->> 0)) AND (t.line_no = ((b.key ->> 1))::smallint))))
-  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))
+  WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.op = ANY (ARRAY['I'::"char", 'U'::"char"])) AND ((b.old IS NULL) OR (NOT ((NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text)) AND (NOT (((b.old -> 'product_id'::text))::text IS DISTINCT FROM (to_jsonb(t.product_id))::text)) AND (NOT (((b.old -> 'quantity'::text))::text IS DISTINCT FROM (to_jsonb(t.quantity))::text)) AND (NOT (((b.old -> 'unit_price'::text))::text IS DISTINCT FROM (to_jsonb(t.unit_price))::text))))))
 UNION ALL
  SELECT r.order_id,
     r.line_no,
@@ -2765,7 +2767,7 @@ UNION ALL
      CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
-          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT ((b.old -> 'order_id'::text) IS DISTINCT FROM to_jsonb(t.order_id))) AND (NOT ((b.old -> 'product_id'::text) IS DISTINCT FROM to_jsonb(t.product_id))) AND (NOT ((b.old -> 'quantity'::text) IS DISTINCT FROM to_jsonb(t.quantity))) AND (NOT ((b.old -> 'unit_price'::text) IS DISTINCT FROM to_jsonb(t.unit_price)))))))));
+          WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text)) AND (NOT (((b.old -> 'product_id'::text))::text IS DISTINCT FROM (to_jsonb(t.product_id))::text)) AND (NOT (((b.old -> 'quantity'::text))::text IS DISTINCT FROM (to_jsonb(t.quantity))::text)) AND (NOT (((b.old -> 'unit_price'::text))::text IS DISTINCT FROM (to_jsonb(t.unit_price))::text))))))));
 
 CREATE VIEW pgcqrs_defs.customer_orders AS
  SELECT (c.id)::text AS customer_id,
