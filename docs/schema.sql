@@ -1159,9 +1159,11 @@ BEGIN
     EXECUTE format('CREATE VIEW %I.%I AS SELECT t.* FROM %s JOIN %s t ON %s',
                    plus, relname, firsts, source, pgcqrs.key_join(source, s.key, 'f'));
     EXECUTE format($v$CREATE VIEW %I.%I AS
-        SELECT %s FROM %s CROSS JOIN LATERAL jsonb_to_record(f.old) AS r(%s)
+        SELECT %s FROM %s CROSS JOIN LATERAL %s
          WHERE f.old IS NOT NULL$v$,
-                   minus, relname, rebuilt, firsts, shape);
+                   minus, relname, rebuilt, firsts,
+                   coalesce(pgcqrs.rebuilt_from(source, needed, 'f.old'),
+                            format('jsonb_to_record(f.old) AS r(%s)', shape)));
     -- Two parts without conditions of their own, so that a join reaches
     -- each through its indexes, the condition applied to both.
     EXECUTE format('CREATE UNLOGGED TABLE %I.pgcqrs_first_rows (LIKE %s)', old, source);
@@ -1482,11 +1484,13 @@ BEGIN
         SELECT %10$s FROM pgcqrs.batch b JOIN %3$s t ON %4$s
          WHERE b.relid = %5$s AND b.op IN ('I', 'U') AND (b.old IS NULL OR NOT (%6$s))
         UNION ALL
-        SELECT %7$s FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_to_record(b.old) AS r(%8$s)
+        SELECT %7$s FROM pgcqrs.batch b CROSS JOIN LATERAL %8$s
          WHERE b.relid = %5$s AND b.old IS NOT NULL
            AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %9$s AND %6$s))$v$,
         s.delta_schema, relname, source, pgcqrs.key_join(source, s.key, 'b'),
-        format('%L::regclass', source::text), same, rebuilt, shape,
+        format('%L::regclass', source::text), same, rebuilt,
+        coalesce(pgcqrs.rebuilt_from(source, needed, 'b.old'),
+                 format('jsonb_to_record(b.old) AS r(%s)', shape)),
         -- (probed by the rebuilt row's key, after a join's condition on
         -- the row has applied)
         (SELECT string_agg(format('t.%1$I = r.%1$I', p), ' AND ') FROM unnest(s.key) p),
@@ -1656,6 +1660,22 @@ CREATE FUNCTION pgcqrs.plain_type(source regclass, col text) RETURNS text
                          WHERE a.attrelid = source AND a.attname = col
                            AND a.attcollation <> 0 AND a.attcollation <> y.typcollation), '')
       FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
+$$;
+
+CREATE FUNCTION pgcqrs.rebuilt_from(source regclass, needed text[], old text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN bool_or(y.typtype = 'c' OR (y.typcategory = 'A' AND y.typelem <> 0)) THEN NULL
+                ELSE format('(SELECT %s) AS r',
+                            string_agg(CASE WHEN b IN ('jsonb'::regtype, 'json'::regtype)
+                                            THEN format('(%s -> %L)::%s AS %I', old, a.attname, b, a.attname)
+                                            ELSE format('(%s ->> %L)::%s AS %I', old, a.attname,
+                                                        pgcqrs.plain_type(source, a.attname), a.attname) END,
+                                       ', ' ORDER BY a.attnum)) END
+      FROM pg_attribute a
+      CROSS JOIN LATERAL pgcqrs.base_type(source, a.attname) b
+      JOIN pg_type y ON y.oid = b
+     WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY (needed)
 $$;
 
 CREATE FUNCTION pgcqrs.renders_alike(source regclass, col text) RETURNS boolean
@@ -2524,7 +2544,9 @@ UNION ALL
     NULL::timestamp with time zone AS created_at,
     NULL::timestamp with time zone AS updated_at
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, email text))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'id'::text) AS id,
+            (b.old ->> 'name'::text) AS name,
+            (b.old ->> 'email'::text) AS email) r)
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
           WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'email'::text))::text IS DISTINCT FROM (to_jsonb(t.email))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))));
@@ -2551,7 +2573,10 @@ UNION ALL
     NULL::timestamp with time zone AS updated_at,
     NULL::text AS cancel_reason
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, status text, total numeric(14,2), created_at timestamp with time zone))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'id'::text) AS id,
+            (b.old ->> 'status'::text) AS status,
+            ((b.old ->> 'total'::text))::numeric(14,2) AS total,
+            ((b.old ->> 'created_at'::text))::timestamp with time zone AS created_at) r)
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
           WHERE (((t.id)::text = r.id) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text))))))));
@@ -2574,7 +2599,8 @@ UNION ALL
     NULL::timestamp with time zone AS created_at,
     NULL::timestamp with time zone AS updated_at
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'id'::text) AS id,
+            (b.old ->> 'name'::text) AS name) r)
   WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.products t
           WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))));
@@ -2597,7 +2623,9 @@ UNION ALL
     NULL::timestamp with time zone AS created_at,
     NULL::timestamp with time zone AS updated_at
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, email text))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'id'::text) AS id,
+            (b.old ->> 'name'::text) AS name,
+            (b.old ->> 'email'::text) AS email) r)
   WHERE ((b.relid = ('write.customers'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.customers t
           WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'email'::text))::text IS DISTINCT FROM (to_jsonb(t.email))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text))))))));
@@ -2620,7 +2648,9 @@ UNION ALL
     NULL::timestamp with time zone AS created_at,
     NULL::timestamp with time zone AS updated_at
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, name text, price numeric(14,2)))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'id'::text) AS id,
+            (b.old ->> 'name'::text) AS name,
+            ((b.old ->> 'price'::text))::numeric(14,2) AS price) r)
   WHERE ((b.relid = ('write.products'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.products t
           WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'name'::text))::text IS DISTINCT FROM (to_jsonb(t.name))::text)) AND (NOT (((b.old -> 'price'::text))::text IS DISTINCT FROM (to_jsonb(t.price))::text))))))));
@@ -2647,7 +2677,11 @@ UNION ALL
     NULL::timestamp with time zone AS updated_at,
     NULL::text AS cancel_reason
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, customer_id text, status text, total numeric(14,2), created_at timestamp with time zone))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'id'::text) AS id,
+            (b.old ->> 'customer_id'::text) AS customer_id,
+            (b.old ->> 'status'::text) AS status,
+            ((b.old ->> 'total'::text))::numeric(14,2) AS total,
+            ((b.old ->> 'created_at'::text))::timestamp with time zone AS created_at) r)
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
           WHERE (((t.id)::text = r.id) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'customer_id'::text))::text IS DISTINCT FROM (to_jsonb(t.customer_id))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text))))))));
@@ -2668,7 +2702,11 @@ UNION ALL
     r.quantity,
     r.unit_price
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'order_id'::text) AS order_id,
+            ((b.old ->> 'line_no'::text))::smallint AS line_no,
+            (b.old ->> 'product_id'::text) AS product_id,
+            ((b.old ->> 'quantity'::text))::integer AS quantity,
+            ((b.old ->> 'unit_price'::text))::numeric(14,2) AS unit_price) r)
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT (((b.old -> 'line_no'::text))::text IS DISTINCT FROM (to_jsonb(t.line_no))::text)) AND (NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text)) AND (NOT (((b.old -> 'product_id'::text))::text IS DISTINCT FROM (to_jsonb(t.product_id))::text)) AND (NOT (((b.old -> 'quantity'::text))::text IS DISTINCT FROM (to_jsonb(t.quantity))::text)) AND (NOT (((b.old -> 'unit_price'::text))::text IS DISTINCT FROM (to_jsonb(t.unit_price))::text))))))));
@@ -2695,7 +2733,14 @@ UNION ALL
     r.updated_at,
     r.cancel_reason
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, customer_id text, status text, total numeric(14,2), version integer, created_at timestamp with time zone, updated_at timestamp with time zone, cancel_reason text))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'id'::text) AS id,
+            (b.old ->> 'customer_id'::text) AS customer_id,
+            (b.old ->> 'status'::text) AS status,
+            ((b.old ->> 'total'::text))::numeric(14,2) AS total,
+            ((b.old ->> 'version'::text))::integer AS version,
+            ((b.old ->> 'created_at'::text))::timestamp with time zone AS created_at,
+            ((b.old ->> 'updated_at'::text))::timestamp with time zone AS updated_at,
+            (b.old ->> 'cancel_reason'::text) AS cancel_reason) r)
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
           WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'cancel_reason'::text))::text IS DISTINCT FROM (to_jsonb(t.cancel_reason))::text)) AND (NOT (((b.old ->> 'created_at'::text))::timestamp with time zone IS DISTINCT FROM t.created_at)) AND (NOT (((b.old -> 'customer_id'::text))::text IS DISTINCT FROM (to_jsonb(t.customer_id))::text)) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text)) AND (NOT (((b.old -> 'total'::text))::text IS DISTINCT FROM (to_jsonb(t.total))::text)) AND (NOT (((b.old ->> 'updated_at'::text))::timestamp with time zone IS DISTINCT FROM t.updated_at)) AND (NOT (((b.old -> 'version'::text))::text IS DISTINCT FROM (to_jsonb(t.version))::text))))))));
@@ -2722,7 +2767,8 @@ UNION ALL
     NULL::timestamp with time zone AS updated_at,
     NULL::text AS cancel_reason
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(id text, status text))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'id'::text) AS id,
+            (b.old ->> 'status'::text) AS status) r)
   WHERE ((b.relid = ('write.orders'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.orders t
           WHERE (((t.id)::text = r.id) AND (NOT (((b.old -> 'id'::text))::text IS DISTINCT FROM (to_jsonb(t.id))::text)) AND (NOT (((b.old -> 'status'::text))::text IS DISTINCT FROM (to_jsonb(t.status))::text))))))));
@@ -2743,7 +2789,8 @@ UNION ALL
     NULL::integer AS quantity,
     NULL::numeric(14,2) AS unit_price
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'order_id'::text) AS order_id,
+            ((b.old ->> 'line_no'::text))::smallint AS line_no) r)
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text))))))));
@@ -2764,7 +2811,11 @@ UNION ALL
     r.quantity,
     r.unit_price
    FROM (pgcqrs.batch b
-     CROSS JOIN LATERAL jsonb_to_record(b.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
+     CROSS JOIN LATERAL ( SELECT (b.old ->> 'order_id'::text) AS order_id,
+            ((b.old ->> 'line_no'::text))::smallint AS line_no,
+            (b.old ->> 'product_id'::text) AS product_id,
+            ((b.old ->> 'quantity'::text))::integer AS quantity,
+            ((b.old ->> 'unit_price'::text))::numeric(14,2) AS unit_price) r)
   WHERE ((b.relid = ('write.order_items'::regclass)::oid) AND (b.old IS NOT NULL) AND ((b.op = 'D'::"char") OR (NOT (EXISTS ( SELECT 1
            FROM write.order_items t
           WHERE ((t.order_id = r.order_id) AND (t.line_no = r.line_no) AND (NOT (((b.old -> 'order_id'::text))::text IS DISTINCT FROM (to_jsonb(t.order_id))::text)) AND (NOT (((b.old -> 'product_id'::text))::text IS DISTINCT FROM (to_jsonb(t.product_id))::text)) AND (NOT (((b.old -> 'quantity'::text))::text IS DISTINCT FROM (to_jsonb(t.quantity))::text)) AND (NOT (((b.old -> 'unit_price'::text))::text IS DISTINCT FROM (to_jsonb(t.unit_price))::text))))))));
@@ -2887,7 +2938,10 @@ CREATE VIEW pgcqrs_m1_daily_sales.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, status text, total numeric(14,2), created_at timestamp with time zone))
+     CROSS JOIN LATERAL ( SELECT (f.old ->> 'id'::text) AS id,
+            (f.old ->> 'status'::text) AS status,
+            ((f.old ->> 'total'::text))::numeric(14,2) AS total,
+            ((f.old ->> 'created_at'::text))::timestamp with time zone AS created_at) r)
   WHERE (f.old IS NOT NULL);
 
 CREATE VIEW pgcqrs_m2_customer_orders.orders AS
@@ -2904,7 +2958,11 @@ CREATE VIEW pgcqrs_m2_customer_orders.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, customer_id text, status text, total numeric(14,2), created_at timestamp with time zone))
+     CROSS JOIN LATERAL ( SELECT (f.old ->> 'id'::text) AS id,
+            (f.old ->> 'customer_id'::text) AS customer_id,
+            (f.old ->> 'status'::text) AS status,
+            ((f.old ->> 'total'::text))::numeric(14,2) AS total,
+            ((f.old ->> 'created_at'::text))::timestamp with time zone AS created_at) r)
   WHERE (f.old IS NOT NULL);
 
 CREATE VIEW pgcqrs_m2_product_sales.orders AS
@@ -2921,7 +2979,8 @@ CREATE VIEW pgcqrs_m2_product_sales.orders AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.orders'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     CROSS JOIN LATERAL jsonb_to_record(f.old) r(id text, status text))
+     CROSS JOIN LATERAL ( SELECT (f.old ->> 'id'::text) AS id,
+            (f.old ->> 'status'::text) AS status) r)
   WHERE (f.old IS NOT NULL);
 
 CREATE VIEW pgcqrs_m3_product_sales.order_items AS
@@ -2935,7 +2994,11 @@ CREATE VIEW pgcqrs_m3_product_sales.order_items AS
            FROM pgcqrs.batch b
           WHERE (b.relid = ('write.order_items'::regclass)::oid)
           ORDER BY b.key, b.seq) f
-     CROSS JOIN LATERAL jsonb_to_record(f.old) r(order_id text, line_no smallint, product_id text, quantity integer, unit_price numeric(14,2)))
+     CROSS JOIN LATERAL ( SELECT (f.old ->> 'order_id'::text) AS order_id,
+            ((f.old ->> 'line_no'::text))::smallint AS line_no,
+            (f.old ->> 'product_id'::text) AS product_id,
+            ((f.old ->> 'quantity'::text))::integer AS quantity,
+            ((f.old ->> 'unit_price'::text))::numeric(14,2) AS unit_price) r)
   WHERE (f.old IS NOT NULL);
 
 CREATE UNLOGGED TABLE pgcqrs_o1_daily_sales.pgcqrs_first_rows (
