@@ -16,7 +16,9 @@
 -- A column of an array or composite type (through domains) is read from a
 -- JSON array or object, which only jsonb_to_record reads as such: a stand-in
 -- that needs one keeps jsonb_to_record. A json or jsonb column is taken
--- as JSON (->), not as the text of a string.
+-- as JSON (->), not as the text of a string, and its null as NULL, as
+-- jsonb_to_record takes it (the captured JSON writes SQL's NULL and a JSON
+-- null alike).
 
 -- The columns needed of the captured old row old (a JSON expression) of
 -- source, as a lateral subquery named r; NULL when one of them is of an
@@ -26,7 +28,7 @@ LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN bool_or(y.typtype = 'c' OR (y.typcategory = 'A' AND y.typelem <> 0)) THEN NULL
                 ELSE format('(SELECT %s) AS r',
                             string_agg(CASE WHEN b IN ('jsonb'::regtype, 'json'::regtype)
-                                            THEN format('(%s -> %L)::%s AS %I', old, a.attname, b, a.attname)
+                                            THEN format('nullif(%s -> %L, ''null'')::%s AS %I', old, a.attname, b, a.attname)
                                             ELSE format('(%s ->> %L)::%s AS %I', old, a.attname,
                                                         pgcqrs.plain_type(source, a.attname), a.attname) END,
                                        ', ' ORDER BY a.attnum)) END
