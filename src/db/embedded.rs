@@ -149,16 +149,30 @@ impl LocalCluster {
         }
         // The port of the last run, where it is still free: a psql command
         // line that worked yesterday works today.
-        if let Some(port) = cluster.remembered_port().filter(|p| port_is_free(*p)) {
-            let again = Self { port, ..cluster };
-            if again.start_server(options).is_ok() {
-                return Ok(again);
+        match cluster.remembered_port() {
+            Some(port) if port_is_free(port) => {
+                let again = Self { port, ..cluster };
+                match again.start_server(options) {
+                    Ok(()) => return Ok(again),
+                    Err(e) => tracing::warn!(
+                        port,
+                        error = %format!("{e:#}"),
+                        "the local PostgreSQL did not start on the port of its last run; trying another"
+                    ),
+                }
+                return Self {
+                    port: free_port()?,
+                    ..again
+                }
+                .started(options);
             }
-            return Self {
-                port: free_port()?,
-                ..again
+            Some(port) => {
+                tracing::info!(
+                    port,
+                    "the port of the last run is taken; the local PostgreSQL takes another"
+                );
             }
-            .started(options);
+            None => {}
         }
         cluster.started(options)
     }
