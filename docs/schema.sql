@@ -1322,6 +1322,25 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION pgcqrs.holds_json(t oid) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    WITH RECURSIVE x(oid) AS (
+        SELECT t
+        UNION
+        SELECT s.u
+          FROM x JOIN pg_type y ON y.oid = x.oid
+         CROSS JOIN LATERAL (SELECT y.typbasetype WHERE y.typtype = 'd'
+                             UNION ALL
+                             SELECT y.typelem WHERE y.typcategory = 'A' AND y.typelem <> 0
+                             UNION ALL
+                             SELECT a.atttypid FROM pg_attribute a
+                              WHERE y.typtype = 'c' AND a.attrelid = y.typrelid
+                                AND a.attnum > 0 AND NOT a.attisdropped) s(u)
+    )
+    SELECT EXISTS (SELECT 1 FROM x WHERE x.oid = 'json'::regtype)
+$$;
+
 CREATE FUNCTION pgcqrs.ident_list(names text[], prefix text DEFAULT ''::text) RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$
@@ -1665,10 +1684,18 @@ $$;
 CREATE FUNCTION pgcqrs.rebuilt_from(source regclass, needed text[], old text) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-    SELECT CASE WHEN bool_or(y.typtype = 'c' OR (y.typcategory = 'A' AND y.typelem <> 0)) THEN NULL
+    SELECT CASE WHEN bool_or(y.typtype = 'c' OR (y.typcategory = 'A' AND y.typelem <> 0)
+                             -- a cast from text that is a function of
+                             -- its own, not the input function: regclass
+                             -- looks a name up ('-' and an oid fail)
+                             OR EXISTS (SELECT 1 FROM pg_cast c
+                                         WHERE c.castsource = 'text'::regtype AND c.casttarget = b
+                                           AND c.castmethod = 'f'
+                                           AND b NOT IN ('"char"'::regtype, 'name'::regtype, 'xml'::regtype)))
+                THEN NULL
                 ELSE format('(SELECT %s) AS r',
                             string_agg(CASE WHEN b IN ('jsonb'::regtype, 'json'::regtype)
-                                            THEN format('(%s -> %L)::%s AS %I', old, a.attname, b, a.attname)
+                                            THEN format('nullif(%s -> %L, ''null'')::%s AS %I', old, a.attname, b, a.attname)
                                             ELSE format('(%s ->> %L)::%s AS %I', old, a.attname,
                                                         pgcqrs.plain_type(source, a.attname), a.attname) END,
                                        ', ' ORDER BY a.attnum)) END
@@ -1797,15 +1824,22 @@ $$;
 
 CREATE FUNCTION pgcqrs.unchanged(source regclass, col text, old text, cur text) RETURNS text
     LANGUAGE sql STABLE
-    AS $$
-    SELECT CASE WHEN pgcqrs.base_type(source, col) IN ('json'::regtype, 'json[]'::regtype)
+    AS $_$
+    SELECT CASE WHEN pgcqrs.holds_json((SELECT a.atttypid FROM pg_attribute a
+                                         WHERE a.attrelid = source AND a.attname = col AND NOT a.attisdropped))
                 THEN 'false'
+                WHEN pgcqrs.base_type(source, col) = 'jsonb'::regtype
+                THEN format('(%1$s -> %2$L)::text IS NOT DISTINCT FROM to_jsonb(%3$s.%4$I)::text AND (%1$s -> %2$L) IS DISTINCT FROM ''null''::jsonb',
+                            old, col, cur, col)
                 WHEN pgcqrs.renders_alike(source, col)
                 THEN format('(%s -> %L)::text IS NOT DISTINCT FROM to_jsonb(%s.%I)::text', old, col, cur, col)
-                WHEN pgcqrs.base_type(source, col) IN ('float4'::regtype, 'float8'::regtype, 'timestamptz'::regtype)
+                WHEN pgcqrs.base_type(source, col) IN ('float4'::regtype, 'float8'::regtype)
+                THEN format('(%1$s ->> %2$L)::%3$s IS NOT DISTINCT FROM %4$s.%5$I AND %4$s.%5$I IS DISTINCT FROM 0',
+                            old, col, pgcqrs.plain_type(source, col), cur, col)
+                WHEN pgcqrs.base_type(source, col) = 'timestamptz'::regtype
                 THEN format('(%s ->> %L)::%s IS NOT DISTINCT FROM %s.%I', old, col, pgcqrs.plain_type(source, col), cur, col)
                 ELSE format('(%s -> %L)::text IS NOT DISTINCT FROM pgcqrs.canonical_json(%s.%I)::text', old, col, cur, col) END
-$$;
+$_$;
 
 CREATE FUNCTION pgcqrs.unsteady_calls(model text) RETURNS text
     LANGUAGE sql STABLE

@@ -14,8 +14,12 @@
 -- transaction.
 --
 -- A column of an array or composite type (through domains) is read from a
--- JSON array or object, which only jsonb_to_record reads as such: a stand-in
--- that needs one keeps jsonb_to_record. A json or jsonb column is taken
+-- JSON array or object, which only jsonb_to_record reads as such, and a
+-- type whose cast from text is a function of its own (regclass: it looks
+-- the name up, where the input function also reads '-' and an oid) would
+-- not read what the input function reads: a stand-in that needs one keeps
+-- jsonb_to_record. ("char", name and xml have such casts, which read what
+-- their input functions read.) A json or jsonb column is taken
 -- as JSON (->), not as the text of a string, and its null as NULL, as
 -- jsonb_to_record takes it (the captured JSON writes SQL's NULL and a JSON
 -- null alike).
@@ -25,7 +29,15 @@
 -- array or composite type.
 CREATE FUNCTION pgcqrs.rebuilt_from(source regclass, needed text[], old text) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN bool_or(y.typtype = 'c' OR (y.typcategory = 'A' AND y.typelem <> 0)) THEN NULL
+    SELECT CASE WHEN bool_or(y.typtype = 'c' OR (y.typcategory = 'A' AND y.typelem <> 0)
+                             -- a cast from text that is a function of
+                             -- its own, not the input function: regclass
+                             -- looks a name up ('-' and an oid fail)
+                             OR EXISTS (SELECT 1 FROM pg_cast c
+                                         WHERE c.castsource = 'text'::regtype AND c.casttarget = b
+                                           AND c.castmethod = 'f'
+                                           AND b NOT IN ('"char"'::regtype, 'name'::regtype, 'xml'::regtype)))
+                THEN NULL
                 ELSE format('(SELECT %s) AS r',
                             string_agg(CASE WHEN b IN ('jsonb'::regtype, 'json'::regtype)
                                             THEN format('nullif(%s -> %L, ''null'')::%s AS %I', old, a.attname, b, a.attname)
