@@ -93,10 +93,11 @@ enum Command {
 impl Cli {
     /// Set up logging and run the command.
     pub async fn run(self) -> anyhow::Result<()> {
-        // The service logs what it does; one-shot commands print their
-        // result and log only what went wrong.
+        // The service logs what it does (not the cron scheduler's own
+        // start-up steps); one-shot commands print their result and log
+        // only what went wrong.
         let default_filter = match self.command {
-            Command::Serve { .. } => "info",
+            Command::Serve { .. } => "info,tokio_cron_scheduler=warn",
             _ => "warn",
         };
         init_tracing(self.log_format, default_filter);
