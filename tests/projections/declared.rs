@@ -1061,6 +1061,23 @@ async fn catch_up(
     .await;
 }
 
+/// Run step `i` of a test's writes, then catch every model up.
+async fn write_and_catch_up(
+    client: &tokio_postgres::Client,
+    refresher: &pgcqrs::read_models::Refresher,
+    models: &[pgcqrs::read_models::ScheduledModel],
+    i: usize,
+    step: &str,
+) {
+    client
+        .batch_execute(step)
+        .await
+        .unwrap_or_else(|e| panic!("{step}: {e}"));
+    for model in models {
+        catch_up(refresher, model, &format!("step {i}")).await;
+    }
+}
+
 /// Declare models (`declared`, ending with a change for the first batch,
 /// which makes each model exact), then run `steps` one at a time: each step's batch of every
 /// model whose name starts with `prefix` must be a delta, and every model
@@ -1085,13 +1102,7 @@ async fn run_delta_steps<'a>(
         catch_up(refresher, model, "the first batch").await;
     }
     for (i, step) in steps.iter().enumerate() {
-        client
-            .batch_execute(step)
-            .await
-            .unwrap_or_else(|e| panic!("{step}: {e}"));
-        for model in &all {
-            catch_up(refresher, model, &format!("step {i}")).await;
-        }
+        write_and_catch_up(client, refresher, &all, i, step).await;
         for model in &models {
             let mode: String = client
                 .query_one(
@@ -1321,13 +1332,7 @@ async fn a_value_rewritten_in_another_form_reaches_every_model() {
         "UPDATE public.forms SET n = n + 1 WHERE id = 4",
     ];
     for (i, step) in steps.iter().enumerate() {
-        client
-            .batch_execute(step)
-            .await
-            .unwrap_or_else(|e| panic!("{step}: {e}"));
-        for model in &models {
-            catch_up(refresher, model, &format!("step {i}")).await;
-        }
+        write_and_catch_up(client, refresher, &models, i, step).await;
         // as text, both ways: EXCEPT would take 1.5 for 1.50
         for model in &models {
             let name = &model.model.name;
