@@ -501,20 +501,35 @@ impl Refresher {
     }
 
     /// Batches (or refreshes) until nothing is left, calling `progress` with
-    /// the backlog after each: for `pgcqrs refresh`.
+    /// the backlog after each: for `pgcqrs refresh`. As in the service, a
+    /// model whose batches fail for a reason of their own is recomputed
+    /// whole at the attempt after `ERRORS_BEFORE_WHOLE` of them; the error
+    /// is returned only when that attempt fails too.
     pub async fn catch_up(
         &self,
         model: &ScheduledModel,
         force: bool,
         mut progress: impl FnMut(&RefreshOutcome),
     ) -> anyhow::Result<RefreshOutcome> {
-        let mut force = force;
+        let name = model.model.name.as_str();
+        let (mut force, mut own_errors) = (force, 0);
         loop {
             let outcome = match self.refresh_once(model, force).await {
                 Ok(outcome) => outcome,
                 Err(error) if is_timeout(&error) && self.shrink_batch(model) => continue,
+                Err(error)
+                    if model.model.is_incremental()
+                        && is_the_batchs_own(&error)
+                        && own_errors < ERRORS_BEFORE_WHOLE =>
+                {
+                    own_errors += 1;
+                    self.note_batch_error(name);
+                    tracing::warn!(view = name, error = %format!("{error:#}"), "a batch failed; trying again");
+                    continue;
+                }
                 Err(error) => return Err(error),
             };
+            self.clear_backoff(name);
             force = false;
             progress(&outcome);
             match outcome {
@@ -1689,6 +1704,14 @@ impl Refresher {
             entry.timeouts = 0;
             entry.errors = 0;
         }
+    }
+
+    /// A batch failed for a reason of its own, with no worker to back off
+    /// (`catch_up`): counted towards recomputing the model whole.
+    fn note_batch_error(&self, name: &str) {
+        let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(name.to_owned()).or_default();
+        entry.errors = entry.errors.saturating_add(1);
     }
 
     /// Exponential backoff: 1, 2, 4 ... 60 s after consecutive failures. A

@@ -318,3 +318,120 @@ async fn batches_that_keep_failing_give_way_to_a_whole_recomputation() {
     })
     .await;
 }
+
+/// `pgcqrs refresh` (`Refresher::catch_up`, no worker behind it) does what
+/// the service does with batches that keep failing for a reason of their
+/// own: the attempt after the second failure recomputes the model whole,
+/// and the model equals its query. A whole recomputation that fails too
+/// ends the call with its error instead of trying forever.
+#[tokio::test]
+async fn refreshing_by_hand_recomputes_whole_when_batches_keep_failing() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE public.meters (id int PRIMARY KEY, g text NOT NULL, v int NOT NULL);
+             INSERT INTO public.meters SELECT g, 'g' || (g % 3), g FROM generate_series(1, 30) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'meter_sums',
+                 query => $$SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g$$,
+                 key => ARRAY['g']);",
+        )
+        .await
+        .expect("declare");
+    let refresher = app.refresher.clone().expect("refresher");
+    refresher.load(false).await.expect("load the catalog");
+    let model = refresher
+        .models()
+        .into_iter()
+        .find(|m| m.model.name == "meter_sums")
+        .expect("meter_sums loaded");
+    let last_mode = || async {
+        client
+            .query_opt(
+                "SELECT mode FROM read.refresh_log WHERE view_name = 'meter_sums' ORDER BY refresh_id DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .expect("refresh log")
+            .map(|r| r.get::<_, String>(0))
+    };
+    let differ = || async {
+        client
+            .query_one(
+                "WITH q AS (SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g)
+                 SELECT (SELECT count(*) FROM (SELECT * FROM read.meter_sums EXCEPT SELECT * FROM q) a)
+                      + (SELECT count(*) FROM (SELECT * FROM q EXCEPT SELECT * FROM read.meter_sums) b)",
+                &[],
+            )
+            .await
+            .expect("compare")
+            .get::<_, i64>(0)
+    };
+    // kept by delta first (mode auto may recompute a model this small
+    // whole until it has measured both)
+    for i in 1..=20 {
+        client
+            .batch_execute(&format!(
+                "UPDATE public.meters SET v = v + {i} WHERE id = 1"
+            ))
+            .await
+            .expect("write");
+        refresher
+            .catch_up(&model, false, |_| {})
+            .await
+            .expect("a batch");
+        if last_mode().await.as_deref() == Some("delta") {
+            break;
+        }
+    }
+    assert_eq!(
+        last_mode().await.as_deref(),
+        Some("delta"),
+        "never by delta"
+    );
+
+    // Every batch now fails: its delta working table refuses every row.
+    client
+        .batch_execute(
+            "ALTER TABLE pgcqrs_delta.meter_sums ADD CONSTRAINT refuses_every_row CHECK (false) NOT VALID;
+             UPDATE public.meters SET v = v * 2, g = 'g9' WHERE id < 10",
+        )
+        .await
+        .expect("a batch that cannot be applied by delta");
+    let outcome = refresher
+        .catch_up(&model, false, |_| {})
+        .await
+        .expect("caught up by a whole recomputation");
+    assert!(
+        matches!(
+            outcome,
+            pgcqrs::read_models::RefreshOutcome::Refreshed { .. }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(last_mode().await.as_deref(), Some("full"));
+    assert_eq!(differ().await, 0, "the model differs from its query");
+
+    // The whole recomputation fails as well (its query divides by zero,
+    // the batches' copy of it does not): the call ends with that error.
+    client
+        .batch_execute(
+            "CREATE OR REPLACE VIEW pgcqrs_defs.meter_sums AS
+             SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g HAVING 1 / (count(*) - count(*)) = 0;
+             UPDATE public.meters SET v = v + 1 WHERE id = 20",
+        )
+        .await
+        .expect("a whole recomputation that fails");
+    let error = refresher
+        .catch_up(&model, false, |_| {})
+        .await
+        .expect_err("every attempt fails");
+    assert!(
+        format!("{error:#}").contains("division by zero"),
+        "{error:#}"
+    );
+}
