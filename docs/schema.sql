@@ -268,24 +268,24 @@ BEGIN
                 SELECT TG_RELID, 'I', %3$s FROM pgcqrs_new pgcqrs_n;
             ELSIF TG_OP = 'UPDATE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'U', %3$s, to_jsonb(pgcqrs_o)
+                SELECT TG_RELID, 'U', %3$s, %6$s
                   FROM pgcqrs_new pgcqrs_n JOIN pgcqrs_old pgcqrs_o ON %5$s
                  WHERE pgcqrs_n OPERATOR(pg_catalog.*<>) pgcqrs_o
                 UNION ALL
-                SELECT TG_RELID, 'D', %4$s, to_jsonb(pgcqrs_o)
+                SELECT TG_RELID, 'D', %4$s, %6$s
                   FROM pgcqrs_old pgcqrs_o WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_new pgcqrs_n WHERE %5$s)
                 UNION ALL
                 SELECT TG_RELID, 'I', %3$s, NULL
                   FROM pgcqrs_new pgcqrs_n WHERE NOT EXISTS (SELECT 1 FROM pgcqrs_old pgcqrs_o WHERE %5$s);
             ELSIF TG_OP = 'DELETE' THEN
                 INSERT INTO pgcqrs.changes (relid, op, key, old)
-                SELECT TG_RELID, 'D', %4$s, to_jsonb(pgcqrs_o) FROM pgcqrs_old pgcqrs_o;
+                SELECT TG_RELID, 'D', %4$s, %6$s FROM pgcqrs_old pgcqrs_o;
             ELSE
                 INSERT INTO pgcqrs.changes (relid, op) VALUES (TG_RELID, 'T');
             END IF;
             RETURN NULL;
         END
-        $body$ $f$, fname, source::oid, keyx, keyo, same);
+        $body$ $f$, fname, source::oid, keyx, keyo, same, pgcqrs.old_image(source));
     IF captured THEN
         RETURN;
     END IF;
@@ -588,7 +588,7 @@ BEGIN
     SELECT array_agg(DISTINCT rel) FILTER (WHERE NOT via_view),
            array_agg(DISTINCT rel) FILTER (WHERE c.relkind IN ('r', 'p'))
       INTO direct, tables
-      FROM deps JOIN pg_class c ON c.oid = deps.rel;
+      FROM deps JOIN pg_class c ON c.oid = deps.rel AND c.relkind <> 'c';
     FOR src IN
         SELECT d.rel FROM unnest(direct) d(rel) JOIN pg_class c ON c.oid = d.rel
          WHERE c.relkind NOT IN ('r', 'p', 'v')
@@ -1387,6 +1387,31 @@ BEGIN
 END
 $_$;
 
+CREATE FUNCTION pgcqrs.json_by_cast(t oid) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    WITH RECURSIVE x(oid) AS (
+        SELECT t
+        UNION
+        SELECT s.u
+          FROM x JOIN pg_type y ON y.oid = x.oid
+         CROSS JOIN LATERAL (SELECT y.typbasetype WHERE y.typtype = 'd'
+                             UNION ALL
+                             SELECT y.typelem WHERE y.typcategory = 'A' AND y.typelem <> 0
+                             UNION ALL
+                             SELECT a.atttypid FROM pg_attribute a
+                              WHERE y.typtype = 'c' AND a.attrelid = y.typrelid
+                                AND a.attnum > 0 AND NOT a.attisdropped) s(u)
+    )
+    SELECT EXISTS (SELECT 1 FROM x JOIN pg_type y ON y.oid = x.oid
+                    WHERE x.oid >= 16384
+                      AND y.typtype NOT IN ('d', 'c')
+                      AND NOT (y.typcategory = 'A' AND y.typelem <> 0)
+                      AND EXISTS (SELECT 1 FROM pg_cast c
+                                   WHERE c.castsource = x.oid AND c.casttarget = 'json'::regtype
+                                     AND c.castmethod = 'f'))
+$$;
+
 CREATE FUNCTION pgcqrs.key_join(source regclass, key text[], batch text) RETURNS text
     LANGUAGE sql STABLE
     AS $$
@@ -1660,6 +1685,17 @@ BEGIN
                SELECT 1 FROM regexp_matches(expr, ':(?:op)?funcid (\d+)', 'g') f
                  JOIN pg_proc p ON p.oid = f[1]::oid WHERE NOT p.proisstrict));
 END
+$$;
+
+CREATE FUNCTION pgcqrs.old_image(source regclass) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT 'to_jsonb(pgcqrs_o)'
+           || coalesce(string_agg(format(' OPERATOR(pg_catalog.||) jsonb_build_object(%L, pgcqrs_o.%I::pg_catalog.text)',
+                                         a.attname, a.attname), '' ORDER BY a.attnum), '')
+      FROM pg_attribute a
+     WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+       AND pgcqrs.json_by_cast(a.atttypid)
 $$;
 
 CREATE FUNCTION pgcqrs.plain_type(source regclass, col text) RETURNS text
