@@ -441,6 +441,7 @@ CREATE FUNCTION pgcqrs.capture_follows_renames() RETURNS event_trigger
     AS $$
 DECLARE
     source regclass;
+    model  text;
 BEGIN
     FOR source IN
         SELECT DISTINCT c.objid::regclass
@@ -451,6 +452,16 @@ BEGIN
                         WHERE t.tgrelid = c.objid AND t.tgname = 'pgcqrs_capture_insert')
     LOOP
         PERFORM pgcqrs.capture(source);
+        FOR model IN SELECT r.name FROM pgcqrs.read_models r
+                      WHERE source = ANY (r.sources) AND r.kept = 'incremental' ORDER BY r.name LOOP
+            BEGIN
+                PERFORM pgcqrs.stand_ins_again(model);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'the stand-ins of read model % were not written again after a column of % was renamed: %',
+                              model, source, SQLERRM
+                    USING HINT = 'The model is recomputed whole at every change until it is declared again.';
+            END;
+        END LOOP;
     END LOOP;
 END
 $$;
@@ -1840,6 +1851,59 @@ BEGIN
     PERFORM pgcqrs.note_averages(model);
 END
 $$;
+
+CREATE FUNCTION pgcqrs.stand_ins_again(model text) RETURNS void
+    LANGUAGE plpgsql
+    SET client_min_messages TO 'warning'
+    AS $_$
+DECLARE
+    m          pgcqrs.read_models;
+    def        regclass := format('pgcqrs_defs.%I', model)::regclass;
+    old_path   text := current_setting('search_path');
+    path       text;
+    definition text;
+    sources    regclass[];
+    terms      int[];
+    s          text;
+    i          int;
+BEGIN
+    SELECT * INTO m FROM pgcqrs.read_models r WHERE r.name = stand_ins_again.model FOR UPDATE;
+    IF NOT FOUND OR m.kept <> 'incremental' THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(r.source ORDER BY substring(r.delta_schema FROM '^pgcqrs_d(\d+)_')::int),
+           array_agg(substring(r.delta_schema FROM '^pgcqrs_d(\d+)_')::int
+                     ORDER BY substring(r.delta_schema FROM '^pgcqrs_d(\d+)_')::int),
+           min(substr(r.search_path, strpos(r.search_path, ', ') + 2))
+      INTO sources, terms, path
+      FROM pgcqrs.read_model_sources r WHERE r.model = m.name;
+    IF sources IS NULL THEN
+        RETURN;
+    END IF;
+    FOR s IN SELECT x FROM pgcqrs.read_model_sources r,
+                    unnest(ARRAY[quote_ident(r.delta_schema), r.any_schema, r.old_schema,
+                                 split_part(r.plus_path, ',', 1), split_part(r.minus_path, ',', 1)]) x
+              WHERE r.model = m.name AND x IS NOT NULL LOOP
+        EXECUTE format('DROP SCHEMA %s CASCADE', s);
+    END LOOP;
+    EXECUTE format('DROP TABLE IF EXISTS pgcqrs_delta.%I', m.name);
+    DELETE FROM pgcqrs.read_model_sources r WHERE r.model = m.name;
+    UPDATE pgcqrs.read_models r
+       SET delta_sql = NULL,
+           kept_reason = regexp_replace(r.kept_reason, '; counts and sums of .* kept by delta$', ''),
+           defined_at = clock_timestamp()
+     WHERE r.name = m.name;
+    PERFORM set_config('search_path', path, true);
+    definition := pg_get_viewdef(def);
+    PERFORM set_config('search_path', old_path, true);
+    FOR i IN 1 .. cardinality(sources) LOOP
+        PERFORM pgcqrs.stand_in(m.name, sources[i], terms[i], path, definition, m.key);
+    END LOOP;
+    -- a mark no cluster has: recomputed whole, once
+    UPDATE read.read_model_status SET cluster_id = 0 WHERE view_name = m.name;
+    PERFORM pg_notify('pgcqrs_read_models', m.name);
+END
+$_$;
 
 CREATE FUNCTION pgcqrs.uncapture(source regclass) RETURNS void
     LANGUAGE plpgsql

@@ -609,7 +609,8 @@ async fn a_model_whose_tables_changed_shape_stays_equal() {
     }
 
     // The key column renamed: the table still takes writes (its capture
-    // is written again under the new name), and the models follow.
+    // is written again under the new name), and the models follow (as
+    // declared again: a running instance loads them again).
     for (step, write) in [
         "ALTER TABLE t.items RENAME COLUMN id TO item_id",
         "UPDATE t.items SET qty = qty + 1 WHERE item_id = 5",
@@ -620,8 +621,8 @@ async fn a_model_whose_tables_changed_shape_stays_equal() {
     .enumerate()
     {
         client.batch_execute(write).await.expect(write);
-        for model in &models {
-            catch_up(refresher, model, write).await;
+        for name in ["grp_counts", "grp_ids"] {
+            catch_up(refresher, &reloaded(refresher, name).await, write).await;
         }
         assert_models_equal_their_queries(client, &format!("key renamed, step {step}: {write}"))
             .await;
@@ -647,6 +648,91 @@ async fn a_model_whose_tables_changed_shape_stays_equal() {
         client.batch_execute(write).await.expect(write);
         catch_up(refresher, &swapped, write).await;
         assert_models_equal_their_queries(client, &format!("names swapped: {write}")).await;
+    }
+}
+
+/// Columns renamed in a table that models kept in batches read (two of
+/// them swapping names, with a change captured before the renames still
+/// waiting): the stand-ins are written again under the new names, the
+/// next refresh recomputes each model whole once (the waiting change was
+/// captured under the old names), and the refreshes after it are batches
+/// again, not whole recomputations. Each model equals its query after
+/// every write.
+#[tokio::test]
+async fn renamed_columns_are_followed_by_the_stand_ins() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE public.gauges (id int PRIMARY KEY, grp text NOT NULL, v int NOT NULL, w int NOT NULL);
+             INSERT INTO public.gauges SELECT g, 'g' || (g % 3), g, 1000 * g FROM generate_series(1, 30) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'gauge_sums',
+                 query => $$SELECT grp, count(*) AS n, sum(v) AS sv FROM public.gauges GROUP BY grp$$,
+                 key => ARRAY['grp']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'gauge_lists',
+                 query => $$SELECT grp, max(w) AS top, string_agg(v::text, ',' ORDER BY id) AS vs
+                           FROM public.gauges GROUP BY grp$$,
+                 key => ARRAY['grp']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'gauge_rows',
+                 query => $$SELECT id, grp, v, w FROM public.gauges$$,
+                 key => ARRAY['id']);",
+        )
+        .await
+        .expect("declare");
+    let refresher = app.refresher.as_ref().expect("refresher");
+    let names = ["gauge_sums", "gauge_lists", "gauge_rows"];
+    let last_mode = |name: &'static str| async move {
+        client
+            .query_one(
+                "SELECT mode FROM read.refresh_log WHERE view_name = $1 ORDER BY refresh_id DESC LIMIT 1",
+                &[&name],
+            )
+            .await
+            .expect("refresh log")
+            .get::<_, String>(0)
+    };
+    for name in names {
+        catch_up(refresher, &reloaded(refresher, name).await, "declared").await;
+    }
+    client
+        .batch_execute(
+            "UPDATE public.gauges SET v = v + 1, w = w + 1 WHERE id = 1;
+             ALTER TABLE public.gauges RENAME COLUMN v TO tmp;
+             ALTER TABLE public.gauges RENAME COLUMN w TO v;
+             ALTER TABLE public.gauges RENAME COLUMN tmp TO w;
+             ALTER TABLE public.gauges RENAME COLUMN grp TO category;",
+        )
+        .await
+        .expect("a change, then columns renamed");
+    for name in names {
+        catch_up(refresher, &reloaded(refresher, name).await, "renamed").await;
+    }
+    assert_models_equal_their_queries(client, "after the renames").await;
+    for (step, write) in [
+        "UPDATE public.gauges SET w = w + 1 WHERE id = 3",
+        "UPDATE public.gauges SET v = v + 1, category = 'g9' WHERE id = 4",
+        "INSERT INTO public.gauges VALUES (40, 'g2', 40, 4)",
+        "DELETE FROM public.gauges WHERE id = 5",
+    ]
+    .iter()
+    .enumerate()
+    {
+        client.batch_execute(write).await.expect(write);
+        for name in names {
+            catch_up(refresher, &reloaded(refresher, name).await, write).await;
+            assert_ne!(
+                last_mode(name).await,
+                "full",
+                "step {step} ({write}): {name} was recomputed whole"
+            );
+        }
+        assert_models_equal_their_queries(client, &format!("renamed, step {step}: {write}")).await;
     }
 }
 
