@@ -1336,20 +1336,7 @@ $$;
 CREATE FUNCTION pgcqrs.holds_json(t oid) RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
-    WITH RECURSIVE x(oid) AS (
-        SELECT t
-        UNION
-        SELECT s.u
-          FROM x JOIN pg_type y ON y.oid = x.oid
-         CROSS JOIN LATERAL (SELECT y.typbasetype WHERE y.typtype = 'd'
-                             UNION ALL
-                             SELECT y.typelem WHERE y.typcategory = 'A' AND y.typelem <> 0
-                             UNION ALL
-                             SELECT a.atttypid FROM pg_attribute a
-                              WHERE y.typtype = 'c' AND a.attrelid = y.typrelid
-                                AND a.attnum > 0 AND NOT a.attisdropped) s(u)
-    )
-    SELECT EXISTS (SELECT 1 FROM x WHERE x.oid = 'json'::regtype)
+    SELECT EXISTS (SELECT 1 FROM pgcqrs.type_parts(t) p WHERE p = 'json'::regtype)
 $$;
 
 CREATE FUNCTION pgcqrs.ident_list(names text[], prefix text DEFAULT ''::text) RETURNS text
@@ -1401,25 +1388,12 @@ $_$;
 CREATE FUNCTION pgcqrs.json_by_cast(t oid) RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
-    WITH RECURSIVE x(oid) AS (
-        SELECT t
-        UNION
-        SELECT s.u
-          FROM x JOIN pg_type y ON y.oid = x.oid
-         CROSS JOIN LATERAL (SELECT y.typbasetype WHERE y.typtype = 'd'
-                             UNION ALL
-                             SELECT y.typelem WHERE y.typcategory = 'A' AND y.typelem <> 0
-                             UNION ALL
-                             SELECT a.atttypid FROM pg_attribute a
-                              WHERE y.typtype = 'c' AND a.attrelid = y.typrelid
-                                AND a.attnum > 0 AND NOT a.attisdropped) s(u)
-    )
-    SELECT EXISTS (SELECT 1 FROM x JOIN pg_type y ON y.oid = x.oid
-                    WHERE x.oid >= 16384
+    SELECT EXISTS (SELECT 1 FROM pgcqrs.type_parts(t) p JOIN pg_type y ON y.oid = p
+                    WHERE p >= 16384
                       AND y.typtype NOT IN ('d', 'c')
                       AND NOT (y.typcategory = 'A' AND y.typelem <> 0)
                       AND EXISTS (SELECT 1 FROM pg_cast c
-                                   WHERE c.castsource = x.oid AND c.casttarget = 'json'::regtype
+                                   WHERE c.castsource = p AND c.casttarget = 'json'::regtype
                                      AND c.castmethod = 'f'))
 $$;
 
@@ -1904,6 +1878,25 @@ BEGIN
     PERFORM pg_notify('pgcqrs_read_models', m.name);
 END
 $_$;
+
+CREATE FUNCTION pgcqrs.type_parts(t oid) RETURNS SETOF oid
+    LANGUAGE sql STABLE
+    AS $$
+    WITH RECURSIVE x(oid) AS (
+        SELECT t
+        UNION
+        SELECT s.u
+          FROM x JOIN pg_type y ON y.oid = x.oid
+         CROSS JOIN LATERAL (SELECT y.typbasetype WHERE y.typtype = 'd'
+                             UNION ALL
+                             SELECT y.typelem WHERE y.typcategory = 'A' AND y.typelem <> 0
+                             UNION ALL
+                             SELECT a.atttypid FROM pg_attribute a
+                              WHERE y.typtype = 'c' AND a.attrelid = y.typrelid
+                                AND a.attnum > 0 AND NOT a.attisdropped) s(u)
+    )
+    SELECT x.oid FROM x
+$$;
 
 CREATE FUNCTION pgcqrs.uncapture(source regclass) RETURNS void
     LANGUAGE plpgsql

@@ -27,10 +27,9 @@
 -- source it could not capture ("reads tagged, whose changes cannot be
 -- captured"). A composite type holds no rows: it is no source.
 
--- Whether to_jsonb writes a value of type t, or a part of it (through a
--- domain, as an array's element or a composite's field), through a cast
--- to json: a type not built in with a cast function to json.
-CREATE FUNCTION pgcqrs.json_by_cast(t oid) RETURNS boolean
+-- The types a value of type t is made of: t itself and, through domains,
+-- array elements and composite fields, every type under it.
+CREATE FUNCTION pgcqrs.type_parts(t oid) RETURNS SETOF oid
 LANGUAGE sql STABLE AS $$
     WITH RECURSIVE x(oid) AS (
         SELECT t
@@ -45,12 +44,27 @@ LANGUAGE sql STABLE AS $$
                               WHERE y.typtype = 'c' AND a.attrelid = y.typrelid
                                 AND a.attnum > 0 AND NOT a.attisdropped) s(u)
     )
-    SELECT EXISTS (SELECT 1 FROM x JOIN pg_type y ON y.oid = x.oid
-                    WHERE x.oid >= 16384
+    SELECT x.oid FROM x
+$$;
+
+-- V24's, through type_parts.
+CREATE OR REPLACE FUNCTION pgcqrs.holds_json(t oid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pgcqrs.type_parts(t) p WHERE p = 'json'::regtype)
+$$;
+
+-- Whether to_jsonb writes a value of type t, or a part of it (through a
+-- domain, as an array's element or a composite's field), through a cast
+-- to json: a type not built in, neither a domain, an array nor a
+-- composite, with a cast function to json.
+CREATE FUNCTION pgcqrs.json_by_cast(t oid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pgcqrs.type_parts(t) p JOIN pg_type y ON y.oid = p
+                    WHERE p >= 16384
                       AND y.typtype NOT IN ('d', 'c')
                       AND NOT (y.typcategory = 'A' AND y.typelem <> 0)
                       AND EXISTS (SELECT 1 FROM pg_cast c
-                                   WHERE c.castsource = x.oid AND c.casttarget = 'json'::regtype
+                                   WHERE c.castsource = p AND c.casttarget = 'json'::regtype
                                      AND c.castmethod = 'f'))
 $$;
 
@@ -65,7 +79,7 @@ LANGUAGE sql STABLE AS $$
      WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
        AND pgcqrs.json_by_cast(a.atttypid)
 $$;
-REVOKE EXECUTE ON FUNCTION pgcqrs.json_by_cast(oid), pgcqrs.old_image(regclass) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pgcqrs.type_parts(oid), pgcqrs.json_by_cast(oid), pgcqrs.old_image(regclass) FROM PUBLIC;
 
 -- The capture's old rows taken through old_image.
 DO $patch$

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
 
+use crate::support::read::last_refresh_mode;
 use crate::support::{poll_until, Refreshing, TestApp, TestDb};
 
 const TEAM_TABLE: &str = "
@@ -43,6 +44,26 @@ const AGGREGATE: &str = "SELECT pgcqrs.define_read_model(
     key         => ARRAY['carrier'],
     filterable  => ARRAY['carrier'])";
 
+/// The rows read model `name` holds that its query does not give, and
+/// those it lacks (`EXCEPT ALL`, both ways): compared as values, or as
+/// their text (where 1.5 and 1.50 differ).
+async fn differences(client: &tokio_postgres::Client, name: &str, as_text: bool) -> (i64, i64) {
+    let row = if as_text { "x::text" } else { "x.*" };
+    let counts = client
+        .query_one(
+            &format!(
+                "SELECT (SELECT count(*) FROM (SELECT {row} FROM read.{name} x
+                                               EXCEPT ALL SELECT {row} FROM pgcqrs_defs.{name} x) a),
+                        (SELECT count(*) FROM (SELECT {row} FROM pgcqrs_defs.{name} x
+                                               EXCEPT ALL SELECT {row} FROM read.{name} x) b)"
+            ),
+            &[],
+        )
+        .await
+        .expect("compare");
+    (counts.get(0), counts.get(1))
+}
+
 /// Every declared model equals its query, both ways (`EXCEPT ALL`).
 async fn assert_models_equal_their_queries(client: &tokio_postgres::Client, after: &str) {
     let names: Vec<String> = client
@@ -54,17 +75,7 @@ async fn assert_models_equal_their_queries(client: &tokio_postgres::Client, afte
         .collect();
     assert!(names.len() >= 5, "{names:?}");
     for name in names {
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT (SELECT count(*) FROM (SELECT * FROM read.{name} EXCEPT ALL SELECT * FROM pgcqrs_defs.{name}) a),
-                            (SELECT count(*) FROM (SELECT * FROM pgcqrs_defs.{name} EXCEPT ALL SELECT * FROM read.{name}) b)"
-                ),
-                &[],
-            )
-            .await
-            .expect("compare");
-        let (extra, missing): (i64, i64) = (row.get(0), row.get(1));
+        let (extra, missing) = differences(client, &name, false).await;
         assert_eq!(
             (extra, missing),
             (0, 0),
@@ -687,16 +698,6 @@ async fn renamed_columns_are_followed_by_the_stand_ins() {
         .expect("declare");
     let refresher = app.refresher.as_ref().expect("refresher");
     let names = ["gauge_sums", "gauge_lists", "gauge_rows"];
-    let last_mode = |name: &'static str| async move {
-        client
-            .query_one(
-                "SELECT mode FROM read.refresh_log WHERE view_name = $1 ORDER BY refresh_id DESC LIMIT 1",
-                &[&name],
-            )
-            .await
-            .expect("refresh log")
-            .get::<_, String>(0)
-    };
     for name in names {
         catch_up(refresher, &reloaded(refresher, name).await, "declared").await;
     }
@@ -727,8 +728,8 @@ async fn renamed_columns_are_followed_by_the_stand_ins() {
         for name in names {
             catch_up(refresher, &reloaded(refresher, name).await, write).await;
             assert_ne!(
-                last_mode(name).await,
-                "full",
+                last_refresh_mode(client, name).await.as_deref(),
+                Some("full"),
                 "step {step} ({write}): {name} was recomputed whole"
             );
         }
@@ -1147,6 +1148,17 @@ async fn catch_up(
     .await;
 }
 
+/// Read model `name` holds the rows its query gives, compared as text both
+/// ways (EXCEPT on values would take 1.5 for 1.50).
+async fn assert_equal_as_text(client: &tokio_postgres::Client, name: &str, after: &str) {
+    let (extra, missing) = differences(client, name, true).await;
+    assert_eq!(
+        (extra, missing),
+        (0, 0),
+        "after {after}: read.{name} differs from its query as text"
+    );
+}
+
 /// Run step `i` of a test's writes, then catch every model up.
 async fn write_and_catch_up(
     client: &tokio_postgres::Client,
@@ -1190,15 +1202,13 @@ async fn run_delta_steps<'a>(
     for (i, step) in steps.iter().enumerate() {
         write_and_catch_up(client, refresher, &all, i, step).await;
         for model in &models {
-            let mode: String = client
-                .query_one(
-                    "SELECT mode FROM read.refresh_log WHERE view_name = $1 ORDER BY refresh_id DESC LIMIT 1",
-                    &[&model.model.name],
-                )
-                .await
-                .expect("last batch")
-                .get(0);
-            assert_eq!(mode, "delta", "{} step {i}: {step}", model.model.name);
+            let mode = last_refresh_mode(client, &model.model.name).await;
+            assert_eq!(
+                mode.as_deref(),
+                Some("delta"),
+                "{} step {i}: {step}",
+                model.model.name
+            );
         }
         assert_models_equal_their_queries(client, &format!("step {i}: {step}")).await;
     }
@@ -1421,25 +1431,7 @@ async fn a_value_rewritten_in_another_form_reaches_every_model() {
         write_and_catch_up(client, refresher, &models, i, step).await;
         // as text, both ways: EXCEPT would take 1.5 for 1.50
         for model in &models {
-            let name = &model.model.name;
-            let row = client
-                .query_one(
-                    &format!(
-                        "SELECT (SELECT count(*) FROM (SELECT x::text FROM read.{name} x
-                                                       EXCEPT ALL SELECT y::text FROM pgcqrs_defs.{name} y) a),
-                                (SELECT count(*) FROM (SELECT y::text FROM pgcqrs_defs.{name} y
-                                                       EXCEPT ALL SELECT x::text FROM read.{name} x) b)"
-                    ),
-                    &[],
-                )
-                .await
-                .expect("compare as text");
-            let (extra, missing): (i64, i64) = (row.get(0), row.get(1));
-            assert_eq!(
-                (extra, missing),
-                (0, 0),
-                "after step {i} ({step}): read.{name} differs from its query as text"
-            );
+            assert_equal_as_text(client, &model.model.name, &format!("step {i} ({step})")).await;
         }
     }
     let total: String = client
@@ -1528,28 +1520,10 @@ async fn a_type_written_to_json_by_a_cast_is_rebuilt_from_its_text() {
         write_and_catch_up(client, refresher, &models, i, step).await;
         for model in &models {
             let name = &model.model.name;
-            let row = client
-                .query_one(
-                    &format!(
-                        "SELECT (SELECT count(*) FROM (SELECT x::text FROM read.{name} x
-                                                       EXCEPT ALL SELECT y::text FROM pgcqrs_defs.{name} y) a),
-                                (SELECT count(*) FROM (SELECT y::text FROM pgcqrs_defs.{name} y
-                                                       EXCEPT ALL SELECT x::text FROM read.{name} x) b),
-                                (SELECT mode FROM read.refresh_log WHERE view_name = '{name}'
-                                  ORDER BY refresh_id DESC LIMIT 1)"
-                    ),
-                    &[],
-                )
-                .await
-                .expect("compare as text");
-            let (extra, missing, mode): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
-            assert_eq!(
-                (extra, missing),
-                (0, 0),
-                "after step {i} ({step}): read.{name} differs from its query as text"
-            );
+            assert_equal_as_text(client, name, &format!("step {i} ({step})")).await;
             assert_ne!(
-                mode, "full",
+                last_refresh_mode(client, name).await.as_deref(),
+                Some("full"),
                 "after step {i} ({step}): read.{name} was recomputed whole"
             );
         }
@@ -2033,15 +2007,8 @@ async fn upgrade_from_v15(hidden_identity: bool) {
     }
     assert_models_equal_their_queries(client, "writes after the upgrade").await;
     for name in ["level_sums", "meter_totals"] {
-        let mode: String = client
-            .query_one(
-                "SELECT mode FROM read.refresh_log WHERE view_name = $1 ORDER BY refresh_id DESC LIMIT 1",
-                &[&name],
-            )
-            .await
-            .expect("last batch")
-            .get(0);
-        assert_eq!(mode, "delta", "{name} after the upgrade");
+        let mode = last_refresh_mode(client, name).await;
+        assert_eq!(mode.as_deref(), Some("delta"), "{name} after the upgrade");
     }
     let keys = client
         .query_one(
@@ -2230,14 +2197,9 @@ async fn an_upgrade_keeps_by_delta_the_averages_beside_their_sum_and_count() {
     )
     .await;
     assert_eq!(resynced, ["route_last", "route_ordered", "route_words"]);
-    let last: String = client
-        .query_one(
-            "SELECT mode FROM read.refresh_log WHERE view_name = 'route_last' ORDER BY refresh_id DESC LIMIT 1",
-            &[],
-        )
+    let last = last_refresh_mode(client, "route_last")
         .await
-        .expect("last batch")
-        .get(0);
+        .expect("route_last refreshed");
     assert_eq!(last, "delta");
 }
 

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use pgcqrs::db::tokio_postgres;
+
+use crate::support::read::last_refresh_mode;
 use crate::support::*;
 
 #[tokio::test]
@@ -198,39 +201,9 @@ async fn batches_that_keep_failing_give_way_to_a_whole_recomputation() {
         .start()
         .await;
     let client = app.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE public.meters (id int PRIMARY KEY, g text NOT NULL, v int NOT NULL);
-             INSERT INTO public.meters SELECT g, 'g' || (g % 3), g FROM generate_series(1, 30) g;
-             SELECT pgcqrs.define_read_model(
-                 name => 'meter_sums',
-                 query => $$SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g$$,
-                 key => ARRAY['g']);",
-        )
-        .await
-        .expect("declare");
-    let last_mode = || async {
-        client
-            .query_opt(
-                "SELECT mode FROM read.refresh_log WHERE view_name = 'meter_sums' ORDER BY refresh_id DESC LIMIT 1",
-                &[],
-            )
-            .await
-            .expect("refresh log")
-            .map(|r| r.get::<_, String>(0))
-    };
-    let equal = || async {
-        client
-            .query_one(
-                "SELECT (SELECT count(*) FROM (SELECT * FROM read.meter_sums EXCEPT SELECT * FROM pgcqrs_defs.meter_sums) a)
-                      + (SELECT count(*) FROM (SELECT * FROM pgcqrs_defs.meter_sums EXCEPT SELECT * FROM read.meter_sums) b)",
-                &[],
-            )
-            .await
-            .expect("compare")
-            .get::<_, i64>(0)
-            == 0
-    };
+    declare_meter_sums(client).await;
+    let last_mode = || last_refresh_mode(client, "meter_sums");
+    let equal = || async { meter_sums_differ(client).await == 0 };
     // kept by delta first
     let mut i = 0;
     poll_until("a batch by delta", Duration::from_secs(30), || {
@@ -266,14 +239,7 @@ async fn batches_that_keep_failing_give_way_to_a_whole_recomputation() {
     // the batches' copy of it does not): the attempt after a failed one is
     // a batch again, and once batches can be applied the model is current
     // by delta, not stuck recomputing whole.
-    client
-        .batch_execute(
-            "CREATE OR REPLACE VIEW pgcqrs_defs.meter_sums AS
-             SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g HAVING 1 / (count(*) - count(*)) = 0;
-             UPDATE public.meters SET v = v + 1 WHERE id = 20",
-        )
-        .await
-        .expect("a whole recomputation that fails");
+    fail_whole_recomputations(client).await;
     let refresher = app.refresher.clone().expect("refresher");
     poll_until("a whole recomputation failed", Duration::from_secs(60), || {
         let client = &client;
@@ -298,22 +264,11 @@ async fn batches_that_keep_failing_give_way_to_a_whole_recomputation() {
         .await
         .expect("batches that can be applied again");
     poll_until("a batch by delta again", Duration::from_secs(60), || {
-        let client = &client;
         let refresher = &refresher;
         async move {
             refresher.request("meter_sums", true);
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let differ: i64 = client
-                .query_one(
-                    "WITH q AS (SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g)
-                     SELECT (SELECT count(*) FROM (SELECT * FROM read.meter_sums EXCEPT SELECT * FROM q) a)
-                          + (SELECT count(*) FROM (SELECT * FROM q EXCEPT SELECT * FROM read.meter_sums) b)",
-                    &[],
-                )
-                .await
-                .expect("compare")
-                .get(0);
-            (last_mode().await.as_deref() == Some("delta") && differ == 0).then_some(())
+            (last_mode().await.as_deref() == Some("delta") && equal().await).then_some(())
         }
     })
     .await;
@@ -331,17 +286,7 @@ async fn refreshing_by_hand_recomputes_whole_when_batches_keep_failing() {
         .start()
         .await;
     let client = app.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE public.meters (id int PRIMARY KEY, g text NOT NULL, v int NOT NULL);
-             INSERT INTO public.meters SELECT g, 'g' || (g % 3), g FROM generate_series(1, 30) g;
-             SELECT pgcqrs.define_read_model(
-                 name => 'meter_sums',
-                 query => $$SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g$$,
-                 key => ARRAY['g']);",
-        )
-        .await
-        .expect("declare");
+    declare_meter_sums(client).await;
     let refresher = app.refresher.clone().expect("refresher");
     refresher.load(false).await.expect("load the catalog");
     let model = refresher
@@ -349,28 +294,7 @@ async fn refreshing_by_hand_recomputes_whole_when_batches_keep_failing() {
         .into_iter()
         .find(|m| m.model.name == "meter_sums")
         .expect("meter_sums loaded");
-    let last_mode = || async {
-        client
-            .query_opt(
-                "SELECT mode FROM read.refresh_log WHERE view_name = 'meter_sums' ORDER BY refresh_id DESC LIMIT 1",
-                &[],
-            )
-            .await
-            .expect("refresh log")
-            .map(|r| r.get::<_, String>(0))
-    };
-    let differ = || async {
-        client
-            .query_one(
-                "WITH q AS (SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g)
-                 SELECT (SELECT count(*) FROM (SELECT * FROM read.meter_sums EXCEPT SELECT * FROM q) a)
-                      + (SELECT count(*) FROM (SELECT * FROM q EXCEPT SELECT * FROM read.meter_sums) b)",
-                &[],
-            )
-            .await
-            .expect("compare")
-            .get::<_, i64>(0)
-    };
+    let last_mode = || last_refresh_mode(client, "meter_sums");
     // kept by delta first (mode auto may recompute a model this small
     // whole until it has measured both)
     for i in 1..=20 {
@@ -414,18 +338,15 @@ async fn refreshing_by_hand_recomputes_whole_when_batches_keep_failing() {
         "{outcome:?}"
     );
     assert_eq!(last_mode().await.as_deref(), Some("full"));
-    assert_eq!(differ().await, 0, "the model differs from its query");
+    assert_eq!(
+        meter_sums_differ(client).await,
+        0,
+        "the model differs from its query"
+    );
 
     // The whole recomputation fails as well (its query divides by zero,
     // the batches' copy of it does not): the call ends with that error.
-    client
-        .batch_execute(
-            "CREATE OR REPLACE VIEW pgcqrs_defs.meter_sums AS
-             SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g HAVING 1 / (count(*) - count(*)) = 0;
-             UPDATE public.meters SET v = v + 1 WHERE id = 20",
-        )
-        .await
-        .expect("a whole recomputation that fails");
+    fail_whole_recomputations(client).await;
     let error = refresher
         .catch_up(&model, false, |_| {})
         .await
@@ -434,4 +355,47 @@ async fn refreshing_by_hand_recomputes_whole_when_batches_keep_failing() {
         format!("{error:#}").contains("division by zero"),
         "{error:#}"
     );
+}
+
+/// A table and a grouped model over it, kept by delta once measured.
+async fn declare_meter_sums(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE TABLE public.meters (id int PRIMARY KEY, g text NOT NULL, v int NOT NULL);
+             INSERT INTO public.meters SELECT g, 'g' || (g % 3), g FROM generate_series(1, 30) g;
+             SELECT pgcqrs.define_read_model(
+                 name => 'meter_sums',
+                 query => $$SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g$$,
+                 key => ARRAY['g']);",
+        )
+        .await
+        .expect("declare");
+}
+
+/// Rows read.meter_sums and its query (written out: the tests break the
+/// model's own view of it) do not share, both ways.
+async fn meter_sums_differ(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "WITH q AS (SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g)
+             SELECT (SELECT count(*) FROM (SELECT * FROM read.meter_sums EXCEPT SELECT * FROM q) a)
+                  + (SELECT count(*) FROM (SELECT * FROM q EXCEPT SELECT * FROM read.meter_sums) b)",
+            &[],
+        )
+        .await
+        .expect("compare")
+        .get(0)
+}
+
+/// From now on a whole recomputation of meter_sums fails (its query
+/// divides by zero; the batches' copy of it does not), and a change waits.
+async fn fail_whole_recomputations(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE OR REPLACE VIEW pgcqrs_defs.meter_sums AS
+             SELECT g, count(*) AS n, sum(v) AS v FROM public.meters GROUP BY g HAVING 1 / (count(*) - count(*)) = 0;
+             UPDATE public.meters SET v = v + 1 WHERE id = 20",
+        )
+        .await
+        .expect("a whole recomputation that fails");
 }

@@ -771,3 +771,16 @@ pub async fn assert_each_refresh_covers_a_new_change(client: &tokio_postgres::Cl
         );
     }
 }
+
+/// How read model `name` was last refreshed (`read.refresh_log.mode`:
+/// `full`, `delta`, `incremental`...), if it ever was.
+pub async fn last_refresh_mode(client: &tokio_postgres::Client, name: &str) -> Option<String> {
+    client
+        .query_opt(
+            "SELECT mode FROM read.refresh_log WHERE view_name = $1 ORDER BY refresh_id DESC LIMIT 1",
+            &[&name],
+        )
+        .await
+        .expect("refresh log")
+        .map(|r| r.get(0))
+}
