@@ -801,6 +801,9 @@ SELECT (SELECT count(*) FROM k) AS keys,
         WHERE m.name = define_read_model.name;
     END IF;
 
+    IF kept = 'incremental' THEN
+        PERFORM pgcqrs.null_safe_statements(name);
+    END IF;
     INSERT INTO read.read_model_status (view_name, current_as_of, verified_at, cluster_id, backlog)
     VALUES (name, taken, now(), pgcqrs.cluster_id(), 0);
     PERFORM pg_notify('pgcqrs_read_models', name);
@@ -1527,6 +1530,36 @@ BEGIN
 END
 $_$;
 
+CREATE FUNCTION pgcqrs.keys_may_be_null(model text, col text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    m       pgcqrs.read_models;
+    target  regclass;
+    c       text;
+BEGIN
+    SELECT * INTO m FROM pgcqrs.read_models r WHERE r.name = keys_may_be_null.model FOR UPDATE;
+    IF NOT FOUND OR m.kept <> 'incremental' OR NOT col = ANY (m.key) THEN
+        RETURN false;
+    END IF;
+    target := format('read.%I', m.name)::regclass;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = target AND k.contype = 'p') THEN
+        RETURN false;
+    END IF;
+    -- its statements must compare NULL keys first (a statement of
+    -- another shape than a declaration writes: the model stays stopped)
+    PERFORM pgcqrs.null_safe_statements(m.name);
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', target,
+                   (SELECT k.conname FROM pg_constraint k WHERE k.conrelid = target AND k.contype = 'p'));
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE NULLS NOT DISTINCT (%s)',
+                   target, m.name || '_pkey', pgcqrs.ident_list(m.key));
+    FOREACH c IN ARRAY m.key LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', target, c);
+    END LOOP;
+    RETURN true;
+END
+$$;
+
 CREATE FUNCTION pgcqrs.node_field(node text, name text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT
     AS $$
@@ -1638,6 +1671,113 @@ BEGIN
                               THEN left(m.kept_reason, strpos(m.kept_reason, marker) - 1)
                               ELSE m.kept_reason END || marker || why
      WHERE m.name = note_averages.model AND m.kept = 'incremental' AND why IS NOT NULL;
+END
+$_$;
+
+CREATE FUNCTION pgcqrs.null_safe_statements(model text) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    m        pgcqrs.read_models;
+    target   text;
+    keyeq    text;
+    nulls_t  text;
+    nulls_k  text;
+    nulls_v  text;
+    nulls_f  text;
+    nulls_d  text;
+    same_vt  text;
+    same_kt  text;
+    same_kv  text;
+    new_full  text;
+    new_apply text;
+    new_delta text;
+    old       text;
+    rows      text;
+BEGIN
+    SELECT * INTO m FROM pgcqrs.read_models r WHERE r.name = null_safe_statements.model FOR UPDATE;
+    IF NOT FOUND OR m.kept <> 'incremental' THEN
+        RETURN;
+    END IF;
+    target := format('read.%I', m.name);
+    keyeq := (SELECT string_agg(format('v.%1$I = t.%1$I', k), ' AND ') FROM unnest(m.key) k);
+    nulls_t := (SELECT string_agg(format('t.%I IS NULL', k), ' OR ') FROM unnest(m.key) k);
+    nulls_k := (SELECT string_agg(format('k.%I IS NULL', k), ' OR ') FROM unnest(m.key) k);
+    nulls_v := (SELECT string_agg(format('v.%I IS NULL', k), ' OR ') FROM unnest(m.key) k);
+    nulls_f := (SELECT string_agg(format('%I IS NULL', k), ' OR ') FROM unnest(m.key) k);
+    nulls_d := (SELECT string_agg(format('d.%I IS NULL', k), ' OR ') FROM unnest(m.key) k);
+    same_vt := (SELECT string_agg(format('v.%1$I IS NOT DISTINCT FROM t.%1$I', k), ' AND ') FROM unnest(m.key) k);
+    same_kt := (SELECT string_agg(format('k.%1$I IS NOT DISTINCT FROM t.%1$I', k), ' AND ') FROM unnest(m.key) k);
+    same_kv := (SELECT string_agg(format('k.%1$I IS NOT DISTINCT FROM v.%1$I', k), ' AND ') FROM unnest(m.key) k);
+
+    new_full := m.full_sql;
+    IF strpos(new_full, 'pgcqrs_null_keys') = 0 THEN
+        -- the query's rows as a declaration reads them (fresh), or as the
+        -- built-in models' statements do (the query itself)
+        rows := CASE WHEN strpos(new_full, 'fresh AS MATERIALIZED') > 0 THEN 'fresh'
+                     ELSE format('pgcqrs_defs.%I', m.name) END;
+        old := format('DELETE FROM %s t WHERE NOT EXISTS (SELECT 1 FROM %s v WHERE %s)', target, rows, keyeq);
+        IF strpos(new_full, old) = 0 THEN
+            RAISE EXCEPTION 'the whole recomputation of read model % is not of the shape expected', m.name;
+        END IF;
+        new_full := replace(new_full, old,
+                            format('%s AND (NOT (%s) OR NOT EXISTS (SELECT 1 FROM %s v WHERE %s)) /* pgcqrs_null_keys */',
+                                   old, nulls_t, rows, same_vt));
+    END IF;
+
+    new_apply := m.apply_sql;
+    IF new_apply IS NOT NULL AND strpos(new_apply, 'pgcqrs_null_keys') = 0 THEN
+        old := format(E' OFFSET 0) v\n),');
+        IF strpos(new_apply, old) = 0 THEN
+            RAISE EXCEPTION 'the batch statement of read model % is not of the shape expected', m.name;
+        END IF;
+        -- the rows of keys holding a NULL, looked up once, only when the
+        -- batch has such a key
+        new_apply := replace(new_apply, old, format(E' OFFSET 0) v\n    UNION ALL\n'
+            '    SELECT v.* FROM pgcqrs_defs.%I v\n'
+            '     WHERE (%s) AND EXISTS (SELECT 1 FROM k WHERE %s)\n'
+            '       AND EXISTS (SELECT 1 FROM k WHERE %s)\n),',
+            m.name, nulls_v, same_kv, nulls_k));
+        old := format('AND (%s) NOT IN (SELECT %s FROM fresh)', pgcqrs.ident_list(m.key, 't.'), pgcqrs.ident_list(m.key));
+        IF strpos(new_apply, old) = 0 THEN
+            RAISE EXCEPTION 'the batch statement of read model % is not of the shape expected', m.name;
+        END IF;
+        new_apply := replace(new_apply, old,
+                             format('AND (%s) NOT IN (SELECT %s FROM fresh WHERE NOT (%s))',
+                                    pgcqrs.ident_list(m.key, 't.'), pgcqrs.ident_list(m.key), nulls_f));
+        old := E'    RETURNING 1\n)\nSELECT (SELECT count(*) FROM k) AS keys,\n'
+               '       (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed) AS changed_rows';
+        IF strpos(new_apply, old) = 0 THEN
+            RAISE EXCEPTION 'the batch statement of read model % is not of the shape expected', m.name;
+        END IF;
+        new_apply := replace(new_apply, old, format(E'    RETURNING 1\n),\n'
+            'pgcqrs_null_keys AS (\n'
+            '    DELETE FROM %s t\n'
+            '     WHERE (%s) AND EXISTS (SELECT 1 FROM k WHERE %s)\n'
+            '       AND NOT EXISTS (SELECT 1 FROM fresh v WHERE %s)\n'
+            '       AND EXISTS (SELECT 1 FROM k WHERE %s)\n'
+            '    RETURNING 1\n'
+            ')\n'
+            'SELECT (SELECT count(*) FROM k) AS keys,\n'
+            '       (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed)'
+            ' + (SELECT count(*) FROM pgcqrs_null_keys) AS changed_rows',
+            target, nulls_t, same_kt, same_vt, nulls_k));
+    END IF;
+
+    new_delta := m.delta_sql;
+    IF new_delta IS NOT NULL AND strpos(new_delta, 'pgcqrs_null_keys') = 0 THEN
+        IF strpos(new_delta, ') AS pgcqrs_unsure') = 0 THEN
+            RAISE EXCEPTION 'the delta statement of read model % is not of the shape expected', m.name;
+        END IF;
+        -- a group whose key holds a NULL finds no row by =: recomputed
+        new_delta := replace(new_delta, ') AS pgcqrs_unsure',
+                             format(' OR %s /* pgcqrs_null_keys */) AS pgcqrs_unsure', nulls_d));
+    END IF;
+
+    UPDATE pgcqrs.read_models r
+       SET full_sql = new_full, apply_sql = new_apply, delta_sql = new_delta
+     WHERE r.name = m.name
+       AND (r.full_sql, r.apply_sql, r.delta_sql) IS DISTINCT FROM (new_full, new_apply, new_delta);
 END
 $_$;
 
@@ -1873,6 +2013,7 @@ BEGIN
     FOR i IN 1 .. cardinality(sources) LOOP
         PERFORM pgcqrs.stand_in(m.name, sources[i], terms[i], path, definition, m.key);
     END LOOP;
+    PERFORM pgcqrs.null_safe_statements(m.name);
     -- a mark no cluster has: recomputed whole, once
     UPDATE read.read_model_status SET cluster_id = 0 WHERE view_name = m.name;
     PERFORM pg_notify('pgcqrs_read_models', m.name);

@@ -576,8 +576,9 @@ impl<'m> Plan<'m> {
     }
 
     /// Rows after the cursor's row in the order `sort` (ascending: NULLs
-    /// last; descending: NULLs first, as PostgreSQL sorts). Only the order
-    /// column may be NULL: key columns identify rows.
+    /// last; descending: NULLs first, as PostgreSQL sorts). Key columns
+    /// identify rows; they hold NULL only in a model whose key took one (a
+    /// group for NULL), whose cursor then compares column by column.
     fn after_condition(
         &self,
         sort: &[&Column],
@@ -585,6 +586,12 @@ impl<'m> Plan<'m> {
         values: &[Option<String>],
     ) -> String {
         let t = |c: &Column| format!("t.{}", quote_ident(&c.name));
+        if sort
+            .iter()
+            .any(|c| !c.not_null && self.model.key.contains(&c.name))
+        {
+            return after_column_by_column(sort, cast, values, self.direction());
+        }
         let row = |from: usize| -> (String, String) {
             let cols: Vec<String> = sort[from..].iter().map(|c| t(c)).collect();
             (
@@ -625,6 +632,47 @@ impl<'m> Plan<'m> {
             // After a NULL come NULLs with smaller keys, then every value.
             (Direction::Desc, _) => format!("({o} IS NOT NULL OR ({o} IS NULL AND {rest}))"),
         }
+    }
+}
+
+/// Rows after the cursor's row (`values`, bound as `cast`) in the order
+/// `sort`, any of whose columns may be NULL: the rows equal to it in the
+/// first columns and after it in the next one, for each column in turn
+/// (ascending, NULLs come after every value; descending, before).
+fn after_column_by_column(
+    sort: &[&Column],
+    cast: &[String],
+    values: &[Option<String>],
+    direction: Direction,
+) -> String {
+    let t = |c: &Column| format!("t.{}", quote_ident(&c.name));
+    let mut terms = Vec::new();
+    for (i, column) in sort.iter().enumerate() {
+        let c = t(column);
+        let after = match (direction, values.get(i).is_some_and(Option::is_some)) {
+            (Direction::Asc, true) => format!("({c} > {} OR {c} IS NULL)", cast[i]),
+            // nothing comes after a NULL in this column
+            (Direction::Asc, false) => continue,
+            (Direction::Desc, true) => format!("{c} < {}", cast[i]),
+            (Direction::Desc, false) => format!("{c} IS NOT NULL"),
+        };
+        let mut parts: Vec<String> = sort[..i]
+            .iter()
+            .enumerate()
+            .map(
+                |(j, earlier)| match values.get(j).is_some_and(Option::is_some) {
+                    true => format!("{} = {}", t(earlier), cast[j]),
+                    false => format!("{} IS NULL", t(earlier)),
+                },
+            )
+            .collect();
+        parts.push(after);
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    if terms.is_empty() {
+        "false".into()
+    } else {
+        format!("({})", terms.join(" OR "))
     }
 }
 
@@ -868,6 +916,38 @@ mod tests {
             .unwrap()
             .sql();
         assert!(sql.contains("ORDER BY t.\"id\" DESC\n"), "{sql}");
+    }
+
+    #[test]
+    fn a_cursor_over_keys_that_may_be_null_compares_column_by_column() {
+        let col = |name: &str| Column {
+            name: name.into(),
+            not_null: false,
+            ..model().columns[0].clone()
+        };
+        let (a, b) = (col("a"), col("b"));
+        let sort = [&a, &b];
+        let cast = ["$1".to_owned(), "$2".to_owned()];
+        let x = || Some("x".to_owned());
+        assert_eq!(
+            after_column_by_column(&sort, &cast, &[x(), x()], Direction::Asc),
+            r#"(((t."a" > $1 OR t."a" IS NULL)) OR (t."a" = $1 AND (t."b" > $2 OR t."b" IS NULL)))"#
+        );
+        // After (NULL, x) ascending: only (NULL, greater or NULL).
+        assert_eq!(
+            after_column_by_column(&sort, &cast, &[None, x()], Direction::Asc),
+            r#"((t."a" IS NULL AND (t."b" > $2 OR t."b" IS NULL)))"#
+        );
+        // Descending, NULLs come first: after (x, NULL) come smaller first
+        // columns, and (x, any value).
+        assert_eq!(
+            after_column_by_column(&sort, &cast, &[x(), None], Direction::Desc),
+            r#"((t."a" < $1) OR (t."a" = $1 AND t."b" IS NOT NULL))"#
+        );
+        assert_eq!(
+            after_column_by_column(&sort, &cast, &[None, None], Direction::Asc),
+            "false"
+        );
     }
 
     #[test]

@@ -517,6 +517,7 @@ impl Refresher {
             let outcome = match self.refresh_once(model, force).await {
                 Ok(outcome) => outcome,
                 Err(error) if is_timeout(&error) && self.shrink_batch(model) => continue,
+                Err(error) if self.keys_took_null(&error, name).await => continue,
                 Err(error)
                     if model.model.is_incremental()
                         && is_the_batchs_own(&error)
@@ -1653,6 +1654,10 @@ impl Refresher {
                 // Dropped while this refresh ran: not a failure.
                 tracing::info!(view = name, "read model dropped during its refresh");
             }
+            Err(error) if self.keys_took_null(&error, name).await => {
+                // Its key takes NULLs now: at once again.
+                self.request(name, false);
+            }
             Err(error) => {
                 metrics::counter!("pgcqrs_refreshes_total", "view" => view.clone(), "outcome" => "failed")
                     .increment(1);
@@ -1703,6 +1708,54 @@ impl Refresher {
             entry.until = None;
             entry.timeouts = 0;
             entry.errors = 0;
+        }
+    }
+
+    /// Whether `error` is a NULL met in a key column of `name`'s own table
+    /// whose key took no NULL, and the key now takes NULLs
+    /// (`keys_may_be_null.sql`): a GROUP BY gives a group for NULL, which
+    /// the model then holds.
+    async fn keys_took_null(&self, error: &anyhow::Error, name: &str) -> bool {
+        let Some(column) = error.chain().find_map(|e| {
+            let db = e
+                .downcast_ref::<deadpool_postgres::tokio_postgres::Error>()?
+                .as_db_error()?;
+            (*db.code() == SqlState::NOT_NULL_VIOLATION
+                && db.schema() == Some("read")
+                && db.table() == Some(name))
+            .then(|| db.column().map(str::to_owned))
+            .flatten()
+        }) else {
+            return false;
+        };
+        let result = async {
+            let client = self.pool.get().await?;
+            let stmt = client
+                .prepare_cached(include_str!("../../sql/read_models/keys_may_be_null.sql"))
+                .await?;
+            let row = client.query_one(&stmt, &[&name, &column]).await?;
+            anyhow::Ok(row.try_get::<_, bool>(0)?)
+        }
+        .await;
+        match result {
+            Ok(taken) => {
+                if taken {
+                    tracing::warn!(
+                        view = name,
+                        column,
+                        "a NULL in a key column: the model's key takes NULLs from now on"
+                    );
+                }
+                taken
+            }
+            Err(e) => {
+                tracing::warn!(
+                    view = name,
+                    error = format!("{e:#}"),
+                    "could not let the model's key take NULLs"
+                );
+                false
+            }
         }
     }
 
