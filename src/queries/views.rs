@@ -726,7 +726,11 @@ mod tests {
             filterable: vec!["status".into(), "total".into(), "id".into()],
             description: None,
             columns: vec![
-                column("id", "text"),
+                // a key column: NOT NULL unless the key took a NULL
+                Column {
+                    not_null: true,
+                    ..column("id", "text")
+                },
                 column("status", "text"),
                 column("total", "numeric"),
                 column("placed_at", "timestamptz"),

@@ -1365,7 +1365,7 @@ impl Refresher {
         }
         tracing::warn!(
             view = name,
-            "the read model's recorded snapshot is not trusted here (a restore, or an upgrade that asked for it): recomputing it"
+            "the read model's recorded snapshot is not trusted here (a restore, an upgrade, or its stand-ins written again after a column was renamed): recomputing it"
         );
         Self::set_timeout(&tx, self.resync_timeout_for(model)).await?;
         match &model.model.strategy {
