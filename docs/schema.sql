@@ -1536,6 +1536,7 @@ CREATE FUNCTION pgcqrs.keys_may_be_null(model text, col text) RETURNS boolean
 DECLARE
     m       pgcqrs.read_models;
     target  regclass;
+    pkey    name;
     c       text;
 BEGIN
     SELECT * INTO m FROM pgcqrs.read_models r WHERE r.name = keys_may_be_null.model FOR UPDATE;
@@ -1543,14 +1544,14 @@ BEGIN
         RETURN false;
     END IF;
     target := format('read.%I', m.name)::regclass;
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = target AND k.contype = 'p') THEN
+    SELECT k.conname INTO pkey FROM pg_constraint k WHERE k.conrelid = target AND k.contype = 'p';
+    IF NOT FOUND THEN
         RETURN false;
     END IF;
     -- its statements must compare NULL keys first (a statement of
     -- another shape than a declaration writes: the model stays stopped)
     PERFORM pgcqrs.null_safe_statements(m.name);
-    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', target,
-                   (SELECT k.conname FROM pg_constraint k WHERE k.conrelid = target AND k.contype = 'p'));
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', target, pkey);
     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE NULLS NOT DISTINCT (%s)',
                    target, m.name || '_pkey', pgcqrs.ident_list(m.key));
     FOREACH c IN ARRAY m.key LOOP

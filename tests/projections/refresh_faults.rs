@@ -221,13 +221,7 @@ async fn batches_that_keep_failing_give_way_to_a_whole_recomputation() {
         }
     })
     .await;
-    client
-        .batch_execute(
-            "ALTER TABLE pgcqrs_delta.meter_sums ADD CONSTRAINT refuses_every_row CHECK (false) NOT VALID;
-             UPDATE public.meters SET v = v * 2, g = 'g9' WHERE id < 10",
-        )
-        .await
-        .expect("a batch that cannot be applied by delta");
+    fail_every_batch(client).await;
     poll_until(
         "the model recomputed whole",
         Duration::from_secs(30),
@@ -316,13 +310,7 @@ async fn refreshing_by_hand_recomputes_whole_when_batches_keep_failing() {
     );
 
     // Every batch now fails: its delta working table refuses every row.
-    client
-        .batch_execute(
-            "ALTER TABLE pgcqrs_delta.meter_sums ADD CONSTRAINT refuses_every_row CHECK (false) NOT VALID;
-             UPDATE public.meters SET v = v * 2, g = 'g9' WHERE id < 10",
-        )
-        .await
-        .expect("a batch that cannot be applied by delta");
+    fail_every_batch(client).await;
     let outcome = by_hand(&refresher, &model)
         .await
         .expect("caught up by a whole recomputation");
@@ -380,6 +368,18 @@ async fn meter_sums_differ(client: &tokio_postgres::Client) -> i64 {
         .await
         .expect("compare")
         .get(0)
+}
+
+/// From now on every batch of meter_sums fails (its delta working table
+/// refuses every row), and changes wait.
+async fn fail_every_batch(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "ALTER TABLE pgcqrs_delta.meter_sums ADD CONSTRAINT refuses_every_row CHECK (false) NOT VALID;
+             UPDATE public.meters SET v = v * 2, g = 'g9' WHERE id < 10",
+        )
+        .await
+        .expect("a batch that cannot be applied by delta");
 }
 
 /// From now on a whole recomputation of meter_sums fails (its query
