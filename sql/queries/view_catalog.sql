@@ -17,9 +17,9 @@ SELECT m.name,
        format('%I.%I', bn.nspname, b.typname)  AS cast_type,
        b.typname::text                         AS base_type,
        e.typname::text                         AS element_type,
-       -- a materialized view cannot declare its key NOT NULL; the
-       -- declaration checked it is
-       a.attnotnull OR (c.relkind = 'm' AND a.attname = ANY (m.key)) AS not_null,
+       -- (a materialized view's columns are never NOT NULL: its key may
+       -- come to hold a NULL after the declaration)
+       a.attnotnull                            AS not_null,
        col_description(c.oid, a.attnum)        AS comment
 FROM pgcqrs.read_models AS m
 JOIN pg_class AS c

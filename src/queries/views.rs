@@ -509,13 +509,10 @@ impl<'m> Plan<'m> {
         let t = |c: &Column| format!("t.{}", quote_ident(&c.name));
         let sort = self.sort_columns();
 
-        let mut sql = String::from("SELECT to_json(p)::text AS row, ARRAY[");
         let sort_text: Vec<String> = sort.iter().map(|c| format!("{}::text", t(c))).collect();
-        sql.push_str(&sort_text.join(", "));
-        let _ = write!(
-            sql,
-            "]::text[] AS sort\nFROM read.{} AS t\nCROSS JOIN LATERAL (SELECT ",
-            quote_ident(&self.model.name)
+        let select = format!(
+            "SELECT to_json(p)::text AS row, ARRAY[{}]::text[] AS sort",
+            sort_text.join(", ")
         );
         let projection: Vec<String> = self
             .model
@@ -523,8 +520,11 @@ impl<'m> Plan<'m> {
             .iter()
             .map(|c| format!("{} AS {}", json_value(c, &t(c)), quote_ident(&c.name)))
             .collect();
-        sql.push_str(&projection.join(", "));
-        sql.push_str(") AS p");
+        let from = format!(
+            "\nFROM read.{} AS t\nCROSS JOIN LATERAL (SELECT {}) AS p",
+            quote_ident(&self.model.name),
+            projection.join(", ")
+        );
 
         let mut conditions = Vec::new();
         for (column, op, values) in &self.filters {
@@ -545,19 +545,23 @@ impl<'m> Plan<'m> {
             };
             conditions.push(condition);
         }
-        if let Some(values) = &self.after {
-            let cast: Vec<String> = sort
-                .iter()
-                .zip(values)
-                .map(|(c, v)| format!("{}::text::{}", bind(Param::Text(v.clone())), c.cast_type))
-                .collect();
-            conditions.push(self.after_condition(&sort, &cast, values));
-        }
-        if !conditions.is_empty() {
-            sql.push_str("\nWHERE ");
-            sql.push_str(&conditions.join("\n  AND "));
-        }
-
+        let branches = match &self.after {
+            None => Vec::new(),
+            Some(values) => {
+                let cast: Vec<String> = sort
+                    .iter()
+                    .zip(values)
+                    .map(|(c, v)| {
+                        format!("{}::text::{}", bind(Param::Text(v.clone())), c.cast_type)
+                    })
+                    .collect();
+                let branches = self.after_condition(&sort, &cast, values);
+                if branches.is_empty() {
+                    conditions.push("false".into());
+                }
+                branches
+            }
+        };
         let direction = match self.direction() {
             Direction::Asc => "ASC",
             Direction::Desc => "DESC",
@@ -566,25 +570,64 @@ impl<'m> Plan<'m> {
             .iter()
             .map(|c| format!("{} {direction}", t(c)))
             .collect();
-        let _ = write!(
-            sql,
-            "\nORDER BY {}\nLIMIT {}::bigint",
-            order.join(", "),
-            bind(Param::Limit(i64::from(self.limit) + 1))
-        );
+        let limit = bind(Param::Limit(i64::from(self.limit) + 1));
+        let part = |branch: Option<&String>, extra: &str| {
+            let mut all: Vec<&str> = conditions.iter().map(String::as_str).collect();
+            all.extend(branch.map(String::as_str));
+            let mut sql = format!("{select}{extra}{from}");
+            if !all.is_empty() {
+                sql.push_str("\nWHERE ");
+                sql.push_str(&all.join("\n  AND "));
+            }
+            let _ = write!(
+                sql,
+                "\nORDER BY {}\nLIMIT {limit}::bigint",
+                order.join(", ")
+            );
+            sql
+        };
+        let sql = match branches.as_slice() {
+            [] => part(None, ""),
+            [one] => part(Some(one), ""),
+            // Parts with no row in common, each a range of an index on the
+            // sort columns: each gives its first rows, and the page is the
+            // first of those.
+            many => {
+                let typed: Vec<String> = sort
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!(", {} AS pgcqrs_sort_{i}", t(c)))
+                    .collect();
+                let parts: Vec<String> = many
+                    .iter()
+                    .map(|b| format!("({})", part(Some(b), &typed.concat())))
+                    .collect();
+                let outer: Vec<String> = (0..sort.len())
+                    .map(|i| format!("u.pgcqrs_sort_{i} {direction}"))
+                    .collect();
+                format!(
+                    "SELECT u.row, u.sort FROM (\n{}\n) AS u\nORDER BY {}\nLIMIT {limit}::bigint",
+                    parts.join("\nUNION ALL\n"),
+                    outer.join(", ")
+                )
+            }
+        };
         (sql, params)
     }
 
     /// Rows after the cursor's row in the order `sort` (ascending: NULLs
-    /// last; descending: NULLs first, as PostgreSQL sorts). Key columns
-    /// identify rows; they hold NULL only in a model whose key took one (a
-    /// group for NULL), whose cursor then compares column by column.
+    /// last; descending: NULLs first, as PostgreSQL sorts), as conditions
+    /// of parts with no row in common (none: no row comes after). Key
+    /// columns identify rows. Where one may hold NULL (a model whose key
+    /// took one, a materialized view, which cannot declare its key NOT
+    /// NULL), the cursor compares column by column, a part per column;
+    /// otherwise the sort values compare as one row.
     fn after_condition(
         &self,
         sort: &[&Column],
         cast: &[String],
         values: &[Option<String>],
-    ) -> String {
+    ) -> Vec<String> {
         let t = |c: &Column| format!("t.{}", quote_ident(&c.name));
         if sort
             .iter()
@@ -610,7 +653,7 @@ impl<'m> Plan<'m> {
             .map(|(c, _)| (c, !c.not_null && !self.model.key.contains(&c.name)));
         let Some((order, true)) = nullable_order else {
             let (cols, vals) = row(0);
-            return format!("ROW{cols} {cmp} ROW{vals}");
+            return vec![format!("ROW{cols} {cmp} ROW{vals}")];
         };
         let o = t(order);
         let (rest_cols, rest_vals) = row(1);
@@ -620,7 +663,7 @@ impl<'m> Plan<'m> {
             "false".into()
         };
         let (all_cols, all_vals) = row(0);
-        match (direction, values.first().map(Option::is_some)) {
+        let condition = match (direction, values.first().map(Option::is_some)) {
             // After a value come greater values, then the NULLs.
             (Direction::Asc, Some(true)) => {
                 format!("(ROW{all_cols} > ROW{all_vals} OR {o} IS NULL)")
@@ -631,32 +674,38 @@ impl<'m> Plan<'m> {
             (Direction::Desc, Some(true)) => format!("ROW{all_cols} < ROW{all_vals}"),
             // After a NULL come NULLs with smaller keys, then every value.
             (Direction::Desc, _) => format!("({o} IS NOT NULL OR ({o} IS NULL AND {rest}))"),
-        }
+        };
+        vec![condition]
     }
 }
 
 /// Rows after the cursor's row (`values`, bound as `cast`) in the order
-/// `sort`, any of whose columns may be NULL: the rows equal to it in the
-/// first columns and after it in the next one, for each column in turn
-/// (ascending, NULLs come after every value; descending, before).
+/// `sort`, any of whose columns may be NULL, as parts with no row in
+/// common: for each column in turn, the rows equal to the cursor's in the
+/// columns before it and after it in this one (ascending, the NULLs come
+/// after every value; descending, before). Each part is one range of an
+/// index on the sort columns; a NULL is a part of its own, as `OR` would
+/// leave the index no range to scan.
 fn after_column_by_column(
     sort: &[&Column],
     cast: &[String],
     values: &[Option<String>],
     direction: Direction,
-) -> String {
+) -> Vec<String> {
     let t = |c: &Column| format!("t.{}", quote_ident(&c.name));
-    let mut terms = Vec::new();
+    let mut parts = Vec::new();
     for (i, column) in sort.iter().enumerate() {
         let c = t(column);
-        let after = match (direction, values.get(i).is_some_and(Option::is_some)) {
-            (Direction::Asc, true) => format!("({c} > {} OR {c} IS NULL)", cast[i]),
+        let value = values.get(i).is_some_and(Option::is_some);
+        let after = match (direction, value) {
+            (Direction::Asc, true) if column.not_null => vec![format!("{c} > {}", cast[i])],
+            (Direction::Asc, true) => vec![format!("{c} > {}", cast[i]), format!("{c} IS NULL")],
             // nothing comes after a NULL in this column
-            (Direction::Asc, false) => continue,
-            (Direction::Desc, true) => format!("{c} < {}", cast[i]),
-            (Direction::Desc, false) => format!("{c} IS NOT NULL"),
+            (Direction::Asc, false) => Vec::new(),
+            (Direction::Desc, true) => vec![format!("{c} < {}", cast[i])],
+            (Direction::Desc, false) => vec![format!("{c} IS NOT NULL")],
         };
-        let mut parts: Vec<String> = sort[..i]
+        let equal: Vec<String> = sort[..i]
             .iter()
             .enumerate()
             .map(
@@ -666,14 +715,13 @@ fn after_column_by_column(
                 },
             )
             .collect();
-        parts.push(after);
-        terms.push(format!("({})", parts.join(" AND ")));
+        for a in after {
+            let mut all = equal.clone();
+            all.push(a);
+            parts.push(all.join(" AND "));
+        }
     }
-    if terms.is_empty() {
-        "false".into()
-    } else {
-        format!("({})", terms.join(" OR "))
-    }
+    parts
 }
 
 /// A column's value as it goes into the row's JSON: as PostgreSQL writes it,
@@ -935,23 +983,70 @@ mod tests {
         let x = || Some("x".to_owned());
         assert_eq!(
             after_column_by_column(&sort, &cast, &[x(), x()], Direction::Asc),
-            r#"(((t."a" > $1 OR t."a" IS NULL)) OR (t."a" = $1 AND (t."b" > $2 OR t."b" IS NULL)))"#
+            [
+                r#"t."a" > $1"#,
+                r#"t."a" IS NULL"#,
+                r#"t."a" = $1 AND t."b" > $2"#,
+                r#"t."a" = $1 AND t."b" IS NULL"#
+            ]
         );
         // After (NULL, x) ascending: only (NULL, greater or NULL).
         assert_eq!(
             after_column_by_column(&sort, &cast, &[None, x()], Direction::Asc),
-            r#"((t."a" IS NULL AND (t."b" > $2 OR t."b" IS NULL)))"#
+            [
+                r#"t."a" IS NULL AND t."b" > $2"#,
+                r#"t."a" IS NULL AND t."b" IS NULL"#
+            ]
         );
         // Descending, NULLs come first: after (x, NULL) come smaller first
         // columns, and (x, any value).
         assert_eq!(
             after_column_by_column(&sort, &cast, &[x(), None], Direction::Desc),
-            r#"((t."a" < $1) OR (t."a" = $1 AND t."b" IS NOT NULL))"#
+            [r#"t."a" < $1"#, r#"t."a" = $1 AND t."b" IS NOT NULL"#]
         );
+        assert!(after_column_by_column(&sort, &cast, &[None, None], Direction::Asc).is_empty());
+        // A column that cannot be NULL has no part for NULLs.
+        let c = Column {
+            not_null: true,
+            ..col("c")
+        };
         assert_eq!(
-            after_column_by_column(&sort, &cast, &[None, None], Direction::Asc),
-            "false"
+            after_column_by_column(&[&c, &b], &cast, &[x(), x()], Direction::Asc),
+            [
+                r#"t."c" > $1"#,
+                r#"t."c" = $1 AND t."b" > $2"#,
+                r#"t."c" = $1 AND t."b" IS NULL"#
+            ]
         );
+    }
+
+    #[test]
+    fn a_page_after_a_cursor_over_keys_that_may_be_null_is_the_first_rows_of_its_parts() {
+        let mut m = model();
+        m.columns[0].not_null = false;
+        let plan = Plan::new(&m, &parse("status=eq.x").unwrap()).unwrap();
+        let next = plan.cursor_after(vec![Some("o-1".into())]);
+        let r = parse(&format!("status=eq.x&after={next}")).unwrap();
+        let (sql, params) = Plan::new(&m, &r).unwrap().sql();
+        // one part for greater keys, one for NULL keys, each with the
+        // filter, each ordered and limited; then the first of both
+        assert_eq!(sql.matches("UNION ALL").count(), 1, "{sql}");
+        assert_eq!(sql.matches(r#"t."status" = $1"#).count(), 2, "{sql}");
+        assert!(
+            sql.contains(r#"t."id" > $2::text::pg_catalog."text""#),
+            "{sql}"
+        );
+        assert!(sql.contains(r#"t."id" IS NULL"#), "{sql}");
+        assert!(sql.contains(r#"t."id" AS pgcqrs_sort_0"#), "{sql}");
+        assert!(
+            sql.ends_with("ORDER BY u.pgcqrs_sort_0 ASC\nLIMIT $3::bigint"),
+            "{sql}"
+        );
+        assert_eq!(params.len(), 3);
+        // A key that cannot be NULL keeps the one row comparison.
+        let (sql, _) = Plan::new(&model(), &r).unwrap().sql();
+        assert!(!sql.contains("UNION"), "{sql}");
+        assert!(sql.contains(r#"ROW(t."id") > ROW($2"#), "{sql}");
     }
 
     #[test]

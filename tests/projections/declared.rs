@@ -845,37 +845,113 @@ async fn a_null_in_a_group_key_is_a_group_of_its_own() {
 
     // Over HTTP, a page at a time, in both orders: every group once, the
     // NULL groups where PostgreSQL sorts them.
-    for (order, expected) in [
-        ("cat.asc", "ORDER BY cat ASC, sub ASC"),
-        ("cat.desc", "ORDER BY cat DESC, sub DESC"),
-    ] {
-        let mut seen = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..50 {
-            let mut query = vec![("order", order), ("limit", "2")];
-            if let Some(cursor) = &after {
-                query.push(("after", cursor.as_str()));
-            }
-            let page = get_json(&app, "/queries/views/part_tops", &query).await;
-            assert_eq!(page.status, 200, "{}", page.text);
-            for row in page.body["rows"].as_array().expect("rows") {
-                seen.push(format!("{}/{}", row["cat"], row["sub"]));
-            }
-            match page.body["next"].as_str() {
-                Some(next) => after = Some(next.to_owned()),
-                None => break,
-            }
-        }
-        let all: Vec<String> = first_column(
-            client,
-            &format!(
-                "SELECT coalesce(to_json(cat)::text, 'null') || '/' || coalesce(to_json(sub)::text, 'null')
-                   FROM read.part_tops {expected}"
-            ),
-        )
+    assert_pages_as_sorted(&app, client, "part_tops", "cat.asc", "cat ASC, sub ASC").await;
+    assert_pages_as_sorted(&app, client, "part_tops", "cat.desc", "cat DESC, sub DESC").await;
+}
+
+/// A full model (a materialized view) whose query comes to give a NULL
+/// key after its declaration: refreshed like any other, and paged over
+/// HTTP through its NULL keys in both orders.
+#[tokio::test]
+async fn a_full_models_key_that_comes_to_hold_null_is_paged_through() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
         .await;
-        assert_eq!(seen, all, "pages in {order}");
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE public.parts (id int PRIMARY KEY, cat text, sub text, v numeric NOT NULL);
+             INSERT INTO public.parts SELECT i, 'c' || (i % 4), 's' || (i % 3), i FROM generate_series(1, 40) i;
+             SELECT pgcqrs.define_read_model(
+                 name => 'part_groups',
+                 query => $$SELECT cat, sub, count(*) AS n, sum(v) AS total FROM public.parts GROUP BY cat, sub$$,
+                 key => ARRAY['cat', 'sub'],
+                 mode => 'full',
+                 filterable => ARRAY['cat']);",
+        )
+        .await
+        .expect("declare");
+    let refresher = app.refresher.as_ref().expect("refresher");
+    let model = reloaded(refresher, "part_groups").await;
+    catch_up(refresher, &model, "the first refresh").await;
+    let kind: String = client
+        .query_one(
+            "SELECT relkind::text FROM pg_class WHERE oid = 'read.part_groups'::regclass",
+            &[],
+        )
+        .await
+        .expect("relkind")
+        .get(0);
+    assert_eq!(kind, "m", "a full model is a materialized view");
+    client
+        .batch_execute(
+            "UPDATE public.parts SET cat = NULL WHERE id IN (1, 2, 3, 5);
+             UPDATE public.parts SET sub = NULL WHERE id IN (2, 6, 7, 10);",
+        )
+        .await
+        .expect("NULL keys");
+    catch_up(refresher, &model, "after NULL keys").await;
+    let null_keys: i64 = client
+        .query_one(
+            "SELECT count(*) FROM read.part_groups WHERE cat IS NULL OR sub IS NULL",
+            &[],
+        )
+        .await
+        .expect("null keys")
+        .get(0);
+    assert_eq!(
+        null_keys, 6,
+        "(NULL, s0|s1|s2|NULL), (c2, NULL), (c3, NULL)"
+    );
+    assert_eq!(
+        differences(client, "part_groups", false).await,
+        (0, 0),
+        "part_groups equals its query"
+    );
+    for (order, sorted) in [
+        ("cat.asc", "cat ASC, sub ASC"),
+        ("cat.desc", "cat DESC, sub DESC"),
+    ] {
+        assert_pages_as_sorted(&app, client, "part_groups", order, sorted).await;
     }
+}
+
+/// Read `model` over HTTP two rows a page in `order` (as `order=`),
+/// following `next`: every row once, in the order `ORDER BY sorted` gives.
+async fn assert_pages_as_sorted(
+    app: &TestApp,
+    client: &tokio_postgres::Client,
+    model: &str,
+    order: &str,
+    sorted: &str,
+) {
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..100 {
+        let mut query = vec![("order", order), ("limit", "2")];
+        if let Some(cursor) = &after {
+            query.push(("after", cursor.as_str()));
+        }
+        let page = get_json(app, &format!("/queries/views/{model}"), &query).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        for row in page.body["rows"].as_array().expect("rows") {
+            seen.push(format!("{}/{}", row["cat"], row["sub"]));
+        }
+        match page.body["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let all: Vec<String> = first_column(
+        client,
+        &format!(
+            "SELECT coalesce(to_json(cat)::text, 'null') || '/' || coalesce(to_json(sub)::text, 'null')
+               FROM read.{model} ORDER BY {sorted}"
+        ),
+    )
+    .await;
+    assert_eq!(seen, all, "pages of {model} in {order}");
 }
 
 /// A model dropped and declared again under its name, over another table,
