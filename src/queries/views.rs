@@ -621,7 +621,8 @@ impl<'m> Plan<'m> {
     /// columns identify rows. Where one may hold NULL (a model whose key
     /// took one, a materialized view, which cannot declare its key NOT
     /// NULL), the cursor compares column by column, a part per column;
-    /// otherwise the sort values compare as one row.
+    /// otherwise the sort values compare as one row, and an order column
+    /// that may be NULL has its NULLs in a part of their own.
     fn after_condition(
         &self,
         sort: &[&Column],
@@ -663,19 +664,24 @@ impl<'m> Plan<'m> {
             "false".into()
         };
         let (all_cols, all_vals) = row(0);
-        let condition = match (direction, values.first().map(Option::is_some)) {
+        // Two parts rather than one OR, which would leave an index on the
+        // sort columns no range to scan.
+        match (direction, values.first().map(Option::is_some)) {
             // After a value come greater values, then the NULLs.
-            (Direction::Asc, Some(true)) => {
-                format!("(ROW{all_cols} > ROW{all_vals} OR {o} IS NULL)")
-            }
+            (Direction::Asc, Some(true)) => vec![
+                format!("ROW{all_cols} > ROW{all_vals}"),
+                format!("{o} IS NULL"),
+            ],
             // After a NULL come only NULLs with greater keys.
-            (Direction::Asc, _) => format!("({o} IS NULL AND {rest})"),
+            (Direction::Asc, _) => vec![format!("{o} IS NULL AND {rest}")],
             // After a value come smaller values (the NULLs came first).
-            (Direction::Desc, Some(true)) => format!("ROW{all_cols} < ROW{all_vals}"),
+            (Direction::Desc, Some(true)) => vec![format!("ROW{all_cols} < ROW{all_vals}")],
             // After a NULL come NULLs with smaller keys, then every value.
-            (Direction::Desc, _) => format!("({o} IS NOT NULL OR ({o} IS NULL AND {rest}))"),
-        };
-        vec![condition]
+            (Direction::Desc, _) => vec![
+                format!("{o} IS NULL AND {rest}"),
+                format!("{o} IS NOT NULL"),
+            ],
+        }
     }
 }
 
@@ -1082,17 +1088,27 @@ mod tests {
             (
                 "total.asc",
                 None,
-                r#"(t."total" IS NULL AND ROW(t."id") > ROW($2"#,
+                r#"WHERE t."total" IS NULL AND ROW(t."id") > ROW($2"#,
             ),
             (
                 "total.asc",
                 Some("1"),
-                r#"(ROW(t."total", t."id") > ROW($1"#,
+                "WHERE ROW(t.\"total\", t.\"id\") > ROW($1::text::pg_catalog.\"numeric\", $2::text::pg_catalog.\"text\")\nORDER BY t.\"total\" ASC, t.\"id\" ASC\nLIMIT $3::bigint)\nUNION ALL\n",
+            ),
+            (
+                "total.asc",
+                Some("1"),
+                r#"WHERE t."total" IS NULL"#,
             ),
             (
                 "total.desc",
                 None,
-                r#"(t."total" IS NOT NULL OR (t."total" IS NULL AND ROW(t."id") < ROW($2"#,
+                r#"WHERE t."total" IS NULL AND ROW(t."id") < ROW($2"#,
+            ),
+            (
+                "total.desc",
+                None,
+                r#"WHERE t."total" IS NOT NULL"#,
             ),
         ] {
             let plan = Plan::new(&m, &parse(&format!("order={order}")).unwrap()).unwrap();
