@@ -688,34 +688,29 @@ BEGIN
     BEGIN
         IF kept = 'full' THEN
             EXECUTE format('CREATE MATERIALIZED VIEW %s AS SELECT * FROM pgcqrs_defs.%I', target, name);
-            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s)', name || '_pkey', target, keylist);
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s) NULLS NOT DISTINCT', name || '_pkey', target, keylist);
         ELSE
             EXECUTE format('CREATE TABLE %s AS SELECT * FROM pgcqrs_defs.%I', target, name);
-            FOREACH col IN ARRAY key LOOP
-                EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', target, col);
-            END LOOP;
-            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', target, name || '_pkey', keylist);
+            -- a key holding a NULL already: the key keys_may_be_null gives
+            -- at the first NULL met
+            EXECUTE format('SELECT count(*) FROM (SELECT FROM %s WHERE %s LIMIT 1) x', target,
+                           (SELECT string_agg(format('%I IS NULL', k), ' OR ') FROM unnest(key) k)) INTO n;
+            IF n > 0 THEN
+                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE NULLS NOT DISTINCT (%s)',
+                               target, name || '_pkey', keylist);
+            ELSE
+                FOREACH col IN ARRAY key LOOP
+                    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', target, col);
+                END LOOP;
+                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY (%s)', target, name || '_pkey', keylist);
+            END IF;
         END IF;
     EXCEPTION
         WHEN unique_violation THEN
             RAISE EXCEPTION 'the key (%) of read model % is not unique: %', array_to_string(key, ', '), name, SQLERRM
                 USING ERRCODE = 'unique_violation',
                       HINT = 'The key must identify one row of the query: add columns to it, or group by it.';
-        WHEN not_null_violation THEN
-            RAISE EXCEPTION 'the key (%) of read model % is NULL in some rows', array_to_string(key, ', '), name
-                USING ERRCODE = 'not_null_violation',
-                      HINT = 'Key columns must never be NULL: filter those rows out or coalesce the column.';
     END;
-    IF kept = 'full' THEN
-        -- key columns of a materialized view cannot be declared NOT NULL
-        EXECUTE format('SELECT count(*) FROM %s WHERE (%s) IS NOT NULL IS NOT TRUE', target,
-                       (SELECT string_agg(format('%I IS NOT NULL', k), ' AND ') FROM unnest(key) k)) INTO n;
-        IF n > 0 THEN
-            RAISE EXCEPTION 'the key (%) of read model % is NULL in % rows', array_to_string(key, ', '), name, n
-                USING ERRCODE = 'not_null_violation',
-                      HINT = 'Key columns must never be NULL: filter those rows out or coalesce the column.';
-        END IF;
-    END IF;
     EXECUTE format('COMMENT ON %s %s IS %L',
                    CASE kept WHEN 'full' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, target,
                    coalesce(description, format('Read model %s, declared in pgcqrs.read_models.', name)));

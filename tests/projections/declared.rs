@@ -849,6 +849,116 @@ async fn a_null_in_a_group_key_is_a_group_of_its_own() {
     assert_pages_as_sorted(&app, client, "part_tops", "cat.desc", "cat DESC, sub DESC").await;
 }
 
+/// A key that is NULL in rows found at declaration: the declaration takes
+/// it (it was refused) with the key a first NULL met later gives (one row
+/// per key, NULL a value like any other), in a model kept by delta, one
+/// whose touched groups are recomputed and a full one. The first two are
+/// then kept in batches through writes into and out of the NULL groups,
+/// equal to their queries after each; a key that is not unique because
+/// of its NULLs is refused as any key that is not unique.
+#[tokio::test]
+async fn a_key_null_at_declaration_is_a_group_of_its_own() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE public.parts (id int PRIMARY KEY, cat text, sub text, v numeric NOT NULL);
+             INSERT INTO public.parts
+             SELECT i, CASE WHEN i % 5 = 0 THEN NULL ELSE 'c' || (i % 3) END,
+                    CASE WHEN i % 7 = 0 THEN NULL ELSE 's' || (i % 2) END, i
+               FROM generate_series(1, 30) i;
+             SELECT pgcqrs.define_read_model(
+                 name => 'part_sums',
+                 query => $$SELECT cat, count(*) AS n, sum(v) AS total FROM public.parts GROUP BY cat$$,
+                 key => ARRAY['cat']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'part_tops',
+                 query => $$SELECT cat, sub, max(v) AS top, string_agg(id::text, ',' ORDER BY id) AS ids
+                           FROM public.parts GROUP BY cat, sub$$,
+                 key => ARRAY['cat', 'sub'],
+                 filterable => ARRAY['cat']);",
+        )
+        .await
+        .expect("declared over NULL keys");
+    let kept: Vec<(String, String)> = pairs(
+        client,
+        "SELECT m.name, m.kept || '/' || k.contype::text FROM pgcqrs.read_models m
+           JOIN pg_constraint k ON k.conrelid = format('read.%I', m.name)::regclass
+          WHERE m.name LIKE 'part%' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        kept,
+        [
+            ("part_sums".to_owned(), "incremental/u".to_owned()),
+            ("part_tops".to_owned(), "incremental/u".to_owned())
+        ],
+        "kept in batches, the key unique with NULLs"
+    );
+    let refresher = app.refresher.as_ref().expect("refresher");
+    let names = ["part_sums", "part_tops"];
+    let steps = [
+        "UPDATE public.parts SET v = v + 1 WHERE cat IS NULL",
+        "UPDATE public.parts SET cat = 'c1' WHERE id = 5",
+        "UPDATE public.parts SET cat = NULL WHERE id IN (1, 2)",
+        "DELETE FROM public.parts WHERE cat IS NULL AND sub IS NULL",
+        "INSERT INTO public.parts VALUES (31, NULL, NULL, 3)",
+    ];
+    run_steps_in_batches(client, refresher, &names, &steps, &[]).await;
+    assert_pages_as_sorted(&app, client, "part_tops", "cat.asc", "cat ASC, sub ASC").await;
+
+    client
+        .batch_execute(
+            "SELECT pgcqrs.define_read_model(
+                 name => 'part_groups',
+                 query => $$SELECT cat, sub, count(*) AS n FROM public.parts GROUP BY cat, sub$$,
+                 key => ARRAY['cat', 'sub'],
+                 mode => 'full',
+                 filterable => ARRAY['cat']);
+             UPDATE public.parts SET sub = NULL WHERE id = 4;",
+        )
+        .await
+        .expect("a full model over NULL keys");
+    for name in ["part_sums", "part_tops", "part_groups"] {
+        catch_up(refresher, &reloaded(refresher, name).await, "a full model").await;
+    }
+    assert_models_equal_their_queries(client, "the full model's refresh").await;
+    // (a running instance serves a new declaration within a moment)
+    poll_until("part_groups served", Duration::from_secs(10), || async {
+        let page = get_json(&app, "/queries/views/part_groups", &[]).await;
+        (page.status == 200).then_some(())
+    })
+    .await;
+    assert_pages_as_sorted(
+        &app,
+        client,
+        "part_groups",
+        "cat.desc",
+        "cat DESC, sub DESC",
+    )
+    .await;
+
+    // NULL is one key: three rows with a NULL key are not unique.
+    for mode in ["auto", "full"] {
+        let (state, message, _) = sql_error(
+            client,
+            &format!(
+                "SELECT pgcqrs.define_read_model(
+                     name => 'part_rows',
+                     query => $$SELECT CASE WHEN id > 3 THEN id END AS k, v FROM public.parts$$,
+                     key => ARRAY['k'],
+                     mode => '{mode}')"
+            ),
+        )
+        .await;
+        assert_eq!(state, SqlState::UNIQUE_VIOLATION, "{mode}: {message}");
+        assert!(message.contains("is not unique"), "{mode}: {message}");
+    }
+}
+
 /// A full model (a materialized view) whose query comes to give a NULL
 /// key after its declaration: refreshed like any other, and paged over
 /// HTTP through its NULL keys in both orders.
