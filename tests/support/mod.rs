@@ -7,7 +7,9 @@
 //! server runs as `postgres`, which cannot enter a clone in a home closed to
 //! others. A detached reaper removes it when the test process ends. Set
 //! `PGCQRS_TEST_ADMIN_URL` to a superuser URL to use an existing server
-//! instead.
+//! instead: it keeps one template per set of migrations
+//! (`pgcqrs_template_<hash>`), which later runs clone, and each test's
+//! database is dropped when the test ends.
 //!
 //! - this module: the cluster, [`TestDb`], [`TestApp`] and its builder,
 //!   [`poll_until`] (the one way a test waits for something);
@@ -77,25 +79,77 @@ fn start_server() -> Server {
             (cluster.url(""), Some(cluster))
         }
     };
-    let template = format!("pgcqrs_template_{}", uuid::Uuid::new_v4().simple());
+    let template = format!("pgcqrs_template_{}", migrations_fingerprint());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let admin = db::connect(&format!("{admin_base}postgres"))
             .await
             .expect("connect admin");
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+            .await
+            .expect("look for the template")
+            .is_some();
+        if exists {
+            return;
+        }
+        // Migrated under a name of its own, then named as the template: a
+        // test binary started meanwhile never clones half a template.
+        let building = format!("{template}_{}", uuid::Uuid::new_v4().simple());
         admin
-            .batch_execute(&format!("CREATE DATABASE {template}"))
+            .batch_execute(&format!("CREATE DATABASE {building}"))
             .await
             .expect("create template");
-        db::migrate(&format!("{admin_base}{template}"))
+        db::migrate(&format!("{admin_base}{building}"))
             .await
             .expect("migrate template");
+        let renamed = admin
+            .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+            .await;
+        match renamed {
+            Ok(()) => {}
+            // another test binary made it first
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {
+                admin
+                    .batch_execute(&format!("DROP DATABASE {building}"))
+                    .await
+                    .expect("drop the second template");
+            }
+            Err(e) => panic!("name the template: {e}"),
+        }
     });
     Server {
         admin_base,
         template,
         _cluster: cluster,
     }
+}
+
+/// The migrations' names and contents, hashed: the template a server
+/// keeps for this set of migrations is cloned by every later test binary
+/// that has the same set, rather than one more left behind per run.
+fn migrations_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read the migrations directory")
+        .map(|entry| entry.expect("a migration").path())
+        .collect();
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        hash.update(
+            file.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
+        hash.update(std::fs::read(&file).expect("read a migration"));
+    }
+    hash.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A streaming replica of the test binary's cluster, removed at exit.
