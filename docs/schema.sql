@@ -1566,25 +1566,27 @@ CREATE FUNCTION pgcqrs.node_items(list text) RETURNS text[]
     LANGUAGE plpgsql IMMUTABLE STRICT
     AS $$
 DECLARE
+    b     bytea := convert_to(list, 'UTF8');
+    len   int := length(convert_to(list, 'UTF8'));
     items text[] := '{}';
     depth int := 0;
     start int;
     i     int := 2;
-    ch    text;
+    ch    int;
 BEGIN
-    WHILE i < length(list) LOOP
-        ch := substr(list, i, 1);
-        IF ch = '\' THEN
+    WHILE i < len LOOP
+        ch := get_byte(b, i - 1);
+        IF ch = 92 THEN
             i := i + 1;
-        ELSIF ch IN ('{', '(') THEN
+        ELSIF ch IN (123, 40) THEN
             IF depth = 0 THEN
                 start := i;
             END IF;
             depth := depth + 1;
-        ELSIF ch IN ('}', ')') THEN
+        ELSIF ch IN (125, 41) THEN
             depth := depth - 1;
             IF depth = 0 THEN
-                items := items || substr(list, start, i - start + 1);
+                items := items || convert_from(substring(b FROM start FOR i - start + 1), 'UTF8');
             END IF;
         END IF;
         i := i + 1;
@@ -1597,36 +1599,38 @@ CREATE FUNCTION pgcqrs.node_segments(tree text, marker text, value boolean DEFAU
     LANGUAGE plpgsql IMMUTABLE STRICT
     AS $$
 DECLARE
+    b     bytea := convert_to(tree, 'UTF8');
+    m     bytea := convert_to(marker, 'UTF8');
+    len   int := length(convert_to(tree, 'UTF8'));
     pos   int := 1;
     found int;
     i     int;
     depth int;
-    ch    text;
-    len   int := length(tree);
+    ch    int;
 BEGIN
     LOOP
-        found := strpos(substr(tree, pos), marker);
+        found := position(m IN substring(b FROM pos));
         EXIT WHEN found = 0;
-        pos := pos + found - 1 + CASE WHEN value THEN length(marker) ELSE 0 END;
-        IF substr(tree, pos, 1) NOT IN ('{', '(') THEN
+        pos := pos + found - 1 + CASE WHEN value THEN length(m) ELSE 0 END;
+        IF pos > len OR get_byte(b, pos - 1) NOT IN (123, 40) THEN  -- { (
             pos := pos + 1;
             CONTINUE;
         END IF;
         i := pos;
         depth := 0;
         LOOP
-            ch := substr(tree, i, 1);
-            IF ch = '\' THEN
+            ch := get_byte(b, i - 1);
+            IF ch = 92 THEN                                          -- \
                 i := i + 1;
-            ELSIF ch IN ('{', '(') THEN
+            ELSIF ch IN (123, 40) THEN
                 depth := depth + 1;
-            ELSIF ch IN ('}', ')') THEN
+            ELSIF ch IN (125, 41) THEN                               -- } )
                 depth := depth - 1;
             END IF;
             i := i + 1;
             EXIT WHEN depth = 0 OR i > len;
         END LOOP;
-        RETURN NEXT substr(tree, pos, i - pos);
+        RETURN NEXT convert_from(substring(b FROM pos FOR i - pos), 'UTF8');
         pos := pos + 1;
     END LOOP;
 END
