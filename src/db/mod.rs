@@ -203,12 +203,7 @@ async fn replay(
         let report = run(refinery::Target::Version(WALKERS_AFTER))
             .run_async(client)
             .await?;
-        applied.extend(
-            report
-                .applied_migrations()
-                .iter()
-                .map(|m| (m.version(), m.name().to_owned())),
-        );
+        applied.extend(named(&report));
         let walkers = migrations::runner()
             .get_migrations()
             .iter()
@@ -218,13 +213,17 @@ async fn replay(
         client.batch_execute(&walkers).await?;
     }
     let report = run(target).run_async(client).await?;
-    applied.extend(
-        report
-            .applied_migrations()
-            .iter()
-            .map(|m| (m.version(), m.name().to_owned())),
-    );
+    applied.extend(named(&report));
     Ok(applied)
+}
+
+/// The migrations a run applied: version and name, in order.
+fn named(report: &refinery::Report) -> Vec<(i32, String)> {
+    report
+        .applied_migrations()
+        .iter()
+        .map(|m| (m.version(), m.name().to_owned()))
+        .collect()
 }
 
 /// The newest migration version this build knows.

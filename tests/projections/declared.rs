@@ -755,6 +755,20 @@ async fn run_steps_in_batches(
     }
 }
 
+/// Two models over `public.parts (id, cat, sub, v)` that NULL keys put to
+/// the test: `part_sums` by `cat`, kept by delta; `part_tops` by `cat, sub`,
+/// its touched groups recomputed (`max`, `string_agg`).
+const PART_MODELS: &str = "SELECT pgcqrs.define_read_model(
+     name => 'part_sums',
+     query => $$SELECT cat, count(*) AS n, sum(v) AS total FROM public.parts GROUP BY cat$$,
+     key => ARRAY['cat']);
+ SELECT pgcqrs.define_read_model(
+     name => 'part_tops',
+     query => $$SELECT cat, sub, max(v) AS top, string_agg(id::text, ',' ORDER BY id) AS ids
+               FROM public.parts GROUP BY cat, sub$$,
+     key => ARRAY['cat', 'sub'],
+     filterable => ARRAY['cat']);";
+
 /// A NULL in a key column of a model kept in batches: GROUP BY gives a
 /// group for NULL, and the model now holds it too instead of failing every
 /// refresh. Its key takes NULLs from the first one met (one row per key,
@@ -773,19 +787,14 @@ async fn a_null_in_a_group_key_is_a_group_of_its_own() {
     client
         .batch_execute(
             "CREATE TABLE public.parts (id int PRIMARY KEY, cat text, sub text, v numeric NOT NULL);
-             INSERT INTO public.parts SELECT i, 'c' || (i % 3), 's' || (i % 2), i FROM generate_series(1, 20) i;
-             SELECT pgcqrs.define_read_model(
-                 name => 'part_sums',
-                 query => $$SELECT cat, count(*) AS n, sum(v) AS total FROM public.parts GROUP BY cat$$,
-                 key => ARRAY['cat']);
-             SELECT pgcqrs.define_read_model(
-                 name => 'part_tops',
-                 query => $$SELECT cat, sub, max(v) AS top, string_agg(id::text, ',' ORDER BY id) AS ids
-                           FROM public.parts GROUP BY cat, sub$$,
-                 key => ARRAY['cat', 'sub'],
-                 filterable => ARRAY['cat']);
-             UPDATE public.parts SET v = v + 1 WHERE id = 1;",
+             INSERT INTO public.parts SELECT i, 'c' || (i % 3), 's' || (i % 2), i FROM generate_series(1, 20) i;",
         )
+        .await
+        .expect("parts");
+    client
+        .batch_execute(&format!(
+            "{PART_MODELS} UPDATE public.parts SET v = v + 1 WHERE id = 1;"
+        ))
         .await
         .expect("declare");
     let refresher = app.refresher.as_ref().expect("refresher");
@@ -870,18 +879,12 @@ async fn a_key_null_at_declaration_is_a_group_of_its_own() {
              INSERT INTO public.parts
              SELECT i, CASE WHEN i % 5 = 0 THEN NULL ELSE 'c' || (i % 3) END,
                     CASE WHEN i % 7 = 0 THEN NULL ELSE 's' || (i % 2) END, i
-               FROM generate_series(1, 30) i;
-             SELECT pgcqrs.define_read_model(
-                 name => 'part_sums',
-                 query => $$SELECT cat, count(*) AS n, sum(v) AS total FROM public.parts GROUP BY cat$$,
-                 key => ARRAY['cat']);
-             SELECT pgcqrs.define_read_model(
-                 name => 'part_tops',
-                 query => $$SELECT cat, sub, max(v) AS top, string_agg(id::text, ',' ORDER BY id) AS ids
-                           FROM public.parts GROUP BY cat, sub$$,
-                 key => ARRAY['cat', 'sub'],
-                 filterable => ARRAY['cat']);",
+               FROM generate_series(1, 30) i;",
         )
+        .await
+        .expect("parts");
+    client
+        .batch_execute(PART_MODELS)
         .await
         .expect("declared over NULL keys");
     let kept: Vec<(String, String)> = pairs(
