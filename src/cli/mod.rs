@@ -94,10 +94,11 @@ impl Cli {
     /// Set up logging and run the command.
     pub async fn run(self) -> anyhow::Result<()> {
         // The service logs what it does (not the cron scheduler's own
-        // start-up steps); one-shot commands print their result and log
-        // only what went wrong.
+        // start-up steps, nor refinery's line per migration: ours says which
+        // were applied); one-shot commands print their result and log only
+        // what went wrong.
         let default_filter = match self.command {
-            Command::Serve { .. } => "info,tokio_cron_scheduler=warn",
+            Command::Serve { .. } => "info,tokio_cron_scheduler=warn,refinery_core=warn",
             _ => "warn",
         };
         init_tracing(self.log_format, default_filter);
