@@ -95,7 +95,10 @@ impl ViewCatalog {
         }
         let models = Arc::new(
             reads
-                .read(None, |target, _| async move { load(&target.pool).await })
+                .read(
+                    None,
+                    |target, _| async move { read_catalog(&target.pool).await },
+                )
                 .await?,
         );
         if let Ok(mut l) = self.loaded.write() {
@@ -108,9 +111,9 @@ impl ViewCatalog {
     }
 }
 
-/// Read the catalog.
+/// Read the catalog from `pool` (uncached).
 #[tracing::instrument(skip_all)]
-async fn load(pool: &Pool) -> Result<Models, QueryError> {
+pub async fn read_catalog(pool: &Pool) -> Result<Models, QueryError> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(include_str!("../../sql/queries/view_catalog.sql"))
@@ -171,13 +174,8 @@ pub async fn read_view(pool: &Pool, plan: &Plan<'_>) -> Result<ViewPage, QueryEr
             }
         })
         .collect();
-    let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
-        .iter()
-        .map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone()))
-        .collect();
     let client = pool.get().await?;
-    // One round trip, no statement kept: the SELECT varies with the filters.
-    let rows = client.query_typed(&sql, &typed).await.map_err(read_error)?;
+    let rows = query_view(&client, &sql, &values).await?;
     let limit = usize::from(plan.limit());
     let next = match limit.checked_sub(1).and_then(|i| rows.get(i)) {
         Some(last) if rows.len() > limit => Some(plan.cursor_after(last.try_get("sort")?)),
@@ -193,6 +191,48 @@ pub async fn read_view(pool: &Pool, plan: &Plan<'_>) -> Result<ViewPage, QueryEr
         })
         .collect::<Result<Vec<_>, QueryError>>()?;
     Ok(ViewPage { rows, next })
+}
+
+/// The most statements a read connection keeps prepared (the service's own
+/// and one per shape of view read: model, filters, order, cursor). Values
+/// are bound, so a shape is a handful of statements per model in use; a
+/// client inventing shapes without end gets, past this bound, the unnamed
+/// statement every read used to be.
+pub const STATEMENTS_PER_CONNECTION: usize = 128;
+
+/// Run a view read's SELECT as a statement kept on the connection, so that
+/// PostgreSQL plans it once (a generic plan where the values do not change
+/// it, `plan_cache_mode = auto`) instead of parsing and planning it anew
+/// for every request; unnamed once the connection keeps enough. The
+/// statement's result is always `text, text[]` and its parameters are
+/// typed here, so a model redefined under it is planned again, not broken;
+/// one whose columns went away fails as an unnamed statement would, and is
+/// forgotten.
+async fn query_view(
+    client: &deadpool_postgres::Client,
+    sql: &str,
+    values: &[(Box<dyn ToSql + Sync + Send>, Type)],
+) -> Result<Vec<deadpool_postgres::tokio_postgres::Row>, QueryError> {
+    let types: Vec<Type> = values.iter().map(|(_, t)| t.clone()).collect();
+    if client.statement_cache.size() < STATEMENTS_PER_CONNECTION {
+        let params: Vec<&(dyn ToSql + Sync)> = values
+            .iter()
+            .map(|(v, _)| v.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let result = match client.prepare_typed_cached(sql, &types).await {
+            Ok(statement) => client.query(&statement, &params).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            client.statement_cache.remove(sql, &types);
+        }
+        return result.map_err(read_error);
+    }
+    let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
+        .iter()
+        .map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone()))
+        .collect();
+    client.query_typed(sql, &typed).await.map_err(read_error)
 }
 
 /// The errors a read's own values cause are the client's (400); a relation

@@ -676,3 +676,157 @@ async fn a_built_in_model_reads_its_own_writes_through_its_view_route() {
     assert!(body.contains(r#""total":19.99"#), "{body}");
     assert!(page["next"].is_null());
 }
+
+/// Drop a model `declare` made, as `pgcqrs.drop_read_model` would.
+async fn undeclare(app: &TestApp, name: &str) {
+    app.client()
+        .await
+        .batch_execute(&format!(
+            "DELETE FROM pgcqrs.read_models WHERE name = '{name}';
+             DELETE FROM read.read_model_status WHERE view_name = '{name}';
+             DROP TABLE read.{name};"
+        ))
+        .await
+        .expect("drop the model");
+}
+
+/// A read is a statement its connection keeps, planned once rather than
+/// per request. A model redefined under it is read as it now is: a column
+/// of another type comes out in that type, and a column gone is a model
+/// read anew, not an error.
+#[tokio::test]
+async fn a_kept_statement_reads_a_redefined_model_as_it_now_is() {
+    let app = TestApp::builder().refreshing(Refreshing::Off).start().await;
+    app.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE public.gauges (id text PRIMARY KEY, v int NOT NULL);
+             INSERT INTO public.gauges VALUES ('g1', 1), ('g2', 2);",
+        )
+        .await
+        .expect("gauges");
+    let read = || async {
+        let r = app.get("/queries/views/gauge_values?id=eq.g1").await;
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).expect("a JSON page")["rows"].clone()
+    };
+    declare(
+        &app,
+        "gauge_values",
+        "SELECT id, v FROM public.gauges",
+        &["id"],
+        &["id"],
+    )
+    .await;
+    // Past the five custom plans after which PostgreSQL may keep a generic
+    // one, on every connection the reads went through.
+    for _ in 0..40 {
+        assert_eq!(read().await, serde_json::json!([{"id": "g1", "v": 1}]));
+    }
+    // The same read, the same SQL: `v` is text now.
+    undeclare(&app, "gauge_values").await;
+    declare(
+        &app,
+        "gauge_values",
+        "SELECT id, v::text || ' kWh' AS v FROM public.gauges",
+        &["id"],
+        &["id"],
+    )
+    .await;
+    for _ in 0..10 {
+        assert_eq!(
+            read().await,
+            serde_json::json!([{"id": "g1", "v": "1 kWh"}])
+        );
+    }
+    // `v` is gone: the kept statement fails, the catalog is read again.
+    undeclare(&app, "gauge_values").await;
+    declare(
+        &app,
+        "gauge_values",
+        "SELECT id FROM public.gauges",
+        &["id"],
+        &["id"],
+    )
+    .await;
+    for _ in 0..10 {
+        assert_eq!(read().await, serde_json::json!([{"id": "g1"}]));
+    }
+}
+
+/// Each shape of read (filters, order, cursor) is one statement kept on a
+/// connection, whatever its values; a client inventing shapes without end
+/// fills a connection up to `STATEMENTS_PER_CONNECTION` and no further, and
+/// every read, kept or not, answers as its query in SQL does.
+#[tokio::test]
+async fn a_read_connection_keeps_one_statement_per_shape_up_to_a_bound() {
+    use pgcqrs::queries::view_catalog::{read_catalog, read_view, STATEMENTS_PER_CONNECTION};
+    use pgcqrs::queries::views::{Plan, ViewRequest};
+
+    let app = app_with_parcels().await;
+    let pool = pgcqrs::db::pool(&app.db.url, 1, "pgcqrs-test").expect("a pool of one");
+    let models = read_catalog(&pool).await.expect("the catalog");
+    let parcels = models.get("parcels").expect("parcels");
+    let kept = || async {
+        pool.get()
+            .await
+            .expect("the connection")
+            .statement_cache
+            .size()
+    };
+    let pool = &pool;
+    let ids = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let request = ViewRequest::parse(&pairs).expect("a valid read");
+        async move {
+            let plan = Plan::new(parcels, &request).expect("a valid plan");
+            let page = read_view(pool, &plan).await.expect("a page");
+            page.rows
+                .iter()
+                .map(|r| {
+                    let row: Value = serde_json::from_str(r.get()).expect("a JSON row");
+                    row["id"].as_str().expect("id").to_owned()
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // One shape, other values: one statement.
+    let before = kept().await;
+    for pieces in ["1", "2", "3", "1"] {
+        let got = ids(&[("pieces", &format!("eq.{pieces}")), ("limit", "1000")]).await;
+        assert_eq!(
+            got,
+            sql_ids(&app, &format!("pieces = {pieces}"), "id").await
+        );
+    }
+    assert_eq!(kept().await, before + 1);
+
+    // Shapes without end: the same condition repeated 1 to 32 times, with
+    // each of five operators.
+    for repeat in 1..=32 {
+        for (op, sql) in [
+            ("eq", "="),
+            ("gt", ">"),
+            ("gte", ">="),
+            ("lt", "<"),
+            ("lte", "<="),
+        ] {
+            let value = format!("{op}.6");
+            let mut pairs = vec![("limit", "1000")];
+            pairs.extend(std::iter::repeat_n(("pieces", value.as_str()), repeat));
+            let got = ids(&pairs).await;
+            assert_eq!(
+                got,
+                sql_ids(&app, &format!("pieces {sql} 6"), "id").await,
+                "pieces={value} {repeat} times"
+            );
+        }
+    }
+    assert_eq!(kept().await, STATEMENTS_PER_CONNECTION);
+}
