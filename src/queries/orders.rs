@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{QueryError, Result};
-use crate::db::{column, row_struct, FromRow};
+use crate::db::{self, column, row_struct, FromRow};
 use crate::domain::{serialize_amount, OrderStatus};
 
 /// Views the single-order query reads.
@@ -322,7 +322,7 @@ impl<'a> Conditions<'a> {
 /// One page, newest first, and the cursor of the following one: by page
 /// number (OFFSET) or after a cursor (keyset, stable under inserts).
 async fn page_of(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Client,
     request: &ListRequest,
 ) -> Result<(Vec<OrderSummary>, Option<String>)> {
     let status = request.filter.status.map(|s| s.as_str());
@@ -333,23 +333,27 @@ async fn page_of(
             &[&after.created_at, &after.order_id],
         );
     }
-    // One row more than the page: whether there is a next one.
+    // One row more than the page: whether there is a next one. Written
+    // into the statement, not bound: planned for a `LIMIT $n`, PostgreSQL
+    // assumes a tenth of the rows and never keeps a generic plan, so every
+    // page was planned again. A page size is one of a hundred, and the
+    // connection keeps a bounded number of statements.
     let limit = request.page.size + 1;
     let offset = (request.page.number - 1).saturating_mul(request.page.size);
     let mut params = conditions.params;
-    params.push(&limit);
     let mut sql = format!(
-        "{}{} ORDER BY created_at DESC, order_id DESC LIMIT ${}",
+        "{}{} ORDER BY created_at DESC, order_id DESC LIMIT {limit}",
         include_str!("../../sql/queries/list_orders.sql").trim_end(),
         conditions.sql,
-        params.len()
     );
     if request.after.is_none() && offset > 0 {
         params.push(&offset);
         sql.push_str(&format!(" OFFSET ${}", params.len()));
     }
-    let stmt = client.prepare_cached(&sql).await?;
-    let rows = client.query(&stmt, &params).await?;
+    let rows = match db::kept_statement(client, &sql, &[]).await? {
+        Some(stmt) => client.query(&stmt, &params).await?,
+        None => client.query(sql.as_str(), &params).await?,
+    };
     let mut orders = OrderSummary::from_rows(&rows)?;
     let more = orders.len() as i64 > request.page.size;
     orders.truncate(request.page.size as usize);

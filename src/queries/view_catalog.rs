@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 
 use super::views::{Column, Model, Param, Plan};
 use super::QueryError;
+use crate::db;
 use crate::db::targets::ReadTargets;
 
 /// The longest the cache serves without reading the catalog again.
@@ -193,46 +194,39 @@ pub async fn read_view(pool: &Pool, plan: &Plan<'_>) -> Result<ViewPage, QueryEr
     Ok(ViewPage { rows, next })
 }
 
-/// The most statements a read connection keeps prepared (the service's own
-/// and one per shape of view read: model, filters, order, cursor). Values
-/// are bound, so a shape is a handful of statements per model in use; a
-/// client inventing shapes without end gets, past this bound, the unnamed
-/// statement every read used to be.
-pub const STATEMENTS_PER_CONNECTION: usize = 128;
-
-/// Run a view read's SELECT as a statement kept on the connection, so that
-/// PostgreSQL plans it once (a generic plan where the values do not change
-/// it, `plan_cache_mode = auto`) instead of parsing and planning it anew
-/// for every request; unnamed once the connection keeps enough. The
-/// statement's result is always `text, text[]` and its parameters are
-/// typed here, so a model redefined under it is planned again, not broken;
-/// one whose columns went away fails as an unnamed statement would, and is
-/// forgotten.
+/// Run a view read's SELECT as a statement its connection keeps
+/// ([`db::kept_statement`]), planned once per shape instead of for every
+/// request; unnamed once the connection keeps enough. The statement's
+/// result is always `text, text[]` and its parameters are typed here, so a
+/// model redefined under it is planned again, not broken; one whose
+/// columns went away fails as an unnamed statement would, and is forgotten.
 async fn query_view(
     client: &deadpool_postgres::Client,
     sql: &str,
     values: &[(Box<dyn ToSql + Sync + Send>, Type)],
 ) -> Result<Vec<deadpool_postgres::tokio_postgres::Row>, QueryError> {
     let types: Vec<Type> = values.iter().map(|(_, t)| t.clone()).collect();
-    if client.statement_cache.size() < STATEMENTS_PER_CONNECTION {
-        let params: Vec<&(dyn ToSql + Sync)> = values
-            .iter()
-            .map(|(v, _)| v.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let result = match client.prepare_typed_cached(sql, &types).await {
-            Ok(statement) => client.query(&statement, &params).await,
-            Err(e) => Err(e),
-        };
-        if result.is_err() {
-            client.statement_cache.remove(sql, &types);
+    let result = match db::kept_statement(client, sql, &types).await {
+        Ok(Some(statement)) => {
+            let params: Vec<&(dyn ToSql + Sync)> = values
+                .iter()
+                .map(|(v, _)| v.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            client.query(&statement, &params).await
         }
-        return result.map_err(read_error);
+        Ok(None) => {
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
+                .iter()
+                .map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone()))
+                .collect();
+            return client.query_typed(sql, &typed).await.map_err(read_error);
+        }
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        client.statement_cache.remove(sql, &types);
     }
-    let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
-        .iter()
-        .map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone()))
-        .collect();
-    client.query_typed(sql, &typed).await.map_err(read_error)
+    result.map_err(read_error)
 }
 
 /// The errors a read's own values cause are the client's (400); a relation

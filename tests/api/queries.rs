@@ -1180,3 +1180,75 @@ async fn a_list_says_how_its_total_was_counted() {
     }
     app.stop().await;
 }
+
+/// A list's page is one statement its connection keeps per set of filters
+/// and page size, whatever the values (the size written into it, so that
+/// PostgreSQL can keep one plan); each page equals the same page of the
+/// write tables, newest first, for every status and size.
+#[tokio::test]
+async fn a_list_page_is_one_statement_per_filters_and_page_size() {
+    use pgcqrs::domain::OrderStatus;
+    use pgcqrs::queries::orders::{list_orders, ListRequest, OrderFilter, Page};
+
+    let app = app_on_request().await;
+    build_world(&app).await;
+    refresh_settled(&app).await;
+    let client = app.client().await;
+    let pool = pgcqrs::db::pool(&app.db.url, 1, "pgcqrs-test").expect("a pool of one");
+    let kept = || async {
+        pool.get()
+            .await
+            .expect("the connection")
+            .statement_cache
+            .size()
+    };
+    let page = |status: &'static str, size: i64| {
+        let pool = &pool;
+        async move {
+            let request = ListRequest {
+                filter: OrderFilter {
+                    status: Some(OrderStatus::parse(status).expect("a status")),
+                    ..OrderFilter::default()
+                },
+                page: Page { number: 1, size },
+                after: None,
+                count: None,
+            };
+            let got: Vec<String> = list_orders(pool, &request)
+                .await
+                .expect("a page")
+                .orders
+                .into_iter()
+                .map(|o| o.order_id)
+                .collect();
+            let want: Vec<String> = client
+                .query(
+                    "SELECT id::text FROM write.orders WHERE status = $1
+                      ORDER BY created_at DESC, id DESC LIMIT $2",
+                    &[&status, &size],
+                )
+                .await
+                .expect("the page in SQL")
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert_eq!(got, want, "{status}, {size} a page");
+            got.len()
+        }
+    };
+    const STATUSES: [&str; 5] = ["pending", "confirmed", "shipped", "delivered", "cancelled"];
+    let mut listed = 0;
+    for status in STATUSES {
+        listed += page(status, 2).await;
+    }
+    assert!(listed > 5, "the world has orders in several statuses");
+    let one_size = kept().await;
+    for status in STATUSES {
+        page(status, 2).await;
+    }
+    assert_eq!(kept().await, one_size, "other values, the same statement");
+    for status in STATUSES {
+        page(status, 3).await;
+    }
+    assert_eq!(kept().await, one_size + 1, "another page size, one more");
+}

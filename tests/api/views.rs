@@ -762,7 +762,8 @@ async fn a_kept_statement_reads_a_redefined_model_as_it_now_is() {
 /// every read, kept or not, answers as its query in SQL does.
 #[tokio::test]
 async fn a_read_connection_keeps_one_statement_per_shape_up_to_a_bound() {
-    use pgcqrs::queries::view_catalog::{read_catalog, read_view, STATEMENTS_PER_CONNECTION};
+    use pgcqrs::db::STATEMENTS_PER_CONNECTION;
+    use pgcqrs::queries::view_catalog::{read_catalog, read_view};
     use pgcqrs::queries::views::{Plan, ViewRequest};
 
     let app = app_with_parcels().await;
