@@ -229,25 +229,25 @@ fn named(report: &refinery::Report) -> Vec<(i32, String)> {
 /// The most statements one connection keeps prepared: the service's own,
 /// and one per shape of the reads whose SQL follows the request (a list's
 /// filters and page size, a view read's filters, order and cursor). Values
-/// are bound, so shapes in use are few; a client inventing shapes without
-/// end gets, past this bound, statements sent unnamed (parsed and planned
-/// for that request alone).
+/// are bound, so the shapes in use are few; a client inventing shapes
+/// without end empties the connection's statements each time it fills.
 pub const STATEMENTS_PER_CONNECTION: usize = 128;
 
 /// `sql` (its parameters of `types`, the rest inferred) as a statement
 /// `client`'s connection keeps, so that PostgreSQL parses it once and plans
 /// it once where the values do not change the plan (`plan_cache_mode =
-/// auto`); `None` when the connection keeps [`STATEMENTS_PER_CONNECTION`]
-/// already: send it unnamed.
+/// auto`). A connection that keeps [`STATEMENTS_PER_CONNECTION`] already
+/// forgets them all first; the service's own are prepared again on their
+/// next use.
 pub async fn kept_statement(
     client: &deadpool_postgres::Client,
     sql: &str,
     types: &[tokio_postgres::types::Type],
-) -> Result<Option<tokio_postgres::Statement>, tokio_postgres::Error> {
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
     if client.statement_cache.size() >= STATEMENTS_PER_CONNECTION {
-        return Ok(None);
+        client.statement_cache.clear();
     }
-    client.prepare_typed_cached(sql, types).await.map(Some)
+    client.prepare_typed_cached(sql, types).await
 }
 
 /// The newest migration version this build knows.

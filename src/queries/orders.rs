@@ -336,7 +336,7 @@ async fn page_of(
     // One row more than the page: whether there is a next one. Written
     // into the statement, not bound: planned for a `LIMIT $n`, PostgreSQL
     // assumes a tenth of the rows and never keeps a generic plan, so every
-    // page was planned again. A page size is one of a hundred, and the
+    // page was planned again. A page size is one of a hundred, and a
     // connection keeps a bounded number of statements.
     let limit = request.page.size + 1;
     let offset = (request.page.number - 1).saturating_mul(request.page.size);
@@ -350,10 +350,8 @@ async fn page_of(
         params.push(&offset);
         sql.push_str(&format!(" OFFSET ${}", params.len()));
     }
-    let rows = match db::kept_statement(client, &sql, &[]).await? {
-        Some(stmt) => client.query(&stmt, &params).await?,
-        None => client.query(sql.as_str(), &params).await?,
-    };
+    let stmt = db::kept_statement(client, &sql, &[]).await?;
+    let rows = client.query(&stmt, &params).await?;
     let mut orders = OrderSummary::from_rows(&rows)?;
     let more = orders.len() as i64 > request.page.size;
     orders.truncate(request.page.size as usize);

@@ -196,31 +196,22 @@ pub async fn read_view(pool: &Pool, plan: &Plan<'_>) -> Result<ViewPage, QueryEr
 
 /// Run a view read's SELECT as a statement its connection keeps
 /// ([`db::kept_statement`]), planned once per shape instead of for every
-/// request; unnamed once the connection keeps enough. The statement's
-/// result is always `text, text[]` and its parameters are typed here, so a
-/// model redefined under it is planned again, not broken; one whose
-/// columns went away fails as an unnamed statement would, and is forgotten.
+/// request. The statement's result is always `text, text[]` and its
+/// parameters are typed here, so a model redefined under it is planned
+/// again, not broken; one whose columns went away fails as an unnamed
+/// statement would, and is forgotten.
 async fn query_view(
     client: &deadpool_postgres::Client,
     sql: &str,
     values: &[(Box<dyn ToSql + Sync + Send>, Type)],
 ) -> Result<Vec<deadpool_postgres::tokio_postgres::Row>, QueryError> {
     let types: Vec<Type> = values.iter().map(|(_, t)| t.clone()).collect();
+    let params: Vec<&(dyn ToSql + Sync)> = values
+        .iter()
+        .map(|(v, _)| v.as_ref() as &(dyn ToSql + Sync))
+        .collect();
     let result = match db::kept_statement(client, sql, &types).await {
-        Ok(Some(statement)) => {
-            let params: Vec<&(dyn ToSql + Sync)> = values
-                .iter()
-                .map(|(v, _)| v.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            client.query(&statement, &params).await
-        }
-        Ok(None) => {
-            let typed: Vec<(&(dyn ToSql + Sync), Type)> = values
-                .iter()
-                .map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone()))
-                .collect();
-            return client.query_typed(sql, &typed).await.map_err(read_error);
-        }
+        Ok(statement) => client.query(&statement, &params).await,
         Err(e) => Err(e),
     };
     if result.is_err() {

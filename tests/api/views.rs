@@ -758,8 +758,9 @@ async fn a_kept_statement_reads_a_redefined_model_as_it_now_is() {
 
 /// Each shape of read (filters, order, cursor) is one statement kept on a
 /// connection, whatever its values; a client inventing shapes without end
-/// fills a connection up to `STATEMENTS_PER_CONNECTION` and no further, and
-/// every read, kept or not, answers as its query in SQL does.
+/// never makes a connection keep more than `STATEMENTS_PER_CONNECTION`
+/// (it forgets them all when full and keeps the new ones), and every read,
+/// kept or newly prepared, answers as its query in SQL does.
 #[tokio::test]
 async fn a_read_connection_keeps_one_statement_per_shape_up_to_a_bound() {
     use pgcqrs::db::STATEMENTS_PER_CONNECTION;
@@ -810,6 +811,7 @@ async fn a_read_connection_keeps_one_statement_per_shape_up_to_a_bound() {
 
     // Shapes without end: the same condition repeated 1 to 32 times, with
     // each of five operators.
+    let (mut most, mut emptied) = (0, false);
     for repeat in 1..=32 {
         for (op, sql) in [
             ("eq", "="),
@@ -827,7 +829,16 @@ async fn a_read_connection_keeps_one_statement_per_shape_up_to_a_bound() {
                 sql_ids(&app, &format!("pieces {sql} 6"), "id").await,
                 "pieces={value} {repeat} times"
             );
+            let now = kept().await;
+            emptied |= now < most;
+            most = most.max(now);
         }
     }
-    assert_eq!(kept().await, STATEMENTS_PER_CONNECTION);
+    assert_eq!(most, STATEMENTS_PER_CONNECTION);
+    assert!(emptied, "a full connection forgets its statements");
+    // Kept again once forgotten.
+    let now = kept().await;
+    ids(&[("pieces", "eq.1"), ("limit", "1000")]).await;
+    ids(&[("pieces", "eq.2"), ("limit", "1000")]).await;
+    assert_eq!(kept().await, now + 1);
 }
