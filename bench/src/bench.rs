@@ -25,6 +25,7 @@ use pgcqrs::db;
 use pgcqrs::db::embedded::{LocalCluster, StartOptions};
 use pgcqrs::seed;
 
+use crate::lean::LeanClient;
 use crate::service::{existing_database, fresh_database, seed_orders, Service};
 
 /// What to run.
@@ -285,6 +286,10 @@ async fn read_pools(
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(plan.concurrency * 2)
             .build()?;
+        let lean = [
+            Arc::new(LeanClient::new(&one.base, plan.concurrency)?),
+            Arc::new(LeanClient::new(&two.base, plan.concurrency)?),
+        ];
         let (c, part) = (
             plan.concurrency,
             (plan.window / ROUNDS).max(Duration::from_secs(2)),
@@ -293,9 +298,9 @@ async fn read_pools(
         let (mut single, mut double) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             let w = if round == 0 { plan.warmup } else { rewarm };
-            for (service, out) in [(&one, &mut single), (&two, &mut double)] {
+            for (client, out) in [(&lean[0], &mut single), (&lean[1], &mut double)] {
                 out.push(
-                    http_get(&http, &service.base, c, w, part, move |w, i| {
+                    http_get(client, c, w, part, move |w, i| {
                         format!("/queries/orders/{}", seed::order_id(pick(w, i, orders)))
                     })
                     .await,
@@ -626,8 +631,31 @@ async fn raw_create_load(
     .await
 }
 
-/// GET `path(w, i)` over HTTP, expecting 200.
+/// GET `path(w, i)` over HTTP with the lean client, expecting 200.
 async fn http_get<P>(
+    client: &Arc<LeanClient>,
+    c: usize,
+    warm: Duration,
+    win: Duration,
+    path: P,
+) -> Measure
+where
+    P: Fn(usize, u64) -> String + Send + Sync + 'static,
+{
+    let (client, path) = (Arc::clone(client), Arc::new(path));
+    drive(c, warm, win, move |w, i| {
+        let (client, path) = (Arc::clone(&client), Arc::clone(&path));
+        async move {
+            let status = client.get(w, &path(w, i)).await?;
+            anyhow::ensure!(status == 200, "status {status}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// The same GETs through reqwest: what the lean client saves the cores.
+async fn reqwest_get<P>(
     http: &reqwest::Client,
     base: &str,
     c: usize,
@@ -785,6 +813,7 @@ struct Load {
     rewarm: Duration,
     catalog: Arc<Catalog>,
     http: reqwest::Client,
+    lean: Arc<LeanClient>,
     base: String,
     raw: deadpool_postgres::Pool,
 }
@@ -806,6 +835,7 @@ impl Load {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(c * 2)
                 .build()?,
+            lean: Arc::new(LeanClient::new(&service.base, c)?),
             base: service.base.clone(),
             raw: db::pool(url, c, "pgcqrs-bench-raw")?,
         })
@@ -827,6 +857,7 @@ async fn scenarios(
         rewarm,
         catalog,
         http,
+        lean,
         base,
         raw,
     } = load;
@@ -843,18 +874,26 @@ async fn scenarios(
     // ------------------------------------------------------- get order by id
     eprintln!("   get order by id");
     let n = catalog.orders;
-    let (mut pg, mut sql) = (Vec::new(), Vec::new());
-    let mut cpu = Vec::new();
+    let (mut pg, mut sql, mut heavy) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu, mut heavy_cpu) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let w = if round == 0 { warm } else { rewarm };
         let used = ProcessCpu::start();
         pg.push(
-            http_get(&http, &base, c, w, part, move |w, i| {
+            http_get(&lean, c, w, part, move |w, i| {
                 format!("/queries/orders/{}", seed::order_id(pick(w, i, n)))
             })
             .await,
         );
         cpu.push(used.share());
+        let used = ProcessCpu::start();
+        heavy.push(
+            reqwest_get(&http, &base, c, rewarm, part, move |w, i| {
+                format!("/queries/orders/{}", seed::order_id(pick(w, i, n)))
+            })
+            .await,
+        );
+        heavy_cpu.push(used.share());
         sql.push(
             raw_query(
                 &raw,
@@ -879,6 +918,14 @@ async fn scenarios(
         "≥ 0.8",
     ));
     rows.push(load_generator_row(&cpu, "get order by id"));
+    rows.push(paired_row(
+        "get order by id over HTTP: the lean client vs reqwest as the load generator",
+        &pg,
+        &heavy,
+        "read",
+        "—",
+    ));
+    rows.push(load_generator_row(&heavy_cpu, "get order by id (reqwest)"));
 
     // ------------------------------------- keyed lookup through a declared view
     eprintln!("   keyed lookup through /queries/views");
@@ -886,7 +933,7 @@ async fn scenarios(
     for round in 0..ROUNDS {
         let w = if round == 0 { warm } else { rewarm };
         view.push(
-            http_get(&http, &base, c, w, part, move |w, i| {
+            http_get(&lean, c, w, part, move |w, i| {
                 format!(
                     "/queries/views/order_summary?order_id=eq.{}",
                     seed::order_id(pick(w, i, n))
@@ -895,7 +942,7 @@ async fn scenarios(
             .await,
         );
         dedicated.push(
-            http_get(&http, &base, c, rewarm, part, move |w, i| {
+            http_get(&lean, c, rewarm, part, move |w, i| {
                 format!("/queries/orders/{}", seed::order_id(pick(w, i, n)))
             })
             .await,
@@ -916,7 +963,7 @@ async fn scenarios(
     for round in 0..ROUNDS {
         let w = if round == 0 { warm } else { rewarm };
         pg.push(
-            http_get(&http, &base, c, w, part, move |w, i| {
+            http_get(&lean, c, w, part, move |w, i| {
                 format!(
                     "/queries/customers/{}/orders?page_size=20",
                     seed::customer_id(pick(w, i, n) as u32)
@@ -983,7 +1030,7 @@ async fn scenarios(
     for round in 0..ROUNDS {
         let w = if round == 0 { warm } else { rewarm };
         pg.push(
-            http_get(&http, &base, c, w, part, move |w, i| {
+            http_get(&lean, c, w, part, move |w, i| {
                 format!(
                     "/queries/orders?status={}&page_size=20",
                     STATUSES[pick(w, i, STATUSES.len() as u64) as usize - 1]
@@ -1030,7 +1077,7 @@ async fn scenarios(
     for round in 0..ROUNDS {
         let w = if round == 0 { warm } else { rewarm };
         let q = query.clone();
-        pg.push(http_get(&http, &base, c, w, part, move |_, _| q.clone()).await);
+        pg.push(http_get(&lean, c, w, part, move |_, _| q.clone()).await);
         mv.push(
             raw_query(
                 &raw,

@@ -7,9 +7,11 @@
 //! - `bench`: the benchmark scenarios and the table they print.
 //! - `soak`: the soak run and its checks.
 //! - `service`: the service under test as a child process, fresh databases.
+//! - `lean`: the HTTP client the read scenarios drive the load with.
 
 mod bench;
 mod chart;
+mod lean;
 mod service;
 mod soak;
 
