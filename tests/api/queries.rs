@@ -1194,14 +1194,8 @@ async fn a_list_page_is_one_statement_per_filters_and_page_size() {
     build_world(&app).await;
     refresh_settled(&app).await;
     let client = app.client().await;
-    let pool = pgcqrs::db::pool(&app.db.url, 1, "pgcqrs-test").expect("a pool of one");
-    let kept = || async {
-        pool.get()
-            .await
-            .expect("the connection")
-            .statement_cache
-            .size()
-    };
+    let pool = app.pool_of_one();
+    let kept = || kept_statements(&pool);
     let page = |status: &'static str, size: i64| {
         let pool = &pool;
         async move {

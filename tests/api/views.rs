@@ -768,16 +768,10 @@ async fn a_read_connection_keeps_one_statement_per_shape_up_to_a_bound() {
     use pgcqrs::queries::views::{Plan, ViewRequest};
 
     let app = app_with_parcels().await;
-    let pool = pgcqrs::db::pool(&app.db.url, 1, "pgcqrs-test").expect("a pool of one");
+    let pool = app.pool_of_one();
     let models = read_catalog(&pool).await.expect("the catalog");
     let parcels = models.get("parcels").expect("parcels");
-    let kept = || async {
-        pool.get()
-            .await
-            .expect("the connection")
-            .statement_cache
-            .size()
-    };
+    let kept = || kept_statements(&pool);
     let pool = &pool;
     let ids = |pairs: &[(&str, &str)]| {
         let pairs: Vec<(String, String)> = pairs

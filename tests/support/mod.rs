@@ -440,6 +440,12 @@ impl TestApp {
         self.sql.get_or_init(|| self.db.client()).await
     }
 
+    /// A pool of one connection to this app's database, to look at what
+    /// that connection keeps (`kept_statements`).
+    pub fn pool_of_one(&self) -> deadpool_postgres::Pool {
+        db::pool(&self.db.url, 1, "pgcqrs-test").expect("a pool of one")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -598,4 +604,13 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// How many statements the one connection of `pool` keeps prepared.
+pub async fn kept_statements(pool: &deadpool_postgres::Pool) -> usize {
+    pool.get()
+        .await
+        .expect("the connection")
+        .statement_cache
+        .size()
 }
