@@ -199,7 +199,8 @@ pub async fn read_view(pool: &Pool, plan: &Plan<'_>) -> Result<ViewPage, QueryEr
 /// request. The statement's result is always `text, text[]` and its
 /// parameters are typed here, so a model redefined under it is planned
 /// again, not broken; one whose columns went away fails as an unnamed
-/// statement would, and is forgotten.
+/// statement would, and is forgotten. A value refused (the client's 400)
+/// leaves the statement kept.
 async fn query_view(
     client: &deadpool_postgres::Client,
     sql: &str,
@@ -214,10 +215,13 @@ async fn query_view(
         Ok(statement) => client.query(&statement, &params).await,
         Err(e) => Err(e),
     };
-    if result.is_err() {
-        client.statement_cache.remove(sql, &types);
-    }
-    result.map_err(read_error)
+    result.map_err(|e| {
+        let e = read_error(e);
+        if !matches!(e, QueryError::BadParameter(_)) {
+            client.statement_cache.remove(sql, &types);
+        }
+        e
+    })
 }
 
 /// The errors a read's own values cause are the client's (400); a relation

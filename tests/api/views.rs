@@ -766,6 +766,7 @@ async fn a_read_connection_keeps_one_statement_per_shape_up_to_a_bound() {
     use pgcqrs::db::STATEMENTS_PER_CONNECTION;
     use pgcqrs::queries::view_catalog::{read_catalog, read_view};
     use pgcqrs::queries::views::{Plan, ViewRequest};
+    use pgcqrs::queries::QueryError;
 
     let app = app_with_parcels().await;
     let pool = app.pool_of_one();
@@ -801,6 +802,21 @@ async fn a_read_connection_keeps_one_statement_per_shape_up_to_a_bound() {
             sql_ids(&app, &format!("pieces = {pieces}"), "id").await
         );
     }
+    assert_eq!(kept().await, before + 1);
+    // A value the column's type refuses is the client's error, and the
+    // statement stays kept.
+    let refused = ViewRequest::parse(&[
+        ("pieces".to_owned(), "eq.many".to_owned()),
+        ("limit".to_owned(), "1000".to_owned()),
+    ])
+    .expect("a valid read");
+    let plan = Plan::new(parcels, &refused).expect("a valid plan");
+    let answer = read_view(pool, &plan).await;
+    assert!(
+        matches!(answer, Err(QueryError::BadParameter(_))),
+        "{:?}",
+        answer.err()
+    );
     assert_eq!(kept().await, before + 1);
 
     // Shapes without end: the same condition repeated 1 to 32 times, with
