@@ -593,14 +593,30 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    poll_until_seen(what, limit, || {
+        let next = probe();
+        async move { next.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// As [`poll_until`], where `probe` says what it saw instead of a value
+/// (`Err`): the panic after `limit` says what was seen last.
+pub async fn poll_until_seen<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let deadline = Instant::now() + limit;
     loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
+        let seen = match probe().await {
+            Ok(v) => return v,
+            Err(seen) => seen,
+        };
         assert!(
             Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
+            "timed out after {limit:?} waiting for {what}{}{seen}",
+            if seen.is_empty() { "" } else { "; seen last: " }
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
