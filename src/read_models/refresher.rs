@@ -257,12 +257,31 @@ fn is_undefined_table(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Whether an error is a statement timeout (SQLSTATE 57014).
+/// Whether an error is a statement timeout (SQLSTATE 57014), or the
+/// refusal that follows one the client never saw ([`cancelled_unseen`]).
 fn is_timeout(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
             .and_then(|e| e.code())
-            .is_some_and(|c| *c == SqlState::QUERY_CANCELED)
+            .is_some_and(|c| {
+                *c == SqlState::QUERY_CANCELED || *c == SqlState::IN_FAILED_SQL_TRANSACTION
+            })
+    })
+}
+
+/// Whether a refresh failed on "current transaction is aborted" (SQLSTATE
+/// 25P02). Every statement of a refresh is awaited and its error returned,
+/// so the error that aborted the transaction came after a statement had
+/// answered: a cancellation (the statement timeout, or an operator's
+/// cancel request) that fell due as the statement ended is raised by the
+/// server after its last row, and the client, which stops reading at the
+/// last row, never sees it. The next statement meets the aborted
+/// transaction. Seen with short timeouts under load.
+fn cancelled_unseen(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
+            .and_then(|e| e.code())
+            .is_some_and(|c| *c == SqlState::IN_FAILED_SQL_TRANSACTION)
     })
 }
 
@@ -497,7 +516,17 @@ impl Refresher {
         model: &ScheduledModel,
         force: bool,
     ) -> anyhow::Result<RefreshOutcome> {
-        self.run_refresh(model, force, true).await
+        self.run_refresh(model, force, true).await.map_err(|error| {
+            if cancelled_unseen(&error) {
+                // Said for what it is, and backed off from as a timeout.
+                error.context(
+                    "a statement of this refresh was cancelled as it ended (its statement \
+                     timeout, or a cancel request), after its answer had been read",
+                )
+            } else {
+                error
+            }
+        })
     }
 
     /// Batches (or refreshes) until nothing is left, calling `progress` with
