@@ -272,11 +272,12 @@ fn is_timeout(error: &anyhow::Error) -> bool {
 /// Whether a refresh failed on "current transaction is aborted" (SQLSTATE
 /// 25P02). Every statement of a refresh is awaited and its error returned,
 /// so the error that aborted the transaction came after a statement had
-/// answered: a cancellation (the statement timeout, or an operator's
-/// cancel request) that fell due as the statement ended is raised by the
-/// server after its last row, and the client, which stops reading at the
-/// last row, never sees it. The next statement meets the aborted
-/// transaction. Seen with short timeouts under load.
+/// answered: the server raises a statement timeout that falls due while
+/// it waits for the end of an exchange (a statement being prepared keeps
+/// its timer armed until then, after its description has been sent), and
+/// the client, which has what it asked for, stops reading before the
+/// error. The next statement meets the aborted transaction. Seen with
+/// timeouts of a few milliseconds under load.
 fn cancelled_unseen(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
@@ -520,8 +521,8 @@ impl Refresher {
             if cancelled_unseen(&error) {
                 // Said for what it is, and backed off from as a timeout.
                 error.context(
-                    "a statement of this refresh was cancelled as it ended (its statement \
-                     timeout, or a cancel request), after its answer had been read",
+                    "a statement timeout fell due after a statement of this refresh had \
+                     been answered, and aborted its transaction unseen",
                 )
             } else {
                 error
