@@ -725,6 +725,57 @@ async fn renamed_columns_are_followed_by_the_stand_ins() {
     run_steps_in_batches(client, refresher, &names, &steps, &[]).await;
 }
 
+/// A model's sources are named with their schema, whatever the search
+/// path of the connection that lists them: `gauges` alone says nothing of
+/// which `gauges` a reader of the status page should look at.
+#[tokio::test]
+async fn a_models_sources_are_named_with_their_schema() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE public.gauges (id int PRIMARY KEY, v int NOT NULL);
+             CREATE TABLE public.\"Gauge Sites\" (id int PRIMARY KEY, name text NOT NULL);
+             SELECT pgcqrs.define_read_model(
+                 name => 'gauge_sites',
+                 query => $$SELECT s.id, s.name, count(g.id) AS n
+                           FROM public.\"Gauge Sites\" s LEFT JOIN public.gauges g ON g.v = s.id
+                           GROUP BY s.id, s.name$$,
+                 key => ARRAY['id']);",
+        )
+        .await
+        .expect("declare");
+    let expected = ["public.\"Gauge Sites\"", "public.gauges"];
+    let refresher = app.refresher.as_ref().expect("refresher");
+    let mut loaded = reloaded(refresher, "gauge_sites")
+        .await
+        .model
+        .source_names();
+    loaded.sort();
+    assert_eq!(loaded, expected, "as the refresher loads them");
+    let listed = poll_until("gauge_sites listed", Duration::from_secs(15), || async {
+        let body: Value = app.get("/queries/read-models").await.json().await.ok()?;
+        let model = body["read_models"]
+            .as_array()?
+            .iter()
+            .find(|m| m["name"] == "gauge_sites")?
+            .clone();
+        Some(model)
+    })
+    .await;
+    let mut sources: Vec<&str> = listed["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    sources.sort();
+    assert_eq!(sources, expected, "as the service lists them: {listed}");
+}
+
 /// Run `steps` one at a time, catching the models `names` up after each
 /// (each loaded again, as a running instance does): every model must equal
 /// its query after every step, and none may have been recomputed whole but
