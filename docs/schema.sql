@@ -142,7 +142,7 @@ BEGIN
        SET any_schema = quote_ident(own),
            old_sql = format($q$INSERT INTO %1$I.pgcqrs_old_rows
 SELECT r.* FROM pgcqrs.batch b CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$I.pgcqrs_old_rows, b.old) r
- WHERE b.relid = %2$L::regclass AND b.old IS NOT NULL$q$, own, any_stand_in.source::text)
+ WHERE b.relid = %2$L::regclass AND b.old IS NOT NULL$q$, own, pgcqrs.qualified(any_stand_in.source))
      WHERE r.model = any_stand_in.model AND r.source = any_stand_in.source;
 END
 $_$;
@@ -1151,7 +1151,7 @@ BEGIN
     END IF;
     SELECT * INTO s FROM pgcqrs.read_model_sources r WHERE r.model = delta_stand_in.model AND r.source = delta_stand_in.source;
     firsts := format('(SELECT DISTINCT ON (b.key) b.key, b.old FROM pgcqrs.batch b WHERE b.relid = %L::regclass ORDER BY b.key, b.seq) f',
-                     source::text);
+                     pgcqrs.qualified(source));
     needed := s.columns || s.key;
     SELECT string_agg(CASE WHEN a.attname = ANY (needed) THEN format('r.%I', a.attname)
                            ELSE format('NULL::%s AS %I', pgcqrs.plain_type(source, a.attname), a.attname) END,
@@ -1186,7 +1186,7 @@ BEGIN
                    old, relname,
                    (SELECT pgcqrs.ident_list(array_agg(a.attname::text ORDER BY a.attnum), 'u.')
                       FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
-                   source, old, source::text, pgcqrs.key_json(source, s.key, 'u.'));
+                   source, old, pgcqrs.qualified(source), pgcqrs.key_json(source, s.key, 'u.'));
     EXECUTE format('CREATE INDEX ON %I.pgcqrs_first_rows (%s)', old, pgcqrs.ident_list(s.key, ''));
     UPDATE pgcqrs.read_model_sources r
        SET term        = delta_stand_in.n,
@@ -1515,7 +1515,7 @@ BEGIN
          WHERE b.relid = %5$s AND b.old IS NOT NULL
            AND (b.op = 'D' OR NOT EXISTS (SELECT 1 FROM %3$s t WHERE %9$s AND %6$s))$v$,
         s.delta_schema, relname, source, pgcqrs.key_join(source, s.key, 'b'),
-        format('%L::regclass', source::text), same, rebuilt,
+        format('%L::regclass', pgcqrs.qualified(source)), same, rebuilt,
         coalesce(pgcqrs.rebuilt_from(source, needed, 'b.old'),
                  format('jsonb_to_record(b.old) AS r(%s)', shape)),
         -- (probed by the rebuilt row's key, after a join's condition on
@@ -1841,6 +1841,16 @@ CREATE FUNCTION pgcqrs.plain_type(source regclass, col text) RETURNS text
                            AND a.attcollation <> 0 AND a.attcollation <> y.typcollation), '')
       FROM t JOIN pg_type y ON y.oid = t.oid AND y.typtype <> 'd'
 $$;
+
+CREATE FUNCTION pgcqrs.qualified(rel regclass) RETURNS text
+    LANGUAGE sql STABLE STRICT
+    AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel
+$$;
+
+COMMENT ON FUNCTION pgcqrs.qualified(rel regclass) IS 'A table''s name with its schema, quoted as needed: the same table on any search path.';
 
 CREATE FUNCTION pgcqrs.rebuilt_from(source regclass, needed text[], old text) RETURNS text
     LANGUAGE sql STABLE

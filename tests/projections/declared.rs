@@ -776,6 +776,60 @@ async fn a_models_sources_are_named_with_their_schema() {
     assert_eq!(sources, expected, "as the service lists them: {listed}");
 }
 
+/// A model declared from a session with a search path of its own, over
+/// tables it names without their schema, is kept by the service (whose
+/// path is the default) as it was declared: a batch that changed both of
+/// its tables reads the old versions of the right ones, even where a table
+/// of the same name on the service's path would answer for an unqualified
+/// name.
+#[tokio::test]
+async fn a_model_declared_on_another_search_path_reads_the_tables_it_was_declared_over() {
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .start()
+        .await;
+    let client = app.client().await;
+    client
+        .batch_execute(
+            "CREATE SCHEMA team;
+             CREATE TABLE team.sites (g text PRIMARY KEY, label text NOT NULL);
+             CREATE TABLE team.visits (id int PRIMARY KEY, g text NOT NULL, v int NOT NULL);
+             INSERT INTO team.sites SELECT 'g' || i, 'site ' || i FROM generate_series(0, 4) i;
+             INSERT INTO team.visits SELECT i, 'g' || (i % 4), i FROM generate_series(1, 100) i;
+             -- the same names on the service's path, never written
+             CREATE TABLE public.sites (LIKE team.sites INCLUDING ALL);
+             CREATE TABLE public.visits (LIKE team.visits INCLUDING ALL);
+             SET search_path = team, public;
+             SELECT pgcqrs.define_read_model(
+                 name => 'site_visits',
+                 query => $$SELECT s.g, s.label, count(v.id) AS n, sum(v.v) AS total
+                           FROM sites s JOIN visits v ON v.g = s.g GROUP BY s.g, s.label$$,
+                 key => ARRAY['g'],
+                 mode => 'incremental');
+             SELECT pgcqrs.define_read_model(
+                 name => 'site_visits_by_delta',
+                 query => $$SELECT s.g, count(v.id) AS n, sum(v.v) AS total
+                           FROM visits v JOIN sites s ON s.g = v.g GROUP BY s.g$$,
+                 key => ARRAY['g']);
+             RESET search_path;",
+        )
+        .await
+        .expect("declare from another search path");
+    let refresher = app.refresher.as_ref().expect("refresher");
+    let names = ["site_visits", "site_visits_by_delta"];
+    for name in names {
+        catch_up(refresher, &reloaded(refresher, name).await, "declared").await;
+    }
+    // Group g1 goes away with both its site and its visits' link to it:
+    // only the old versions of both tables, together, still show it.
+    let steps = [
+        "BEGIN; UPDATE team.visits SET g = 'g4' WHERE g = 'g1'; DELETE FROM team.sites WHERE g = 'g1'; COMMIT;",
+        "BEGIN; UPDATE team.visits SET v = v + 1, g = 'g0' WHERE id < 20; UPDATE team.sites SET label = 'moved' WHERE g = 'g0'; COMMIT;",
+        "BEGIN; DELETE FROM team.visits WHERE g = 'g2'; DELETE FROM team.sites WHERE g = 'g2'; INSERT INTO team.sites VALUES ('g9', 'new'); INSERT INTO team.visits VALUES (500, 'g9', 5); COMMIT;",
+    ];
+    run_steps_in_batches(client, refresher, &names, &steps, &[]).await;
+}
+
 /// Run `steps` one at a time, catching the models `names` up after each
 /// (each loaded again, as a running instance does): every model must equal
 /// its query after every step, and none may have been recomputed whole but
