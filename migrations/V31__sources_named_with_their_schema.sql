@@ -14,10 +14,14 @@
 -- stayed in the model), and an error otherwise (each such batch failed
 -- twice and the model was recomputed whole).
 --
--- The functions that write these statements (and the stand-in views, whose
--- literals are resolved when they are made again on another path, as a
--- migration does) now name the table with its schema, and the statements
--- already written are corrected.
+-- The functions that write these statements now name the table with its
+-- schema, and the statements already written are corrected. (The stand-in
+-- views those functions make held no such fault: a view's literal is
+-- resolved when it is made, and the view keeps the table's id. Their
+-- literals are qualified too, so that one made again on another path, as a
+-- migration does, means the same table.) The functions are patched where
+-- they are, as written by V14 and V25: a later migration that writes one
+-- of them again starts from the patched text.
 
 CREATE FUNCTION pgcqrs.qualified(rel regclass) RETURNS text
 LANGUAGE sql STABLE STRICT AS $$
@@ -27,7 +31,8 @@ LANGUAGE sql STABLE STRICT AS $$
 $$;
 COMMENT ON FUNCTION pgcqrs.qualified(regclass) IS
     'A table''s name with its schema, quoted as needed: the same table on any search path.';
-REVOKE EXECUTE ON FUNCTION pgcqrs.qualified(regclass) FROM PUBLIC;
+-- (callable by every role, as pg_class is readable by every role: the
+-- query side, as pgcqrs_reader, names a model's sources with it)
 
 DO $patch$
 DECLARE
@@ -37,27 +42,43 @@ DECLARE
 BEGIN
     FOR f IN SELECT * FROM (VALUES
             ('pgcqrs.any_stand_in(text, regclass, int)'::regprocedure,
-             'any_stand_in.source::text', 'pgcqrs.qualified(any_stand_in.source)'),
+             'any_stand_in.source::text', 'pgcqrs.qualified(any_stand_in.source)', 1),
             ('pgcqrs.delta_stand_in(text, regclass, int, text)'::regprocedure,
-             'source::text', 'pgcqrs.qualified(source)'),
+             'source::text', 'pgcqrs.qualified(source)', 2),
             ('pgcqrs.key_view(text, regclass)'::regprocedure,
-             'source::text', 'pgcqrs.qualified(source)')) AS v(fn, old, new) LOOP
+             'source::text', 'pgcqrs.qualified(source)', 1)) AS v(fn, old, new, times) LOOP
         def := pg_get_functiondef(f.fn);
-        fixed := replace(def, f.old, f.new);
-        IF fixed = def THEN
+        IF (length(def) - length(replace(def, f.old, ''))) / length(f.old) <> f.times THEN
             RAISE EXCEPTION '% does not name its table as expected', f.fn;
         END IF;
+        fixed := replace(def, f.old, f.new);
         EXECUTE fixed;
     END LOOP;
 END
 $patch$;
 
--- The statements already written: each names its own table once.
+-- The statements already written: each names its own table once, as
+-- format's %L wrote it (E'...' with doubled backslashes where the name has
+-- one).
 UPDATE pgcqrs.read_model_sources r
-   SET old_sql = regexp_replace(r.old_sql, $re$b\.relid = '(?:[^']|'')*'::regclass$re$,
+   SET old_sql = regexp_replace(r.old_sql, $re$b\.relid = E?'(?:[^'\\]|''|\\.)*'::regclass$re$,
                                 replace(format('b.relid = %L::regclass', pgcqrs.qualified(r.source)), '\', '\\'))
- WHERE r.old_sql IS NOT NULL;
+ WHERE r.old_sql IS NOT NULL AND pgcqrs.qualified(r.source) IS NOT NULL;
 UPDATE pgcqrs.read_model_sources r
-   SET first_sql = regexp_replace(r.first_sql, $re$b\.relid = '(?:[^']|'')*'::regclass$re$,
+   SET first_sql = regexp_replace(r.first_sql, $re$b\.relid = E?'(?:[^'\\]|''|\\.)*'::regclass$re$,
                                   replace(format('b.relid = %L::regclass', pgcqrs.qualified(r.source)), '\', '\\'))
- WHERE r.first_sql IS NOT NULL;
+ WHERE r.first_sql IS NOT NULL AND pgcqrs.qualified(r.source) IS NOT NULL;
+-- Any left as they were is said (not refused: the model goes on as
+-- before, and declaring it again writes its statements anew).
+DO $check$
+DECLARE
+    s pgcqrs.read_model_sources;
+BEGIN
+    FOR s IN SELECT * FROM pgcqrs.read_model_sources r
+              WHERE NOT coalesce(strpos(r.old_sql, format('b.relid = %L::regclass', pgcqrs.qualified(r.source))) > 0, true)
+                 OR NOT coalesce(strpos(r.first_sql, format('b.relid = %L::regclass', pgcqrs.qualified(r.source))) > 0, true) LOOP
+        RAISE WARNING 'the statements of read model % over % do not name their table as expected; declare the model again',
+            s.model, s.source;
+    END LOOP;
+END
+$check$;

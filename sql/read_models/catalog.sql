@@ -4,9 +4,8 @@ SELECT m.name, m.defined_at, m.kept, m.mode, m.schedule, m.timeout_ms, m.descrip
        -- named with their schema: a regclass as text leaves out a schema on
        -- the search path, so the same table would show as `gauges` here and
        -- `public.gauges` on a connection with another path
-       (SELECT coalesce(array_agg(format('%I.%I', n.nspname, c.relname) ORDER BY i), '{}')
-          FROM unnest(m.sources) WITH ORDINALITY u(s, i)
-          JOIN pg_class c ON c.oid = s
-          JOIN pg_namespace n ON n.oid = c.relnamespace) AS source_names
+       -- (one for each of sources, in its order)
+       (SELECT coalesce(array_agg(coalesce(pgcqrs.qualified(s), s::text) ORDER BY i), '{}')
+          FROM unnest(m.sources) WITH ORDINALITY u(s, i)) AS source_names
 FROM pgcqrs.read_models m
 ORDER BY m.defined_at, m.name

@@ -257,28 +257,43 @@ fn is_undefined_table(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Whether an error is a statement timeout (SQLSTATE 57014), or the
-/// refusal that follows one the client never saw ([`cancelled_unseen`]).
+/// Whether an error is a statement timeout (SQLSTATE 57014), or most
+/// probably one the client never saw ([`UnseenTimeout`]).
 fn is_timeout(error: &anyhow::Error) -> bool {
-    error.chain().any(|e| {
-        e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
-            .and_then(|e| e.code())
-            .is_some_and(|c| {
-                *c == SqlState::QUERY_CANCELED || *c == SqlState::IN_FAILED_SQL_TRANSACTION
-            })
-    })
+    error.downcast_ref::<UnseenTimeout>().is_some()
+        || error.chain().any(|e| {
+            e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
+                .and_then(|e| e.code())
+                .is_some_and(|c| *c == SqlState::QUERY_CANCELED)
+        })
 }
 
-/// Whether a refresh failed on "current transaction is aborted" (SQLSTATE
-/// 25P02). Every statement of a refresh is awaited and its error returned,
-/// so the error that aborted the transaction came after a statement had
-/// answered: the server raises a statement timeout that falls due while
-/// it waits for the end of an exchange (a statement being prepared keeps
-/// its timer armed until then, after its description has been sent), and
-/// the client, which has what it asked for, stops reading before the
-/// error. The next statement meets the aborted transaction. Seen with
-/// timeouts of a few milliseconds under load.
-fn cancelled_unseen(error: &anyhow::Error) -> bool {
+/// What a refresh that failed on "current transaction is aborted"
+/// (SQLSTATE 25P02), after running at least its statement timeout, most
+/// probably met. Every statement of a refresh is awaited and its error
+/// returned, so the error that aborted the transaction came after a
+/// statement had answered: the server raises a statement timeout that
+/// falls due while it waits for the end of an exchange (a statement being
+/// prepared keeps its timer armed until the exchange ends, after its
+/// description), and the client, which has what it asked for, stops
+/// reading before the error. The next statement meets the aborted
+/// transaction. The refresher prepares few statements inside its
+/// transactions (kept ones, once per connection), but with a timeout of a
+/// few milliseconds under load it happens.
+#[derive(Debug)]
+struct UnseenTimeout;
+
+impl std::fmt::Display for UnseenTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "probably a statement timeout that fell due after a statement of this refresh \
+             had been answered, and aborted its transaction unseen",
+        )
+    }
+}
+
+/// Whether an error is SQLSTATE 25P02, "current transaction is aborted".
+fn aborted_before(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
             .and_then(|e| e.code())
@@ -517,13 +532,13 @@ impl Refresher {
         model: &ScheduledModel,
         force: bool,
     ) -> anyhow::Result<RefreshOutcome> {
+        // (no timeout can have fallen due before the shortest one ran out)
+        let (started, timeout) = (Instant::now(), self.timeout_for(model));
         self.run_refresh(model, force, true).await.map_err(|error| {
-            if cancelled_unseen(&error) {
-                // Said for what it is, and backed off from as a timeout.
-                error.context(
-                    "a statement timeout fell due after a statement of this refresh had \
-                     been answered, and aborted its transaction unseen",
-                )
+            if aborted_before(&error) && started.elapsed() >= timeout {
+                // Said for what it most probably is, and backed off from
+                // as a timeout.
+                error.context(UnseenTimeout)
             } else {
                 error
             }
@@ -755,6 +770,18 @@ impl Refresher {
             .await?;
         tx.execute(&stmt, &[&format!("{}ms", timeout.as_millis())])
             .await?;
+        Ok(())
+    }
+
+    /// Set the search path for the rest of this transaction, with a
+    /// statement kept on the connection: prepared once, not before each
+    /// use (a statement being prepared is one the statement timeout can
+    /// abort unseen, see [`UnseenTimeout`]).
+    async fn set_search_path(tx: &Transaction<'_>, path: &str) -> anyhow::Result<()> {
+        let stmt = tx
+            .prepare_cached("SELECT set_config('search_path', $1, true)")
+            .await?;
+        tx.execute(&stmt, &[&path]).await?;
         Ok(())
     }
 
@@ -1119,7 +1146,8 @@ impl Refresher {
             .collect();
         if several {
             for applier in &changed {
-                tx.execute(applier.old_sql.as_str(), &[]).await?;
+                // (the simple protocol: read up to the end of the exchange)
+                tx.batch_execute(&applier.old_sql).await?;
             }
         }
         for applier in changed.iter().filter(|a| keyed.contains(&a.source)) {
@@ -1138,8 +1166,7 @@ impl Refresher {
             } else {
                 applier.search_path.clone()
             };
-            tx.execute("SELECT set_config('search_path', $1, true)", &[&path])
-                .await?;
+            Self::set_search_path(tx, &path).await?;
             let stmt = tx.prepare_cached(&applier.sql).await?;
             tx.execute(&stmt, &[])
                 .await
@@ -1200,8 +1227,7 @@ impl Refresher {
                     }
                     _ => path.clone(),
                 };
-                tx.execute("SELECT set_config('search_path', $1, true)", &[&path])
-                    .await?;
+                Self::set_search_path(tx, &path).await?;
                 let stmt = tx.prepare_cached(sql).await?;
                 tx.execute(&stmt, &[])
                     .await
@@ -2102,5 +2128,22 @@ impl RefresherHandle {
         self.workers.close();
         self.workers.wait().await;
         let _ = self.scheduler.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unseen_timeout_is_backed_off_from_as_a_timeout_however_wrapped() {
+        let unseen = anyhow::anyhow!("current transaction is aborted").context(UnseenTimeout);
+        assert!(is_timeout(&unseen));
+        assert!(format!("{unseen:#}").contains("statement timeout"));
+        let wrapped = unseen.context("refreshing read.daily_sales");
+        assert!(is_timeout(&wrapped));
+        assert!(!is_timeout(&anyhow::anyhow!(
+            "current transaction is aborted"
+        )));
     }
 }

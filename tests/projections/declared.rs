@@ -776,6 +776,64 @@ async fn a_models_sources_are_named_with_their_schema() {
     assert_eq!(sources, expected, "as the service lists them: {listed}");
 }
 
+/// Team tables `team.sites` and `visits` (named `visits_name`, within
+/// `team`), tables of the same names in `public`, and three models over
+/// them declared from a session whose search path is `team, public`,
+/// naming the tables without their schema: an aggregate kept by finding
+/// keys, one kept by delta, and one no delta can keep.
+async fn declare_on_the_team_path(client: &tokio_postgres::Client, visits_name: &str) {
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA team;
+             CREATE TABLE team.sites (g text PRIMARY KEY, label text NOT NULL);
+             CREATE TABLE team.{visits_name} (id int PRIMARY KEY, g text NOT NULL, v int NOT NULL);
+             INSERT INTO team.sites SELECT 'g' || i, 'site ' || i FROM generate_series(0, 4) i;
+             INSERT INTO team.{visits_name} SELECT i, 'g' || (i % 4), i FROM generate_series(1, 100) i;
+             -- the same names on the service's path, never written
+             CREATE TABLE public.sites (LIKE team.sites INCLUDING ALL);
+             CREATE TABLE public.{visits_name} (LIKE team.{visits_name} INCLUDING ALL);
+             SET search_path = team, public;
+             SELECT pgcqrs.define_read_model(
+                 name => 'site_visits',
+                 query => $$SELECT s.g, s.label, count(v.id) AS n, sum(v.v) AS total
+                           FROM sites s JOIN {visits_name} v ON v.g = s.g GROUP BY s.g, s.label$$,
+                 key => ARRAY['g'],
+                 mode => 'incremental');
+             SELECT pgcqrs.define_read_model(
+                 name => 'site_visits_by_delta',
+                 query => $$SELECT s.g, count(v.id) AS n, sum(v.v) AS total
+                           FROM {visits_name} v JOIN sites s ON s.g = v.g GROUP BY s.g$$,
+                 key => ARRAY['g']);
+             SELECT pgcqrs.define_read_model(
+                 name => 'site_visit_lists',
+                 query => $$SELECT s.g, s.label, string_agg(v.id::text, ',' ORDER BY v.id) AS ids
+                           FROM sites s JOIN {visits_name} v ON v.g = s.g GROUP BY s.g, s.label$$,
+                 key => ARRAY['g']);
+             RESET search_path;"
+        ))
+        .await
+        .expect("declare from another search path");
+}
+
+const SITE_MODELS: [&str; 3] = ["site_visits", "site_visits_by_delta", "site_visit_lists"];
+
+/// Writes to both team tables in one transaction each, caught up after
+/// each: group g1 goes away with both its site and its visits' link to it
+/// (only the old versions of both tables, together, still show it).
+async fn change_both_team_tables(
+    client: &tokio_postgres::Client,
+    refresher: &pgcqrs::read_models::Refresher,
+    visits: &str,
+) {
+    let steps = [
+        format!("BEGIN; UPDATE team.{visits} SET g = 'g4' WHERE g = 'g1'; DELETE FROM team.sites WHERE g = 'g1'; COMMIT;"),
+        format!("BEGIN; UPDATE team.{visits} SET v = v + 1, g = 'g0' WHERE id < 20; UPDATE team.sites SET label = 'moved' WHERE g = 'g0'; COMMIT;"),
+        format!("BEGIN; DELETE FROM team.{visits} WHERE g = 'g2'; DELETE FROM team.sites WHERE g = 'g2'; INSERT INTO team.sites VALUES ('g9', 'new'); INSERT INTO team.{visits} VALUES (500, 'g9', 5); COMMIT;"),
+    ];
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    run_steps_in_batches(client, refresher, &SITE_MODELS, &steps, &[]).await;
+}
+
 /// A model declared from a session with a search path of its own, over
 /// tables it names without their schema, is kept by the service (whose
 /// path is the default) as it was declared: a batch that changed both of
@@ -789,45 +847,51 @@ async fn a_model_declared_on_another_search_path_reads_the_tables_it_was_declare
         .start()
         .await;
     let client = app.client().await;
-    client
-        .batch_execute(
-            "CREATE SCHEMA team;
-             CREATE TABLE team.sites (g text PRIMARY KEY, label text NOT NULL);
-             CREATE TABLE team.visits (id int PRIMARY KEY, g text NOT NULL, v int NOT NULL);
-             INSERT INTO team.sites SELECT 'g' || i, 'site ' || i FROM generate_series(0, 4) i;
-             INSERT INTO team.visits SELECT i, 'g' || (i % 4), i FROM generate_series(1, 100) i;
-             -- the same names on the service's path, never written
-             CREATE TABLE public.sites (LIKE team.sites INCLUDING ALL);
-             CREATE TABLE public.visits (LIKE team.visits INCLUDING ALL);
-             SET search_path = team, public;
-             SELECT pgcqrs.define_read_model(
-                 name => 'site_visits',
-                 query => $$SELECT s.g, s.label, count(v.id) AS n, sum(v.v) AS total
-                           FROM sites s JOIN visits v ON v.g = s.g GROUP BY s.g, s.label$$,
-                 key => ARRAY['g'],
-                 mode => 'incremental');
-             SELECT pgcqrs.define_read_model(
-                 name => 'site_visits_by_delta',
-                 query => $$SELECT s.g, count(v.id) AS n, sum(v.v) AS total
-                           FROM visits v JOIN sites s ON s.g = v.g GROUP BY s.g$$,
-                 key => ARRAY['g']);
-             RESET search_path;",
-        )
-        .await
-        .expect("declare from another search path");
+    declare_on_the_team_path(client, "visits").await;
     let refresher = app.refresher.as_ref().expect("refresher");
-    let names = ["site_visits", "site_visits_by_delta"];
-    for name in names {
+    for name in SITE_MODELS {
         catch_up(refresher, &reloaded(refresher, name).await, "declared").await;
     }
-    // Group g1 goes away with both its site and its visits' link to it:
-    // only the old versions of both tables, together, still show it.
-    let steps = [
-        "BEGIN; UPDATE team.visits SET g = 'g4' WHERE g = 'g1'; DELETE FROM team.sites WHERE g = 'g1'; COMMIT;",
-        "BEGIN; UPDATE team.visits SET v = v + 1, g = 'g0' WHERE id < 20; UPDATE team.sites SET label = 'moved' WHERE g = 'g0'; COMMIT;",
-        "BEGIN; DELETE FROM team.visits WHERE g = 'g2'; DELETE FROM team.sites WHERE g = 'g2'; INSERT INTO team.sites VALUES ('g9', 'new'); INSERT INTO team.visits VALUES (500, 'g9', 5); COMMIT;",
-    ];
-    run_steps_in_batches(client, refresher, &names, &steps, &[]).await;
+    change_both_team_tables(client, refresher, "visits").await;
+}
+
+/// The same, declared under V30, whose statements named the tables as the
+/// declaring session's path showed them: the upgrade names them with their
+/// schema, a name with a backslash (written `E'...'`) included.
+#[tokio::test]
+async fn an_upgrade_names_the_tables_of_models_declared_on_another_search_path() {
+    let db = TestDb::create_at(30).await;
+    let visits = r#""vis\its""#;
+    {
+        let client = db.client().await;
+        declare_on_the_team_path(&client, visits).await;
+    }
+    pgcqrs::db::migrate(&db.url).await.expect("upgrade");
+    let app = TestApp::builder()
+        .refreshing(Refreshing::OnRequest)
+        .on(db)
+        .start()
+        .await;
+    let client = app.client().await;
+    let unqualified: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pgcqrs.read_model_sources r
+              WHERE strpos(coalesce(r.old_sql, '') || coalesce(r.first_sql, ''), 'team.') = 0
+                AND r.model = ANY($1)",
+            &[&SITE_MODELS.to_vec()],
+        )
+        .await
+        .expect("statements")
+        .get(0);
+    assert_eq!(
+        unqualified, 0,
+        "every statement names its table with its schema"
+    );
+    let refresher = app.refresher.as_ref().expect("refresher");
+    for name in SITE_MODELS {
+        catch_up(refresher, &reloaded(refresher, name).await, "upgraded").await;
+    }
+    change_both_team_tables(client, refresher, visits).await;
 }
 
 /// Run `steps` one at a time, catching the models `names` up after each
