@@ -247,25 +247,27 @@ fn col<'a, T: deadpool_postgres::tokio_postgres::types::FromSql<'a>>(
         .with_context(|| format!("unexpected column {name} in a refresher statement's result"))
 }
 
-/// Whether an error is a missing relation (SQLSTATE 42P01): a model
-/// dropped while it was being refreshed.
-fn is_undefined_table(error: &anyhow::Error) -> bool {
+/// Whether a database error anywhere in `error`'s chain has a SQLSTATE
+/// that `matches`.
+fn has_sql_state(error: &anyhow::Error, matches: impl Fn(&SqlState) -> bool) -> bool {
     error.chain().any(|e| {
         e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
             .and_then(|e| e.code())
-            .is_some_and(|c| *c == SqlState::UNDEFINED_TABLE)
+            .is_some_and(&matches)
     })
+}
+
+/// Whether an error is a missing relation (SQLSTATE 42P01): a model
+/// dropped while it was being refreshed.
+fn is_undefined_table(error: &anyhow::Error) -> bool {
+    has_sql_state(error, |c| *c == SqlState::UNDEFINED_TABLE)
 }
 
 /// Whether an error is a statement timeout (SQLSTATE 57014), or most
 /// probably one the client never saw ([`UnseenTimeout`]).
 fn is_timeout(error: &anyhow::Error) -> bool {
     error.downcast_ref::<UnseenTimeout>().is_some()
-        || error.chain().any(|e| {
-            e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
-                .and_then(|e| e.code())
-                .is_some_and(|c| *c == SqlState::QUERY_CANCELED)
-        })
+        || has_sql_state(error, |c| *c == SqlState::QUERY_CANCELED)
 }
 
 /// What a refresh that failed on "current transaction is aborted"
@@ -294,11 +296,7 @@ impl std::fmt::Display for UnseenTimeout {
 
 /// Whether an error is SQLSTATE 25P02, "current transaction is aborted".
 fn aborted_before(error: &anyhow::Error) -> bool {
-    error.chain().any(|e| {
-        e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
-            .and_then(|e| e.code())
-            .is_some_and(|c| *c == SqlState::IN_FAILED_SQL_TRANSACTION)
-    })
+    has_sql_state(error, |c| *c == SqlState::IN_FAILED_SQL_TRANSACTION)
 }
 
 /// Whether an error would come again from the same batch: a database
@@ -307,14 +305,10 @@ fn aborted_before(error: &anyhow::Error) -> bool {
 /// concurrency, resources or an operator (nor a timeout, which has its own
 /// path). Only these count towards recomputing a model whole.
 fn is_the_batchs_own(error: &anyhow::Error) -> bool {
-    error.chain().any(|e| {
-        e.downcast_ref::<deadpool_postgres::tokio_postgres::Error>()
-            .and_then(|e| e.code())
-            .is_some_and(|c| {
-                ["22", "23", "2F", "39", "42", "54", "P0", "XX", "0A"]
-                    .iter()
-                    .any(|class| c.code().starts_with(class))
-            })
+    has_sql_state(error, |c| {
+        ["22", "23", "2F", "39", "42", "54", "P0", "XX", "0A"]
+            .iter()
+            .any(|class| c.code().starts_with(class))
     })
 }
 
