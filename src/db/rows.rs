@@ -72,6 +72,37 @@ macro_rules! row_struct {
                     $($($extra: Default::default(),)*)?
                 })
             }
+
+            /// Each column found by its name once, in the first row, and
+            /// read by its position in every row: the rows of one result
+            /// share their columns.
+            fn from_rows(
+                rows: &[$crate::db::tokio_postgres::Row],
+            ) -> Result<Vec<Self>, $crate::db::RowError> {
+                let Some(first) = rows.first() else {
+                    return Ok(Vec::new());
+                };
+                #[allow(non_camel_case_types, dead_code)]
+                struct Columns {
+                    $($field: usize,)*
+                }
+                let at = |name: &str| first.columns().iter().position(|c| c.name() == name);
+                let columns = Columns {
+                    $($field: match at(stringify!($field)) {
+                        Some(i) => i,
+                        // missing: read by name, which says so
+                        None => return rows.iter().map(Self::from_row).collect(),
+                    },)*
+                };
+                rows.iter()
+                    .map(|row| {
+                        Ok(Self {
+                            $($field: row.try_get(columns.$field)?,)*
+                            $($($extra: Default::default(),)*)?
+                        })
+                    })
+                    .collect()
+            }
         }
     };
 }

@@ -1246,3 +1246,68 @@ async fn a_list_page_is_one_statement_per_filters_and_page_size() {
     }
     assert_eq!(kept().await, one_size + 1, "another page size, one more");
 }
+
+/// The rows of one result are read by position, each column found once by
+/// its name: a statement that lists them in another order than the struct
+/// still fills each field from the column of its name, and a missing column
+/// is an error that names it.
+#[tokio::test]
+async fn result_rows_fill_each_field_from_the_column_of_its_name() {
+    use pgcqrs::db::FromRow;
+    use pgcqrs::queries::orders::OrderLine;
+    use rust_decimal::Decimal;
+
+    let db = TestDb::create().await;
+    let client = db.client().await;
+    let rows = client
+        .query(
+            "SELECT * FROM (VALUES ('4.75'::numeric, 'p-2', 2, 'Pen', '9.50'::numeric),
+                                   ('0.99'::numeric, 'p-3', 1, 'Ink', '0.99'::numeric))
+                      AS v (unit_price, product_id, quantity, product_name, subtotal)",
+            &[],
+        )
+        .await
+        .expect("rows");
+    let lines = OrderLine::from_rows(&rows).expect("every column is there");
+    let seen: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
+                l.product_id.as_str(),
+                l.product_name.as_str(),
+                l.quantity,
+                l.unit_price,
+                l.subtotal,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("p-2", "Pen", 2, Decimal::new(475, 2), Decimal::new(950, 2)),
+            ("p-3", "Ink", 1, Decimal::new(99, 2), Decimal::new(99, 2)),
+        ]
+    );
+    // the same as reading each row by name
+    let one_by_one = rows
+        .iter()
+        .map(OrderLine::from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("by name");
+    assert_eq!(format!("{lines:?}"), format!("{one_by_one:?}"));
+    assert!(OrderLine::from_rows(&[]).expect("no rows").is_empty());
+
+    let without_subtotal = client
+        .query(
+            "SELECT 'p-2'::text AS product_id, 'Pen'::text AS product_name,
+                    2 AS quantity, '4.75'::numeric AS unit_price",
+            &[],
+        )
+        .await
+        .expect("rows");
+    let missing = OrderLine::from_rows(&without_subtotal).expect_err("a column is missing");
+    assert!(
+        missing.to_string().contains("subtotal"),
+        "the error names the missing column: {missing}"
+    );
+}
