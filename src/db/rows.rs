@@ -17,7 +17,7 @@ pub struct RowError(#[from] deadpool_postgres::tokio_postgres::Error);
 pub trait FromRow: Sized {
     fn from_row(row: &Row) -> Result<Self, RowError>;
 
-    /// Every row, in order.
+    /// Every row of one result, in order.
     fn from_rows(rows: &[Row]) -> Result<Vec<Self>, RowError> {
         rows.iter().map(Self::from_row).collect()
     }
@@ -74,15 +74,15 @@ macro_rules! row_struct {
             }
 
             /// Each column found by its name once, in the first row, and
-            /// read by its position in every row: the rows of one result
-            /// share their columns.
+            /// read by its position in every row that shares the first
+            /// row's columns (every row of one result does); any other row
+            /// is read by name.
             fn from_rows(
                 rows: &[$crate::db::tokio_postgres::Row],
             ) -> Result<Vec<Self>, $crate::db::RowError> {
                 let Some(first) = rows.first() else {
                     return Ok(Vec::new());
                 };
-                #[allow(non_camel_case_types, dead_code)]
                 struct Columns {
                     $($field: usize,)*
                 }
@@ -90,12 +90,16 @@ macro_rules! row_struct {
                 let columns = Columns {
                     $($field: match at(stringify!($field)) {
                         Some(i) => i,
-                        // missing: read by name, which says so
+                        // not found as written: read by name, which also
+                        // matches ignoring case, or names the missing column
                         None => return rows.iter().map(Self::from_row).collect(),
                     },)*
                 };
                 rows.iter()
                     .map(|row| {
+                        if !std::ptr::eq(row.columns(), first.columns()) {
+                            return Self::from_row(row);
+                        }
                         Ok(Self {
                             $($field: row.try_get(columns.$field)?,)*
                             $($($extra: Default::default(),)*)?

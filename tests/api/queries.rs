@@ -1247,10 +1247,11 @@ async fn a_list_page_is_one_statement_per_filters_and_page_size() {
     assert_eq!(kept().await, one_size + 1, "another page size, one more");
 }
 
-/// The rows of one result are read by position, each column found once by
-/// its name: a statement that lists them in another order than the struct
-/// still fills each field from the column of its name, and a missing column
-/// is an error that names it.
+/// Rows are read by position, each column found once by its name: a
+/// statement that lists the columns in another order than the struct still
+/// fills each field from the column of its name, and so do rows of two
+/// statements with two orders, read together, and a column whose name
+/// differs only in case. A missing column is an error that names it.
 #[tokio::test]
 async fn result_rows_fill_each_field_from_the_column_of_its_name() {
     use pgcqrs::db::FromRow;
@@ -1296,6 +1297,41 @@ async fn result_rows_fill_each_field_from_the_column_of_its_name() {
         .expect("by name");
     assert_eq!(format!("{lines:?}"), format!("{one_by_one:?}"));
     assert!(OrderLine::from_rows(&[]).expect("no rows").is_empty());
+
+    // rows of two statements, each with its own order of columns
+    let mut mixed = client
+        .query(
+            "SELECT 'p-4'::text AS product_id, 'Cap'::text AS product_name, 3 AS quantity,
+                    '2.00'::numeric AS unit_price, '6.00'::numeric AS subtotal",
+            &[],
+        )
+        .await
+        .expect("rows");
+    mixed.extend(rows);
+    mixed.extend(
+        client
+            .query(
+                r#"SELECT '1.25'::numeric AS subtotal, 'Nib'::text AS "Product_Name",
+                          1 AS quantity, '1.25'::numeric AS unit_price, 'p-5'::text AS product_id"#,
+                &[],
+            )
+            .await
+            .expect("rows"),
+    );
+    let read = OrderLine::from_rows(&mixed).expect("every column is there");
+    let seen: Vec<_> = read
+        .iter()
+        .map(|l| (l.product_id.as_str(), l.product_name.as_str(), l.subtotal))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("p-4", "Cap", Decimal::new(600, 2)),
+            ("p-2", "Pen", Decimal::new(950, 2)),
+            ("p-3", "Ink", Decimal::new(99, 2)),
+            ("p-5", "Nib", Decimal::new(125, 2)),
+        ]
+    );
 
     let without_subtotal = client
         .query(
